@@ -1,0 +1,1 @@
+//! BEET-mode ESP in userspace (RFC 7402, RFC 4303).

@@ -1,0 +1,1 @@
+//! LSI allocation (to be written)

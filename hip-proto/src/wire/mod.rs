@@ -1,0 +1,1 @@
+//! HIP wire format (to be written)

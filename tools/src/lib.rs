@@ -1,0 +1,1 @@
+//! Shared helpers for hipconf and hip-inspect.
