@@ -7,9 +7,12 @@
 //! * [`registry`]: IANA HIP registries as enums that keep unknown values.
 #![forbid(unsafe_code)]
 
+pub mod association;
 pub mod crypto;
+pub mod endpoint;
 pub mod hit;
 pub mod lsi;
+pub mod pcap;
 pub mod registry;
 pub mod wire;
 

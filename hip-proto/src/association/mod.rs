@@ -1,0 +1,1 @@
+//! HIP association state machine (to be written)

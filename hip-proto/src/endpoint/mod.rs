@@ -1,0 +1,1 @@
+//! HIP endpoint: local identities, R1 generation, policy (to be written)

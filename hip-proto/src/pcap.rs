@@ -1,0 +1,1 @@
+//! Classic pcap reading and writing (to be written)
