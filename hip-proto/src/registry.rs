@@ -51,6 +51,7 @@ macro_rules! registry {
         }
     };
 }
+#[allow(unused_imports)] // for registries declared in other modules (wire)
 pub(crate) use registry;
 
 registry! {
