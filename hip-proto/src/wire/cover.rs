@@ -1,0 +1,103 @@
+//! The exact bytes that HIP_MAC, HIP_MAC_2, HIP_SIGNATURE and
+//! HIP_SIGNATURE_2 protect (RFC 7401 sections 5.2.12-5.2.15 and 6.4;
+//! RFC 5201 sections 5.2.9-5.2.12 and 6.4).
+//!
+//! Every function takes a packet's bytes and the type of the MAC or
+//! signature parameter and returns: the HIP header with Checksum zero and
+//! Header Length set to cover what follows, then every parameter whose type
+//! is lower than that type, in packet order. The target parameter need not
+//! be present, so the same function serves the sender (on the packet built
+//! so far) and the receiver (on the whole packet).
+
+use super::header::{Packet, HEADER_LEN};
+use super::types::ParamType;
+use super::{Error, Result};
+
+fn covered(packet: &[u8], below: u16, insert: Option<&[u8]>) -> Result<Vec<u8>> {
+    let pk = Packet::new_checked(packet)?;
+    let mut out = Vec::with_capacity(packet.len() + insert.map_or(0, <[u8]>::len));
+    out.extend_from_slice(&packet[..HEADER_LEN]);
+    let mut inserted = insert.is_none();
+    let insert_ty = insert
+        .filter(|b| b.len() >= 2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]));
+    for p in pk.params() {
+        let p = p?;
+        let ty = p.raw_type();
+        if !inserted && insert_ty.is_some_and(|it| it < ty) {
+            out.extend_from_slice(insert.unwrap_or_default());
+            inserted = true;
+        }
+        if ty < below {
+            out.extend_from_slice(p.as_bytes());
+        }
+    }
+    if !inserted {
+        out.extend_from_slice(insert.unwrap_or_default());
+    }
+    if out.len() > super::repr::MAX_PACKET_LEN {
+        return Err(Error::TooLong);
+    }
+    out[1] = (out.len() / 8 - 1) as u8;
+    out[4] = 0;
+    out[5] = 0;
+    Ok(out)
+}
+
+/// Bytes covered by HIP_MAC (RFC 7401 section 6.4.1): header and all
+/// parameters with a type below HIP_MAC's, checksum zero, length adjusted.
+pub fn hip_mac(packet: &[u8]) -> Result<Vec<u8>> {
+    covered(packet, ParamType::HipMac.value(), None)
+}
+
+/// Bytes covered by HIP_MAC_2 (RFC 7401 section 6.4.1): as HIP_MAC, plus the
+/// responder's HOST_ID parameter exactly as it was in R1 (type, length,
+/// contents, padding) inserted at its place in type order.
+pub fn hip_mac_2(packet: &[u8], responder_host_id_param: &[u8]) -> Result<Vec<u8>> {
+    covered(
+        packet,
+        ParamType::HipMac2.value(),
+        Some(responder_host_id_param),
+    )
+}
+
+/// Bytes covered by HIP_SIGNATURE (RFC 7401 section 6.4.2): header and all
+/// parameters with a type below HIP_SIGNATURE's (HIP_MAC included).
+pub fn hip_signature(packet: &[u8]) -> Result<Vec<u8>> {
+    covered(packet, ParamType::HipSignature.value(), None)
+}
+
+/// Bytes covered by HIP_SIGNATURE_2 in R1 (RFC 7401 sections 5.2.15, 6.4.2):
+/// as HIP_SIGNATURE but below HIP_SIGNATURE_2's type, with the Receiver's
+/// HIT zeroed and PUZZLE's Opaque and Random #I zeroed, so that one signed R1
+/// serves every initiator.
+pub fn hip_signature_2(packet: &[u8]) -> Result<Vec<u8>> {
+    let mut out = covered(packet, ParamType::HipSignature2.value(), None)?;
+    out[24..40].fill(0);
+    let puzzle = ParamType::Puzzle.value();
+    let mut off = HEADER_LEN;
+    while off + 4 <= out.len() {
+        let ty = u16::from_be_bytes([out[off], out[off + 1]]);
+        let len = usize::from(u16::from_be_bytes([out[off + 2], out[off + 3]]));
+        let total = super::param::padded_len(len);
+        if ty == puzzle && len >= 4 && off + 4 + len <= out.len() {
+            // K and Lifetime stay; Opaque (2) and #I (the rest) are zeroed.
+            out[off + 6..off + 4 + len].fill(0);
+        }
+        off += total;
+    }
+    Ok(out)
+}
+
+/// The raw bytes (type, length, contents, padding) of the first parameter
+/// of a type, e.g. the HOST_ID of an R1 for a later HIP_MAC_2 computation.
+pub fn raw_param(packet: &[u8], ty: ParamType) -> Result<Vec<u8>> {
+    let pk = Packet::new_checked(packet)?;
+    for p in pk.params() {
+        let p = p?;
+        if p.raw_type() == ty.value() {
+            return Ok(p.as_bytes().to_vec());
+        }
+    }
+    Err(Error::MissingParam(ty.value()))
+}
