@@ -1,1 +1,5 @@
-//! Shared helpers for hipconf and hip-inspect.
+//! Shared code of the hipr command-line tools.
+//!
+//! * [`inspect`]: decode and verify the HIP packets of a pcap (`hip-inspect`).
+
+pub mod inspect;

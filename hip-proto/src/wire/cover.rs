@@ -101,3 +101,11 @@ pub fn raw_param(packet: &[u8], ty: ParamType) -> Result<Vec<u8>> {
     }
     Err(Error::MissingParam(ty.value()))
 }
+
+/// Bytes covered by a parameter of type `ty` under the generic rule (header
+/// with checksum zero and adjusted length, then every parameter of a lower
+/// type), with no field zeroed. cutehip signs its R2 this way under the
+/// HIP_SIGNATURE_2 type (see ../shared/interop/cutehip/README.md).
+pub fn below(packet: &[u8], ty: u16) -> Result<Vec<u8>> {
+    covered(packet, ty, None)
+}
