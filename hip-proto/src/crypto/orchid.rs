@@ -7,6 +7,10 @@
 //! Encode_n takes the middle n bits of the hash output. Input is the HOST_ID
 //! "Host Identity" field (RFC 7401 section 3), i.e. the key encoding without
 //! the algorithm field (v2) or DNSKEY header (v1, as HIPL computes it).
+//!
+//! The EdDSA suite (OGA ID 5) uses cSHAKE128 instead (RFC 9374 section 3.5):
+//! Hash := cSHAKE128(Input, 96, "", Context ID) with
+//! Input := Prefix | OGA ID | Host Identity; no Encode step.
 
 use ring::digest;
 
@@ -22,6 +26,7 @@ pub const HIT_CONTEXT_ID: [u8; 16] = [
 /// Why a HIT could not be computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum OrchidError {
+    /// Kept for HIT suites added to the registry later.
     #[error("HIT suite {0:?} needs a hash this build does not provide (cSHAKE128)")]
     UnsupportedSuite(HitSuiteId),
 }
@@ -46,6 +51,9 @@ fn copy_bits(src: &[u8], from: usize, dst: &mut [u8], to: usize, n: usize) {
 /// The ORCHIDv2 HIT of a Host Identity (RFC 7343, OGA ID = HIT suite).
 pub fn hit_v2(hi: &HostIdPublic) -> Result<Hit, OrchidError> {
     let suite = hi.hit_suite();
+    if suite == HitSuiteId::EdDsaCshake128 {
+        return Ok(hit_v2_cshake(hi));
+    }
     let alg = match suite {
         HitSuiteId::RsaDsaSha256 => &digest::SHA256,
         HitSuiteId::EcdsaSha384 => &digest::SHA384,
@@ -59,6 +67,21 @@ pub fn hit_v2(hi: &HostIdPublic) -> Result<Hit, OrchidError> {
     out[3] |= suite.value() & 0x0f;
     copy_bits(h, (h.len() * 8 - 96) / 2, &mut out, 32, 96);
     Ok(Hit(out))
+}
+
+/// ORCHIDv2 with cSHAKE128 (RFC 9374 section 3.5) for the EdDSA suite.
+fn hit_v2_cshake(hi: &HostIdPublic) -> Hit {
+    use sha3::digest::{ExtendableOutput, Update, XofReader};
+    let mut head = Hit::ORCHID_V2_PREFIX;
+    head[3] |= HitSuiteId::EdDsaCshake128.value() & 0x0f;
+    let core = sha3::CShake128Core::new_with_function_name(b"", &HIT_CONTEXT_ID);
+    let mut h = sha3::CShake128::from_core(core);
+    h.update(&head);
+    h.update(&hi.to_hi_bytes());
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&head);
+    h.finalize_xof().read(&mut out[4..]);
+    Hit(out)
 }
 
 /// The ORCHIDv1 HIT of a Host Identity (RFC 4843), as HIPv1 and HIPL use.
@@ -84,6 +107,17 @@ pub fn verify_hit(hit: &Hit, hi: &HostIdPublic) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eddsa_hits_use_oga_5_and_verify() {
+        use crate::crypto::hi::{HostIdentity, KeySpec};
+        let id = HostIdentity::generate(KeySpec::Ed25519, &mut rand_core::OsRng).unwrap();
+        let hit = hit_v2(id.public()).unwrap();
+        assert_eq!(hit.oga_id(), Some(5));
+        assert!(verify_hit(&hit, id.public()));
+        let other = HostIdentity::generate(KeySpec::Ed25519, &mut rand_core::OsRng).unwrap();
+        assert!(!verify_hit(&hit, other.public()));
+    }
 
     #[test]
     fn copy_bits_is_bit_exact() {
