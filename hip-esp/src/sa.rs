@@ -1,0 +1,676 @@
+//! ESP security associations (RFC 4303 sections 2-3, RFC 7402 section 3),
+//! sealing and opening in place.
+//!
+//! Packet layout (RFC 4303 section 2):
+//! `SPI (4) | Sequence (4) | IV | payload | padding | pad length | next header | ICV`.
+//! The caller reserves [`OutboundSa::headroom`] octets before and
+//! [`OutboundSa::tailroom`] after the payload; nothing is allocated per packet.
+//!
+//! IVs: CBC IVs are AES encryptions of a per-SA counter under an IV key
+//! given at SA creation (unpredictable without that key, RFC 3602 section
+//! 2.3); GCM/GMAC explicit IVs are the 64-bit sequence number, unique per
+//! key as RFC 4106 section 3.1 requires.
+
+use std::ops::Range;
+
+use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use ring::{aead, hmac};
+use subtle::ConstantTimeEq;
+
+use crate::replay::{ReplayError, ReplayWindow};
+use crate::suite::{Integrity, Suite, SuiteError};
+
+/// ESP header: SPI and sequence number.
+pub const ESP_HEADER_LEN: usize = 8;
+/// Sequence numbers left when an outbound SA asks to be rekeyed.
+pub const REKEY_MARGIN: u64 = 1 << 20;
+
+/// Why a packet could not be sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("buffer lacks headroom or tailroom")]
+    NoRoom,
+    #[error("sequence numbers exhausted: the SA must be rekeyed (RFC 4303 section 3.3.3)")]
+    SequenceExhausted,
+}
+
+/// Why an inbound packet was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("packet truncated or malformed")]
+    Malformed,
+    #[error("SPI {0:#010x} does not belong to this SA")]
+    WrongSpi(u32),
+    #[error("replayed sequence number")]
+    Replay,
+    #[error("sequence number older than the replay window")]
+    TooOld,
+    #[error("ICV check failed")]
+    BadIcv,
+    #[error("bad padding after decryption")]
+    BadPadding,
+}
+
+/// Per-SA counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub replays: u64,
+    pub icv_failures: u64,
+    pub malformed: u64,
+}
+
+/// Result of sealing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Where the ESP packet is in the buffer.
+    pub range: Range<usize>,
+    /// The SA is close to exhausting its sequence numbers: rekey now.
+    pub rekey_needed: bool,
+}
+
+/// Result of opening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The inner payload (transport header and data) in the buffer.
+    pub payload: Range<usize>,
+    pub next_header: u8,
+    pub seq: u64,
+}
+
+enum Cbc {
+    Aes128(Box<aes::Aes128>),
+    Aes256(Box<aes::Aes256>),
+}
+
+impl Cbc {
+    fn new(key: &[u8]) -> Result<Self, SuiteError> {
+        match key.len() {
+            16 => Ok(Cbc::Aes128(Box::new(
+                aes::Aes128::new_from_slice(key).map_err(|_| bad_key(16, key.len()))?,
+            ))),
+            32 => Ok(Cbc::Aes256(Box::new(
+                aes::Aes256::new_from_slice(key).map_err(|_| bad_key(32, key.len()))?,
+            ))),
+            n => Err(bad_key(16, n)),
+        }
+    }
+
+    fn encrypt_block(&self, b: &mut [u8; 16]) {
+        let b = aes::Block::from_mut_slice(b);
+        match self {
+            Cbc::Aes128(c) => c.encrypt_block(b),
+            Cbc::Aes256(c) => c.encrypt_block(b),
+        }
+    }
+
+    fn decrypt_block(&self, b: &mut [u8; 16]) {
+        let b = aes::Block::from_mut_slice(b);
+        match self {
+            Cbc::Aes128(c) => c.decrypt_block(b),
+            Cbc::Aes256(c) => c.decrypt_block(b),
+        }
+    }
+
+    /// CBC encryption in place (RFC 3602); `data` is block-aligned.
+    fn encrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut prev = *iv;
+        for chunk in data.chunks_exact_mut(16) {
+            let mut b = [0u8; 16];
+            for i in 0..16 {
+                b[i] = chunk[i] ^ prev[i];
+            }
+            self.encrypt_block(&mut b);
+            chunk.copy_from_slice(&b);
+            prev = b;
+        }
+    }
+
+    /// CBC decryption in place; `data` is block-aligned.
+    fn decrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut prev = *iv;
+        for chunk in data.chunks_exact_mut(16) {
+            let mut c = [0u8; 16];
+            c.copy_from_slice(chunk);
+            let mut b = c;
+            self.decrypt_block(&mut b);
+            for i in 0..16 {
+                chunk[i] = b[i] ^ prev[i];
+            }
+            prev = c;
+        }
+    }
+}
+
+fn bad_key(need: usize, got: usize) -> SuiteError {
+    SuiteError::KeyLength { need, got }
+}
+
+enum Crypto {
+    CbcHmac {
+        cbc: Option<Cbc>,
+        mac: Box<hmac::Key>,
+    },
+    Aead {
+        key: Box<aead::LessSafeKey>,
+        salt: [u8; 4],
+    },
+}
+
+fn build_crypto(suite: Suite, enc: &[u8], auth: &[u8]) -> Result<Crypto, SuiteError> {
+    if enc.len() != suite.enc_key_len() {
+        return Err(bad_key(suite.enc_key_len(), enc.len()));
+    }
+    if auth.len() != suite.auth_key_len() {
+        return Err(bad_key(suite.auth_key_len(), auth.len()));
+    }
+    Ok(match suite.integrity() {
+        Integrity::Aead => {
+            let (k, salt) = enc.split_at(16);
+            let key =
+                aead::UnboundKey::new(&aead::AES_128_GCM, k).map_err(|_| bad_key(16, k.len()))?;
+            let mut s = [0u8; 4];
+            s.copy_from_slice(salt);
+            Crypto::Aead {
+                key: Box::new(aead::LessSafeKey::new(key)),
+                salt: s,
+            }
+        }
+        integ => {
+            let alg = if integ == Integrity::HmacSha1 {
+                hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY
+            } else {
+                hmac::HMAC_SHA256
+            };
+            Crypto::CbcHmac {
+                cbc: if suite.encrypts() {
+                    Some(Cbc::new(enc)?)
+                } else {
+                    None
+                },
+                mac: Box::new(hmac::Key::new(alg, auth)),
+            }
+        }
+    })
+}
+
+/// RFC 4106 section 4: nonce = salt (4) | explicit IV (8).
+fn gcm_nonce(salt: &[u8; 4], iv: &[u8]) -> aead::Nonce {
+    let mut n = [0u8; 12];
+    n[..4].copy_from_slice(salt);
+    n[4..].copy_from_slice(iv);
+    aead::Nonce::assume_unique_for_key(n)
+}
+
+/// An SA for sending.
+pub struct OutboundSa {
+    spi: u32,
+    suite: Suite,
+    crypto: Crypto,
+    icv_len: usize,
+    /// The next sequence number to send (starts at 1, RFC 4303 3.3.3).
+    next_seq: u64,
+    esn: bool,
+    iv_cipher: Option<Cbc>,
+    iv_counter: u128,
+    stats: SaStats,
+}
+
+impl OutboundSa {
+    /// A new outbound SA. `iv_key` (16 random octets from the caller) keys
+    /// the CBC IV generator; it is unused by the other suites.
+    pub fn new(
+        spi: u32,
+        suite: Suite,
+        enc_key: &[u8],
+        auth_key: &[u8],
+        iv_key: [u8; 16],
+    ) -> Result<Self, SuiteError> {
+        Ok(OutboundSa {
+            spi,
+            suite,
+            crypto: build_crypto(suite, enc_key, auth_key)?,
+            icv_len: suite.icv_len(),
+            next_seq: 1,
+            esn: suite.supports_esn(),
+            iv_cipher: Some(Cbc::new(&iv_key)?),
+            iv_counter: 0,
+            stats: SaStats::default(),
+        })
+    }
+
+    /// Send a longer ICV than the suite's default, e.g. the full 32-octet
+    /// HMAC-SHA-256 that cutehip uses (see ../shared/interop/cutehip/README.md).
+    pub fn with_icv_len(mut self, len: usize) -> Self {
+        let max = match self.suite.integrity() {
+            Integrity::HmacSha1 => 20,
+            Integrity::HmacSha256 => 32,
+            Integrity::Aead => 16,
+        };
+        self.icv_len = len.clamp(1, max);
+        self
+    }
+
+    pub fn spi(&self) -> u32 {
+        self.spi
+    }
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+    pub fn stats(&self) -> SaStats {
+        self.stats
+    }
+
+    /// Octets needed before the payload.
+    pub fn headroom(&self) -> usize {
+        ESP_HEADER_LEN + self.suite.iv_len()
+    }
+
+    /// Octets needed after the payload (worst-case padding, trailer, ICV).
+    pub fn tailroom(&self) -> usize {
+        self.suite.block_len() - 1 + 2 + self.icv_len
+    }
+
+    /// Seal the payload at `buf[payload]` into an ESP packet in place.
+    pub fn seal(
+        &mut self,
+        buf: &mut [u8],
+        payload: Range<usize>,
+        next_header: u8,
+    ) -> Result<Sealed, SealError> {
+        let limit = if self.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
+        if self.next_seq > limit || self.next_seq == 0 {
+            return Err(SealError::SequenceExhausted);
+        }
+        let iv_len = self.suite.iv_len();
+        let start = payload
+            .start
+            .checked_sub(ESP_HEADER_LEN + iv_len)
+            .ok_or(SealError::NoRoom)?;
+        let block = self.suite.block_len();
+        let pad = (block - (payload.len() + 2) % block) % block;
+        let trailer_end = payload.end + pad + 2;
+        let end = trailer_end + self.icv_len;
+        if end > buf.len() || payload.end < payload.start {
+            return Err(SealError::NoRoom);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        buf[start..start + 4].copy_from_slice(&self.spi.to_be_bytes());
+        buf[start + 4..start + 8].copy_from_slice(&(seq as u32).to_be_bytes());
+        // Default padding 1, 2, 3, ... (RFC 4303 section 2.4).
+        for (i, b) in buf[payload.end..payload.end + pad].iter_mut().enumerate() {
+            *b = (i + 1) as u8;
+        }
+        buf[payload.end + pad] = pad as u8;
+        buf[payload.end + pad + 1] = next_header;
+        let iv_at = start + ESP_HEADER_LEN;
+        match &self.crypto {
+            Crypto::CbcHmac { cbc, mac } => {
+                if let Some(cbc) = cbc {
+                    let mut iv = self.iv_counter.to_be_bytes();
+                    self.iv_counter = self.iv_counter.wrapping_add(1);
+                    if let Some(g) = &self.iv_cipher {
+                        g.encrypt_block(&mut iv);
+                    }
+                    buf[iv_at..iv_at + 16].copy_from_slice(&iv);
+                    cbc.encrypt(&iv, &mut buf[payload.start..trailer_end]);
+                }
+                let tag = hmac::sign(mac, &buf[start..trailer_end]);
+                buf[trailer_end..end].copy_from_slice(&tag.as_ref()[..self.icv_len]);
+            }
+            Crypto::Aead { key, salt } => {
+                let iv = seq.to_be_bytes();
+                buf[iv_at..iv_at + 8].copy_from_slice(&iv);
+                let mut aad = [0u8; 12];
+                let aad_len = aead_aad(&mut aad, self.spi, seq, self.esn);
+                let nonce = gcm_nonce(salt, &iv);
+                let tag = if self.suite.encrypts() {
+                    key.seal_in_place_separate_tag(
+                        nonce,
+                        aead::Aad::from(&aad[..aad_len]),
+                        &mut buf[payload.start..trailer_end],
+                    )
+                } else {
+                    // GMAC (RFC 4543 section 3.5): everything is AAD.
+                    key.seal_in_place_separate_tag(
+                        nonce,
+                        aead::Aad::from(&buf[start..trailer_end]),
+                        &mut [],
+                    )
+                }
+                .map_err(|_| SealError::NoRoom)?;
+                buf[trailer_end..end].copy_from_slice(&tag.as_ref()[..self.icv_len]);
+            }
+        }
+        self.stats.packets += 1;
+        self.stats.bytes += payload.len() as u64;
+        Ok(Sealed {
+            range: start..end,
+            rekey_needed: limit - seq < REKEY_MARGIN,
+        })
+    }
+}
+
+/// RFC 4106 section 5 AAD: SPI | [ESN high 32 bits] | sequence low 32 bits.
+fn aead_aad(aad: &mut [u8; 12], spi: u32, seq: u64, esn: bool) -> usize {
+    aad[..4].copy_from_slice(&spi.to_be_bytes());
+    if esn {
+        aad[4..8].copy_from_slice(&((seq >> 32) as u32).to_be_bytes());
+        aad[8..12].copy_from_slice(&(seq as u32).to_be_bytes());
+        12
+    } else {
+        aad[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        8
+    }
+}
+
+/// An SA for receiving.
+pub struct InboundSa {
+    spi: u32,
+    suite: Suite,
+    crypto: Crypto,
+    icv_len: usize,
+    replay: ReplayWindow,
+    stats: SaStats,
+}
+
+impl InboundSa {
+    /// A new inbound SA.
+    pub fn new(
+        spi: u32,
+        suite: Suite,
+        enc_key: &[u8],
+        auth_key: &[u8],
+    ) -> Result<Self, SuiteError> {
+        Ok(InboundSa {
+            spi,
+            suite,
+            crypto: build_crypto(suite, enc_key, auth_key)?,
+            icv_len: suite.icv_len(),
+            replay: ReplayWindow::new(suite.supports_esn()),
+            stats: SaStats::default(),
+        })
+    }
+
+    /// Expect a longer ICV (see [`OutboundSa::with_icv_len`]).
+    pub fn with_icv_len(mut self, len: usize) -> Self {
+        let max = match self.suite.integrity() {
+            Integrity::HmacSha1 => 20,
+            Integrity::HmacSha256 => 32,
+            Integrity::Aead => 16,
+        };
+        self.icv_len = len.clamp(1, max);
+        self
+    }
+
+    pub fn spi(&self) -> u32 {
+        self.spi
+    }
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+    pub fn stats(&self) -> SaStats {
+        self.stats
+    }
+
+    /// Verify and decrypt the ESP packet `pkt` (from the SPI on) in place.
+    /// Every failure is counted in [`SaStats`].
+    pub fn open(&mut self, pkt: &mut [u8]) -> Result<Opened, OpenError> {
+        let r = self.open_inner(pkt);
+        match r {
+            Ok(ref o) => {
+                self.stats.packets += 1;
+                self.stats.bytes += o.payload.len() as u64;
+            }
+            Err(OpenError::Replay | OpenError::TooOld) => self.stats.replays += 1,
+            Err(OpenError::BadIcv) => self.stats.icv_failures += 1,
+            Err(_) => self.stats.malformed += 1,
+        }
+        r
+    }
+
+    fn open_inner(&mut self, pkt: &mut [u8]) -> Result<Opened, OpenError> {
+        let iv_len = self.suite.iv_len();
+        let block = self.suite.block_len();
+        let min = ESP_HEADER_LEN + iv_len + 2 + self.icv_len;
+        if pkt.len() < min {
+            return Err(OpenError::Malformed);
+        }
+        let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
+        if spi != self.spi {
+            return Err(OpenError::WrongSpi(spi));
+        }
+        let seq_lo = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+        let seq = self.replay.infer(seq_lo);
+        self.replay.check(seq).map_err(replay_err)?;
+        let body = ESP_HEADER_LEN + iv_len;
+        let icv_at = pkt.len() - self.icv_len;
+        if (icv_at - body) % block != 0 {
+            return Err(OpenError::Malformed);
+        }
+        match &self.crypto {
+            Crypto::CbcHmac { cbc, mac } => {
+                let tag = hmac::sign(mac, &pkt[..icv_at]);
+                if !bool::from(tag.as_ref()[..self.icv_len].ct_eq(&pkt[icv_at..])) {
+                    return Err(OpenError::BadIcv);
+                }
+                if let Some(cbc) = cbc {
+                    let mut iv = [0u8; 16];
+                    iv.copy_from_slice(&pkt[ESP_HEADER_LEN..body]);
+                    cbc.decrypt(&iv, &mut pkt[body..icv_at]);
+                }
+            }
+            Crypto::Aead { key, salt } => {
+                let nonce = gcm_nonce(salt, &pkt[ESP_HEADER_LEN..body]);
+                let mut tag = [0u8; 16];
+                tag.copy_from_slice(&pkt[icv_at..]);
+                let ok = if self.suite.encrypts() {
+                    let mut aad = [0u8; 12];
+                    let n = aead_aad(&mut aad, spi, seq, self.replay_esn());
+                    key.open_in_place_separate_tag(
+                        nonce,
+                        aead::Aad::from(&aad[..n]),
+                        aead::Tag::from(tag),
+                        &mut pkt[body..icv_at],
+                        0..,
+                    )
+                    .is_ok()
+                } else {
+                    key.open_in_place_separate_tag(
+                        nonce,
+                        aead::Aad::from(&pkt[..icv_at]),
+                        aead::Tag::from(tag),
+                        &mut [],
+                        0..,
+                    )
+                    .is_ok()
+                };
+                if !ok {
+                    return Err(OpenError::BadIcv);
+                }
+            }
+        }
+        let pad = usize::from(pkt[icv_at - 2]);
+        let next_header = pkt[icv_at - 1];
+        if body + pad + 2 > icv_at {
+            return Err(OpenError::BadPadding);
+        }
+        self.replay.accept(seq).map_err(replay_err)?;
+        Ok(Opened {
+            payload: body..icv_at - 2 - pad,
+            next_header,
+            seq,
+        })
+    }
+
+    fn replay_esn(&self) -> bool {
+        self.suite.supports_esn()
+    }
+}
+
+fn replay_err(e: ReplayError) -> OpenError {
+    match e {
+        ReplayError::Duplicate => OpenError::Replay,
+        ReplayError::TooOld => OpenError::TooOld,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(suite: Suite) -> (OutboundSa, InboundSa) {
+        let enc: Vec<u8> = (0..suite.enc_key_len() as u8).collect();
+        let auth: Vec<u8> = (100..100 + suite.auth_key_len() as u8).collect();
+        (
+            OutboundSa::new(0x1234, suite, &enc, &auth, [7; 16]).unwrap(),
+            InboundSa::new(0x1234, suite, &enc, &auth).unwrap(),
+        )
+    }
+
+    #[test]
+    fn seal_open_every_suite_and_size() {
+        for suite in Suite::ALL {
+            let (mut out, mut inb) = pair(suite);
+            for len in [0usize, 1, 15, 16, 17, 64, 1400] {
+                let head = out.headroom();
+                let mut buf = vec![0u8; head + len + out.tailroom()];
+                for (i, b) in buf[head..head + len].iter_mut().enumerate() {
+                    *b = i as u8;
+                }
+                let s = out.seal(&mut buf, head..head + len, 58).unwrap();
+                let pkt = &mut buf[s.range.clone()];
+                let o = inb.open(pkt).unwrap();
+                assert_eq!(o.next_header, 58);
+                assert_eq!(o.payload.len(), len, "{suite:?}");
+                assert!(pkt[o.payload]
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &b)| b == i as u8));
+            }
+            assert_eq!(inb.stats().packets, 7);
+        }
+    }
+
+    #[test]
+    fn tampering_replay_and_truncation_are_counted() {
+        for suite in Suite::ALL {
+            let (mut out, mut inb) = pair(suite);
+            let head = out.headroom();
+            let mut buf = vec![0u8; head + 100 + out.tailroom()];
+            let s = out.seal(&mut buf, head..head + 100, 6).unwrap();
+            let pkt = buf[s.range].to_vec();
+            let mut bad = pkt.clone();
+            let n = bad.len();
+            bad[n / 2] ^= 1;
+            assert_eq!(inb.open(&mut bad), Err(OpenError::BadIcv), "{suite:?}");
+            let mut good = pkt.clone();
+            inb.open(&mut good).unwrap();
+            let mut again = pkt.clone();
+            assert_eq!(inb.open(&mut again), Err(OpenError::Replay));
+            assert_eq!(inb.open(&mut pkt[..10].to_vec()), Err(OpenError::Malformed));
+            let mut other = pkt.clone();
+            other[0] ^= 0xff;
+            assert!(matches!(inb.open(&mut other), Err(OpenError::WrongSpi(_))));
+            let st = inb.stats();
+            assert_eq!(
+                (st.packets, st.icv_failures, st.replays, st.malformed),
+                (1, 1, 1, 2)
+            );
+        }
+    }
+
+    #[test]
+    fn sequence_exhaustion_asks_for_rekey_then_stops() {
+        let (mut out, _) = pair(Suite::Aes128CbcHmacSha1);
+        out.next_seq = u64::from(u32::MAX) - 1;
+        let head = out.headroom();
+        let mut buf = vec![0u8; head + 10 + out.tailroom()];
+        assert!(out.seal(&mut buf, head..head + 10, 6).unwrap().rekey_needed);
+        assert!(out.seal(&mut buf, head..head + 10, 6).is_ok());
+        assert_eq!(
+            out.seal(&mut buf, head..head + 10, 6),
+            Err(SealError::SequenceExhausted)
+        );
+        assert_eq!(
+            out.seal(&mut buf[..3], 8..9, 6),
+            Err(SealError::SequenceExhausted)
+        );
+    }
+
+    #[test]
+    fn no_room_is_an_error() {
+        let (mut out, _) = pair(Suite::AesGcm16);
+        let mut buf = vec![0u8; 40];
+        assert_eq!(out.seal(&mut buf, 2..10, 6), Err(SealError::NoRoom));
+        assert_eq!(out.seal(&mut buf, 16..40, 6), Err(SealError::NoRoom));
+    }
+
+    #[test]
+    fn gcm_nonce_is_salt_then_iv_gcm_spec_test_case_4() {
+        // McGrew & Viega, "The Galois/Counter Mode of Operation", test case 4.
+        let key = aead::LessSafeKey::new(
+            aead::UnboundKey::new(
+                &aead::AES_128_GCM,
+                &hex::decode("feffe9928665731c6d6a8f9467308308").unwrap(),
+            )
+            .unwrap(),
+        );
+        let nonce = gcm_nonce(
+            &[0xca, 0xfe, 0xba, 0xbe],
+            &hex::decode("facedbaddecaf888").unwrap(),
+        );
+        let mut data = hex::decode(
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
+        )
+        .unwrap();
+        let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
+        let tag = key
+            .seal_in_place_separate_tag(nonce, aead::Aad::from(&aad), &mut data)
+            .unwrap();
+        assert_eq!(
+            hex::encode(&data),
+            "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091"
+        );
+        assert_eq!(
+            hex::encode(tag.as_ref()),
+            "5bc94fbc3221a5db94fae95ae7121a47"
+        );
+    }
+
+    #[test]
+    fn hmac_truncations_match_rfc_2404_and_4868() {
+        let sha1 = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[0x0b; 20]);
+        assert_eq!(
+            hex::encode(&hmac::sign(&sha1, b"Hi There").as_ref()[..12]),
+            "b617318655057264e28bc0b6"
+        );
+        let sha256 = hmac::Key::new(hmac::HMAC_SHA256, &[0x0b; 32]);
+        assert_eq!(
+            hex::encode(&hmac::sign(&sha256, b"Hi There").as_ref()[..16]),
+            "198a607eb44bfbc69903a0f1cf2bbdc5"
+        );
+    }
+
+    #[test]
+    fn cbc_matches_rfc3602_case_2() {
+        let c = Cbc::new(&hex::decode("c286696d887c9aa0611bbb3e2025a45a").unwrap()).unwrap();
+        let mut iv = [0u8; 16];
+        iv.copy_from_slice(&hex::decode("562e17996d093d28ddb3ba695a2e6f58").unwrap());
+        let mut d = hex::decode("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+            .unwrap();
+        c.encrypt(&iv, &mut d);
+        assert_eq!(
+            hex::encode(&d),
+            "d296cd94c2cccf8a3a863028b5e1dc0a7586602d253cfff91b8266bea6d61ab1"
+        );
+        c.decrypt(&iv, &mut d);
+        assert_eq!(d[31], 0x1f);
+    }
+}
