@@ -7,9 +7,13 @@
 //!   in the caller's buffer, allocating nothing per packet.
 #![forbid(unsafe_code)]
 
+pub mod beet;
 pub mod replay;
 pub mod sa;
 pub mod suite;
+pub mod table;
+pub mod udp;
 
 pub use sa::{InboundSa, OpenError, OutboundSa, SaStats, SealError, Sealed};
 pub use suite::{Suite, SuiteError};
+pub use table::{SaTable, SealJob, TableError, TableStats};

@@ -192,10 +192,12 @@ registry! {
 }
 
 registry! {
-    /// EdDSA curve field of an EdDSA Host Identity (RFC 9374 section 3.1).
+    /// EdDSA curve field of an EdDSA Host Identity (RFC 9374 section 3.1, Table 5).
     pub enum EdDsaCurve: u16 {
         Ed25519 = 1,
-        Ed448 = 2,
+        Ed25519ph = 2,
+        Ed448 = 3,
+        Ed448ph = 4,
     }
 }
 
