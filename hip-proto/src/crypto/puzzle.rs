@@ -131,6 +131,14 @@ mod tests {
             order: PuzzleInputOrder::Rfc,
         };
         assert!(p.solve(&[0; 8], 10).is_none());
+        // K = 20 (the minimum) is solvable in bounded time.
+        let p20 = Puzzle {
+            k: 20,
+            i: &[9; 8],
+            ..p
+        };
+        let j = p20.solve(&[0; 8], 1 << 26).unwrap();
+        assert!(p20.verify(&j));
         assert!(!Puzzle { k: 0, ..p }.verify(&[0; 7]));
     }
 }
