@@ -227,7 +227,18 @@ impl DhKeyPair {
     /// curve, and an all-zero X25519 result is refused.
     pub fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, DhError> {
         let bad = |_| DhError::InvalidPeerValue;
-        if Some(peer.len()) != public_value_len(self.group) {
+        let want = public_value_len(self.group).ok_or(DhError::UnsupportedGroup(self.group))?;
+        // MODP values may arrive without their leading zero octets (cutehip
+        // strips them, ../shared/interop/cutehip/README.md item 9): pad.
+        let mut padded = [0u8; 384];
+        let peer =
+            if matches!(self.secret, Secret::Modp(_)) && peer.len() < want && !peer.is_empty() {
+                padded[want - peer.len()..want].copy_from_slice(peer);
+                &padded[..want]
+            } else {
+                peer
+            };
+        if peer.len() != want {
             return Err(DhError::InvalidPeerValue);
         }
         let out = match &self.secret {
@@ -331,7 +342,13 @@ mod tests {
             a.agree(&modp_prime(DhGroupId::Modp1536)).unwrap_err(),
             DhError::InvalidPeerValue
         );
-        assert_eq!(a.agree(&[1; 10]).unwrap_err(), DhError::InvalidPeerValue);
+        // A short MODP value is a value without its leading zeros.
+        let b = DhKeyPair::from_random(DhGroupId::Modp1536, &rnd(9, 64)).unwrap();
+        let mut short = b.public_value().to_vec();
+        short[0] = 0;
+        let k_short = a.agree(&short[1..]).unwrap();
+        assert_eq!(*k_short, *a.agree(&short).unwrap());
+        assert_eq!(a.agree(&[0; 200]).unwrap_err(), DhError::InvalidPeerValue);
         let e = DhKeyPair::from_random(DhGroupId::NistP256, &rnd(3, 32)).unwrap();
         assert_eq!(e.agree(&[1; 64]).unwrap_err(), DhError::InvalidPeerValue);
         let x = DhKeyPair::from_random(DhGroupId::Curve25519, &rnd(3, 32)).unwrap();
