@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit/property/integration tests
-# (namespace tests need root and skip with a message without it), and a short
-# bounded fuzz run of every fuzz target. README.md names this command.
+# The whole test suite: formatting, lints, unit/property/capture/integration
+# tests (namespace tests need root and skip with a message without it), and
+# a short bounded fuzz run of every fuzz target. README.md names this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -12,9 +14,12 @@ echo "== cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test"
-cargo test --workspace -- --test-threads=2
+cargo test --workspace -- --test-threads=2 2>&1 | tee "$log"
 
-if [ -d fuzz/fuzz_targets ] && ls fuzz/fuzz_targets/*.rs >/dev/null 2>&1; then
-  echo "== fuzz (bounded)"
-  bash fuzz/run.sh "${FUZZ_SECONDS:-30}"
-fi
+echo "== fuzz (bounded, ${FUZZ_SECONDS:-30} s per target)"
+bash fuzz/run.sh "${FUZZ_SECONDS:-30}"
+
+# One closing line summing every cargo test binary's result.
+passed=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
+failed=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+echo "cargo test: ${passed} passed, ${failed} failed"
