@@ -1,7 +1,8 @@
 //! Local Scope Identifiers (RFC 7401 section 3.2 and RFC 5338 section 3):
 //! IPv4 aliases for peers' HITs, meaningful only on this host. Allocated from
-//! a configurable prefix (default 1.0.0.0/8, as HIPL uses); the first host
-//! address is this host's own LSI.
+//! a configurable prefix (default 1.0.0.0/8, as HIPL uses). hipd allocates
+//! its own identities first, so the host's own LSI is 1.0.0.1 and peers get
+//! 1.0.0.2 and up, as with HIPL.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -47,7 +48,7 @@ impl LsiAllocator {
         Ok(LsiAllocator {
             network: u32::from(prefix) & mask,
             len,
-            next: 2,
+            next: 1,
             by_hit: HashMap::new(),
             by_lsi: HashMap::new(),
         })
@@ -56,11 +57,6 @@ impl LsiAllocator {
     /// The prefix and its length.
     pub fn prefix(&self) -> (Ipv4Addr, u8) {
         (Ipv4Addr::from(self.network), self.len)
-    }
-
-    /// This host's own LSI: the first host address of the prefix.
-    pub fn local_lsi(&self) -> Ipv4Addr {
-        Ipv4Addr::from(self.network + 1)
     }
 
     fn host_count(&self) -> u32 {
@@ -81,7 +77,7 @@ impl LsiAllocator {
         let n = self.host_count();
         for _ in 0..n {
             let off = self.next;
-            self.next = if self.next >= n { 2 } else { self.next + 1 };
+            self.next = if self.next >= n { 1 } else { self.next + 1 };
             let a = Ipv4Addr::from(self.network + off);
             if !self.by_lsi.contains_key(&a) {
                 self.by_hit.insert(hit, a);
@@ -94,7 +90,7 @@ impl LsiAllocator {
 
     /// Assign a chosen LSI (from configuration) to `hit`.
     pub fn assign(&mut self, hit: Hit, lsi: Ipv4Addr) -> Result<(), LsiError> {
-        if !self.contains(lsi) || lsi == self.local_lsi() {
+        if !self.contains(lsi) {
             return Err(LsiError::OutOfPrefix(lsi));
         }
         match self.by_lsi.get(&lsi) {
@@ -133,11 +129,11 @@ mod tests {
     #[test]
     fn allocation_is_stable_and_bounded() {
         let mut a = LsiAllocator::new(Ipv4Addr::new(1, 0, 0, 0), 29).unwrap();
-        assert_eq!(a.local_lsi(), Ipv4Addr::new(1, 0, 0, 1));
         let mut got = Vec::new();
-        for i in 0..5u8 {
+        for i in 0..6u8 {
             got.push(a.allocate(Hit([i; 16])).unwrap());
         }
+        assert_eq!(got[0], Ipv4Addr::new(1, 0, 0, 1));
         assert_eq!(a.allocate(Hit([0; 16])).unwrap(), got[0]);
         assert_eq!(a.allocate(Hit([9; 16])), Err(LsiError::Exhausted));
         a.release(&Hit([1; 16]));
@@ -163,7 +159,6 @@ mod tests {
                 match a.allocate(Hit(h)) {
                     Ok(l) => {
                         prop_assert!(a.contains(l));
-                        prop_assert_ne!(l, a.local_lsi());
                         if let Some(prev) = seen.insert(l, h) { prop_assert_eq!(prev, h); }
                     }
                     Err(e) => prop_assert_eq!(e, LsiError::Exhausted),

@@ -1,7 +1,19 @@
-//! hipd: the HIP daemon (TUN device, HIT/LSI to locator mapping, base
-//! exchange, userspace ESP). The daemon itself is issue 5; this crate holds
-//! the pieces of it that exist so far.
+//! hipd: the HIP daemon's plumbing (RFC 7401 host, RFC 7402 BEET ESP, RFC 5338 LSIs).
 //!
-//! * [`identity_store`]: host identities on disk (PKCS#8 PEM, mode 0600).
-
+//! Thin glue: the protocol engine (`hip_proto::endpoint`) and the ESP SAs
+//! (`hip_esp`) plug in through [`engine::ProtocolEngine`] and [`engine::EspEngine`].
+pub mod config;
+pub mod control;
+pub mod control_plane;
+pub mod daemon;
+pub mod dataplane;
+pub mod engine;
+pub mod hosts;
+pub mod icmp;
 pub mod identity_store;
+pub mod key_file;
+pub mod netconf;
+pub mod peer_db;
+pub mod raw_socket;
+pub mod stats;
+pub mod tun;

@@ -1,1 +1,397 @@
-//! Network-namespace test harness.
+//! Network-namespace test harness: [`Netns`] (deleted on drop, also on panic,
+//! with every process spawned in it killed), veth pairs, documentation-range
+//! addresses, commands inside a namespace, and [`Hipd`] instances with their own
+//! `--config-dir` and `--socket`.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Returns why namespace tests cannot run here (not root, no `ip netns`), or None.
+pub fn skip_reason() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(o) if o.status.success() => None,
+        _ => Some("`ip netns` unavailable".into()),
+    }
+}
+
+/// Skips the calling test (prints one line and returns) when namespaces are unusable.
+#[macro_export]
+macro_rules! require_netns {
+    () => {
+        if let Some(why) = $crate::skip_reason() {
+            eprintln!("skipping namespace test: {why}");
+            return;
+        }
+    };
+}
+
+/// Is `a` inside the documentation ranges the project may use?
+pub fn is_documentation_addr(a: &str) -> bool {
+    let ip = a.split('/').next().unwrap_or("");
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v)) => {
+            let o = v.octets();
+            matches!(
+                (o[0], o[1], o[2]),
+                (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+            )
+        }
+        Ok(std::net::IpAddr::V6(v)) => v.segments()[0] == 0x2001 && v.segments()[1] == 0x0db8,
+        Err(_) => false,
+    }
+}
+
+/// A network namespace that is deleted (and its processes killed) on drop.
+pub struct Netns {
+    name: String,
+    children: Mutex<Vec<Child>>,
+}
+
+impl Netns {
+    /// Creates `hipr-<pid>-<n>-<tag>` with loopback up.
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("hipr{}-{n}-{tag}", std::process::id());
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns {
+            name,
+            children: Mutex::new(Vec::new()),
+        };
+        ns.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, prog: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(prog);
+        c
+    }
+
+    /// Runs `argv` inside; returns its output.
+    pub fn exec(&self, argv: &[&str]) -> Output {
+        let mut c = self.command(argv[0]);
+        c.args(&argv[1..]);
+        c.output().unwrap_or_else(|e| panic!("{argv:?}: {e}"))
+    }
+
+    /// Runs `argv` inside, panicking with its stderr when it fails; returns stdout.
+    pub fn exec_ok(&self, argv: &[&str]) -> String {
+        let o = self.exec(argv);
+        assert!(
+            o.status.success(),
+            "{argv:?} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Adds a documentation-range address to `dev` (IPv6 without DAD).
+    pub fn add_addr(&self, dev: &str, cidr: &str) {
+        assert!(
+            is_documentation_addr(cidr),
+            "{cidr} is not a documentation address"
+        );
+        if cidr.contains(':') {
+            self.exec_ok(&["ip", "-6", "addr", "add", cidr, "dev", dev, "nodad"]);
+        } else {
+            self.exec_ok(&["ip", "addr", "add", cidr, "dev", dev]);
+        }
+    }
+
+    /// Spawns a long-running process inside; it is killed when the namespace drops.
+    pub fn spawn(&self, mut cmd: Command) -> u32 {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn in {}: {e}", self.name));
+        let pid = child.id();
+        self.children
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child);
+        pid
+    }
+
+    /// Sends `sig` to a spawned process and waits (bounded) for it; returns its exit status.
+    pub fn signal_and_wait(
+        &self,
+        pid: u32,
+        sig: i32,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let mut kids = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        let i = kids.iter().position(|c| c.id() == pid)?;
+        // SAFETY: pid is our own child, not yet reaped.
+        unsafe { libc::kill(pid as i32, sig) };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = kids[i].try_wait() {
+                // Already reaped by try_wait; wait() returns the cached status.
+                let _ = kids.remove(i).wait();
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Runs `f` on a thread that has entered this namespace (for raw sockets from the test).
+    pub fn in_ns<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns on a namespace fd affects only this (fresh) thread.
+            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let mut kids = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        for c in kids.iter_mut() {
+            // SAFETY: our own children.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for c in kids.iter_mut() {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Any stray process left inside (e.g. started via exec) goes too.
+        if let Ok(o) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                // SAFETY: processes inside our private test namespace.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Joins two namespaces with a veth pair `dev_a` (in `a`) <-> `dev_b` (in `b`), both up.
+pub fn veth(a: &Netns, dev_a: &str, b: &Netns, dev_b: &str) {
+    run_ok(Command::new("ip").args([
+        "link",
+        "add",
+        dev_a,
+        "netns",
+        a.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        dev_b,
+        "netns",
+        b.name(),
+    ]));
+    a.exec_ok(&["ip", "link", "set", dev_a, "up"]);
+    b.exec_ok(&["ip", "link", "set", dev_b, "up"]);
+}
+
+fn run_ok(c: &mut Command) {
+    let o = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Directory holding the hipd and hipconf binaries, building them once if needed.
+pub fn bin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("HIPR_BIN_DIR") {
+            return PathBuf::from(d);
+        }
+        // target/<profile>/deps/<test-exe> -> target/<profile>
+        let exe = std::env::current_exe().expect("current_exe");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let mut c = Command::new(cargo);
+        c.current_dir(root).args([
+            "build",
+            "-q",
+            "-p",
+            "hipd",
+            "-p",
+            "hip-tools",
+            "--bin",
+            "hipd",
+            "--bin",
+            "hipconf",
+        ]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            c.arg("--release");
+        }
+        run_ok(&mut c);
+        dir
+    })
+    .clone()
+}
+
+/// A hipd running inside a namespace with its own configuration directory and socket.
+pub struct Hipd {
+    pub pid: u32,
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Hipd {
+    /// Starts hipd in `ns` (with an optional `hipd.conf` and `hosts`), waiting (bounded) for its socket.
+    pub fn start(ns: &Netns, conf: Option<&str>, hosts: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("config");
+        std::fs::create_dir_all(&cfg).expect("config dir");
+        if let Some(c) = conf {
+            std::fs::write(cfg.join("hipd.conf"), c).expect("hipd.conf");
+        }
+        if let Some(h) = hosts {
+            std::fs::write(cfg.join("hosts"), h).expect("hosts");
+        }
+        let socket = dir.path().join("hipd.sock");
+        let log = dir.path().join("hipd.log");
+        let logf = std::fs::File::create(&log).expect("log");
+        let mut cmd = ns.command(bin_dir().join("hipd"));
+        cmd.arg("--foreground")
+            .arg("--config-dir")
+            .arg(&cfg)
+            .arg("--socket")
+            .arg(&socket);
+        cmd.env("RUST_LOG", "debug,hipd=debug").env("NO_COLOR", "1");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(logf);
+        let pid = ns.spawn(cmd);
+        let h = Hipd {
+            pid,
+            dir,
+            socket,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !h.socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "hipd did not start; log:\n{}",
+                h.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        h
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `hipconf --socket S ARGS` inside `ns`.
+    pub fn hipconf(&self, ns: &Netns, args: &[&str]) -> Output {
+        let mut c = ns.command(bin_dir().join("hipconf"));
+        c.arg("--socket").arg(&self.socket).args(args);
+        c.output().expect("hipconf")
+    }
+
+    /// Like [`Self::hipconf`] but requires success; returns stdout.
+    pub fn hipconf_ok(&self, ns: &Netns, args: &[&str]) -> String {
+        let o = self.hipconf(ns, args);
+        assert!(
+            o.status.success(),
+            "hipconf {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Reads one daemon counter.
+    pub fn counter(&self, ns: &Netns, name: &str) -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.hipconf_ok(ns, &["--json", "stats"])).expect("stats json");
+        v["counters"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counter {name} in {v}"))
+    }
+
+    /// Polls `counter >= want` for at most `timeout`.
+    pub fn wait_counter(&self, ns: &Netns, name: &str, want: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.counter(ns, name);
+            if v >= want || Instant::now() >= deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documentation_ranges_only() {
+        assert!(is_documentation_addr("192.0.2.1/24"));
+        assert!(is_documentation_addr("2001:db8::1/64"));
+        assert!(is_documentation_addr("203.0.113.9"));
+        assert!(!is_documentation_addr("10.0.0.1/8"));
+        assert!(!is_documentation_addr("2001:20::1"));
+    }
+
+    #[test]
+    fn netns_is_removed_on_panic() {
+        crate::require_netns!();
+        let name = std::panic::catch_unwind(|| {
+            let ns = Netns::new("panic");
+            let name = ns.name().to_string();
+            let mut c = ns.command("sleep");
+            c.arg("30");
+            ns.spawn(c);
+            std::panic::panic_any(name)
+        })
+        .unwrap_err();
+        let name = name.downcast_ref::<String>().expect("name").clone();
+        let list = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        assert!(!String::from_utf8_lossy(&list.stdout).contains(&name));
+    }
+}

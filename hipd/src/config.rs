@@ -1,0 +1,169 @@
+//! `hipd.conf`: daemon configuration, one `key = value` per line, `#` comments.
+//!
+//! Keys: `tun` (device name, default `hip0`), `lsi_prefix` (RFC 5338 section 3,
+//! default `1.0.0.0/8` as HIPL), `allow` (a peer HIT; repeatable: access control
+//! list, RFC 7401 section 6.4 "the Responder may refuse"), `udp_encap` (`yes`/`no`,
+//! RFC 5770 UDP port 10500), `puzzle_k` (RFC 7401 section 4.1.2 difficulty).
+use hip_proto::Hit;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// Errors from parsing `hipd.conf`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A line could not be understood.
+    #[error("hipd.conf line {line}: {msg}")]
+    Line { line: usize, msg: String },
+    /// The file could not be read.
+    #[error("cannot read {0}")]
+    Io(String),
+}
+
+/// Parsed daemon configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// TUN device name.
+    pub tun_name: String,
+    /// LSI prefix and length.
+    pub lsi_prefix: (Ipv4Addr, u8),
+    /// When non-empty, only these peer HITs may run a base exchange with us.
+    pub allow: Vec<Hit>,
+    /// Send HIP and ESP over UDP port 10500 (RFC 5770) by default.
+    pub udp_encap: bool,
+    /// Puzzle difficulty K for I1s we answer.
+    pub puzzle_k: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tun_name: "hip0".into(),
+            lsi_prefix: (Ipv4Addr::new(1, 0, 0, 0), 8),
+            allow: Vec::new(),
+            udp_encap: false,
+            puzzle_k: 10,
+        }
+    }
+}
+
+/// Parses `a.b.c.d/len`.
+pub fn parse_v4_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (a, l) = s.split_once('/').ok_or("expected ADDRESS/LENGTH")?;
+    let a: Ipv4Addr = a.parse().map_err(|_| format!("bad IPv4 address {a:?}"))?;
+    let l: u8 = l.parse().map_err(|_| format!("bad prefix length {l:?}"))?;
+    if !(1..=30).contains(&l) {
+        return Err(format!("prefix length {l} out of 1..=30"));
+    }
+    Ok((a, l))
+}
+
+impl Config {
+    /// Parses the text of `hipd.conf`.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut c = Config::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let err = |msg: String| ConfigError::Line { line, msg };
+            let l = raw.split('#').next().unwrap_or("").trim();
+            if l.is_empty() {
+                continue;
+            }
+            let (k, v) = l
+                .split_once('=')
+                .ok_or_else(|| err("expected KEY = VALUE".into()))?;
+            let (k, v) = (k.trim(), v.trim());
+            match k {
+                "tun" => {
+                    if v.is_empty()
+                        || v.len() > 15
+                        || !v
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    {
+                        return Err(err(format!("bad interface name {v:?}")));
+                    }
+                    c.tun_name = v.into();
+                }
+                "lsi_prefix" => c.lsi_prefix = parse_v4_prefix(v).map_err(err)?,
+                "allow" => {
+                    let ip: std::net::Ipv6Addr =
+                        v.parse().map_err(|_| err(format!("bad HIT {v:?}")))?;
+                    let hit = Hit::from(ip);
+                    if hit.orchid_version().is_none() {
+                        return Err(err(format!("{v} is not an ORCHID HIT")));
+                    }
+                    c.allow.push(hit);
+                }
+                "udp_encap" => {
+                    c.udp_encap = match v {
+                        "yes" | "true" | "on" => true,
+                        "no" | "false" | "off" => false,
+                        _ => return Err(err(format!("expected yes or no, got {v:?}"))),
+                    }
+                }
+                "puzzle_k" => {
+                    c.puzzle_k = v
+                        .parse()
+                        .map_err(|_| err(format!("bad puzzle difficulty {v:?}")))?
+                }
+                _ => return Err(err(format!("unknown key {k:?}"))),
+            }
+        }
+        Ok(c)
+    }
+
+    /// Loads `dir/hipd.conf`, or the defaults when it does not exist.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let p = dir.join("hipd.conf");
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Self::parse(&t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigError::Io(format!("{}: {e}", p.display()))),
+        }
+    }
+
+    /// Access control (checked before any expensive work): is `peer` allowed?
+    pub fn is_allowed(&self, peer: &Hit) -> bool {
+        self.allow.is_empty() || self.allow.contains(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_keys() {
+        let c = Config::parse(
+            "# comment\ntun = hipx\nlsi_prefix = 10.0.0.0/8\nallow = 2001:20::1\nudp_encap = yes\npuzzle_k = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.tun_name, "hipx");
+        assert_eq!(c.lsi_prefix, (Ipv4Addr::new(10, 0, 0, 0), 8));
+        assert_eq!(c.allow.len(), 1);
+        assert!(c.udp_encap);
+        assert_eq!(c.puzzle_k, 3);
+        assert!(!c.is_allowed(&Hit::from(
+            "2001:20::2".parse::<std::net::Ipv6Addr>().unwrap()
+        )));
+    }
+
+    #[test]
+    fn errors_carry_line_numbers() {
+        let e = Config::parse("tun = a\n\nbogus = 1\n").unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::Line {
+                line: 3,
+                msg: "unknown key \"bogus\"".into()
+            }
+        );
+        assert!(matches!(
+            Config::parse("allow = ::1").unwrap_err(),
+            ConfigError::Line { line: 1, .. }
+        ));
+        assert!(Config::parse("lsi_prefix = 1.0.0.0/33").is_err());
+        assert!(Config::parse("udp_encap = maybe").is_err());
+        assert!(Config::parse("novalue").is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! The hipd control protocol (hipconf <-> hipd): one JSON [`Request`] line per
+//! connection over a Unix stream socket, answered by one JSON [`Response`] line.
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+/// Default control socket path.
+pub const DEFAULT_SOCKET: &str = "/run/hipd/hipd.sock";
+
+/// A hipconf command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// `add map HIT LOCATOR [LSI]`
+    AddMap {
+        hit: String,
+        locator: String,
+        lsi: Option<String>,
+    },
+    /// `del map HIT`
+    DelMap { hit: String },
+    /// `get ha all`
+    GetHaAll,
+    /// `get hi default`
+    GetHiDefault,
+    /// `get hi all`
+    GetHiAll,
+    /// `get map all` (the peer database)
+    GetMapAll,
+    /// `new hi ALG [v1|v2]`
+    NewHi { algorithm: String, hit_version: u8 },
+    /// `rst all` or `rst HIT` (None = all)
+    Rst { hit: Option<String> },
+    /// `set puzzle all K`
+    SetPuzzle { k: u8 },
+    /// `hit-to-lsi HIT`
+    HitToLsi { hit: String },
+    /// `lsi-to-hit LSI`
+    LsiToHit { lsi: String },
+    /// Daemon counters.
+    Stats,
+}
+
+/// One local identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HiInfo {
+    pub hit: String,
+    pub lsi: String,
+    pub algorithm: String,
+    pub orchid: u8,
+    pub default: bool,
+}
+
+/// One host association (RFC 7401 section 4.4 state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaInfo {
+    pub state: String,
+    pub local_hit: String,
+    pub peer_hit: String,
+    pub local_lsi: String,
+    pub peer_lsi: String,
+    pub local_locator: String,
+    pub locator: String,
+    pub peer_udp_port: u16,
+    pub peer_hostname: String,
+}
+
+/// One peer database entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapInfo {
+    pub hit: String,
+    pub lsi: String,
+    pub locators: Vec<String>,
+    pub name: Option<String>,
+}
+
+/// A daemon answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Error {
+        message: String,
+    },
+    Hi {
+        identities: Vec<HiInfo>,
+    },
+    Ha {
+        associations: Vec<HaInfo>,
+    },
+    Map {
+        peers: Vec<MapInfo>,
+    },
+    Lsi {
+        lsi: String,
+    },
+    Hit {
+        hit: String,
+    },
+    Stats {
+        counters: std::collections::BTreeMap<String, u64>,
+    },
+}
+
+/// Client-side errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to hipd at {0}: {1}")]
+    Connect(String, std::io::Error),
+    #[error("control socket I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad answer from hipd: {0}")]
+    Decode(String),
+}
+
+/// Sends one request and waits (at most 30 s) for the answer (blocking; for hipconf).
+pub fn call(socket: &Path, req: &Request) -> Result<Response, ClientError> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|e| ClientError::Connect(socket.display().to_string(), e))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut line = serde_json::to_string(req).map_err(|e| ClientError::Decode(e.to_string()))?;
+    line.push('\n');
+    s.write_all(line.as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer)?;
+    serde_json::from_str(answer.trim_end()).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let reqs = [
+            Request::AddMap {
+                hit: "2001:20::1".into(),
+                locator: "192.0.2.1".into(),
+                lsi: Some("1.0.0.3".into()),
+            },
+            Request::GetHaAll,
+            Request::Rst { hit: None },
+            Request::SetPuzzle { k: 5 },
+        ];
+        for r in reqs {
+            let t = serde_json::to_string(&r).unwrap();
+            assert!(!t.contains('\n'));
+            assert_eq!(serde_json::from_str::<Request>(&t).unwrap(), r);
+        }
+        let resp = Response::Hi {
+            identities: vec![HiInfo {
+                hit: "2001:20::1".into(),
+                lsi: "1.0.0.1".into(),
+                algorithm: "ECDSA".into(),
+                orchid: 2,
+                default: true,
+            }],
+        };
+        let t = serde_json::to_string(&resp).unwrap();
+        assert_eq!(serde_json::from_str::<Response>(&t).unwrap(), resp);
+        assert!(serde_json::from_str::<Request>("{\"cmd\":\"nope\"}").is_err());
+    }
+
+    #[test]
+    fn round_trip_over_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        let l = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&s).read_line(&mut line).unwrap();
+            let req: Request = serde_json::from_str(line.trim()).unwrap();
+            let resp = match req {
+                Request::HitToLsi { hit } => Response::Lsi {
+                    lsi: format!("lsi-of-{hit}"),
+                },
+                _ => Response::Error {
+                    message: "unexpected".into(),
+                },
+            };
+            (&s).write_all(format!("{}\n", serde_json::to_string(&resp).unwrap()).as_bytes())
+                .unwrap();
+        });
+        let r = call(&p, &Request::HitToLsi { hit: "x".into() }).unwrap();
+        assert_eq!(
+            r,
+            Response::Lsi {
+                lsi: "lsi-of-x".into()
+            }
+        );
+        t.join().unwrap();
+    }
+}

@@ -1,0 +1,650 @@
+//! The daemon: wires TUN, raw sockets, control socket, peer DB, identities and
+//! the engines together. Tasks: one TUN reader, one reader per raw socket
+//! (v4/v6 x HIP/ESP), one UDP 10500 reader, the control socket acceptor, a timer
+//! and the signal waiter; they share [`State`] behind a mutex (no await while held).
+use crate::config::Config;
+use crate::control::{HiInfo, MapInfo, Request, Response};
+use crate::dataplane::{classify, Dest, PendingQueues};
+use crate::engine::{Action, EngineError, EspEngine, ProtocolEngine, Transport};
+use crate::identity_store::{key_spec, HitVersion, IdentityStore};
+use crate::peer_db::PeerDb;
+use crate::raw_socket::{RawSocket, IPPROTO_ESP, IPPROTO_HIP};
+use crate::stats::{inc, Stats};
+use crate::tun::Tun;
+use crate::{control_plane, hosts, icmp, netconf};
+use hip_proto::Hit;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Startup options.
+pub struct Options {
+    pub config_dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+/// Shared daemon state.
+pub struct State {
+    pub config: Config,
+    pub peers: PeerDb,
+    pub ids: IdentityStore,
+    pub local_lsi: Ipv4Addr,
+    pub engine: Box<dyn ProtocolEngine>,
+    pub esp: Box<dyn EspEngine>,
+    pub pending: PendingQueues,
+}
+
+/// I/O handles the tasks share.
+pub struct Io {
+    pub tun: Tun,
+    pub hip4: RawSocket,
+    pub hip6: RawSocket,
+    pub esp4: RawSocket,
+    pub esp6: RawSocket,
+    pub udp: Option<tokio::net::UdpSocket>,
+    pub stats: Stats,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs hipd until SIGTERM/SIGINT.
+pub async fn run(
+    opts: Options,
+    engine: Box<dyn ProtocolEngine>,
+    esp: Box<dyn EspEngine>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(&opts.config_dir)
+        .map_err(|e| format!("{}: {e}", opts.config_dir.display()))?;
+    let config = Config::load(&opts.config_dir).map_err(|e| e.to_string())?;
+    let ids =
+        IdentityStore::open(&opts.config_dir, &mut rand_core::OsRng).map_err(|e| e.to_string())?;
+    let mut peers = PeerDb::open(&opts.config_dir.join("peers.json"), config.lsi_prefix)
+        .map_err(|e| e.to_string())?;
+    let hosts_path = opts.config_dir.join("hosts");
+    match std::fs::read_to_string(&hosts_path) {
+        Ok(t) => {
+            let lines = hosts::parse(&t).map_err(|e| format!("{}: {e}", hosts_path.display()))?;
+            peers.load_hosts(&lines).map_err(|e| e.to_string())?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", hosts_path.display())),
+    }
+    let default = ids
+        .default_identity()
+        .ok_or("no default host identity")?
+        .hit;
+    let local_lsi = peers.reserve_local(default).map_err(|e| e.to_string())?;
+    peers.save().map_err(|e| e.to_string())?;
+
+    let tun = Tun::open(&config.tun_name).map_err(|e| format!("TUN {}: {e}", config.tun_name))?;
+    let hits: Vec<Ipv6Addr> = ids
+        .identities
+        .iter()
+        .map(|i| Ipv6Addr::from(i.hit))
+        .collect();
+    netconf::configure(&config.tun_name, &hits, local_lsi, config.lsi_prefix.1)?;
+    tracing::info!(dev = %config.tun_name, hit = %default, lsi = %local_lsi, "TUN configured");
+
+    let open =
+        |v6, p| RawSocket::open(v6, p).map_err(|e| format!("raw socket (v6={v6}, proto {p}): {e}"));
+    let udp = match crate::raw_socket::bind_udp(crate::raw_socket::HIP_UDP_PORT) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            tracing::warn!(
+                "UDP port {} unavailable: {e}",
+                crate::raw_socket::HIP_UDP_PORT
+            );
+            None
+        }
+    };
+    let io = Arc::new(Io {
+        tun,
+        hip4: open(false, IPPROTO_HIP)?,
+        hip6: open(true, IPPROTO_HIP)?,
+        esp4: open(false, IPPROTO_ESP)?,
+        esp6: open(true, IPPROTO_ESP)?,
+        udp,
+        stats: Stats::default(),
+    });
+    let tun_name = config.tun_name.clone();
+    let state: Shared = Arc::new(Mutex::new(State {
+        config,
+        peers,
+        ids,
+        local_lsi,
+        engine,
+        esp,
+        pending: PendingQueues::default(),
+    }));
+
+    let _ = std::fs::remove_file(&opts.socket);
+    if let Some(d) = opts.socket.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(&opts.socket)
+        .map_err(|e| format!("{}: {e}", opts.socket.display()))?;
+    // The control socket changes identities and maps: owner (root) only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opts.socket, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", opts.socket.display()))?;
+    }
+    tracing::info!(socket = %opts.socket.display(), "control socket listening");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(tun_task(io.clone(), state.clone()));
+    tasks.spawn(hip_raw_task(io.clone(), state.clone(), false));
+    tasks.spawn(hip_raw_task(io.clone(), state.clone(), true));
+    tasks.spawn(esp_raw_task(io.clone(), state.clone(), false));
+    tasks.spawn(esp_raw_task(io.clone(), state.clone(), true));
+    tasks.spawn(udp_task(io.clone(), state.clone()));
+    tasks.spawn(control_task(listener, io.clone(), state.clone()));
+    tasks.spawn(timer_task(io.clone(), state.clone()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+        r = tasks.join_next() => tracing::error!("a task ended unexpectedly: {r:?}"),
+    }
+    // Shutdown: CLOSE to peers (RFC 7401 section 5.3.8), then remove routes and device.
+    let actions = lock(&state).engine.close(None, Instant::now());
+    match actions {
+        Ok(a) => perform(&io, &state, a),
+        Err(e) => tracing::warn!("CLOSE on shutdown: {e}"),
+    }
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    if let Err(e) = lock(&state).peers.save() {
+        tracing::warn!("saving peers: {e}");
+    }
+    let _ = std::fs::remove_file(&opts.socket);
+    tracing::info!(counters = ?io.stats.snapshot(), "stopping");
+    // Routes go first, while the device still exists; closing the TUN then removes it.
+    let r = netconf::teardown(&tun_name);
+    drop(io);
+    r
+}
+
+/// Executes engine actions (sending, SA install notifications).
+fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
+    for a in actions {
+        match a {
+            Action::SendControl {
+                dst,
+                udp_port: None,
+                packet,
+            } => {
+                let s = if dst.is_ipv4() { &io.hip4 } else { &io.hip6 };
+                if let Err(e) = s.send_to(&packet, dst) {
+                    tracing::warn!(%dst, "HIP send: {e}");
+                }
+            }
+            Action::SendControl {
+                dst,
+                udp_port: Some(port),
+                packet,
+            } => {
+                let mut d = vec![0u8; 4];
+                d.extend_from_slice(&packet);
+                if let Some(u) = &io.udp {
+                    let dst = match dst {
+                        IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
+                        v6 => v6,
+                    };
+                    if let Err(e) = u.try_send_to(&d, (dst, port).into()) {
+                        tracing::warn!(%dst, "HIP/UDP send: {e}");
+                    }
+                }
+            }
+            Action::Established { peer, locator } => {
+                tracing::info!(%peer, %locator, "association established");
+                let mut st = lock(state);
+                for pkt in st.pending.take(&peer) {
+                    send_esp(io, &mut st, &peer, &pkt);
+                }
+            }
+            Action::Closed { peer } => {
+                let dropped = lock(state).pending.take(&peer).len();
+                tracing::info!(%peer, dropped, "association closed");
+            }
+        }
+    }
+}
+
+fn send_esp(io: &Io, st: &mut State, peer: &Hit, pkt: &[u8]) {
+    match st.esp.seal(peer, pkt) {
+        Ok((dst, esp)) => {
+            let s = if dst.is_ipv4() { &io.esp4 } else { &io.esp6 };
+            if let Err(e) = s.send_to(&esp, dst) {
+                tracing::warn!(%dst, "ESP send: {e}");
+            }
+        }
+        Err(e) => tracing::warn!(%peer, "ESP seal: {e}"),
+    }
+}
+
+async fn tun_task(io: Arc<Io>, state: Shared) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match io.tun.recv(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("TUN read: {e}");
+                return;
+            }
+        };
+        inc(&io.stats.tun_rx);
+        let pkt = &buf[..n];
+        let actions = {
+            let mut st = lock(&state);
+            let dest = classify(pkt, |a| st.peers.is_lsi(a));
+            let peer = match dest {
+                Dest::Hit(h) => st.peers.get(&h).map(|p| p.hit),
+                Dest::Lsi(a) => st.peers.by_lsi(a).map(|p| p.hit),
+                Dest::Other => {
+                    inc(&io.stats.tun_rx_unhandled);
+                    continue;
+                }
+            };
+            let Some(peer) = peer else {
+                let reply = match dest {
+                    Dest::Hit(h) => icmp::unreachable_v6(pkt, h.into()),
+                    Dest::Lsi(a) => icmp::unreachable_v4(pkt, a),
+                    Dest::Other => None,
+                };
+                if let Some(r) = reply {
+                    inc(&io.stats.icmp_unreach_sent);
+                    if let Err(e) = io.tun.send(&r) {
+                        tracing::warn!("TUN write ICMP: {e}");
+                    }
+                }
+                continue;
+            };
+            if st.esp.has_sa(&peer) {
+                send_esp(&io, &mut st, &peer, pkt);
+                continue;
+            }
+            let first = st.pending.is_first(&peer);
+            if st.pending.push(peer, pkt.to_vec()) {
+                inc(&io.stats.queued);
+            } else {
+                inc(&io.stats.queue_dropped);
+            }
+            if !first {
+                continue;
+            }
+            let local = match st.ids.default_identity() {
+                Some(i) => i.hit,
+                None => continue,
+            };
+            let locs = st
+                .peers
+                .get(&peer)
+                .map(|p| p.locators.clone())
+                .unwrap_or_default();
+            match st.engine.initiate(local, peer, &locs, Instant::now()) {
+                Ok(a) => a,
+                Err(e) => {
+                    // No exchange will run: drop what was queued so the next packet retries.
+                    let dropped = st.pending.take(&peer).len() as u64;
+                    io.stats
+                        .queue_dropped
+                        .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+                    inc(&io.stats.bex_trigger_unhandled);
+                    tracing::warn!(%peer, "base exchange trigger: {e}");
+                    continue;
+                }
+            }
+        };
+        perform(&io, &state, actions);
+    }
+}
+
+/// Access control + engine hand-off for one control packet.
+fn on_control(io: &Io, state: &Shared, t: Transport, pkt: &[u8]) {
+    let sender = match control_plane::sender_hit(pkt) {
+        Ok(h) => h,
+        Err(e) => {
+            inc(&io.stats.hip_rx_malformed);
+            tracing::debug!(src = %t.src, "HIP dropped: {e}");
+            return;
+        }
+    };
+    let actions = {
+        let mut st = lock(state);
+        if !st.config.is_allowed(&sender) {
+            inc(&io.stats.hip_rx_refused_acl);
+            tracing::warn!(src = %t.src, %sender, "HIP packet refused: sender HIT not in allow list");
+            return;
+        }
+        tracing::info!(src = %t.src, %sender, len = pkt.len(), "HIP control packet received");
+        match st.engine.on_control_packet(t, pkt, Instant::now()) {
+            Ok(a) => a,
+            Err(e) => {
+                inc(&io.stats.hip_rx_unhandled);
+                tracing::warn!(src = %t.src, "HIP packet not processed: {e}");
+                return;
+            }
+        }
+    };
+    perform(io, state, actions);
+}
+
+async fn hip_raw_task(io: Arc<Io>, state: Shared, v6: bool) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let sock = if v6 { &io.hip6 } else { &io.hip4 };
+        match sock.recv(&mut buf).await {
+            Ok((pkt, src)) => {
+                inc(if v6 {
+                    &io.stats.hip_rx_v6
+                } else {
+                    &io.stats.hip_rx_v4
+                });
+                let pkt = pkt.to_vec();
+                on_control(
+                    &io,
+                    &state,
+                    Transport {
+                        src,
+                        dst: None,
+                        udp_port: None,
+                    },
+                    &pkt,
+                );
+            }
+            Err(e) => {
+                inc(&io.stats.hip_rx_malformed);
+                tracing::debug!("HIP raw recv: {e}");
+            }
+        }
+    }
+}
+
+fn on_esp(io: &Io, state: &Shared, src: IpAddr, esp: &[u8]) {
+    inc(&io.stats.esp_rx);
+    let r = lock(state).esp.open(src, esp);
+    match r {
+        Ok(inner) => {
+            if let Err(e) = io.tun.send(&inner) {
+                tracing::warn!("TUN write: {e}");
+            }
+        }
+        Err(e) => {
+            inc(&io.stats.esp_rx_unhandled);
+            tracing::debug!(%src, "ESP not processed: {e}");
+        }
+    }
+}
+
+async fn esp_raw_task(io: Arc<Io>, state: Shared, v6: bool) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let sock = if v6 { &io.esp6 } else { &io.esp4 };
+        match sock.recv(&mut buf).await {
+            Ok((pkt, src)) => {
+                let pkt = pkt.to_vec();
+                on_esp(&io, &state, src, &pkt);
+            }
+            Err(e) => tracing::debug!("ESP raw recv: {e}"),
+        }
+    }
+}
+
+async fn udp_task(io: Arc<Io>, state: Shared) {
+    let Some(udp) = &io.udp else { return };
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, from) = match udp.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!("UDP recv: {e}");
+                continue;
+            }
+        };
+        inc(&io.stats.hip_rx_udp);
+        let src = crate::raw_socket::unmap(from.ip());
+        match control_plane::udp_demux(&buf[..n]) {
+            Ok(Some(hip)) => {
+                let hip = hip.to_vec();
+                on_control(
+                    &io,
+                    &state,
+                    Transport {
+                        src,
+                        dst: None,
+                        udp_port: Some(from.port()),
+                    },
+                    &hip,
+                );
+            }
+            Ok(None) => {
+                let esp = buf[..n].to_vec();
+                on_esp(&io, &state, src, &esp);
+            }
+            Err(_) => inc(&io.stats.hip_rx_malformed),
+        }
+    }
+}
+
+async fn timer_task(io: Arc<Io>, state: Shared) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let r = lock(&state).engine.poll(Instant::now());
+        match r {
+            Ok(a) => perform(&io, &state, a),
+            Err(e) => tracing::debug!("engine poll: {e}"),
+        }
+    }
+}
+
+async fn control_task(listener: tokio::net::UnixListener, io: Arc<Io>, state: Shared) {
+    loop {
+        let Ok((s, _)) = listener.accept().await else {
+            continue;
+        };
+        let (io, state) = (io.clone(), state.clone());
+        tokio::spawn(async move {
+            let (r, mut w) = s.into_split();
+            let mut line = String::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                BufReader::new(r).read_line(&mut line),
+            )
+            .await;
+            let resp = match read {
+                Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
+                    Ok(req) => handle(&io, &state, req),
+                    Err(e) => Response::Error {
+                        message: format!("bad request: {e}"),
+                    },
+                },
+                _ => return,
+            };
+            let mut out = serde_json::to_string(&resp)
+                .unwrap_or_else(|_| "{\"result\":\"error\",\"message\":\"encode\"}".into());
+            out.push('\n');
+            let _ = w.write_all(out.as_bytes()).await;
+        });
+    }
+}
+
+fn err(m: impl ToString) -> Response {
+    Response::Error {
+        message: m.to_string(),
+    }
+}
+
+fn parse_hit(s: &str) -> Result<Hit, Response> {
+    hosts::parse_hit(s).map_err(err)
+}
+
+/// Handles one control request.
+pub fn handle(io: &Io, state: &Shared, req: Request) -> Response {
+    match handle_inner(io, state, req) {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Response> {
+    let mut st = lock(state);
+    Ok(match req {
+        Request::AddMap { hit, locator, lsi } => {
+            let h = parse_hit(&hit)?;
+            let loc: IpAddr = locator
+                .parse()
+                .map_err(|_| err(format!("bad locator {locator:?}")))?;
+            let lsi = lsi
+                .map(|l| {
+                    l.parse::<Ipv4Addr>()
+                        .map_err(|_| err(format!("bad LSI {l:?}")))
+                })
+                .transpose()?;
+            st.peers.upsert(h, vec![loc], lsi, None).map_err(err)?;
+            st.peers.save().map_err(err)?;
+            Response::Ok
+        }
+        Request::DelMap { hit } => {
+            let h = parse_hit(&hit)?;
+            st.peers
+                .remove(&h)
+                .ok_or_else(|| err(format!("no mapping for {h}")))?;
+            st.pending.take(&h);
+            st.peers.save().map_err(err)?;
+            Response::Ok
+        }
+        Request::GetMapAll => Response::Map {
+            peers: st
+                .peers
+                .iter()
+                .map(|p| MapInfo {
+                    hit: p.hit.to_string(),
+                    lsi: p.lsi.to_string(),
+                    locators: p.locators.iter().map(|l| l.to_string()).collect(),
+                    name: p.name.clone(),
+                })
+                .collect(),
+        },
+        Request::GetHaAll => Response::Ha {
+            associations: st.engine.associations(),
+        },
+        Request::GetHiDefault | Request::GetHiAll => {
+            let default = st.ids.default_identity().map(|i| i.hit);
+            let only_default = matches!(req, Request::GetHiDefault);
+            let identities: Vec<HiInfo> = st
+                .ids
+                .identities
+                .iter()
+                .filter(|i| !only_default || Some(i.hit) == default)
+                .map(|i| HiInfo {
+                    hit: i.hit.to_string(),
+                    lsi: if Some(i.hit) == default {
+                        st.local_lsi.to_string()
+                    } else {
+                        String::new()
+                    },
+                    algorithm: format!("{:?}", i.identity.public().algorithm()),
+                    orchid: if i.version == HitVersion::V1 { 1 } else { 2 },
+                    default: Some(i.hit) == default,
+                })
+                .collect();
+            Response::Hi { identities }
+        }
+        Request::NewHi {
+            algorithm,
+            hit_version,
+        } => {
+            let spec = key_spec(&algorithm).map_err(err)?;
+            let v = match hit_version {
+                1 => HitVersion::V1,
+                2 => HitVersion::V2,
+                n => return Err(err(format!("bad ORCHID version {n}"))),
+            };
+            let tun = st.config.tun_name.clone();
+            let hit = st
+                .ids
+                .generate(spec, v, &algorithm, &mut rand_core::OsRng)
+                .map_err(err)?
+                .hit;
+            netconf::ip(&[
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/128", Ipv6Addr::from(hit)),
+                "dev",
+                &tun,
+                "nodad",
+            ])
+            .map_err(err)?;
+            Response::Hi {
+                identities: vec![HiInfo {
+                    hit: hit.to_string(),
+                    lsi: String::new(),
+                    algorithm,
+                    orchid: hit_version,
+                    default: false,
+                }],
+            }
+        }
+        Request::Rst { hit } => {
+            let h = hit.as_deref().map(parse_hit).transpose()?;
+            st.engine.reset(h).map_err(err)?;
+            Response::Ok
+        }
+        Request::SetPuzzle { k } => {
+            st.config.puzzle_k = k;
+            match st.engine.set_puzzle_difficulty(k) {
+                Ok(()) => Response::Ok,
+                Err(e @ EngineError::NotImplemented(_)) => return Err(err(e)),
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Request::HitToLsi { hit } => {
+            let h = parse_hit(&hit)?;
+            if st.ids.default_identity().is_some_and(|i| i.hit == h) {
+                Response::Lsi {
+                    lsi: st.local_lsi.to_string(),
+                }
+            } else {
+                let p = st
+                    .peers
+                    .get(&h)
+                    .ok_or_else(|| err(format!("no LSI for {h}")))?;
+                Response::Lsi {
+                    lsi: p.lsi.to_string(),
+                }
+            }
+        }
+        Request::LsiToHit { lsi } => {
+            let a: Ipv4Addr = lsi.parse().map_err(|_| err(format!("bad LSI {lsi:?}")))?;
+            if a == st.local_lsi {
+                let h = st
+                    .ids
+                    .default_identity()
+                    .ok_or_else(|| err("no default identity"))?
+                    .hit;
+                Response::Hit { hit: h.to_string() }
+            } else {
+                let p = st
+                    .peers
+                    .by_lsi(a)
+                    .ok_or_else(|| err(format!("no HIT for {a}")))?;
+                Response::Hit {
+                    hit: p.hit.to_string(),
+                }
+            }
+        }
+        Request::Stats => Response::Stats {
+            counters: io.stats.snapshot(),
+        },
+    })
+}

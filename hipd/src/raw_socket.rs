@@ -1,0 +1,155 @@
+//! Raw IP sockets for HIP (IP protocol 139, RFC 7401 section 5) and ESP (50,
+//! RFC 4303) over IPv4 and IPv6 locators, and the UDP port 10500 (RFC 5770).
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use tokio::io::unix::AsyncFd;
+
+/// IANA protocol number of HIP.
+pub const IPPROTO_HIP: i32 = 139;
+/// IANA protocol number of ESP.
+pub const IPPROTO_ESP: i32 = 50;
+/// HIP over UDP port (RFC 5770 section 5.1).
+pub const HIP_UDP_PORT: u16 = 10500;
+
+/// A non-blocking raw socket for one (family, protocol).
+pub struct RawSocket {
+    fd: AsyncFd<OwnedFd>,
+    v6: bool,
+}
+
+impl RawSocket {
+    /// Opens a raw socket (IP_HDRINCL off: the kernel writes the IP header).
+    pub fn open(v6: bool, proto: i32) -> std::io::Result<Self> {
+        let fam = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+        // SAFETY: plain socket(2).
+        let raw = unsafe {
+            libc::socket(
+                fam,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                proto,
+            )
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fresh owned descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: the OwnedFd is moved into the AsyncFd and closed only when it drops.
+        let fd = unsafe { AsyncFd::register(fd)? };
+        Ok(RawSocket { fd, v6 })
+    }
+
+    /// Receives one packet; returns the payload after the IP header and the source.
+    /// (IPv4 raw sockets deliver the IP header, which is stripped here; IPv6 ones do not.)
+    pub async fn recv<'a>(&self, buf: &'a mut [u8]) -> std::io::Result<(&'a [u8], IpAddr)> {
+        let (n, src) = loop {
+            let mut g = self.fd.readable().await?;
+            let r = g.try_io(|f| {
+                // SAFETY: storage is large enough for any sockaddr; buf valid for its length.
+                let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+                let mut sl = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                let n = unsafe {
+                    libc::recvfrom(
+                        f.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        0,
+                        (&mut ss as *mut libc::sockaddr_storage).cast(),
+                        &mut sl,
+                    )
+                };
+                if n < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok((n as usize, sockaddr_ip(&ss)))
+            });
+            match r {
+                Ok(r) => break r?,
+                Err(_) => continue,
+            }
+        };
+        let pkt = &buf[..n];
+        if self.v6 {
+            return Ok((pkt, src));
+        }
+        let ihl = pkt.first().map(|b| usize::from(b & 0x0f) * 4).unwrap_or(0);
+        if ihl < 20 || ihl > pkt.len() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "truncated IPv4 header",
+            ));
+        }
+        Ok((&pkt[ihl..], src))
+    }
+
+    /// Sends `payload` to `dst` (the kernel adds the IP header).
+    pub fn send_to(&self, payload: &[u8], dst: IpAddr) -> std::io::Result<usize> {
+        let (ss, sl) = ip_sockaddr(dst);
+        // SAFETY: ss/sl describe a valid sockaddr; payload valid for its length.
+        let n = unsafe {
+            libc::sendto(
+                self.fd.get_ref().as_raw_fd(),
+                payload.as_ptr().cast(),
+                payload.len(),
+                0,
+                (&ss as *const libc::sockaddr_storage).cast(),
+                sl,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+fn sockaddr_ip(ss: &libc::sockaddr_storage) -> IpAddr {
+    if i32::from(ss.ss_family) == libc::AF_INET6 {
+        // SAFETY: family says sockaddr_in6.
+        let a: &libc::sockaddr_in6 = unsafe { &*(ss as *const libc::sockaddr_storage).cast() };
+        IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr))
+    } else {
+        // SAFETY: otherwise sockaddr_in (raw sockets here are AF_INET or AF_INET6).
+        let a: &libc::sockaddr_in = unsafe { &*(ss as *const libc::sockaddr_storage).cast() };
+        IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)))
+    }
+}
+
+fn ip_sockaddr(dst: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: zeroed sockaddr_storage is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match dst {
+        IpAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            let s: &mut libc::sockaddr_in =
+                unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast() };
+            s.sin_family = libc::AF_INET as _;
+            s.sin_addr.s_addr = u32::from(a).to_be();
+            (ss, std::mem::size_of::<libc::sockaddr_in>() as _)
+        }
+        IpAddr::V6(a) => {
+            // SAFETY: as above for sockaddr_in6.
+            let s: &mut libc::sockaddr_in6 =
+                unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast() };
+            s.sin6_family = libc::AF_INET6 as _;
+            s.sin6_addr.s6_addr = a.octets();
+            (ss, std::mem::size_of::<libc::sockaddr_in6>() as _)
+        }
+    }
+}
+
+/// Binds the UDP port 10500 socket (dual-stack).
+pub fn bind_udp(port: u16) -> std::io::Result<tokio::net::UdpSocket> {
+    let s = std::net::UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))?;
+    s.set_nonblocking(true)?;
+    tokio::net::UdpSocket::from_std(s)
+}
+
+/// Normalises a v4-mapped IPv6 source (dual-stack UDP) to IPv4.
+pub fn unmap(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        v4 => v4,
+    }
+}

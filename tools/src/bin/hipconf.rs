@@ -1,0 +1,88 @@
+//! hipconf: HIPL-compatible control tool for hipd (talks JSON lines over the
+//! control Unix socket, see `hipd::control`).
+#[path = "../hipconf/args.rs"]
+mod args;
+#[path = "../hipconf/output.rs"]
+mod output;
+
+use hipd::control::{call, Request, Response};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let inv = match args::parse(&argv) {
+        Ok(i) => i,
+        Err(e) if argv.iter().any(|a| a == "-h" || a == "--help") => {
+            println!("{e}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("hipconf: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let resp = match call(&inv.socket, &inv.request) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hipconf: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Response::Error { message } = &resp {
+        eprintln!("hipconf: {}", message.replace('\n', " "));
+        return ExitCode::FAILURE;
+    }
+    if inv.json {
+        let v = match &resp {
+            Response::Hi { identities } if inv.request == Request::GetHiDefault => {
+                match identities.first() {
+                    Some(i) => serde_json::to_value(i),
+                    None => {
+                        eprintln!("hipconf: hipd has no default identity");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            Response::Hi { identities } => serde_json::to_value(identities),
+            Response::Ha { associations } => serde_json::to_value(associations),
+            Response::Map { peers } => serde_json::to_value(peers),
+            other => serde_json::to_value(other),
+        };
+        match v {
+            Ok(v) => println!("{v}"),
+            Err(e) => {
+                eprintln!("hipconf: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    match resp {
+        Response::Ok => {}
+        Response::Hi { identities } if inv.request == Request::GetHiDefault => {
+            print!("{}", output::hi_default(&identities))
+        }
+        Response::Hi { identities } => print!("{}", output::hi_all(&identities)),
+        Response::Ha { associations } => print!("{}", output::ha_all(&associations)),
+        Response::Map { peers } => {
+            for p in peers {
+                println!(
+                    "{} {} {} {}",
+                    p.hit,
+                    p.locators.join(","),
+                    p.lsi,
+                    p.name.unwrap_or_default()
+                );
+            }
+        }
+        Response::Lsi { lsi } => println!("{lsi}"),
+        Response::Hit { hit } => println!("{hit}"),
+        Response::Stats { counters } => {
+            for (k, v) in counters {
+                println!("{k} {v}");
+            }
+        }
+        Response::Error { .. } => {}
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,229 @@
+//! hipconf command-line syntax (HIPL's `hipconf [daemon] ACTION TYPE ARGS`),
+//! mapped to hipd control requests.
+use hipd::control::Request;
+use std::path::PathBuf;
+
+/// Parsed invocation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub socket: PathBuf,
+    pub json: bool,
+    pub request: Request,
+}
+
+const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats";
+
+fn check_hit(s: &str) -> Result<String, String> {
+    let a: std::net::Ipv6Addr = s.parse().map_err(|_| format!("invalid HIT {s:?}"))?;
+    let o = a.octets();
+    if o[0] != 0x20 || o[1] != 0x01 || o[2] != 0x00 || !matches!(o[3] & 0xf0, 0x10 | 0x20) {
+        return Err(format!(
+            "{s} is not a HIT (ORCHID prefix 2001:10::/28 or 2001:20::/28)"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn check_ip(s: &str) -> Result<String, String> {
+    s.parse::<std::net::IpAddr>()
+        .map(|_| s.to_string())
+        .map_err(|_| format!("invalid locator {s:?}"))
+}
+
+fn check_lsi(s: &str) -> Result<String, String> {
+    s.parse::<std::net::Ipv4Addr>()
+        .map(|_| s.to_string())
+        .map_err(|_| format!("invalid LSI {s:?}"))
+}
+
+/// Parses argv (without the program name).
+pub fn parse(args: &[String]) -> Result<Invocation, String> {
+    let mut socket = PathBuf::from(hipd::control::DEFAULT_SOCKET);
+    let mut json = false;
+    let mut rest: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => json = true,
+            "--socket" => socket = it.next().ok_or("--socket needs a PATH")?.into(),
+            s if s.starts_with("--socket=") => socket = s["--socket=".len()..].into(),
+            "-h" | "--help" => return Err(USAGE.into()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s => rest.push(s),
+        }
+    }
+    if rest.first() == Some(&"daemon") {
+        rest.remove(0);
+    }
+    let request = match rest.as_slice() {
+        ["add", "map", hit, loc] => Request::AddMap {
+            hit: check_hit(hit)?,
+            locator: check_ip(loc)?,
+            lsi: None,
+        },
+        ["add", "map", hit, loc, lsi] => Request::AddMap {
+            hit: check_hit(hit)?,
+            locator: check_ip(loc)?,
+            lsi: Some(check_lsi(lsi)?),
+        },
+        ["del", "map", hit] => Request::DelMap {
+            hit: check_hit(hit)?,
+        },
+        ["get", "ha", "all"] => Request::GetHaAll,
+        ["get", "hi", "default"] => Request::GetHiDefault,
+        ["get", "hi", "all"] => Request::GetHiAll,
+        ["get", "map", "all"] => Request::GetMapAll,
+        ["new", "hi", alg] => Request::NewHi {
+            algorithm: alg.to_string(),
+            hit_version: 2,
+        },
+        ["new", "hi", alg, v] => Request::NewHi {
+            algorithm: alg.to_string(),
+            hit_version: match *v {
+                "v1" | "1" => 1,
+                "v2" | "2" => 2,
+                _ => return Err(format!("invalid HIT version {v:?} (v1 or v2)")),
+            },
+        },
+        ["rst", "all"] => Request::Rst { hit: None },
+        ["rst", hit] => Request::Rst {
+            hit: Some(check_hit(hit)?),
+        },
+        ["set", "puzzle", "all", k] => Request::SetPuzzle {
+            k: k.parse()
+                .ok()
+                .filter(|k: &u8| *k <= 64)
+                .ok_or_else(|| format!("invalid puzzle difficulty {k:?} (0..=64)"))?,
+        },
+        ["hit-to-lsi", hit] => Request::HitToLsi {
+            hit: check_hit(hit)?,
+        },
+        ["lsi-to-hit", lsi] => Request::LsiToHit {
+            lsi: check_lsi(lsi)?,
+        },
+        ["stats"] => Request::Stats,
+        [] => return Err(USAGE.into()),
+        other => {
+            return Err(format!(
+                "unknown command \"{}\" (see hipconf --help)",
+                other.join(" ")
+            ))
+        }
+    };
+    Ok(Invocation {
+        socket,
+        json,
+        request,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Request, String> {
+        let v: Vec<String> = s.split_whitespace().map(String::from).collect();
+        parse(&v).map(|i| i.request)
+    }
+
+    #[test]
+    fn every_command() {
+        assert_eq!(
+            p("daemon add map 2001:20::1 192.0.2.1").unwrap(),
+            Request::AddMap {
+                hit: "2001:20::1".into(),
+                locator: "192.0.2.1".into(),
+                lsi: None
+            }
+        );
+        assert_eq!(
+            p("add map 2001:10::1 2001:db8::1 1.0.0.4").unwrap(),
+            Request::AddMap {
+                hit: "2001:10::1".into(),
+                locator: "2001:db8::1".into(),
+                lsi: Some("1.0.0.4".into())
+            }
+        );
+        assert_eq!(
+            p("daemon del map 2001:20::1").unwrap(),
+            Request::DelMap {
+                hit: "2001:20::1".into()
+            }
+        );
+        assert_eq!(p("daemon get ha all").unwrap(), Request::GetHaAll);
+        assert_eq!(p("daemon get hi default").unwrap(), Request::GetHiDefault);
+        assert_eq!(p("daemon get hi all").unwrap(), Request::GetHiAll);
+        assert_eq!(
+            p("daemon new hi rsa v1").unwrap(),
+            Request::NewHi {
+                algorithm: "rsa".into(),
+                hit_version: 1
+            }
+        );
+        assert_eq!(
+            p("daemon new hi ecdsa").unwrap(),
+            Request::NewHi {
+                algorithm: "ecdsa".into(),
+                hit_version: 2
+            }
+        );
+        assert_eq!(p("daemon rst all").unwrap(), Request::Rst { hit: None });
+        assert_eq!(
+            p("daemon rst 2001:20::1").unwrap(),
+            Request::Rst {
+                hit: Some("2001:20::1".into())
+            }
+        );
+        assert_eq!(
+            p("daemon set puzzle all 12").unwrap(),
+            Request::SetPuzzle { k: 12 }
+        );
+        assert_eq!(
+            p("daemon hit-to-lsi 2001:20::1").unwrap(),
+            Request::HitToLsi {
+                hit: "2001:20::1".into()
+            }
+        );
+        assert_eq!(
+            p("daemon lsi-to-hit 1.0.0.2").unwrap(),
+            Request::LsiToHit {
+                lsi: "1.0.0.2".into()
+            }
+        );
+        let i = parse(&[
+            "--socket".into(),
+            "/tmp/x".into(),
+            "--json".into(),
+            "get".into(),
+            "hi".into(),
+            "default".into(),
+        ])
+        .unwrap();
+        assert!(i.json);
+        assert_eq!(i.socket, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_input_is_one_line() {
+        for bad in [
+            "daemon add map 2001:db8::1 192.0.2.1",
+            "daemon add map 2001:20::1 nowhere",
+            "daemon add map 2001:20::1 192.0.2.1 notlsi",
+            "daemon add map 2001:20::1",
+            "daemon del map",
+            "daemon get ha",
+            "daemon set puzzle all 99",
+            "daemon set puzzle all x",
+            "daemon new hi rsa v3",
+            "daemon hit-to-lsi 1.0.0.1",
+            "daemon lsi-to-hit 2001:20::1",
+            "daemon frobnicate",
+            "--bogus get hi all",
+            "",
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(!e.contains('\n'), "{bad}: {e}");
+        }
+        assert!(parse(&["--socket".into()]).is_err());
+    }
+}
