@@ -1,0 +1,287 @@
+//! Per-association driver: the state of [`super::state`] plus the timers that
+//! belong to it (RFC 7401 section 4.4.2-4.4.3): I1/I2/CLOSE retransmission, the
+//! R2-SENT wait, UAL expiry, the CLOSED (UAL + 2 MSL) and E-FAILED lingers.
+//!
+//! Packet processing is the engine's job; it passes the outcome as an [`Input`] to
+//! [`Driver::apply`] and performs the returned [`Action`]. Time only comes in as
+//! arguments (`now`), never from a clock.
+
+use super::state::{step, Action, HitOrder, Input, State, Step};
+use super::timer::{Duration, Instant, Retransmit, RetransmitOutcome};
+use crate::endpoint::config::Config;
+use crate::Hit;
+
+/// Timer settings copied from the endpoint [`Config`].
+#[derive(Debug, Clone, Copy)]
+struct Lifetimes {
+    ual: Duration,
+    msl: Duration,
+    failed_linger: Duration,
+    r2_wait: Duration,
+}
+
+/// State and timers of one association.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    /// Local HIT.
+    pub local_hit: Hit,
+    /// Peer HIT.
+    pub peer_hit: Hit,
+    order: HitOrder,
+    state: State,
+    retransmit: Retransmit,
+    i1: Retransmit,
+    i2: Retransmit,
+    close: Retransmit,
+    life: Lifetimes,
+    last_activity: Instant,
+    closing_since: Option<Instant>,
+    linger_until: Option<Instant>,
+    r2_wait_until: Option<Instant>,
+}
+
+impl Driver {
+    /// A new association in UNASSOCIATED.
+    pub fn new(local_hit: Hit, peer_hit: Hit, cfg: &Config, now: Instant) -> Self {
+        let idle = Retransmit::new(cfg.i1_retransmit);
+        Driver {
+            local_hit,
+            peer_hit,
+            order: HitOrder::of(&local_hit, &peer_hit),
+            state: State::Unassociated,
+            retransmit: idle,
+            i1: Retransmit::new(cfg.i1_retransmit),
+            i2: Retransmit::new(cfg.i2_retransmit),
+            close: Retransmit::new(cfg.close_retransmit),
+            life: Lifetimes {
+                ual: cfg.ual,
+                msl: cfg.msl,
+                failed_linger: cfg.failed_linger,
+                r2_wait: (cfg.i2_retransmit.initial * 2).max(Duration::from_secs(1)),
+            },
+            last_activity: now,
+            closing_since: None,
+            linger_until: None,
+            r2_wait_until: None,
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Applies one input at `now` and re-arms the timers of the new state.
+    pub fn apply(&mut self, now: Instant, input: Input) -> Step {
+        let prev = self.state;
+        let s = step(prev, input, self.order);
+        if s.action != Action::Drop {
+            self.last_activity = now;
+        }
+        self.state = s.next;
+        match (s.action, input) {
+            // First transmissions start the timer; timer-driven resends were re-armed in poll.
+            (Action::SendI1, Input::Timeout)
+            | (Action::SendI2, Input::Timeout)
+            | (Action::SendClose, Input::Timeout) => {}
+            (Action::SendI1, _) => {
+                self.retransmit = self.i1;
+                self.retransmit.start(now);
+            }
+            (Action::SendI2, _) => {
+                self.retransmit = self.i2;
+                self.retransmit.start(now);
+            }
+            (Action::SendClose, _) => {
+                self.retransmit = self.close;
+                self.retransmit.start(now);
+                self.closing_since = Some(now);
+            }
+            _ => {}
+        }
+        if prev != s.next {
+            self.on_enter(now, s.next);
+        }
+        s
+    }
+
+    fn on_enter(&mut self, now: Instant, state: State) {
+        self.linger_until = None;
+        self.r2_wait_until = None;
+        match state {
+            State::Established | State::Closed | State::EFailed | State::Unassociated => {
+                self.retransmit.stop();
+            }
+            State::R2Sent => {
+                self.retransmit.stop();
+                // Without data or UPDATE, move to ESTABLISHED after the I2 retransmission
+                // window (the peer would have re-sent I2 had R2 been lost).
+                self.r2_wait_until = Some(now + self.life.r2_wait);
+            }
+            _ => {}
+        }
+        match state {
+            State::Closed => self.linger_until = Some(now + self.life.ual + self.life.msl * 2),
+            State::EFailed => self.linger_until = Some(now + self.life.failed_linger),
+            State::Closing => {}
+            _ => self.closing_since = None,
+        }
+    }
+
+    /// The next instant [`Driver::handle_timeout`] must be called at.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let ual = match self.state {
+            State::Established | State::R2Sent => Some(self.last_activity + self.life.ual),
+            _ => None,
+        };
+        [
+            self.retransmit.deadline(),
+            self.linger_until,
+            self.r2_wait_until,
+            ual,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Handles expired timers at `now`; returns the transition made, if any.
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<Step> {
+        if let Some(t) = self.linger_until {
+            if now >= t {
+                return Some(self.apply(now, Input::LingerExpired));
+            }
+        }
+        if let Some(t) = self.r2_wait_until {
+            if now >= t && self.state == State::R2Sent {
+                return Some(self.apply(now, Input::Timeout));
+            }
+        }
+        if matches!(self.state, State::Established | State::R2Sent)
+            && now >= self.last_activity + self.life.ual
+        {
+            return Some(self.apply(now, Input::UalExpired));
+        }
+        match self.retransmit.poll(now) {
+            RetransmitOutcome::NotDue => None,
+            RetransmitOutcome::Resend => {
+                // CLOSING gives up once UAL + MSL have passed since the first CLOSE.
+                if self.state == State::Closing
+                    && self
+                        .closing_since
+                        .is_some_and(|t| now >= t + self.life.ual + self.life.msl)
+                {
+                    self.retransmit.stop();
+                    return Some(self.apply(now, Input::RetriesExhausted));
+                }
+                Some(self.apply(now, Input::Timeout))
+            }
+            RetransmitOutcome::GiveUp => Some(self.apply(now, Input::RetriesExhausted)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config::default()
+    }
+
+    #[test]
+    fn i1_retransmits_then_fails_then_lingers_back() {
+        let c = cfg();
+        let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, Instant(0));
+        assert_eq!(d.poll_timeout(), None);
+        assert_eq!(
+            d.apply(Instant(0), Input::UserDataToSend).action,
+            Action::SendI1
+        );
+        let mut resends = 0;
+        let mut now;
+        loop {
+            now = d.poll_timeout().expect("armed");
+            let s = d.handle_timeout(now).expect("due");
+            if s.action == Action::SendI1 {
+                resends += 1;
+            } else {
+                break;
+            }
+        }
+        assert_eq!(resends, c.i1_retransmit.max_retries);
+        assert_eq!(d.state(), State::EFailed);
+        let back = d.poll_timeout().expect("linger");
+        assert_eq!(back, now + c.failed_linger);
+        assert_eq!(
+            d.handle_timeout(back).map(|s| s.next),
+            Some(State::Unassociated)
+        );
+    }
+
+    #[test]
+    fn r1_switches_to_i2_timer_and_r2_stops_it() {
+        let c = cfg();
+        let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, Instant(0));
+        d.apply(Instant(0), Input::UserDataToSend);
+        let t = Instant(500_000_000);
+        assert_eq!(d.apply(t, Input::R1 { ok: true }).action, Action::SendI2);
+        assert_eq!(d.poll_timeout(), Some(t + c.i2_retransmit.initial));
+        d.apply(t, Input::R2 { ok: true });
+        assert_eq!(d.state(), State::Established);
+        assert_eq!(d.poll_timeout(), Some(t + c.ual), "only UAL left");
+        let s = d.handle_timeout(t + c.ual).expect("ual");
+        assert_eq!(
+            s,
+            Step {
+                next: State::Closing,
+                action: Action::SendClose
+            }
+        );
+        // CLOSE is retransmitted until CLOSE_ACK.
+        let r = d.poll_timeout().expect("close timer");
+        assert_eq!(
+            d.handle_timeout(r).map(|s| s.action),
+            Some(Action::SendClose)
+        );
+        assert_eq!(
+            d.apply(r, Input::CloseAck { ok: true }).next,
+            State::Unassociated
+        );
+    }
+
+    #[test]
+    fn responder_r2_sent_moves_on_by_data_or_timer() {
+        let c = cfg();
+        let mut d = Driver::new(Hit([2; 16]), Hit([1; 16]), &c, Instant(0));
+        assert_eq!(
+            d.apply(Instant(0), Input::I2 { ok: true }).action,
+            Action::SendR2
+        );
+        let t = d.poll_timeout().expect("r2 wait");
+        assert!(t > Instant(0) && t < Instant(0) + c.ual);
+        assert_eq!(
+            d.handle_timeout(t).map(|s| s.next),
+            Some(State::Established)
+        );
+        let mut e = Driver::new(Hit([2; 16]), Hit([1; 16]), &c, Instant(0));
+        e.apply(Instant(0), Input::I2 { ok: true });
+        assert_eq!(
+            e.apply(Instant(1), Input::UserDataReceived).next,
+            State::Established
+        );
+    }
+
+    #[test]
+    fn closed_lingers_ual_plus_two_msl() {
+        let c = cfg();
+        let mut d = Driver::new(Hit([2; 16]), Hit([1; 16]), &c, Instant(0));
+        d.apply(Instant(0), Input::I2 { ok: true });
+        d.apply(Instant(0), Input::UserDataReceived);
+        assert_eq!(
+            d.apply(Instant(0), Input::Close { ok: true }).action,
+            Action::SendCloseAck
+        );
+        assert_eq!(d.poll_timeout(), Some(Instant(0) + c.ual + c.msl * 2));
+    }
+}

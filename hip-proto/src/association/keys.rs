@@ -1,0 +1,211 @@
+//! Key derivation of an association once Kij is known: HIP keys then ESP keys
+//! from one KEYMAT (RFC 7401 section 6.5, RFC 7402 section 7; RFC 5201 / RFC 5202
+//! section 6.5 / 7 for v1), with the SPIs of both directions.
+
+use crate::crypto::cipher;
+use crate::crypto::keymat::{
+    DirectionalKeys, KeyPair, Keymat, KeymatExhausted, DEFAULT_KEYMAT_LEN,
+};
+use crate::crypto::rhash::Rhash;
+use crate::endpoint::event::{EspParams, EspSaKeys, HipSuite};
+use crate::registry::{EspTransformId, HipCipherId, HipTransformId};
+use crate::Hit;
+
+/// Errors of key derivation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The HIP cipher/transform has no known key length.
+    #[error("unsupported HIP suite {0:?}")]
+    HipSuite(HipSuite),
+    /// The ESP suite has no known key length.
+    #[error("unsupported ESP suite {0:?}")]
+    EspSuite(EspTransformId),
+    /// KEYMAT exhausted.
+    #[error(transparent)]
+    Keymat(#[from] KeymatExhausted),
+    /// KEYMAT index does not fit ESP_INFO's 16-bit field.
+    #[error("keymat index overflow")]
+    Index,
+}
+
+/// ESP key lengths (encryption, authentication) of a suite (RFC 7402 section 5.1.2 and
+/// the RFCs it cites: RFC 3602 / RFC 4868 / RFC 2404; AES-GCM-16 per RFC 4106 with its
+/// 4-byte salt counted in the encryption key). The suites hip-esp implements.
+pub fn esp_key_lens(suite: EspTransformId) -> Option<(usize, usize)> {
+    match suite {
+        EspTransformId::Aes128CbcHmacSha1 => Some((16, 20)),
+        EspTransformId::NullHmacSha256 => Some((0, 32)),
+        EspTransformId::Aes128CbcHmacSha256 => Some((16, 32)),
+        EspTransformId::Aes256CbcHmacSha256 => Some((32, 32)),
+        EspTransformId::AesGcm16 => Some((20, 0)),
+        _ => None,
+    }
+}
+
+/// HIP key lengths (encryption, HIP_MAC) of the negotiated HIP suite. v2: HIP_CIPHER key
+/// and an RHASH-length MAC key (RFC 7401 section 6.5); v1: HIP_TRANSFORM (RFC 5201
+/// section 5.2.8: AES-128 / NULL with HMAC-SHA-1).
+pub fn hip_key_lens(suite: HipSuite, rhash: Rhash) -> Option<(usize, usize)> {
+    match suite {
+        HipSuite::V2(c) => Some((cipher::key_len(c)?, rhash.output_len())),
+        HipSuite::V1(HipTransformId::AesCbcHmacSha1) => Some((16, 20)),
+        HipSuite::V1(HipTransformId::NullHmacSha1) => Some((0, 20)),
+        HipSuite::V1(_) => None,
+    }
+}
+
+/// Inputs of the derivation, identical on both sides except `local`/`peer`/SPIs.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyInput<'a> {
+    /// RHASH of the exchange (SHA-1 for v1).
+    pub rhash: Rhash,
+    /// The DH shared secret.
+    pub kij: &'a [u8],
+    /// Puzzle #I.
+    pub i: &'a [u8],
+    /// Puzzle solution J.
+    pub j: &'a [u8],
+    /// Initiator HIT.
+    pub hit_i: Hit,
+    /// Responder HIT.
+    pub hit_r: Hit,
+    /// This host's HIT (one of the two above).
+    pub local: Hit,
+    /// Negotiated HIP suite.
+    pub hip: HipSuite,
+    /// Negotiated ESP suite.
+    pub esp: EspTransformId,
+    /// SPI we chose for inbound ESP (sent in our ESP_INFO).
+    pub spi_in: u32,
+    /// SPI the peer chose (from its ESP_INFO).
+    pub spi_out: u32,
+}
+
+/// Keys of an association after the base exchange.
+#[derive(Debug)]
+pub struct AssociationKeys {
+    /// HIP_MAC / HIP_CIPHER keys of both directions.
+    pub hip: DirectionalKeys,
+    /// This host's HIT.
+    pub local: Hit,
+    /// The peer's HIT.
+    pub peer: Hit,
+    /// ESP parameters for the caller.
+    pub esp: EspParams,
+    /// The KEYMAT, kept for rekeying without a new DH (RFC 7402 section 6.9).
+    pub keymat: Keymat,
+    /// The KEYMAT index after the last keys drawn.
+    pub next_index: usize,
+}
+
+impl AssociationKeys {
+    /// (outgoing, incoming) HIP keys of this host.
+    pub fn hip_keys(&self) -> (&KeyPair, &KeyPair) {
+        self.hip.for_local(&self.local, &self.peer)
+    }
+}
+
+fn sa(k: &KeyPair) -> EspSaKeys {
+    EspSaKeys {
+        enc: k.enc.to_vec(),
+        auth: k.integ.to_vec(),
+    }
+}
+
+/// Draws HIP keys at index 0 then ESP keys at the index that follows
+/// (the keymat index both ESP_INFOs carry).
+pub fn derive(input: &KeyInput<'_>, v1: bool) -> Result<AssociationKeys, KeyError> {
+    let (hip_enc, hip_mac) =
+        hip_key_lens(input.hip, input.rhash).ok_or(KeyError::HipSuite(input.hip))?;
+    let (esp_enc, esp_auth) = esp_key_lens(input.esp).ok_or(KeyError::EspSuite(input.esp))?;
+    let km = if v1 {
+        Keymat::v1(
+            input.kij,
+            &input.hit_i,
+            &input.hit_r,
+            input.i,
+            input.j,
+            DEFAULT_KEYMAT_LEN,
+        )
+    } else {
+        Keymat::v2(
+            input.rhash,
+            input.kij,
+            &input.hit_i,
+            &input.hit_r,
+            input.i,
+            input.j,
+            DEFAULT_KEYMAT_LEN,
+        )
+        .ok_or(KeyError::Keymat(KeymatExhausted {
+            index: 0,
+            need: DEFAULT_KEYMAT_LEN,
+            have: 0,
+        }))?
+    };
+    let (hip, index) = DirectionalKeys::draw(&km, 0, hip_enc, hip_mac)?;
+    let peer = if input.local == input.hit_i {
+        input.hit_r
+    } else {
+        input.hit_i
+    };
+    let (esp_keys, next_index) = DirectionalKeys::draw(&km, index, esp_enc, esp_auth)?;
+    let (out, inn) = esp_keys.for_local(&input.local, &peer);
+    let esp = EspParams {
+        suite: input.esp,
+        spi_in: input.spi_in,
+        spi_out: input.spi_out,
+        keys_in: sa(inn),
+        keys_out: sa(out),
+        keymat_index: u16::try_from(index).map_err(|_| KeyError::Index)?,
+    };
+    Ok(AssociationKeys {
+        hip,
+        local: input.local,
+        peer,
+        esp,
+        keymat: km,
+        next_index,
+    })
+}
+
+/// Rekeying without a new Diffie-Hellman: new ESP keys drawn from the existing KEYMAT
+/// at `index` (the continuation index of RFC 7402 section 6.9, from ESP_INFO).
+pub fn rekey_from_keymat(
+    keys: &mut AssociationKeys,
+    index: u16,
+    spi_in: u32,
+    spi_out: u32,
+) -> Result<EspParams, KeyError> {
+    let suite = keys.esp.suite;
+    let (enc, auth) = esp_key_lens(suite).ok_or(KeyError::EspSuite(suite))?;
+    let (e, next) = DirectionalKeys::draw(&keys.keymat, usize::from(index), enc, auth)?;
+    keys.next_index = next;
+    let (out, inn) = e.for_local(&keys.local, &keys.peer);
+    Ok(EspParams {
+        suite,
+        spi_in,
+        spi_out,
+        keys_in: sa(inn),
+        keys_out: sa(out),
+        keymat_index: u16::try_from(next).map_err(|_| KeyError::Index)?,
+    })
+}
+
+/// HIP cipher ids this build derives keys for.
+pub const HIP_CIPHERS: [HipCipherId; 3] = [
+    HipCipherId::NullEncrypt,
+    HipCipherId::Aes128Cbc,
+    HipCipherId::Aes256Cbc,
+];
+/// ESP suites this build derives keys for.
+pub const ESP_SUITES: [EspTransformId; 5] = [
+    EspTransformId::Aes128CbcHmacSha1,
+    EspTransformId::NullHmacSha256,
+    EspTransformId::Aes128CbcHmacSha256,
+    EspTransformId::Aes256CbcHmacSha256,
+    EspTransformId::AesGcm16,
+];
+
+#[cfg(test)]
+mod tests;

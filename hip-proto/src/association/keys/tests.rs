@@ -1,0 +1,136 @@
+use super::*;
+use crate::crypto::dh::{random_len, supported_groups, DhKeyPair};
+
+fn fill(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|n| seed.wrapping_mul(31).wrapping_add(n as u8).wrapping_mul(7) | 1)
+        .collect()
+}
+
+/// Both sides of every (version x DH group x HIP suite x ESP suite) derive mirrored
+/// ESP keys and SPIs from their own DH key pair and the peer's public value.
+#[test]
+fn both_sides_derive_mirrored_keys_for_every_combination() {
+    let hit_i = Hit([0x20, 0x01, 0x00, 0x21, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 1]);
+    let hit_r = Hit([0x20, 0x01, 0x00, 0x21, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 2]);
+    let mut combos = 0;
+    for &group in supported_groups() {
+        let len = random_len(group).expect("supported group has a length");
+        let a = DhKeyPair::from_random(group, &fill(1, len)).expect("key pair");
+        let b = DhKeyPair::from_random(group, &fill(2, len)).expect("key pair");
+        let kij_a = a.agree(b.public_value()).expect("agree");
+        let kij_b = b.agree(a.public_value()).expect("agree");
+        assert_eq!(kij_a, kij_b);
+        for v1 in [false, true] {
+            let suites: Vec<HipSuite> = if v1 {
+                vec![
+                    HipSuite::V1(HipTransformId::AesCbcHmacSha1),
+                    HipSuite::V1(HipTransformId::NullHmacSha1),
+                ]
+            } else {
+                HIP_CIPHERS.iter().map(|c| HipSuite::V2(*c)).collect()
+            };
+            let (rhash, ij_len) = if v1 {
+                (Rhash::Sha1, 8)
+            } else {
+                (Rhash::Sha256, 32)
+            };
+            let (i, j) = (fill(3, ij_len), fill(4, ij_len));
+            for hip in suites {
+                for esp in ESP_SUITES {
+                    let mk = |local, kij: &[u8], spi_in, spi_out| {
+                        derive(
+                            &KeyInput {
+                                rhash,
+                                kij,
+                                i: &i,
+                                j: &j,
+                                hit_i,
+                                hit_r,
+                                local,
+                                hip,
+                                esp,
+                                spi_in,
+                                spi_out,
+                            },
+                            v1,
+                        )
+                        .expect("derive")
+                    };
+                    let ini = mk(hit_i, &kij_a, 0x1111, 0x2222);
+                    let res = mk(hit_r, &kij_b, 0x2222, 0x1111);
+                    assert_eq!(
+                        ini.esp.keys_out, res.esp.keys_in,
+                        "{group:?} {hip:?} {esp:?}"
+                    );
+                    assert_eq!(ini.esp.keys_in, res.esp.keys_out);
+                    assert_ne!(ini.esp.keys_in, ini.esp.keys_out);
+                    assert_eq!(
+                        (ini.esp.spi_out, ini.esp.spi_in),
+                        (res.esp.spi_in, res.esp.spi_out)
+                    );
+                    assert_eq!(ini.esp.keymat_index, res.esp.keymat_index);
+                    assert_eq!(ini.hip_keys().0, res.hip_keys().1);
+                    combos += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        combos,
+        supported_groups().len() * (3 + 2) * ESP_SUITES.len()
+    );
+}
+
+#[test]
+fn rekey_continues_the_keymat_and_matches_on_both_sides() {
+    let (hit_i, hit_r) = (Hit([5; 16]), Hit([6; 16]));
+    let kij = fill(9, 32);
+    let (i, j) = (fill(1, 32), fill(2, 32));
+    let hip = HipSuite::V2(HipCipherId::Aes128Cbc);
+    let esp = EspTransformId::Aes128CbcHmacSha256;
+    let input = |local| KeyInput {
+        rhash: Rhash::Sha256,
+        kij: &kij,
+        i: &i,
+        j: &j,
+        hit_i,
+        hit_r,
+        local,
+        hip,
+        esp,
+        spi_in: 1,
+        spi_out: 2,
+    };
+    let mut a = derive(&input(hit_i), false).expect("derive");
+    let mut b = derive(&input(hit_r), false).expect("derive");
+    let next = a.next_index as u16;
+    assert_eq!(next, a.esp.keymat_index + 2 * (16 + 32));
+    let ra = rekey_from_keymat(&mut a, next, 3, 4).expect("rekey");
+    let rb = rekey_from_keymat(&mut b, next, 4, 3).expect("rekey");
+    assert_eq!(ra.keys_out, rb.keys_in);
+    assert_ne!(ra.keys_out, a.esp.keys_out, "new keys");
+}
+
+#[test]
+fn unsupported_suites_are_errors() {
+    let kij = [1u8; 32];
+    let h = Hit([1; 16]);
+    let mut input = KeyInput {
+        rhash: Rhash::Sha256,
+        kij: &kij,
+        i: &[0; 32],
+        j: &[0; 32],
+        hit_i: h,
+        hit_r: Hit([2; 16]),
+        local: h,
+        hip: HipSuite::V2(HipCipherId::TripleDesCbc),
+        esp: EspTransformId::Aes128CbcHmacSha1,
+        spi_in: 1,
+        spi_out: 2,
+    };
+    assert!(matches!(derive(&input, false), Err(KeyError::HipSuite(_))));
+    input.hip = HipSuite::V2(HipCipherId::Aes128Cbc);
+    input.esp = EspTransformId::Unknown(999);
+    assert!(matches!(derive(&input, false), Err(KeyError::EspSuite(_))));
+}

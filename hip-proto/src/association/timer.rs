@@ -1,0 +1,194 @@
+//! Caller-supplied time and retransmission timers (RFC 7401 section 4.4.3,
+//! RFC 5201 section 4.4.3: "the retransmission timer ... with exponential backoff",
+//! I1_RETRIES_MAX / I2_RETRIES_MAX / UPDATE retries, all implementation-specific).
+//!
+//! The library never reads a clock: every method takes `now`.
+
+use core::ops::{Add, Sub};
+pub use core::time::Duration;
+
+/// A monotonic instant supplied by the caller, in nanoseconds from an arbitrary origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    /// Nanoseconds since the caller's origin.
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+    /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Instant(self.0.saturating_add(n))
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+/// Retransmission policy for one kind of packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetransmitConfig {
+    /// Wait after the first transmission.
+    pub initial: Duration,
+    /// Upper bound of the doubled interval.
+    pub max_interval: Duration,
+    /// Number of retransmissions after the first transmission
+    /// (I1_RETRIES_MAX, I2_RETRIES_MAX, ...).
+    pub max_retries: u32,
+}
+
+impl RetransmitConfig {
+    /// Default for I1, I2, UPDATE and CLOSE: 1 s doubling to 16 s, 6 retries.
+    pub const DEFAULT: RetransmitConfig = RetransmitConfig {
+        initial: Duration::from_secs(1),
+        max_interval: Duration::from_secs(16),
+        max_retries: 6,
+    };
+}
+
+impl Default for RetransmitConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What a fired timer means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetransmitOutcome {
+    /// Not yet due (or not armed).
+    NotDue,
+    /// Send the packet again; the timer has been re-armed with a doubled interval.
+    Resend,
+    /// The retries are exhausted; the timer is disarmed.
+    GiveUp,
+}
+
+/// A retransmission timer with exponential backoff and a retry limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retransmit {
+    cfg: RetransmitConfig,
+    retries: u32,
+    interval: Duration,
+    deadline: Option<Instant>,
+}
+
+impl Retransmit {
+    /// A disarmed timer.
+    pub fn new(cfg: RetransmitConfig) -> Self {
+        Retransmit {
+            cfg,
+            retries: 0,
+            interval: cfg.initial,
+            deadline: None,
+        }
+    }
+
+    /// Arms the timer after the first transmission at `now`, resetting the count.
+    pub fn start(&mut self, now: Instant) {
+        self.retries = 0;
+        self.interval = self.cfg.initial;
+        self.deadline = Some(now + self.interval);
+    }
+
+    /// Disarms the timer (the expected answer arrived).
+    pub fn stop(&mut self) {
+        self.deadline = None;
+    }
+
+    /// The next deadline, if armed.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Retransmissions done so far.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Handles the passage of time up to `now`.
+    pub fn poll(&mut self, now: Instant) -> RetransmitOutcome {
+        match self.deadline {
+            Some(d) if now >= d => {
+                if self.retries >= self.cfg.max_retries {
+                    self.deadline = None;
+                    return RetransmitOutcome::GiveUp;
+                }
+                self.retries += 1;
+                self.interval = (self.interval * 2).min(self.cfg.max_interval);
+                self.deadline = Some(now + self.interval);
+                RetransmitOutcome::Resend
+            }
+            _ => RetransmitOutcome::NotDue,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_gives_up() {
+        let cfg = RetransmitConfig {
+            initial: Duration::from_millis(100),
+            max_interval: Duration::from_millis(300),
+            max_retries: 3,
+        };
+        let mut t = Retransmit::new(cfg);
+        assert_eq!(t.poll(Instant(u64::MAX)), RetransmitOutcome::NotDue);
+        let t0 = Instant(1_000);
+        t.start(t0);
+        assert_eq!(t.deadline(), Some(t0 + Duration::from_millis(100)));
+        assert_eq!(
+            t.poll(t0 + Duration::from_millis(99)),
+            RetransmitOutcome::NotDue
+        );
+        let mut now = t0 + Duration::from_millis(100);
+        let mut gaps = Vec::new();
+        while let RetransmitOutcome::Resend = t.poll(now) {
+            let d = t.deadline().expect("armed");
+            gaps.push(d - now);
+            now = d;
+        }
+        assert_eq!(
+            gaps,
+            [200, 300, 300].map(Duration::from_millis).to_vec(),
+            "doubling capped at max_interval"
+        );
+        assert_eq!(t.retries(), 3);
+        assert_eq!(t.deadline(), None);
+        assert_eq!(t.poll(now), RetransmitOutcome::NotDue);
+    }
+
+    #[test]
+    fn stop_disarms_and_start_resets() {
+        let mut t = Retransmit::new(RetransmitConfig::DEFAULT);
+        t.start(Instant(0));
+        assert_eq!(t.poll(Instant(2_000_000_000)), RetransmitOutcome::Resend);
+        t.stop();
+        assert_eq!(t.poll(Instant(u64::MAX)), RetransmitOutcome::NotDue);
+        t.start(Instant(5));
+        assert_eq!(t.retries(), 0);
+    }
+
+    #[test]
+    fn instant_arithmetic_saturates() {
+        assert_eq!(
+            Instant(u64::MAX - 1) + Duration::from_secs(10),
+            Instant(u64::MAX)
+        );
+        assert_eq!(Instant(5) - Instant(10), Duration::ZERO);
+    }
+}

@@ -1,0 +1,100 @@
+//! Per-peer compatibility profiles for the documented deviations of HIPL 1.0.8
+//! and cutehip (../shared/interop/*/README.md). Strict RFC behaviour is the default;
+//! a profile is only used when the configuration names it for a peer.
+
+use crate::crypto::puzzle::PuzzleInputOrder;
+
+/// Which peer implementation's deviations to accommodate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CompatProfile {
+    /// RFC 7401 / RFC 5201 exactly.
+    #[default]
+    Strict,
+    /// HIPL 1.0.8 (HIPv1).
+    Hipl108,
+    /// cutehip (Python HIPv2).
+    Cutehip,
+}
+
+/// The order in which the two HIP_MAC key blocks are used in the base exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacKeyOrder {
+    /// RFC 7401 section 6.5: the greater HIT's outgoing key is the first block.
+    Rfc,
+    /// cutehip in I2/R2: the lesser HIT's outgoing key is the first block.
+    LesserHitFirst,
+}
+
+impl CompatProfile {
+    /// Puzzle hash input order (cutehip README item 2).
+    pub fn puzzle_input_order(self) -> PuzzleInputOrder {
+        match self {
+            CompatProfile::Cutehip => PuzzleInputOrder::ResponderFirst,
+            _ => PuzzleInputOrder::Rfc,
+        }
+    }
+
+    /// HIP_MAC key order for I2 and R2 (cutehip README item 3; UPDATE/CLOSE use the RFC order).
+    pub fn bex_mac_key_order(self) -> MacKeyOrder {
+        match self {
+            CompatProfile::Cutehip => MacKeyOrder::LesserHitFirst,
+            _ => MacKeyOrder::Rfc,
+        }
+    }
+
+    /// R2 signed with HIP_SIGNATURE_2 instead of HIP_SIGNATURE (cutehip README item 4).
+    pub fn r2_uses_signature_2(self) -> bool {
+        self == CompatProfile::Cutehip
+    }
+
+    /// Accept LOCATOR entries with Locator Length 4 for type 1 (HIPL README, "LOCATOR
+    /// details"; RFC 5206 expects 5).
+    pub fn accept_short_type1_locator(self) -> bool {
+        self == CompatProfile::Hipl108
+    }
+
+    /// Ignore the Locator Lifetime of all but the first LOCATOR entry (HIPL sends garbage).
+    pub fn ignore_extra_locator_lifetimes(self) -> bool {
+        self == CompatProfile::Hipl108
+    }
+
+    /// ACK carries only the low byte of the Update ID (cutehip README item 12).
+    pub fn ack_low_byte_only(self) -> bool {
+        self == CompatProfile::Cutehip
+    }
+
+    /// Feed Kij to the KDF as a minimal big-endian integer (leading zero bytes
+    /// dropped; cutehip README item 9).
+    pub fn kij_strip_leading_zeros(self) -> bool {
+        self == CompatProfile::Cutehip
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_is_default_and_rfc() {
+        let p = CompatProfile::default();
+        assert_eq!(p, CompatProfile::Strict);
+        assert_eq!(p.puzzle_input_order(), PuzzleInputOrder::Rfc);
+        assert_eq!(p.bex_mac_key_order(), MacKeyOrder::Rfc);
+        assert!(!p.r2_uses_signature_2());
+        assert!(!p.accept_short_type1_locator());
+        assert!(!p.ack_low_byte_only());
+        assert!(!p.kij_strip_leading_zeros());
+    }
+
+    #[test]
+    fn profiles_switch_only_their_deviations() {
+        let c = CompatProfile::Cutehip;
+        assert_eq!(c.puzzle_input_order(), PuzzleInputOrder::ResponderFirst);
+        assert_eq!(c.bex_mac_key_order(), MacKeyOrder::LesserHitFirst);
+        assert!(c.r2_uses_signature_2() && c.ack_low_byte_only());
+        assert!(!c.accept_short_type1_locator());
+        let h = CompatProfile::Hipl108;
+        assert!(h.accept_short_type1_locator() && h.ignore_extra_locator_lifetimes());
+        assert_eq!(h.puzzle_input_order(), PuzzleInputOrder::Rfc);
+    }
+}

@@ -1,0 +1,201 @@
+//! Endpoint configuration: preference lists, puzzle difficulty, timers, profiles
+//! (RFC 7401 sections 4.1.1, 4.4.3, 5.2.6-5.2.11; RFC 7402 section 5.1.2;
+//! RFC 5201 section 5.2.8 for HIP_TRANSFORM).
+
+use std::collections::HashMap;
+
+use super::compat::CompatProfile;
+use crate::association::{Duration, RetransmitConfig};
+use crate::registry::{
+    DhGroupId, EspTransformId, HipCipherId, HipTransformId, HitSuiteId, Version,
+};
+use crate::Hit;
+
+/// TRANSPORT_FORMAT_LIST value for ESP (RFC 7402 section 5.1.3: the ESP_TRANSFORM
+/// parameter type, 4095).
+pub const TRANSPORT_FORMAT_ESP: u16 = 4095;
+
+/// Errors in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A preference list that must not be empty is empty.
+    #[error("empty preference list: {0}")]
+    EmptyList(&'static str),
+    /// Puzzle difficulty above what the RHASH can express.
+    #[error("puzzle difficulty {0} out of range")]
+    Difficulty(u8),
+    /// R1 ring size zero.
+    #[error("r1_ring must be at least 1")]
+    RingSize,
+}
+
+/// Endpoint configuration. All lists are in local preference order (first preferred).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Versions we answer and initiate with.
+    pub versions: Vec<Version>,
+    /// DH_GROUP_LIST (v2) and the groups accepted in v1.
+    pub dh_groups: Vec<DhGroupId>,
+    /// HIP_CIPHER (v2).
+    pub hip_ciphers: Vec<HipCipherId>,
+    /// HIP_TRANSFORM (v1).
+    pub hip_transforms: Vec<HipTransformId>,
+    /// ESP_TRANSFORM suites.
+    pub esp_transforms: Vec<EspTransformId>,
+    /// HIT_SUITE_LIST (v2).
+    pub hit_suites: Vec<HitSuiteId>,
+    /// TRANSPORT_FORMAT_LIST (v2).
+    pub transport_formats: Vec<u16>,
+    /// Puzzle difficulty K sent in R1 (adjustable at run time, RFC 7401 section 4.1.1).
+    pub puzzle_difficulty: u8,
+    /// Puzzle lifetime exponent (RFC 7401 section 5.2.4: 2^(value-32) seconds).
+    pub puzzle_lifetime: u8,
+    /// Precomputed R1 templates per (identity, version, DH group) and generation.
+    pub r1_ring: usize,
+    /// Interval after which the puzzle secret and R1 generation are rotated.
+    pub r1_generation_interval: Duration,
+    /// I1 retransmission.
+    pub i1_retransmit: RetransmitConfig,
+    /// I2 retransmission.
+    pub i2_retransmit: RetransmitConfig,
+    /// UPDATE retransmission.
+    pub update_retransmit: RetransmitConfig,
+    /// CLOSE retransmission (bounded by UAL + MSL in total, RFC 7401 section 4.4.2).
+    pub close_retransmit: RetransmitConfig,
+    /// Unused association lifetime (UAL).
+    pub ual: Duration,
+    /// Maximum segment lifetime (MSL).
+    pub msl: Duration,
+    /// Wait in E-FAILED before returning to UNASSOCIATED.
+    pub failed_linger: Duration,
+    /// Compatibility profile per peer HIT; absent peers are handled strictly.
+    pub peer_profiles: HashMap<Hit, CompatProfile>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            versions: vec![Version::V2, Version::V1],
+            dh_groups: vec![
+                DhGroupId::NistP256,
+                DhGroupId::Curve25519,
+                DhGroupId::NistP384,
+                DhGroupId::Modp3072,
+                DhGroupId::Modp2048,
+                DhGroupId::Modp1536,
+            ],
+            hip_ciphers: vec![
+                HipCipherId::Aes128Cbc,
+                HipCipherId::Aes256Cbc,
+                HipCipherId::NullEncrypt,
+            ],
+            hip_transforms: vec![HipTransformId::AesCbcHmacSha1, HipTransformId::NullHmacSha1],
+            esp_transforms: vec![
+                EspTransformId::Aes128CbcHmacSha256,
+                EspTransformId::Aes256CbcHmacSha256,
+                EspTransformId::Aes128CbcHmacSha1,
+                EspTransformId::NullHmacSha256,
+            ],
+            hit_suites: vec![
+                HitSuiteId::EcdsaSha384,
+                HitSuiteId::RsaDsaSha256,
+                HitSuiteId::EdDsaCshake128,
+            ],
+            transport_formats: vec![TRANSPORT_FORMAT_ESP],
+            puzzle_difficulty: 1,
+            puzzle_lifetime: 37,
+            r1_ring: 4,
+            r1_generation_interval: Duration::from_secs(60),
+            i1_retransmit: RetransmitConfig::DEFAULT,
+            i2_retransmit: RetransmitConfig::DEFAULT,
+            update_retransmit: RetransmitConfig::DEFAULT,
+            close_retransmit: RetransmitConfig::DEFAULT,
+            ual: Duration::from_secs(15 * 60),
+            msl: Duration::from_secs(2 * 60),
+            failed_linger: Duration::from_secs(60),
+            peer_profiles: HashMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the configuration; an endpoint is only built from a valid one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let lists: [(&'static str, bool); 5] = [
+            ("versions", self.versions.is_empty()),
+            ("dh_groups", self.dh_groups.is_empty()),
+            ("esp_transforms", self.esp_transforms.is_empty()),
+            ("transport_formats", self.transport_formats.is_empty()),
+            ("hit_suites", self.hit_suites.is_empty()),
+        ];
+        if let Some((name, _)) = lists.iter().find(|(_, empty)| *empty) {
+            return Err(ConfigError::EmptyList(name));
+        }
+        if self.versions.contains(&Version::V2) && self.hip_ciphers.is_empty() {
+            return Err(ConfigError::EmptyList("hip_ciphers"));
+        }
+        if self.versions.contains(&Version::V1) && self.hip_transforms.is_empty() {
+            return Err(ConfigError::EmptyList("hip_transforms"));
+        }
+        // The smallest RHASH (SHA-1, v1) has 160 bits; K is bounded by the field type
+        // and by what a peer can solve: RFC 7401 section 4.1.1 leaves the choice to the
+        // responder, 64 bits of work is already infeasible.
+        if self.puzzle_difficulty > 64 {
+            return Err(ConfigError::Difficulty(self.puzzle_difficulty));
+        }
+        if self.r1_ring == 0 {
+            return Err(ConfigError::RingSize);
+        }
+        Ok(())
+    }
+
+    /// The compatibility profile for a peer (strict when not configured).
+    pub fn profile_for(&self, peer: &Hit) -> CompatProfile {
+        self.peer_profiles.get(peer).copied().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_strict() {
+        let c = Config::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.profile_for(&Hit([7; 16])), CompatProfile::Strict);
+    }
+
+    #[test]
+    fn invalid_configs_are_typed_errors() {
+        let mut c = Config {
+            dh_groups: vec![],
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::EmptyList("dh_groups")));
+        c = Config {
+            hip_ciphers: vec![],
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::EmptyList("hip_ciphers")));
+        c.versions = vec![Version::V1];
+        assert_eq!(c.validate(), Ok(()));
+        c = Config {
+            puzzle_difficulty: 65,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::Difficulty(65)));
+        c = Config {
+            r1_ring: 0,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::RingSize));
+    }
+
+    #[test]
+    fn peer_profile_lookup() {
+        let mut c = Config::default();
+        c.peer_profiles.insert(Hit([1; 16]), CompatProfile::Cutehip);
+        assert_eq!(c.profile_for(&Hit([1; 16])), CompatProfile::Cutehip);
+    }
+}

@@ -1,0 +1,154 @@
+//! Counters with named drop reasons (RFC 7401 section 4.1.1: the responder must
+//! shed load cheaply and observably; section 6 lists the checks in order).
+
+/// Why an inbound packet was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Not a parsable HIP packet.
+    Malformed,
+    /// Checksum mismatch (RFC 7401 section 6.1).
+    BadChecksum,
+    /// HIP version not enabled.
+    UnsupportedVersion,
+    /// Receiver HIT is not one of ours (RFC 7401 section 6.1).
+    NotForUs,
+    /// No association exists for a packet that needs one (RFC 7401 section 6.1, 4.4.2 "ANY OTHER").
+    UnknownAssociation,
+    /// Packet type not acceptable in the current state (RFC 7401 section 4.4.2).
+    UnexpectedInState,
+    /// I2 puzzle solution wrong or its #I not derivable from a live secret (section 6.9, step 3-5).
+    BadPuzzle,
+    /// HIP_MAC / HIP_MAC_2 mismatch.
+    BadMac,
+    /// HIP_SIGNATURE / HIP_SIGNATURE_2 invalid.
+    BadSignature,
+    /// HIT does not match the HOST_ID (section 6.9 / 6.8).
+    HitMismatch,
+    /// Older R1_COUNTER, stale SEQ, replayed ACK, replayed R2 or CLOSE_ACK.
+    Replay,
+    /// Local policy rejected the peer.
+    Policy,
+    /// No acceptable proposal (a NOTIFY was sent).
+    Negotiation,
+    /// CLOSE/UPDATE from a host that is not the association's peer.
+    NotPeer,
+}
+
+/// Endpoint counters. Every dropped packet increments exactly one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Packets handed to the endpoint.
+    pub received: u64,
+    /// I1 answered with a precomputed R1.
+    pub r1_sent: u64,
+    /// Base exchanges completed.
+    pub established: u64,
+    /// Base exchanges failed.
+    pub failed: u64,
+    /// NOTIFY packets sent.
+    pub notify_sent: u64,
+    /// Signed R1 templates generated.
+    pub r1_signed: u64,
+    /// Drops by reason.
+    pub malformed: u64,
+    /// See [`DropReason::BadChecksum`].
+    pub bad_checksum: u64,
+    /// See [`DropReason::UnsupportedVersion`].
+    pub unsupported_version: u64,
+    /// See [`DropReason::NotForUs`].
+    pub not_for_us: u64,
+    /// See [`DropReason::UnknownAssociation`].
+    pub unknown_association: u64,
+    /// See [`DropReason::UnexpectedInState`].
+    pub unexpected_in_state: u64,
+    /// See [`DropReason::BadPuzzle`].
+    pub bad_puzzle: u64,
+    /// See [`DropReason::BadMac`].
+    pub bad_mac: u64,
+    /// See [`DropReason::BadSignature`].
+    pub bad_signature: u64,
+    /// See [`DropReason::HitMismatch`].
+    pub hit_mismatch: u64,
+    /// See [`DropReason::Replay`].
+    pub replay: u64,
+    /// See [`DropReason::Policy`].
+    pub policy: u64,
+    /// See [`DropReason::Negotiation`].
+    pub negotiation: u64,
+    /// See [`DropReason::NotPeer`].
+    pub not_peer: u64,
+}
+
+impl Counters {
+    /// Records one dropped packet.
+    pub fn drop(&mut self, reason: DropReason) {
+        *self.slot(reason) += 1;
+    }
+
+    /// The count for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        let mut c = *self;
+        *c.slot(reason)
+    }
+
+    /// Total dropped packets.
+    pub fn dropped_total(&self) -> u64 {
+        ALL_REASONS.iter().map(|r| self.dropped(*r)).sum()
+    }
+
+    fn slot(&mut self, reason: DropReason) -> &mut u64 {
+        match reason {
+            DropReason::Malformed => &mut self.malformed,
+            DropReason::BadChecksum => &mut self.bad_checksum,
+            DropReason::UnsupportedVersion => &mut self.unsupported_version,
+            DropReason::NotForUs => &mut self.not_for_us,
+            DropReason::UnknownAssociation => &mut self.unknown_association,
+            DropReason::UnexpectedInState => &mut self.unexpected_in_state,
+            DropReason::BadPuzzle => &mut self.bad_puzzle,
+            DropReason::BadMac => &mut self.bad_mac,
+            DropReason::BadSignature => &mut self.bad_signature,
+            DropReason::HitMismatch => &mut self.hit_mismatch,
+            DropReason::Replay => &mut self.replay,
+            DropReason::Policy => &mut self.policy,
+            DropReason::Negotiation => &mut self.negotiation,
+            DropReason::NotPeer => &mut self.not_peer,
+        }
+    }
+}
+
+/// Every drop reason.
+pub const ALL_REASONS: [DropReason; 14] = [
+    DropReason::Malformed,
+    DropReason::BadChecksum,
+    DropReason::UnsupportedVersion,
+    DropReason::NotForUs,
+    DropReason::UnknownAssociation,
+    DropReason::UnexpectedInState,
+    DropReason::BadPuzzle,
+    DropReason::BadMac,
+    DropReason::BadSignature,
+    DropReason::HitMismatch,
+    DropReason::Replay,
+    DropReason::Policy,
+    DropReason::Negotiation,
+    DropReason::NotPeer,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_own_slot() {
+        let mut c = Counters::default();
+        for (n, r) in ALL_REASONS.iter().enumerate() {
+            for _ in 0..=n {
+                c.drop(*r);
+            }
+        }
+        for (n, r) in ALL_REASONS.iter().enumerate() {
+            assert_eq!(c.dropped(*r), n as u64 + 1, "{r:?}");
+        }
+        assert_eq!(c.dropped_total(), (1..=14).sum::<u64>());
+    }
+}

@@ -1,0 +1,136 @@
+//! What the endpoint hands to the caller: packets to transmit, events and the
+//! negotiated ESP parameters (RFC 7401 section 6.9-6.10, RFC 7402 sections 5-7).
+
+use std::net::IpAddr;
+
+use crate::registry::{EspTransformId, HipCipherId, HipTransformId, Version};
+use crate::Hit;
+
+/// A locator (IP address) of a HIP host.
+pub type Locator = IpAddr;
+
+/// A packet to transmit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source locator.
+    pub src: Locator,
+    /// Destination locator.
+    pub dst: Locator,
+    /// The HIP packet (IP payload).
+    pub bytes: Vec<u8>,
+}
+
+/// Keys of one ESP SA (RFC 7402 section 7: encryption key then authentication key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EspSaKeys {
+    /// Encryption key.
+    pub enc: Vec<u8>,
+    /// Integrity key.
+    pub auth: Vec<u8>,
+}
+
+impl core::fmt::Debug for EspSaKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "EspSaKeys {{ enc: {} bytes, auth: {} bytes }}",
+            self.enc.len(),
+            self.auth.len()
+        )
+    }
+}
+
+impl Drop for EspSaKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.enc.zeroize();
+        self.auth.zeroize();
+    }
+}
+
+/// Negotiated ESP parameters of an association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspParams {
+    /// ESP transform suite.
+    pub suite: EspTransformId,
+    /// SPI the peer puts on packets it sends to us.
+    pub spi_in: u32,
+    /// SPI we put on packets to the peer.
+    pub spi_out: u32,
+    /// Keys for inbound packets.
+    pub keys_in: EspSaKeys,
+    /// Keys for outbound packets.
+    pub keys_out: EspSaKeys,
+    /// KEYMAT index after drawing these keys (the next ESP_INFO KEYMAT index).
+    pub keymat_index: u16,
+}
+
+/// The negotiated HIP suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HipSuite {
+    /// v2: HIP_CIPHER.
+    V2(HipCipherId),
+    /// v1: HIP_TRANSFORM.
+    V1(HipTransformId),
+}
+
+/// Why an association failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    /// I1 retries exhausted.
+    I1Timeout,
+    /// I2 retries exhausted.
+    I2Timeout,
+    /// UPDATE retries exhausted.
+    UpdateTimeout,
+    /// Negotiation failed locally.
+    Negotiation(super::negotiate::NegotiationError),
+    /// The peer sent a NOTIFY with this error type.
+    PeerNotify(u16),
+    /// The peer's R1 failed verification.
+    InvalidR1,
+}
+
+/// Events for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The base exchange completed.
+    Established {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// Local HIT.
+        local_hit: Hit,
+        /// HIP version.
+        version: Version,
+        /// Negotiated HIP suite.
+        hip: HipSuite,
+        /// ESP parameters.
+        esp: EspParams,
+    },
+    /// New ESP SAs after an UPDATE rekey.
+    Rekeyed {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// New ESP parameters.
+        esp: EspParams,
+    },
+    /// The peer's preferred locator changed.
+    LocatorChanged {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// New locator.
+        locator: Locator,
+    },
+    /// The association was closed (CLOSE/CLOSE_ACK or expiry).
+    Closed {
+        /// Peer HIT.
+        peer_hit: Hit,
+    },
+    /// The association failed.
+    Failed {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// Why.
+        reason: FailReason,
+    },
+}
