@@ -243,12 +243,7 @@ impl OutboundSa {
     /// Send a longer ICV than the suite's default, e.g. the full 32-octet
     /// HMAC-SHA-256 that cutehip uses (see ../shared/interop/cutehip/README.md).
     pub fn with_icv_len(mut self, len: usize) -> Self {
-        let max = match self.suite.integrity() {
-            Integrity::HmacSha1 => 20,
-            Integrity::HmacSha256 => 32,
-            Integrity::Aead => 16,
-        };
-        self.icv_len = len.clamp(1, max);
+        self.icv_len = icv_len_within_suite(self.suite, len);
         self
     }
 
@@ -357,6 +352,16 @@ impl OutboundSa {
     }
 }
 
+/// An ICV length between 1 and the full output of the suite's MAC.
+fn icv_len_within_suite(suite: Suite, len: usize) -> usize {
+    let max = match suite.integrity() {
+        Integrity::HmacSha1 => 20,
+        Integrity::HmacSha256 => 32,
+        Integrity::Aead => 16,
+    };
+    len.clamp(1, max)
+}
+
 /// RFC 4106 section 5 AAD: SPI | [ESN high 32 bits] | sequence low 32 bits.
 fn aead_aad(aad: &mut [u8; 12], spi: u32, seq: u64, esn: bool) -> usize {
     aad[..4].copy_from_slice(&spi.to_be_bytes());
@@ -400,12 +405,7 @@ impl InboundSa {
 
     /// Expect a longer ICV (see [`OutboundSa::with_icv_len`]).
     pub fn with_icv_len(mut self, len: usize) -> Self {
-        let max = match self.suite.integrity() {
-            Integrity::HmacSha1 => 20,
-            Integrity::HmacSha256 => 32,
-            Integrity::Aead => 16,
-        };
-        self.icv_len = len.clamp(1, max);
+        self.icv_len = icv_len_within_suite(self.suite, len);
         self
     }
 
