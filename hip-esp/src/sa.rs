@@ -156,14 +156,46 @@ enum Crypto {
         key: Box<aead::LessSafeKey>,
         salt: [u8; 4],
     },
+    /// AES-CCM (RFC 4309) with an 8- or 16-octet ICV.
+    Ccm8(
+        Box<ccm::Ccm<aes::Aes128, ccm::consts::U8, ccm::consts::U11>>,
+        [u8; 3],
+    ),
+    Ccm16(
+        Box<ccm::Ccm<aes::Aes128, ccm::consts::U16, ccm::consts::U11>>,
+        [u8; 3],
+    ),
+    /// AES-GCM with an 8-octet ICV (RFC 4106), which ring cannot verify.
+    Gcm8(Box<Gcm8>),
+    /// AES-CMAC-96 (RFC 4494), no encryption.
+    Cmac(Box<cmac::Cmac<aes::Aes128>>),
 }
 
 fn build_crypto(suite: Suite, enc: &[u8], auth: &[u8]) -> Result<Crypto, SuiteError> {
+    use ccm::KeyInit as _;
     if enc.len() != suite.enc_key_len() {
         return Err(bad_key(suite.enc_key_len(), enc.len()));
     }
     if auth.len() != suite.auth_key_len() {
         return Err(bad_key(suite.auth_key_len(), auth.len()));
+    }
+    let salt3 = |e: &[u8]| [e[16], e[17], e[18]];
+    match suite {
+        Suite::AesCcm8 => {
+            let c = ccm::Ccm::new_from_slice(&enc[..16]).map_err(|_| bad_key(19, enc.len()))?;
+            return Ok(Crypto::Ccm8(Box::new(c), salt3(enc)));
+        }
+        Suite::AesCcm16 => {
+            let c = ccm::Ccm::new_from_slice(&enc[..16]).map_err(|_| bad_key(19, enc.len()))?;
+            return Ok(Crypto::Ccm16(Box::new(c), salt3(enc)));
+        }
+        Suite::AesGcm8 => return Ok(Crypto::Gcm8(Box::new(Gcm8::new(enc)?))),
+        Suite::AesCmac96 => {
+            let m = <cmac::Cmac<aes::Aes128> as cmac::Mac>::new_from_slice(auth)
+                .map_err(|_| bad_key(16, auth.len()))?;
+            return Ok(Crypto::Cmac(Box::new(m)));
+        }
+        _ => {}
     }
     Ok(match suite.integrity() {
         Integrity::Aead => {
@@ -177,6 +209,7 @@ fn build_crypto(suite: Suite, enc: &[u8], auth: &[u8]) -> Result<Crypto, SuiteEr
                 salt: s,
             }
         }
+        Integrity::Cmac => return Err(SuiteError::Unsupported(suite.transform_id())),
         integ => {
             let alg = if integ == Integrity::HmacSha1 {
                 hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY
@@ -201,6 +234,76 @@ fn gcm_nonce(salt: &[u8; 4], iv: &[u8]) -> aead::Nonce {
     n[..4].copy_from_slice(salt);
     n[4..].copy_from_slice(iv);
     aead::Nonce::assume_unique_for_key(n)
+}
+
+/// AES-GCM computed here (CTR + GHASH, NIST SP 800-38D) so that the tag can
+/// be truncated to 8 octets for suite 12; ring only handles full tags.
+pub(crate) struct Gcm8 {
+    aes: aes::Aes128,
+    h: [u8; 16],
+    salt: [u8; 4],
+}
+
+impl Gcm8 {
+    fn new(enc: &[u8]) -> Result<Self, SuiteError> {
+        let aes = aes::Aes128::new_from_slice(&enc[..16]).map_err(|_| bad_key(20, enc.len()))?;
+        let mut h = [0u8; 16];
+        aes.encrypt_block(aes::Block::from_mut_slice(&mut h));
+        Ok(Gcm8 {
+            aes,
+            h,
+            salt: [enc[16], enc[17], enc[18], enc[19]],
+        })
+    }
+
+    fn j0(&self, iv: &[u8]) -> [u8; 16] {
+        let mut j = [0u8; 16];
+        j[..4].copy_from_slice(&self.salt);
+        j[4..12].copy_from_slice(iv);
+        j[15] = 1;
+        j
+    }
+
+    /// CTR from inc32(J0) over `data`.
+    fn ctr(&self, j0: &[u8; 16], data: &mut [u8]) {
+        let mut ctr = *j0;
+        for chunk in data.chunks_mut(16) {
+            let c = u32::from_be_bytes([ctr[12], ctr[13], ctr[14], ctr[15]]).wrapping_add(1);
+            ctr[12..].copy_from_slice(&c.to_be_bytes());
+            let mut ks = ctr;
+            self.aes.encrypt_block(aes::Block::from_mut_slice(&mut ks));
+            for (d, k) in chunk.iter_mut().zip(ks) {
+                *d ^= k;
+            }
+        }
+    }
+
+    /// The full 16-octet tag over `aad` and ciphertext `ct`.
+    fn tag(&self, j0: &[u8; 16], aad: &[u8], ct: &[u8]) -> [u8; 16] {
+        use ghash::universal_hash::UniversalHash;
+        let mut g = ghash::GHash::new(ghash::Key::from_slice(&self.h));
+        g.update_padded(aad);
+        g.update_padded(ct);
+        let mut lens = [0u8; 16];
+        lens[..8].copy_from_slice(&((aad.len() as u64) * 8).to_be_bytes());
+        lens[8..].copy_from_slice(&((ct.len() as u64) * 8).to_be_bytes());
+        g.update(&[ghash::Block::from(lens)]);
+        let s = g.finalize();
+        let mut t = *j0;
+        self.aes.encrypt_block(aes::Block::from_mut_slice(&mut t));
+        for (a, b) in t.iter_mut().zip(s.iter()) {
+            *a ^= b;
+        }
+        t
+    }
+}
+
+/// RFC 4309 section 4: CCM nonce = salt (3) | IV (8).
+fn ccm_nonce(salt: &[u8; 3], iv: &[u8]) -> ccm::Nonce<ccm::consts::U11> {
+    let mut n = [0u8; 11];
+    n[..3].copy_from_slice(salt);
+    n[3..].copy_from_slice(iv);
+    n.into()
 }
 
 /// An SA for sending.
@@ -342,6 +445,40 @@ impl OutboundSa {
                 .map_err(|_| SealError::NoRoom)?;
                 buf[trailer_end..end].copy_from_slice(&tag.as_ref()[..self.icv_len]);
             }
+            Crypto::Ccm8(..) | Crypto::Ccm16(..) | Crypto::Gcm8(_) => {
+                use ccm::aead::AeadInPlace;
+                let iv = seq.to_be_bytes();
+                buf[iv_at..iv_at + 8].copy_from_slice(&iv);
+                let mut aad = [0u8; 12];
+                let aad_len = aead_aad(&mut aad, self.spi, seq, self.esn);
+                let (aad, data) = (&aad[..aad_len], &mut buf[payload.start..trailer_end]);
+                let bad = |_| SealError::NoRoom;
+                let mut tag = [0u8; 16];
+                match &self.crypto {
+                    Crypto::Ccm8(c, salt) => tag[..8].copy_from_slice(
+                        &c.encrypt_in_place_detached(&ccm_nonce(salt, &iv), aad, data)
+                            .map_err(bad)?,
+                    ),
+                    Crypto::Ccm16(c, salt) => tag.copy_from_slice(
+                        &c.encrypt_in_place_detached(&ccm_nonce(salt, &iv), aad, data)
+                            .map_err(bad)?,
+                    ),
+                    Crypto::Gcm8(g) => {
+                        let j0 = g.j0(&iv);
+                        g.ctr(&j0, data);
+                        tag = g.tag(&j0, aad, data);
+                    }
+                    _ => {}
+                }
+                buf[trailer_end..end].copy_from_slice(&tag[..self.icv_len]);
+            }
+            Crypto::Cmac(m) => {
+                use cmac::Mac;
+                let mut m = (**m).clone();
+                m.update(&buf[start..trailer_end]);
+                let t = m.finalize().into_bytes();
+                buf[trailer_end..end].copy_from_slice(&t[..self.icv_len]);
+            }
         }
         self.stats.packets += 1;
         self.stats.bytes += payload.len() as u64;
@@ -357,8 +494,12 @@ fn icv_len_within_suite(suite: Suite, len: usize) -> usize {
     let max = match suite.integrity() {
         Integrity::HmacSha1 => 20,
         Integrity::HmacSha256 => 32,
-        Integrity::Aead => 16,
+        Integrity::Cmac | Integrity::Aead => 16,
     };
+    // AEAD tags of CCM and GCM-8 have a fixed length.
+    if matches!(suite, Suite::AesCcm8 | Suite::AesCcm16 | Suite::AesGcm8) {
+        return suite.icv_len();
+    }
     len.clamp(1, max)
 }
 
@@ -492,6 +633,55 @@ impl InboundSa {
                     .is_ok()
                 };
                 if !ok {
+                    return Err(OpenError::BadIcv);
+                }
+            }
+            Crypto::Ccm8(..) | Crypto::Ccm16(..) | Crypto::Gcm8(_) => {
+                use ccm::aead::AeadInPlace;
+                let mut iv = [0u8; 8];
+                iv.copy_from_slice(&pkt[ESP_HEADER_LEN..body]);
+                let mut aad = [0u8; 12];
+                let n = aead_aad(&mut aad, spi, seq, self.replay_esn());
+                let (head, icv) = pkt.split_at_mut(icv_at);
+                let data = &mut head[body..];
+                let ok = match &self.crypto {
+                    Crypto::Ccm8(c, salt) => c
+                        .decrypt_in_place_detached(
+                            &ccm_nonce(salt, &iv),
+                            &aad[..n],
+                            data,
+                            (&*icv).into(),
+                        )
+                        .is_ok(),
+                    Crypto::Ccm16(c, salt) => c
+                        .decrypt_in_place_detached(
+                            &ccm_nonce(salt, &iv),
+                            &aad[..n],
+                            data,
+                            (&*icv).into(),
+                        )
+                        .is_ok(),
+                    Crypto::Gcm8(g) => {
+                        let j0 = g.j0(&iv);
+                        let t = g.tag(&j0, &aad[..n], data);
+                        let ok = bool::from(t[..icv.len()].ct_eq(icv));
+                        if ok {
+                            g.ctr(&j0, data);
+                        }
+                        ok
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(OpenError::BadIcv);
+                }
+            }
+            Crypto::Cmac(m) => {
+                use cmac::Mac;
+                let mut m = (**m).clone();
+                m.update(&pkt[..icv_at]);
+                let t = m.finalize().into_bytes();
+                if !bool::from(t[..self.icv_len].ct_eq(&pkt[icv_at..])) {
                     return Err(OpenError::BadIcv);
                 }
             }
@@ -641,6 +831,73 @@ mod tests {
         assert_eq!(
             hex::encode(tag.as_ref()),
             "5bc94fbc3221a5db94fae95ae7121a47"
+        );
+    }
+
+    /// Seal the same payload with two suites that share a key and return
+    /// (ESP packet of a, ESP packet of b).
+    fn seal_both(a: Suite, b: Suite, key: &[u8], auth: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut out = Vec::new();
+        for s in [a, b] {
+            let mut sa = OutboundSa::new(
+                5,
+                s,
+                &key[..s.enc_key_len()],
+                &auth[..s.auth_key_len()],
+                [1; 16],
+            )
+            .unwrap();
+            let head = sa.headroom();
+            let mut buf = vec![0u8; head + 77 + sa.tailroom()];
+            for (i, x) in buf[head..head + 77].iter_mut().enumerate() {
+                *x = i as u8;
+            }
+            let r = sa.seal(&mut buf, head..head + 77, 6).unwrap().range;
+            out.push(buf[r].to_vec());
+        }
+        (out.remove(0), out.remove(0))
+    }
+
+    #[test]
+    fn gcm8_is_gcm16_truncated() {
+        // Our CTR+GHASH GCM against ring's GCM on the same key, salt, IV and AAD.
+        let key: Vec<u8> = (0..20).collect();
+        let (g8, g16) = seal_both(Suite::AesGcm8, Suite::AesGcm16, &key, &[]);
+        assert_eq!(g8.len() + 8, g16.len());
+        assert_eq!(
+            &g8[..g8.len() - 8],
+            &g16[..g16.len() - 16],
+            "same ciphertext"
+        );
+        assert_eq!(
+            &g8[g8.len() - 8..],
+            &g16[g16.len() - 16..g16.len() - 8],
+            "tag prefix"
+        );
+    }
+
+    #[test]
+    fn ccm_tag_length_changes_only_the_tag() {
+        // RFC 3610: the CTR blocks do not depend on the tag length M.
+        let key: Vec<u8> = (0..19).collect();
+        let (c8, c16) = seal_both(Suite::AesCcm8, Suite::AesCcm16, &key, &[]);
+        assert_eq!(&c8[..c8.len() - 8], &c16[..c16.len() - 16]);
+        assert_ne!(&c8[c8.len() - 8..], &c16[c16.len() - 16..c16.len() - 8]);
+    }
+
+    #[test]
+    fn aes_cmac_96_matches_rfc_4494() {
+        use cmac::Mac;
+        let key = hex::decode("2b7e151628aed2a6abf7158809cf4f3c").unwrap();
+        let mac = |m: &[u8]| {
+            let mut c = <cmac::Cmac<aes::Aes128> as Mac>::new_from_slice(&key).unwrap();
+            c.update(m);
+            hex::encode(&c.finalize().into_bytes()[..12])
+        };
+        assert_eq!(mac(b""), "bb1d6929e95937287fa37d12");
+        assert_eq!(
+            mac(&hex::decode("6bc1bee22e409f96e93d7e117393172a").unwrap()),
+            "070a16b46b4d4144f79bdd9d"
         );
     }
 

@@ -21,8 +21,16 @@ pub enum Suite {
     Aes128CbcHmacSha256,
     /// 9: AES-256-CBC with HMAC-SHA-256-128.
     Aes256CbcHmacSha256,
+    /// 10: AES-CCM with an 8-octet ICV (RFC 4309), 128-bit key + 3-octet salt.
+    AesCcm8,
+    /// 11: AES-CCM with a 16-octet ICV (RFC 4309).
+    AesCcm16,
+    /// 12: AES-GCM with an 8-octet ICV (RFC 4106), 128-bit key + 4-octet salt.
+    AesGcm8,
     /// 13: AES-GCM with a 16-octet ICV (RFC 4106), 128-bit key + 4-octet salt.
     AesGcm16,
+    /// 14: NULL encryption with AES-CMAC-96 (RFC 4494).
+    AesCmac96,
     /// 15: AES-GMAC (RFC 4543): authentication only, 128-bit key + salt.
     AesGmac,
 }
@@ -32,21 +40,26 @@ pub enum Suite {
 pub enum Integrity {
     HmacSha1,
     HmacSha256,
+    /// AES-CMAC (RFC 4494).
+    Cmac,
     /// The AEAD's own tag.
     Aead,
 }
 
 impl Suite {
-    /// The suite for an ESP transform ID. Deprecated transforms (2-6) and
-    /// those without an implementation here (10-12 CCM and 8-octet GCM,
-    /// 14 AES-CMAC-96) are refused.
+    /// The suite for an ESP transform ID. Deprecated transforms (2-6) are
+    /// refused.
     pub fn from_transform_id(id: u16) -> Result<Suite, SuiteError> {
         Ok(match id {
             1 => Suite::Aes128CbcHmacSha1,
             7 => Suite::NullHmacSha256,
             8 => Suite::Aes128CbcHmacSha256,
             9 => Suite::Aes256CbcHmacSha256,
+            10 => Suite::AesCcm8,
+            11 => Suite::AesCcm16,
+            12 => Suite::AesGcm8,
             13 => Suite::AesGcm16,
+            14 => Suite::AesCmac96,
             15 => Suite::AesGmac,
             other => return Err(SuiteError::Unsupported(other)),
         })
@@ -59,27 +72,37 @@ impl Suite {
             Suite::NullHmacSha256 => 7,
             Suite::Aes128CbcHmacSha256 => 8,
             Suite::Aes256CbcHmacSha256 => 9,
+            Suite::AesCcm8 => 10,
+            Suite::AesCcm16 => 11,
+            Suite::AesGcm8 => 12,
             Suite::AesGcm16 => 13,
+            Suite::AesCmac96 => 14,
             Suite::AesGmac => 15,
         }
     }
 
     /// Every supported suite.
-    pub const ALL: [Suite; 6] = [
+    pub const ALL: [Suite; 10] = [
         Suite::Aes128CbcHmacSha1,
         Suite::NullHmacSha256,
         Suite::Aes128CbcHmacSha256,
         Suite::Aes256CbcHmacSha256,
+        Suite::AesCcm8,
+        Suite::AesCcm16,
+        Suite::AesGcm8,
         Suite::AesGcm16,
+        Suite::AesCmac96,
         Suite::AesGmac,
     ];
 
     /// Octets of encryption key material drawn from KEYMAT (RFC 7402
     /// section 7); for GCM/GMAC this includes the 4-octet salt (RFC 4106
-    /// section 8.1).
+    /// section 8.1), for CCM the 3-octet salt (RFC 4309 section 7.1).
     pub fn enc_key_len(self) -> usize {
         match self {
-            Suite::NullHmacSha256 => 0,
+            Suite::NullHmacSha256 | Suite::AesCmac96 => 0,
+            Suite::AesCcm8 | Suite::AesCcm16 => 19,
+            Suite::AesGcm8 => 20,
             Suite::Aes128CbcHmacSha1 | Suite::Aes128CbcHmacSha256 => 16,
             Suite::Aes256CbcHmacSha256 => 32,
             Suite::AesGcm16 | Suite::AesGmac => 20,
@@ -91,6 +114,7 @@ impl Suite {
         match self.integrity() {
             Integrity::HmacSha1 => 20,
             Integrity::HmacSha256 => 32,
+            Integrity::Cmac => 16,
             Integrity::Aead => 0,
         }
     }
@@ -102,14 +126,20 @@ impl Suite {
             Suite::NullHmacSha256 | Suite::Aes128CbcHmacSha256 | Suite::Aes256CbcHmacSha256 => {
                 Integrity::HmacSha256
             }
-            Suite::AesGcm16 | Suite::AesGmac => Integrity::Aead,
+            Suite::AesCmac96 => Integrity::Cmac,
+            Suite::AesGcm16
+            | Suite::AesGmac
+            | Suite::AesCcm8
+            | Suite::AesCcm16
+            | Suite::AesGcm8 => Integrity::Aead,
         }
     }
 
     /// IV length on the wire.
     pub fn iv_len(self) -> usize {
         match self {
-            Suite::NullHmacSha256 => 0,
+            Suite::NullHmacSha256 | Suite::AesCmac96 => 0,
+            Suite::AesCcm8 | Suite::AesCcm16 | Suite::AesGcm8 => 8,
             Suite::Aes128CbcHmacSha1 | Suite::Aes128CbcHmacSha256 | Suite::Aes256CbcHmacSha256 => {
                 16
             }
@@ -117,11 +147,15 @@ impl Suite {
         }
     }
 
-    /// Default ICV length (RFC 2404: 12; RFC 4868: 16; GCM: 16).
+    /// ICV length (RFC 2404: 12; RFC 4868: 16; RFC 4494: 12; the AEADs'
+    /// 8 or 16).
     pub fn icv_len(self) -> usize {
-        match self.integrity() {
-            Integrity::HmacSha1 => 12,
-            Integrity::HmacSha256 | Integrity::Aead => 16,
+        match self {
+            Suite::AesCcm8 | Suite::AesGcm8 => 8,
+            _ => match self.integrity() {
+                Integrity::HmacSha1 | Integrity::Cmac => 12,
+                Integrity::HmacSha256 | Integrity::Aead => 16,
+            },
         }
     }
 
@@ -138,14 +172,17 @@ impl Suite {
 
     /// True if the suite encrypts (GMAC and NULL do not).
     pub fn encrypts(self) -> bool {
-        !matches!(self, Suite::NullHmacSha256 | Suite::AesGmac)
+        !matches!(
+            self,
+            Suite::NullHmacSha256 | Suite::AesGmac | Suite::AesCmac96
+        )
     }
 
     /// Whether extended sequence numbers can be used: RFC 7402 section 3.3.1
     /// lets HIP use 64-bit sequence numbers with any suite; we enable them
     /// for the AEAD suites, where RFC 4106 defines the AAD layout.
     pub fn supports_esn(self) -> bool {
-        matches!(self, Suite::AesGcm16 | Suite::AesGmac)
+        self.integrity() == Integrity::Aead
     }
 }
 
@@ -158,7 +195,7 @@ mod tests {
         for s in Suite::ALL {
             assert_eq!(Suite::from_transform_id(s.transform_id()).unwrap(), s);
         }
-        for id in [0, 2, 3, 4, 5, 6, 10, 11, 12, 14, 99] {
+        for id in [0, 2, 3, 4, 5, 6, 16, 99] {
             assert_eq!(
                 Suite::from_transform_id(id),
                 Err(SuiteError::Unsupported(id))
