@@ -17,13 +17,13 @@ TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --bins --target "$TRIPLE"
 
 shared=../../shared/interop
-mkdir -p corpus/hip_packet corpus/pcap_inspect corpus/esp_open artifacts
+mkdir -p corpus/hip_packet corpus/pcap_inspect corpus/esp_open corpus/endpoint artifacts
 if [ -d "$shared" ]; then
   find "$shared" -name '*.pcap' -size -64k -exec cp {} corpus/pcap_inspect/ \;
   python3 seeds.py "$shared" corpus/hip_packet
 fi
 
-for t in hip_packet pcap_inspect esp_open; do
+for t in hip_packet pcap_inspect esp_open endpoint; do
   echo "== fuzz $t for ${SECONDS_EACH}s"
   "./target/$TRIPLE/release/$t" "corpus/$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 \
     -max_len=4096 -artifact_prefix="artifacts/$t-" -print_final_stats=1 2>&1 | tail -n 12

@@ -9,7 +9,10 @@ use hip_proto::crypto::orchid::{hit_v1, hit_v2, verify_hit};
 use hip_proto::Hit;
 
 fn interop_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
+    let d = std::env::var_os("HIPR_INTEROP").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop"),
+        PathBuf::from,
+    );
     d.is_dir().then_some(d).or_else(|| {
         eprintln!("skipping: ../shared/interop not found");
         None

@@ -7,7 +7,12 @@ use std::process::Command;
 use hip_tools::inspect::{inspect_pcap, Check, Options, Profile};
 
 fn interop_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
+    // HIPR_INTEROP overrides the default (useful from a worktree that is not
+    // a sibling of shared/).
+    let d = std::env::var_os("HIPR_INTEROP").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop"),
+        PathBuf::from,
+    );
     if d.is_dir() {
         Some(d)
     } else {
@@ -146,4 +151,53 @@ fn garbage_input_is_a_clear_error_not_a_panic() {
         w.write(0, &frame).unwrap();
         let _ = inspect_pcap(&w.into_inner(), &Options::default());
     }
+}
+
+#[test]
+fn esp_keys_decrypt_every_hipl_esp_packet_and_wrong_keys_do_not() {
+    use hip_tools::inspect::esp_keys::EspKeys;
+    let Some(dir) = interop_dir() else { return };
+    let mut runs = 0;
+    for f in captures(&dir.join("hipl-1.0.8")) {
+        let Some(base) = f.parent() else { continue };
+        let Ok(text) = std::fs::read_to_string(base.join("esp_sa")) else {
+            continue;
+        };
+        let bytes = std::fs::read(&f).unwrap();
+        let esp_count = inspect_pcap(&bytes, &Options::default()).unwrap().esp.len();
+        let mut keys = EspKeys::parse(&text).unwrap();
+        let d = keys.decrypt_pcap(&bytes).unwrap();
+        assert_eq!(d.len(), esp_count, "{}", f.display());
+        assert!(esp_count > 0, "{}", f.display());
+        for p in &d {
+            assert!(
+                p.error.is_none(),
+                "{} #{}: {:?}",
+                f.display(),
+                p.frame,
+                p.error
+            );
+            assert!(
+                p.next_header == 58 || p.next_header == 1,
+                "{} #{}",
+                f.display(),
+                p.frame
+            );
+        }
+        // Flip one hex digit of every authentication key: nothing opens.
+        let bad: String = text
+            .lines()
+            .map(|l| {
+                let (head, key) = l.rsplit_once("\"0x").unwrap();
+                let flipped = if key.starts_with('0') { "1" } else { "0" };
+                format!("{head}\"0x{flipped}{}\n", &key[1..])
+            })
+            .collect();
+        let mut keys = EspKeys::parse(&bad).unwrap();
+        let d = keys.decrypt_pcap(&bytes).unwrap();
+        assert!(d.iter().all(|p| p.error.is_some()), "{}", f.display());
+        runs += 1;
+    }
+    assert!(runs >= 9, "only {runs} HIPL runs with esp_sa");
+    assert!(EspKeys::parse("\"IPv6\",\"x\"").is_err());
 }

@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 
 use hip_proto::pcap::{self, Transport};
 
-/// ../shared/interop, or None (with a message) when it is absent.
+/// $HIPR_INTEROP, else ../shared/interop, or None (with a message) when it is absent.
 pub fn interop_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop");
+    let d = std::env::var_os("HIPR_INTEROP").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/interop"),
+        PathBuf::from,
+    );
     if d.is_dir() {
         Some(d)
     } else {

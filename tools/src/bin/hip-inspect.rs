@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
+use hip_tools::inspect::esp_keys::EspKeys;
 use hip_tools::inspect::{inspect_pcap, Check, Options, Profile};
 
 #[derive(Parser)]
@@ -26,6 +27,10 @@ struct Args {
     /// Do not list ESP packets.
     #[arg(long)]
     no_esp: bool,
+    /// Decrypt ESP with the SAs in FILE (Wireshark `esp_sa` UAT lines, as in
+    /// the HIPL captures) and print the inner packets.
+    #[arg(long, value_name = "FILE")]
+    esp_keys: Option<std::path::PathBuf>,
 }
 
 fn check(c: &Check) -> String {
@@ -41,6 +46,19 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let opts = Options {
         profile: args.profile,
+    };
+    let mut esp_keys = match &args.esp_keys {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| EspKeys::parse(&t))
+        {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("hip-inspect: {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
     };
     let mut failures = 0;
     let mut json = Vec::new();
@@ -61,8 +79,18 @@ fn main() -> ExitCode {
             }
         };
         failures += report.failures();
+        let decrypted = match esp_keys.as_mut().map(|k| k.decrypt_pcap(&bytes)) {
+            None => Vec::new(),
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                eprintln!("hip-inspect: {}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        };
         if args.json {
-            json.push(serde_json::json!({ "file": f, "report": report }));
+            json.push(
+                serde_json::json!({ "file": f, "report": report, "esp_decrypted": decrypted }),
+            );
             continue;
         }
         let _ = writeln!(out, "== {}", f.display());
@@ -104,6 +132,24 @@ fn main() -> ExitCode {
                     "#{} {} -> {} ESP spi={:#010x} seq={} len={} [{}]",
                     e.frame, e.src, e.dst, e.spi, e.seq, e.len, e.encapsulation
                 );
+            }
+        }
+        for d in &decrypted {
+            match &d.error {
+                Some(e) => {
+                    let _ = writeln!(
+                        out,
+                        "#{} ESP spi={:#010x} not decrypted: {e}",
+                        d.frame, d.spi
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "#{} ESP spi={:#010x} seq={} decrypted: next_header={} inner={}",
+                        d.frame, d.spi, d.seq, d.next_header, d.inner
+                    );
+                }
             }
         }
         let _ = writeln!(

@@ -2,6 +2,7 @@
 //! HITs, puzzle solutions and signatures against the HOST_IDs seen in the
 //! exchange, and list ESP packets.
 
+pub mod esp_keys;
 mod summary;
 mod verify;
 
