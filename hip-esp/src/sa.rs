@@ -886,6 +886,26 @@ mod tests {
     }
 
     #[test]
+    fn ccm_matches_rfc_3610_packet_vector_1() {
+        use ccm::aead::AeadInPlace;
+        use ccm::KeyInit;
+        let key = hex::decode("c0c1c2c3c4c5c6c7c8c9cacbcccdcecf").unwrap();
+        let c = ccm::Ccm::<aes::Aes128, ccm::consts::U8, ccm::consts::U13>::new_from_slice(&key)
+            .unwrap();
+        let nonce = hex::decode("00000003020100a0a1a2a3a4a5").unwrap();
+        let aad = hex::decode("0001020304050607").unwrap();
+        let mut data = hex::decode("08090a0b0c0d0e0f101112131415161718191a1b1c1d1e").unwrap();
+        let tag = c
+            .encrypt_in_place_detached(nonce.as_slice().into(), &aad, &mut data)
+            .unwrap();
+        assert_eq!(
+            hex::encode(&data),
+            "588c979a61c663d2f066d0c2c0f989806d5f6b61dac384"
+        );
+        assert_eq!(hex::encode(tag), "17e8d12cfdf926e0");
+    }
+
+    #[test]
     fn aes_cmac_96_matches_rfc_4494() {
         use cmac::Mac;
         let key = hex::decode("2b7e151628aed2a6abf7158809cf4f3c").unwrap();
