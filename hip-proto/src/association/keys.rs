@@ -37,7 +37,14 @@ pub fn esp_key_lens(suite: EspTransformId) -> Option<(usize, usize)> {
         EspTransformId::NullHmacSha256 => Some((0, 32)),
         EspTransformId::Aes128CbcHmacSha256 => Some((16, 32)),
         EspTransformId::Aes256CbcHmacSha256 => Some((32, 32)),
-        EspTransformId::AesGcm16 => Some((20, 0)),
+        // AES-CCM (RFC 4309 section 7.1): 16-octet key and 3-octet salt.
+        EspTransformId::AesCcm8 | EspTransformId::AesCcm16 => Some((19, 0)),
+        // AES-GCM / GMAC (RFC 4106 section 8.1, RFC 4543 section 3.2): key and 4-octet salt.
+        EspTransformId::AesGcm8 | EspTransformId::AesGcm16 | EspTransformId::AesGmac => {
+            Some((20, 0))
+        }
+        // AES-CMAC-96 (RFC 4494): integrity only, 16-octet key.
+        EspTransformId::AesCmac96 => Some((0, 16)),
         _ => None,
     }
 }
@@ -199,12 +206,17 @@ pub const HIP_CIPHERS: [HipCipherId; 3] = [
     HipCipherId::Aes256Cbc,
 ];
 /// ESP suites this build derives keys for.
-pub const ESP_SUITES: [EspTransformId; 5] = [
+pub const ESP_SUITES: [EspTransformId; 10] = [
     EspTransformId::Aes128CbcHmacSha1,
     EspTransformId::NullHmacSha256,
     EspTransformId::Aes128CbcHmacSha256,
     EspTransformId::Aes256CbcHmacSha256,
+    EspTransformId::AesCcm8,
+    EspTransformId::AesCcm16,
+    EspTransformId::AesGcm8,
     EspTransformId::AesGcm16,
+    EspTransformId::AesCmac96,
+    EspTransformId::AesGmac,
 ];
 
 #[cfg(test)]

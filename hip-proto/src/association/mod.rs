@@ -8,7 +8,9 @@
 //! * [`replay`]: R1_COUNTER and CLOSE nonce guards.
 //! * [`keys`]: HIP and ESP keys from KEYMAT.
 //! * [`driver`]: state plus timers of one association.
+//! * [`context`]: locators, peer identity, keys, SPIs and retransmission buffers.
 
+pub mod context;
 pub mod driver;
 pub mod keys;
 pub mod replay;
@@ -16,6 +18,7 @@ pub mod state;
 pub mod timer;
 pub mod update;
 
+pub use context::{Association, PendingRekey};
 pub use driver::Driver;
 pub use state::{Action, HitOrder, Input, State, Step};
 pub use timer::{Duration, Instant, Retransmit, RetransmitConfig, RetransmitOutcome};

@@ -84,6 +84,13 @@ pub enum Input {
     UalExpired,
     /// The wait in CLOSED (UAL + 2 MSL) or E-FAILED (implementation-specific) ended.
     LingerExpired,
+    /// R1 processing found nothing acceptable (no common DH group, cipher or ESP
+    /// suite, or a DH downgrade): the initiator sends NOTIFY and gives up
+    /// (RFC 7401 sections 6.8 and 6.13; the tables leave this case implicit).
+    ExchangeFailed,
+    /// The local user closes the association (RFC 7401 section 4.4.2: "Close
+    /// association" sends CLOSE and moves to CLOSING).
+    CloseRequested,
 }
 
 /// What the engine must do after a transition.
@@ -135,6 +142,12 @@ pub fn step(state: State, input: Input, order: HitOrder) -> Step {
     use Input as In;
     use State as S;
     match (state, input) {
+        // Closing by the user: CLOSE from an open association, plain discard otherwise.
+        (S::Established | S::R2Sent, In::CloseRequested) => st(S::Closing, A::SendClose),
+        (S::I1Sent | S::I2Sent | S::Closed | S::EFailed, In::CloseRequested) => {
+            st(S::Unassociated, A::Discard)
+        }
+
         // Table 2: UNASSOCIATED.
         (S::Unassociated, In::UserDataToSend) => st(S::I1Sent, A::SendI1),
         (S::Unassociated, In::I1) => st(S::Unassociated, A::SendR1),
@@ -150,7 +163,7 @@ pub fn step(state: State, input: Input, order: HitOrder) -> Step {
         (S::I1Sent, In::I2 { ok: true }) => st(S::R2Sent, A::SendR2),
         (S::I1Sent, In::R1 { ok: true }) => st(S::I2Sent, A::SendI2),
         (S::I1Sent, In::Timeout) => st(S::I1Sent, A::SendI1),
-        (S::I1Sent, In::RetriesExhausted) => st(S::EFailed, A::None),
+        (S::I1Sent, In::RetriesExhausted | In::ExchangeFailed) => st(S::EFailed, A::None),
         (S::I1Sent, _) => st(S::I1Sent, A::Drop),
 
         // Table 4: I2-SENT.
@@ -163,7 +176,7 @@ pub fn step(state: State, input: Input, order: HitOrder) -> Step {
         },
         (S::I2Sent, In::R2 { ok: true }) => st(S::Established, A::Accept),
         (S::I2Sent, In::Timeout) => st(S::I2Sent, A::SendI2),
-        (S::I2Sent, In::RetriesExhausted) => st(S::EFailed, A::None),
+        (S::I2Sent, In::RetriesExhausted | In::ExchangeFailed) => st(S::EFailed, A::None),
         (S::I2Sent, _) => st(S::I2Sent, A::Drop),
 
         // Table 5: R2-SENT.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::compat::CompatProfile;
 use crate::association::{Duration, RetransmitConfig};
+use crate::crypto::puzzle::MAX_K;
 use crate::registry::{
     DhGroupId, EspTransformId, HipCipherId, HipTransformId, HitSuiteId, Version,
 };
@@ -24,9 +25,9 @@ pub enum ConfigError {
     /// Puzzle difficulty above what the RHASH can express.
     #[error("puzzle difficulty {0} out of range")]
     Difficulty(u8),
-    /// R1 ring size zero.
-    #[error("r1_ring must be at least 1")]
-    RingSize,
+    /// The largest puzzle K we solve as initiator is above [`MAX_K`].
+    #[error("max_solved_puzzle {0} above {MAX_K}")]
+    MaxSolved(u8),
 }
 
 /// Endpoint configuration. All lists are in local preference order (first preferred).
@@ -50,8 +51,9 @@ pub struct Config {
     pub puzzle_difficulty: u8,
     /// Puzzle lifetime exponent (RFC 7401 section 5.2.4: 2^(value-32) seconds).
     pub puzzle_lifetime: u8,
-    /// Precomputed R1 templates per (identity, version, DH group) and generation.
-    pub r1_ring: usize,
+    /// The largest K this host solves as initiator; an R1 asking more is refused
+    /// (RFC 7401 section 6.8: the initiator may drop an R1 whose puzzle is too hard).
+    pub max_solved_puzzle: u8,
     /// Interval after which the puzzle secret and R1 generation are rotated.
     pub r1_generation_interval: Duration,
     /// I1 retransmission.
@@ -104,7 +106,7 @@ impl Default for Config {
             transport_formats: vec![TRANSPORT_FORMAT_ESP],
             puzzle_difficulty: 1,
             puzzle_lifetime: 37,
-            r1_ring: 4,
+            max_solved_puzzle: 24,
             r1_generation_interval: Duration::from_secs(60),
             i1_retransmit: RetransmitConfig::DEFAULT,
             i2_retransmit: RetransmitConfig::DEFAULT,
@@ -139,12 +141,12 @@ impl Config {
         }
         // The smallest RHASH (SHA-1, v1) has 160 bits; K is bounded by the field type
         // and by what a peer can solve: RFC 7401 section 4.1.1 leaves the choice to the
-        // responder, 64 bits of work is already infeasible.
-        if self.puzzle_difficulty > 64 {
+        // responder; K above MAX_K (40) could not be solved in useful time.
+        if self.puzzle_difficulty > MAX_K {
             return Err(ConfigError::Difficulty(self.puzzle_difficulty));
         }
-        if self.r1_ring == 0 {
-            return Err(ConfigError::RingSize);
+        if self.max_solved_puzzle > MAX_K {
+            return Err(ConfigError::MaxSolved(self.max_solved_puzzle));
         }
         Ok(())
     }
@@ -186,10 +188,10 @@ mod tests {
         };
         assert_eq!(c.validate(), Err(ConfigError::Difficulty(65)));
         c = Config {
-            r1_ring: 0,
+            max_solved_puzzle: 41,
             ..Config::default()
         };
-        assert_eq!(c.validate(), Err(ConfigError::RingSize));
+        assert_eq!(c.validate(), Err(ConfigError::MaxSolved(41)));
     }
 
     #[test]

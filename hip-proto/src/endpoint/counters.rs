@@ -49,6 +49,16 @@ pub struct Counters {
     pub notify_sent: u64,
     /// Signed R1 templates generated.
     pub r1_signed: u64,
+    /// R2 re-sent for a retransmitted I2 (no new state).
+    pub i2_resent: u64,
+    /// UPDATE replies re-sent for a retransmitted UPDATE (processed once).
+    pub update_resent: u64,
+    /// Rekeys completed.
+    pub rekeyed: u64,
+    /// NOTIFY packets received.
+    pub notify_received: u64,
+    /// Own packets that could not be built (a broken local key).
+    pub build_failed: u64,
     /// Drops by reason.
     pub malformed: u64,
     /// See [`DropReason::BadChecksum`].

@@ -16,7 +16,10 @@ pub struct Transmit {
     pub src: Locator,
     /// Destination locator.
     pub dst: Locator,
-    /// The HIP packet (IP payload).
+    /// Peer UDP port when the packet goes over UDP (RFC 5770 section 5.1; our
+    /// side uses port 10500), `None` for raw IP protocol 139.
+    pub udp_port: Option<u16>,
+    /// The HIP packet (IP payload, or UDP payload after the 4-octet zero marker).
     pub bytes: Vec<u8>,
 }
 
@@ -106,11 +109,19 @@ pub enum Event {
         hip: HipSuite,
         /// ESP parameters.
         esp: EspParams,
+        /// Our locator for the association.
+        local_locator: Locator,
+        /// The peer's locator.
+        peer_locator: Locator,
+        /// Peer UDP port when HIP and ESP go over UDP.
+        udp_port: Option<u16>,
     },
     /// New ESP SAs after an UPDATE rekey.
     Rekeyed {
         /// Peer HIT.
         peer_hit: Hit,
+        /// Local HIT.
+        local_hit: Hit,
         /// New ESP parameters.
         esp: EspParams,
     },
@@ -125,6 +136,17 @@ pub enum Event {
     Closed {
         /// Peer HIT.
         peer_hit: Hit,
+    },
+    /// The peer sent a NOTIFY (RFC 7401 section 6.13: informational, no state change).
+    Notified {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// Notify Message Type.
+        code: crate::wire::NotifyMessageType,
+        /// Notification Data.
+        data: Vec<u8>,
+        /// The signature was verified with the peer's known Host Identity.
+        authenticated: bool,
     },
     /// The association failed.
     Failed {

@@ -1,6 +1,12 @@
 //! HIP endpoint: local host identities, R1 generation, puzzle difficulty and
 //! policy (RFC 7401 sections 4.1.1, 4.4, 6; RFC 5201 for v1).
 //!
+//! * [`core`]: the [`Endpoint`]: `handle`, `connect`, `poll_transmit`, `poll_timeout`, events.
+//! * [`initiator`] / [`responder`]: the base exchange (I1, R1, I2, R2).
+//! * [`r1_generation`]: precomputed, signed R1 templates.
+//! * [`close`], [`update`], [`notify`]: CLOSE/CLOSE_ACK, UPDATE rekeying, NOTIFY.
+//! * [`identity`]: local Host Identities per HIP version.
+//! * [`protect`]: HIP_MAC / signature / checksum building and checking.
 //! * [`config`]: configuration, preference lists, retransmission limits.
 //! * [`compat`]: per-peer compatibility profiles (HIPL 1.0.8, cutehip).
 //! * [`negotiate`]: selection from preference lists and DH_GROUP_LIST downgrade check.
@@ -12,21 +18,33 @@
 //! * [`table`]: association table, timers and events.
 //! * [`fuzz`]: entry points for the fuzz crate.
 
+pub mod close;
 pub mod compat;
 pub mod config;
+pub mod core;
 pub mod counters;
 pub mod event;
 pub mod fuzz;
+pub mod identity;
+pub mod initiator;
 pub mod negotiate;
+pub mod notify;
+pub mod protect;
 pub mod puzzle_secret;
+pub mod r1_generation;
 pub mod random;
+pub mod responder;
 pub mod solution;
 pub mod table;
+pub mod update;
 
 pub use compat::CompatProfile;
 pub use config::Config;
+pub use core::{AssociationInfo, ConnectError, Endpoint, HitPair, Incoming};
 pub use counters::{Counters, DropReason};
 pub use event::{EspParams, Event, FailReason, Locator, Transmit};
+pub use identity::{IdentityError, LocalIdentity};
 pub use negotiate::NegotiationError;
 pub use puzzle_secret::PuzzleSecrets;
 pub use random::RandomSource;
+pub use update::RekeyError;

@@ -1,0 +1,127 @@
+//! Everything one association keeps besides its state and timers
+//! ([`super::Driver`]): locators, the peer's Host Identity, the keys drawn from
+//! KEYMAT, SPIs, the packets kept for retransmission and the replay guards
+//! (RFC 7401 sections 4.4, 6.8-6.15; RFC 7402 section 6).
+
+use std::net::IpAddr;
+
+use super::driver::Driver;
+use super::keys::AssociationKeys;
+use super::replay::{CloseNonce, R1CounterGuard};
+use super::timer::Retransmit;
+use super::update::UpdateSeq;
+use crate::crypto::dh::DhKeyPair;
+use crate::crypto::hi::HostIdPublic;
+use crate::crypto::rhash::Rhash;
+use crate::endpoint::compat::CompatProfile;
+use crate::endpoint::event::HipSuite;
+use crate::registry::{EspTransformId, Version};
+
+/// A rekey in progress (RFC 7402 section 6.9 / RFC 7401 section 6.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRekey {
+    /// Our new inbound SPI.
+    pub new_spi_in: u32,
+    /// The peer's new inbound SPI, once its ESP_INFO arrived.
+    pub new_spi_out: Option<u32>,
+    /// KEYMAT index where the new ESP keys start.
+    pub keymat_index: u16,
+}
+
+/// One association's protocol context.
+#[derive(Debug)]
+pub struct Association {
+    /// State and timers.
+    pub driver: Driver,
+    /// HIP version of the exchange.
+    pub version: Version,
+    /// Compatibility profile for this peer.
+    pub profile: CompatProfile,
+    /// We started the base exchange.
+    pub initiator: bool,
+    /// Our locator.
+    pub local_locator: IpAddr,
+    /// The peer's current locator.
+    pub peer_locator: IpAddr,
+    /// Peer UDP port when control and ESP go over UDP.
+    pub udp_port: Option<u16>,
+    /// RHASH of the exchange (known after R1 / I2).
+    pub rhash: Option<Rhash>,
+    /// The peer's Host Identity (after R1 / I2).
+    pub peer_hi: Option<HostIdPublic>,
+    /// The peer's HOST_ID parameter as in its R1 (HIP_MAC_2 of R2).
+    pub peer_host_id_raw: Vec<u8>,
+    /// Initiator: our DH key pair while I2 is outstanding.
+    pub dh: Option<DhKeyPair>,
+    /// HIP and ESP keys.
+    pub keys: Option<AssociationKeys>,
+    /// Negotiated HIP suite.
+    pub hip_suite: Option<HipSuite>,
+    /// Negotiated ESP suite.
+    pub esp_suite: Option<EspTransformId>,
+    /// SPI the peer sends to.
+    pub spi_in: u32,
+    /// SPI we send to.
+    pub spi_out: u32,
+    /// The last I1 / I2 / CLOSE sent, for retransmission.
+    pub last_sent: Option<Vec<u8>>,
+    /// Responder: the R2 answering `i2_id`, re-sent for a retransmitted I2.
+    pub r2: Option<Vec<u8>>,
+    /// Responder: #I and J of the I2 that created this association.
+    pub i2_id: Option<(Vec<u8>, Vec<u8>)>,
+    /// Largest R1_COUNTER seen.
+    pub r1_guard: R1CounterGuard,
+    /// Nonce of our CLOSE.
+    pub close_nonce: Option<CloseNonce>,
+    /// UPDATE SEQ/ACK state.
+    pub update: UpdateSeq,
+    /// Rekey in progress.
+    pub rekey: Option<PendingRekey>,
+    /// UPDATE retransmission and the UPDATE it re-sends.
+    pub update_retx: Retransmit,
+    /// The outstanding UPDATE.
+    pub update_packet: Option<Vec<u8>>,
+    /// Our last reply to a peer UPDATE, re-sent when the peer retransmits it.
+    pub update_reply: Option<Vec<u8>>,
+}
+
+impl Association {
+    /// A new association with no keys yet.
+    pub fn new(
+        driver: Driver,
+        version: Version,
+        profile: CompatProfile,
+        local_locator: IpAddr,
+        peer_locator: IpAddr,
+        update_retx: Retransmit,
+    ) -> Self {
+        Association {
+            driver,
+            version,
+            profile,
+            initiator: false,
+            local_locator,
+            peer_locator,
+            udp_port: None,
+            rhash: None,
+            peer_hi: None,
+            peer_host_id_raw: Vec::new(),
+            dh: None,
+            keys: None,
+            hip_suite: None,
+            esp_suite: None,
+            spi_in: 0,
+            spi_out: 0,
+            last_sent: None,
+            r2: None,
+            i2_id: None,
+            r1_guard: R1CounterGuard::default(),
+            close_nonce: None,
+            update: UpdateSeq::new(),
+            rekey: None,
+            update_retx,
+            update_packet: None,
+            update_reply: None,
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The sans-IO HIP endpoint (RFC 7401 sections 4 and 6; RFC 5201 for v1), in
+//! the shape of `quinn-proto`: the caller feeds received packets
+//! ([`Endpoint::handle`]), the time ([`Endpoint::handle_timeout`]) and random
+//! bytes, and drains packets to send ([`Endpoint::poll_transmit`]), the next
+//! deadline ([`Endpoint::poll_timeout`]) and events ([`Endpoint::poll_event`]).
+//!
+//! The packet handlers live beside this file: [`super::initiator`] (I1, R1 -> I2,
+//! R2), [`super::responder`] (I1 -> R1, I2 -> R2), [`super::close`],
+//! [`super::update`] and [`super::notify`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use super::compat::CompatProfile;
+use super::config::{Config, ConfigError};
+use super::counters::{Counters, DropReason};
+use super::event::{Event, FailReason, Locator, Transmit};
+use super::identity::LocalIdentity;
+use super::protect;
+use super::r1_generation::R1Factory;
+use super::random::RandomSource;
+use crate::association::{
+    Action, Association, Driver, Input, Instant, Retransmit, RetransmitOutcome, State,
+};
+use crate::registry::{PacketType, Version};
+use crate::wire::{HipRepr, Packet, ParseOptions};
+use crate::Hit;
+
+/// (local HIT, peer HIT).
+pub type HitPair = (Hit, Hit);
+
+/// A received HIP packet and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// Source locator (the peer).
+    pub src: IpAddr,
+    /// Destination locator (ours).
+    pub dst: IpAddr,
+    /// Peer UDP port when it came over UDP (RFC 5770), zero marker stripped.
+    pub udp_port: Option<u16>,
+    /// The HIP packet.
+    pub bytes: &'a [u8],
+}
+
+/// Why [`Endpoint::connect`] could not start an exchange.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The local HIT is not one of our identities.
+    #[error("no local identity with HIT {0}")]
+    UnknownLocalHit(Hit),
+    /// The identity's HIP version is not enabled.
+    #[error("HIP version {0:?} is not enabled")]
+    VersionDisabled(Version),
+    /// The peer HIT is not an ORCHID of the identity's version.
+    #[error("peer HIT {0} is not an ORCHID of the local identity's HIP version")]
+    PeerHitVersion(Hit),
+    /// Building I1 failed.
+    #[error("building I1: {0}")]
+    Build(String),
+}
+
+/// A summary of one association for `hipconf daemon get ha`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssociationInfo {
+    /// Local HIT.
+    pub local_hit: Hit,
+    /// Peer HIT.
+    pub peer_hit: Hit,
+    /// State.
+    pub state: State,
+    /// HIP version.
+    pub version: Version,
+    /// Our locator.
+    pub local_locator: Locator,
+    /// The peer's locator.
+    pub peer_locator: Locator,
+    /// Inbound SPI.
+    pub spi_in: u32,
+    /// Outbound SPI.
+    pub spi_out: u32,
+}
+
+/// A HIP endpoint: local identities, R1 generation, associations.
+pub struct Endpoint {
+    pub(super) cfg: Config,
+    pub(super) identities: Vec<LocalIdentity>,
+    pub(super) r1: R1Factory,
+    next_rotation: Option<Instant>,
+    pub(super) assocs: HashMap<HitPair, Association>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    pub(super) counters: Counters,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("identities", &self.identities.len())
+            .field("associations", &self.assocs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint with no identities yet.
+    pub fn new(cfg: Config, random: &mut dyn RandomSource) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Endpoint {
+            cfg,
+            identities: Vec::new(),
+            r1: R1Factory::new(random),
+            next_rotation: None,
+            assocs: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Adds a local identity; the first one of each version is that version's
+    /// default (used for I1s to a NULL HIT, RFC 7401 section 5.3.1).
+    pub fn add_identity(&mut self, id: LocalIdentity) {
+        if !self.identities.iter().any(|i| i.hit == id.hit) {
+            self.identities.push(id);
+        }
+    }
+
+    /// The local identities.
+    pub fn identities(&self) -> &[LocalIdentity] {
+        &self.identities
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Changes the puzzle difficulty of future R1s (RFC 7401 section 4.1.1); R1s
+    /// already sent stay answerable.
+    pub fn set_puzzle_difficulty(&mut self, k: u8) -> Result<(), ConfigError> {
+        let mut c = self.cfg.clone();
+        c.puzzle_difficulty = k;
+        c.validate()?;
+        self.cfg = c;
+        self.r1.invalidate();
+        Ok(())
+    }
+
+    /// Sets the compatibility profile of a peer.
+    pub fn set_peer_profile(&mut self, peer: Hit, profile: CompatProfile) {
+        self.cfg.peer_profiles.insert(peer, profile);
+    }
+
+    /// Counters (drops by reason, R1s served and signed, exchanges).
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters;
+        c.r1_signed = self.r1.signed;
+        c
+    }
+
+    /// Number of associations holding state (the DoS tests assert on it).
+    pub fn state_count(&self) -> usize {
+        self.assocs.len()
+    }
+
+    /// State of an association (UNASSOCIATED when none).
+    pub fn state(&self, local: Hit, peer: Hit) -> State {
+        self.assocs
+            .get(&(local, peer))
+            .map_or(State::Unassociated, |a| a.driver.state())
+    }
+
+    /// All associations.
+    pub fn associations(&self) -> Vec<AssociationInfo> {
+        let mut v: Vec<_> = self
+            .assocs
+            .iter()
+            .map(|(&(l, p), a)| AssociationInfo {
+                local_hit: l,
+                peer_hit: p,
+                state: a.driver.state(),
+                version: a.version,
+                local_locator: a.local_locator,
+                peer_locator: a.peer_locator,
+                spi_in: a.spi_in,
+                spi_out: a.spi_out,
+            })
+            .collect();
+        v.sort_by_key(|i| (i.local_hit, i.peer_hit));
+        v
+    }
+
+    /// The next packet to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.assocs
+            .values()
+            .flat_map(|a| [a.driver.poll_timeout(), a.update_retx.deadline()])
+            .flatten()
+            .chain(self.next_rotation)
+            .min()
+    }
+
+    pub(super) fn transmit(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        udp_port: Option<u16>,
+        bytes: Vec<u8>,
+    ) {
+        self.transmits.push_back(Transmit {
+            src,
+            dst,
+            udp_port,
+            bytes,
+        });
+    }
+
+    pub(super) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    /// Re-sends a packet kept by an association (retransmission).
+    pub(super) fn resend(&mut self, pair: HitPair, which: fn(&Association) -> Option<&Vec<u8>>) {
+        let Some(a) = self.assocs.get(&pair) else {
+            return;
+        };
+        if let Some(b) = which(a) {
+            let (s, d, u, b) = (a.local_locator, a.peer_locator, a.udp_port, b.clone());
+            self.transmit(s, d, u, b);
+        }
+    }
+
+    /// The index of the identity with `hit`.
+    pub(super) fn identity_index(&self, hit: &Hit) -> Option<usize> {
+        self.identities.iter().position(|i| i.hit == *hit)
+    }
+
+    /// The default identity of a version.
+    pub(super) fn default_identity(&self, version: Version) -> Option<usize> {
+        self.identities.iter().position(|i| i.version == version)
+    }
+
+    /// A fresh inbound SPI: random, above the reserved 1-255 (RFC 4303 section
+    /// 2.1), unique among our associations.
+    pub(super) fn fresh_spi(&self, random: &mut dyn RandomSource) -> u32 {
+        loop {
+            let mut b = [0u8; 4];
+            random.fill(&mut b);
+            let spi = u32::from_be_bytes(b);
+            let taken = self
+                .assocs
+                .values()
+                .any(|a| a.spi_in == spi || a.rekey.is_some_and(|r| r.new_spi_in == spi));
+            if spi > 255 && !taken {
+                return spi;
+            }
+        }
+    }
+
+    /// A new association entry for `pair`.
+    pub(super) fn new_association(
+        &self,
+        now: Instant,
+        pair: HitPair,
+        version: Version,
+        local_locator: IpAddr,
+        peer_locator: IpAddr,
+    ) -> Association {
+        Association::new(
+            Driver::new(pair.0, pair.1, &self.cfg, now),
+            version,
+            self.cfg.profile_for(&pair.1),
+            local_locator,
+            peer_locator,
+            Retransmit::new(self.cfg.update_retransmit),
+        )
+    }
+
+    /// Parses a received packet with the options the sender's profile allows.
+    pub(super) fn parse(&self, bytes: &[u8]) -> Result<HipRepr, DropReason> {
+        let pk = Packet::new_checked(bytes).map_err(|_| DropReason::Malformed)?;
+        let profile = self.cfg.profile_for(&pk.sender_hit());
+        let opts = ParseOptions {
+            allow_unordered: profile == CompatProfile::Cutehip,
+            allow_unknown_critical: false,
+            hipl_private: profile == CompatProfile::Hipl108,
+        };
+        HipRepr::parse(&pk, opts).map_err(|_| DropReason::Malformed)
+    }
+
+    /// Handles one received HIP packet. Every dropped packet is counted under
+    /// one [`DropReason`]; nothing here panics on any input.
+    pub fn handle(&mut self, now: Instant, incoming: Incoming<'_>, random: &mut dyn RandomSource) {
+        self.counters.received += 1;
+        self.rotate_if_due(now, random);
+        if let Err(reason) = self.dispatch(now, &incoming, random) {
+            self.counters.drop(reason);
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        inc: &Incoming<'_>,
+        random: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
+        let pk = Packet::new_checked(inc.bytes).map_err(|_| DropReason::Malformed)?;
+        let version = pk.version();
+        if !matches!(version, Version::V1 | Version::V2) || !self.cfg.versions.contains(&version) {
+            return Err(DropReason::UnsupportedVersion);
+        }
+        protect::check_checksum(inc.bytes, inc.src, inc.dst, inc.udp_port.is_some())?;
+        let repr = self.parse(inc.bytes)?;
+        if repr.sender_hit.is_null() {
+            return Err(DropReason::Malformed);
+        }
+        match repr.packet_type {
+            PacketType::I1 => self.on_i1(now, inc, &repr, random),
+            PacketType::R1 => self.on_r1(now, inc, &repr, random),
+            PacketType::I2 => self.on_i2(now, inc, &repr, random),
+            PacketType::R2 => self.on_r2(now, inc, &repr),
+            PacketType::Update => self.on_update(now, inc, &repr, random),
+            PacketType::Notify => self.on_notify(inc, &repr),
+            PacketType::Close => self.on_close(now, inc, &repr, random),
+            PacketType::CloseAck => self.on_close_ack(now, inc, &repr),
+            _ => Err(DropReason::Malformed),
+        }
+    }
+
+    /// ESP arrived on an association (R2-SENT moves to ESTABLISHED, RFC 7401
+    /// section 4.4.2 table 5; it also refreshes the UAL).
+    pub fn data_received(&mut self, now: Instant, local: Hit, peer: Hit) {
+        if let Some(a) = self.assocs.get_mut(&(local, peer)) {
+            a.driver.apply(now, Input::UserDataReceived);
+        }
+    }
+
+    /// Drops association state without CLOSE (`hipconf rst`): all, or one peer.
+    pub fn reset(&mut self, peer: Option<Hit>) {
+        let gone: Vec<HitPair> = self
+            .assocs
+            .keys()
+            .filter(|(_, p)| peer.is_none_or(|x| x == *p))
+            .copied()
+            .collect();
+        for pair in gone {
+            self.assocs.remove(&pair);
+            self.event(Event::Closed { peer_hit: pair.1 });
+        }
+    }
+
+    fn rotate_if_due(&mut self, now: Instant, random: &mut dyn RandomSource) {
+        match self.next_rotation {
+            None => self.next_rotation = Some(now + self.cfg.r1_generation_interval),
+            Some(t) if now >= t => {
+                self.r1.rotate(random);
+                self.next_rotation = Some(now + self.cfg.r1_generation_interval);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Runs the timers due at `now`: retransmissions, UAL, lingers, UPDATE
+    /// retransmission and the R1 generation rotation.
+    pub fn handle_timeout(&mut self, now: Instant, random: &mut dyn RandomSource) {
+        self.rotate_if_due(now, random);
+        let pairs: Vec<HitPair> = self.assocs.keys().copied().collect();
+        for pair in pairs {
+            self.association_timers(now, pair, random);
+        }
+    }
+
+    fn association_timers(&mut self, now: Instant, pair: HitPair, random: &mut dyn RandomSource) {
+        // Several timers may be due at once; each iteration handles one.
+        for _ in 0..4 {
+            let Some(a) = self.assocs.get_mut(&pair) else {
+                return;
+            };
+            let before = a.driver.state();
+            let Some(step) = a.driver.handle_timeout(now) else {
+                break;
+            };
+            match step.action {
+                Action::SendI1 | Action::SendI2 => self.resend(pair, |a| a.last_sent.as_ref()),
+                Action::SendClose if before == State::Closing => {
+                    self.resend(pair, |a| a.last_sent.as_ref())
+                }
+                // UAL expired in ESTABLISHED / R2-SENT: a new CLOSE.
+                Action::SendClose if self.send_close(pair, random).is_err() => {
+                    self.counters.build_failed += 1;
+                }
+                _ => {}
+            }
+            if step.next == State::EFailed && before != State::EFailed {
+                self.counters.failed += 1;
+                let reason = if before == State::I1Sent {
+                    FailReason::I1Timeout
+                } else {
+                    FailReason::I2Timeout
+                };
+                self.event(Event::Failed {
+                    peer_hit: pair.1,
+                    reason,
+                });
+            }
+            if step.next == State::Unassociated {
+                self.assocs.remove(&pair);
+                if before == State::Closing {
+                    self.event(Event::Closed { peer_hit: pair.1 });
+                }
+                return;
+            }
+        }
+        let Some(a) = self.assocs.get_mut(&pair) else {
+            return;
+        };
+        match a.update_retx.poll(now) {
+            RetransmitOutcome::NotDue => {}
+            RetransmitOutcome::Resend => self.resend(pair, |a| a.update_packet.as_ref()),
+            RetransmitOutcome::GiveUp => {
+                a.update_packet = None;
+                a.rekey = None;
+                self.event(Event::Failed {
+                    peer_hit: pair.1,
+                    reason: FailReason::UpdateTimeout,
+                });
+            }
+        }
+    }
+}
