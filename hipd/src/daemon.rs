@@ -5,7 +5,9 @@
 use crate::config::Config;
 use crate::control::{HiInfo, MapInfo, Request, Response};
 use crate::dataplane::{classify, Dest, PendingQueues};
-use crate::engine::{Action, EngineError, EspEngine, ProtocolEngine, Transport};
+use crate::engine::{Action, EspEngine, ProtocolEngine, SaInstall, Transport};
+use crate::esp_engine::{BeetEsp, HEADROOM, TAILROOM};
+use crate::hip_engine::HipEngine;
 use crate::identity_store::{key_spec, HitVersion, IdentityStore};
 use crate::peer_db::PeerDb;
 use crate::raw_socket::{RawSocket, IPPROTO_ESP, IPPROTO_HIP};
@@ -54,11 +56,7 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
 }
 
 /// Runs hipd until SIGTERM/SIGINT.
-pub async fn run(
-    opts: Options,
-    engine: Box<dyn ProtocolEngine>,
-    esp: Box<dyn EspEngine>,
-) -> Result<(), String> {
+pub async fn run(opts: Options) -> Result<(), String> {
     std::fs::create_dir_all(&opts.config_dir)
         .map_err(|e| format!("{}: {e}", opts.config_dir.display()))?;
     let config = Config::load(&opts.config_dir).map_err(|e| e.to_string())?;
@@ -81,6 +79,12 @@ pub async fn run(
         .hit;
     let local_lsi = peers.reserve_local(default).map_err(|e| e.to_string())?;
     peers.save().map_err(|e| e.to_string())?;
+    let engine: Box<dyn ProtocolEngine> = Box::new(HipEngine::new(
+        &ids.identities,
+        config.puzzle_k,
+        config.udp_encap,
+    )?);
+    let esp: Box<dyn EspEngine> = Box::new(BeetEsp::new());
 
     let tun = Tun::open(&config.tun_name).map_err(|e| format!("TUN {}: {e}", config.tun_name))?;
     let hits: Vec<Ipv6Addr> = ids
@@ -156,10 +160,7 @@ pub async fn run(
     }
     // Shutdown: CLOSE to peers (RFC 7401 section 5.3.8), then remove routes and device.
     let actions = lock(&state).engine.close(None, Instant::now());
-    match actions {
-        Ok(a) => perform(&io, &state, a),
-        Err(e) => tracing::warn!("CLOSE on shutdown: {e}"),
-    }
+    perform(&io, &state, actions);
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
     if let Err(e) = lock(&state).peers.save() {
@@ -173,7 +174,7 @@ pub async fn run(
     r
 }
 
-/// Executes engine actions (sending, SA install notifications).
+/// Executes engine actions (sending, SA installation, queue flushing).
 fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
     for a in actions {
         match a {
@@ -194,47 +195,79 @@ fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
             } => {
                 let mut d = vec![0u8; 4];
                 d.extend_from_slice(&packet);
-                if let Some(u) = &io.udp {
-                    let dst = match dst {
-                        IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
-                        v6 => v6,
-                    };
-                    if let Err(e) = u.try_send_to(&d, (dst, port).into()) {
-                        tracing::warn!(%dst, "HIP/UDP send: {e}");
-                    }
-                }
+                send_udp(io, dst, port, &d);
             }
-            Action::Established { peer, locator } => {
-                tracing::info!(%peer, %locator, "association established");
+            Action::Established(sa) | Action::Rekeyed(sa) => {
                 let mut st = lock(state);
-                for pkt in st.pending.take(&peer) {
-                    send_esp(io, &mut st, &peer, &pkt);
+                let sa = with_lsis(&st, sa);
+                if let Err(e) = st.esp.install(&sa) {
+                    tracing::error!(peer = %sa.peer, "installing SAs: {e}");
+                    continue;
+                }
+                tracing::info!(peer = %sa.peer, locator = %sa.locator, spi_in = sa.esp.spi_in, spi_out = sa.esp.spi_out, "SAs installed");
+                let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+                for pkt in st.pending.take(&sa.peer) {
+                    let n = pkt.len().min(65536);
+                    buf[HEADROOM..HEADROOM + n].copy_from_slice(&pkt[..n]);
+                    send_esp(io, &mut st, &sa.peer, &mut buf, HEADROOM..HEADROOM + n);
                 }
             }
             Action::Closed { peer } => {
-                let dropped = lock(state).pending.take(&peer).len();
+                let mut st = lock(state);
+                st.esp.remove(&peer);
+                let dropped = st.pending.take(&peer).len();
                 tracing::info!(%peer, dropped, "association closed");
             }
         }
     }
 }
 
-fn send_esp(io: &Io, st: &mut State, peer: &Hit, pkt: &[u8]) {
-    match st.esp.seal(peer, pkt) {
-        Ok((dst, esp)) => {
+/// The LSIs (ours, the peer's) the data plane rebuilds IPv4 packets with.
+fn with_lsis(st: &State, mut sa: SaInstall) -> SaInstall {
+    sa.lsis = st.peers.get(&sa.peer).map(|p| (st.local_lsi, p.lsi));
+    sa
+}
+
+fn send_udp(io: &Io, dst: IpAddr, port: u16, d: &[u8]) {
+    if let Some(u) = &io.udp {
+        let dst = match dst {
+            IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
+            v6 => v6,
+        };
+        if let Err(e) = u.try_send_to(d, (dst, port).into()) {
+            tracing::warn!(%dst, "UDP send: {e}");
+        }
+    }
+}
+
+/// Seals the inner packet at `buf[inner]` and sends it, in place.
+fn send_esp(io: &Io, st: &mut State, peer: &Hit, buf: &mut [u8], inner: std::ops::Range<usize>) {
+    match st.esp.seal(peer, buf, inner) {
+        Ok((dst, None, r)) => {
             let s = if dst.is_ipv4() { &io.esp4 } else { &io.esp6 };
-            if let Err(e) = s.send_to(&esp, dst) {
-                tracing::warn!(%dst, "ESP send: {e}");
+            match s.send_to(&buf[r], dst) {
+                Ok(_) => inc(&io.stats.esp_tx),
+                Err(e) => {
+                    inc(&io.stats.esp_tx_failed);
+                    tracing::debug!(%dst, "ESP send: {e}")
+                }
             }
         }
-        Err(e) => tracing::warn!(%peer, "ESP seal: {e}"),
+        Ok((dst, Some(port), r)) => {
+            send_udp(io, dst, port, &buf[r]);
+            inc(&io.stats.esp_tx);
+        }
+        Err(e) => {
+            inc(&io.stats.esp_tx_failed);
+            tracing::debug!(%peer, "ESP seal: {e}")
+        }
     }
 }
 
 async fn tun_task(io: Arc<Io>, state: Shared) {
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
     loop {
-        let n = match io.tun.recv(&mut buf).await {
+        let n = match io.tun.recv(&mut buf[HEADROOM..HEADROOM + 65536]).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!("TUN read: {e}");
@@ -242,7 +275,7 @@ async fn tun_task(io: Arc<Io>, state: Shared) {
             }
         };
         inc(&io.stats.tun_rx);
-        let pkt = &buf[..n];
+        let pkt = &buf[HEADROOM..HEADROOM + n];
         let actions = {
             let mut st = lock(&state);
             let dest = classify(pkt, |a| st.peers.is_lsi(a));
@@ -269,7 +302,7 @@ async fn tun_task(io: Arc<Io>, state: Shared) {
                 continue;
             };
             if st.esp.has_sa(&peer) {
-                send_esp(&io, &mut st, &peer, pkt);
+                send_esp(&io, &mut st, &peer, &mut buf, HEADROOM..HEADROOM + n);
                 continue;
             }
             let first = st.pending.is_first(&peer);
@@ -290,6 +323,7 @@ async fn tun_task(io: Arc<Io>, state: Shared) {
                 .get(&peer)
                 .map(|p| p.locators.clone())
                 .unwrap_or_default();
+            tracing::info!(%peer, "first packet to peer: starting a base exchange");
             match st.engine.initiate(local, peer, &locs, Instant::now()) {
                 Ok(a) => a,
                 Err(e) => {
@@ -326,14 +360,7 @@ fn on_control(io: &Io, state: &Shared, t: Transport, pkt: &[u8]) {
             return;
         }
         tracing::info!(src = %t.src, %sender, len = pkt.len(), "HIP control packet received");
-        match st.engine.on_control_packet(t, pkt, Instant::now()) {
-            Ok(a) => a,
-            Err(e) => {
-                inc(&io.stats.hip_rx_unhandled);
-                tracing::warn!(src = %t.src, "HIP packet not processed: {e}");
-                return;
-            }
-        }
+        st.engine.on_control_packet(t, pkt, Instant::now())
     };
     perform(io, state, actions);
 }
@@ -343,22 +370,21 @@ async fn hip_raw_task(io: Arc<Io>, state: Shared, v6: bool) {
     loop {
         let sock = if v6 { &io.hip6 } else { &io.hip4 };
         match sock.recv(&mut buf).await {
-            Ok((pkt, src)) => {
+            Ok((range, src, dst)) => {
                 inc(if v6 {
                     &io.stats.hip_rx_v6
                 } else {
                     &io.stats.hip_rx_v4
                 });
-                let pkt = pkt.to_vec();
                 on_control(
                     &io,
                     &state,
                     Transport {
                         src,
-                        dst: None,
+                        dst,
                         udp_port: None,
                     },
-                    &pkt,
+                    &buf[range],
                 );
             }
             Err(e) => {
@@ -369,12 +395,16 @@ async fn hip_raw_task(io: Arc<Io>, state: Shared, v6: bool) {
     }
 }
 
-fn on_esp(io: &Io, state: &Shared, src: IpAddr, esp: &[u8]) {
+/// Opens the ESP packet at `buf[esp]` in place (with [`HEADROOM`] before it)
+/// and writes the inner packet to the TUN.
+fn on_esp(io: &Io, state: &Shared, src: IpAddr, buf: &mut [u8], esp: std::ops::Range<usize>) {
     inc(&io.stats.esp_rx);
-    let r = lock(state).esp.open(src, esp);
-    match r {
-        Ok(inner) => {
-            if let Err(e) = io.tun.send(&inner) {
+    let mut st = lock(state);
+    match st.esp.open(src, buf, esp) {
+        Ok((peer, inner)) => {
+            st.engine.on_data_received(peer, Instant::now());
+            drop(st);
+            if let Err(e) = io.tun.send(&buf[inner]) {
                 tracing::warn!("TUN write: {e}");
             }
         }
@@ -386,13 +416,13 @@ fn on_esp(io: &Io, state: &Shared, src: IpAddr, esp: &[u8]) {
 }
 
 async fn esp_raw_task(io: Arc<Io>, state: Shared, v6: bool) {
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
     loop {
         let sock = if v6 { &io.esp6 } else { &io.esp4 };
-        match sock.recv(&mut buf).await {
-            Ok((pkt, src)) => {
-                let pkt = pkt.to_vec();
-                on_esp(&io, &state, src, &pkt);
+        match sock.recv(&mut buf[HEADROOM..HEADROOM + 65536]).await {
+            Ok((r, src, _)) => {
+                let r = HEADROOM + r.start..HEADROOM + r.end;
+                on_esp(&io, &state, src, &mut buf, r);
             }
             Err(e) => tracing::debug!("ESP raw recv: {e}"),
         }
@@ -401,9 +431,9 @@ async fn esp_raw_task(io: Arc<Io>, state: Shared, v6: bool) {
 
 async fn udp_task(io: Arc<Io>, state: Shared) {
     let Some(udp) = &io.udp else { return };
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
     loop {
-        let (n, from) = match udp.recv_from(&mut buf).await {
+        let (n, from) = match udp.recv_from(&mut buf[HEADROOM..HEADROOM + 65536]).await {
             Ok(x) => x,
             Err(e) => {
                 tracing::debug!("UDP recv: {e}");
@@ -412,7 +442,7 @@ async fn udp_task(io: Arc<Io>, state: Shared) {
         };
         inc(&io.stats.hip_rx_udp);
         let src = crate::raw_socket::unmap(from.ip());
-        match control_plane::udp_demux(&buf[..n]) {
+        match control_plane::udp_demux(&buf[HEADROOM..HEADROOM + n]) {
             Ok(Some(hip)) => {
                 let hip = hip.to_vec();
                 on_control(
@@ -426,24 +456,25 @@ async fn udp_task(io: Arc<Io>, state: Shared) {
                     &hip,
                 );
             }
-            Ok(None) => {
-                let esp = buf[..n].to_vec();
-                on_esp(&io, &state, src, &esp);
-            }
+            Ok(None) => on_esp(&io, &state, src, &mut buf, HEADROOM..HEADROOM + n),
             Err(_) => inc(&io.stats.hip_rx_malformed),
         }
     }
 }
 
 async fn timer_task(io: Arc<Io>, state: Shared) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    // Wake at the engine's next deadline, at least every 100 ms (new
+    // deadlines set by packet handling are picked up then).
     loop {
-        tick.tick().await;
-        let r = lock(&state).engine.poll(Instant::now());
-        match r {
-            Ok(a) => perform(&io, &state, a),
-            Err(e) => tracing::debug!("engine poll: {e}"),
-        }
+        let now = Instant::now();
+        let until = lock(&state)
+            .engine
+            .next_deadline()
+            .unwrap_or(now + std::time::Duration::from_millis(100))
+            .min(now + std::time::Duration::from_millis(100));
+        tokio::time::sleep_until(until.into()).await;
+        let a = lock(&state).engine.poll(Instant::now());
+        perform(&io, &state, a);
     }
 }
 
@@ -535,7 +566,19 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
                 .collect(),
         },
         Request::GetHaAll => Response::Ha {
-            associations: st.engine.associations(),
+            associations: st
+                .engine
+                .associations()
+                .into_iter()
+                .map(|mut a| {
+                    if let Some(p) = a.peer_hit.parse().ok().and_then(|h| st.peers.get(&h)) {
+                        a.peer_lsi = p.lsi.to_string();
+                        a.peer_hostname = p.name.clone().unwrap_or_default();
+                    }
+                    a.local_lsi = st.local_lsi.to_string();
+                    a
+                })
+                .collect(),
         },
         Request::GetHiDefault | Request::GetHiAll => {
             let default = st.ids.default_identity().map(|i| i.hit);
@@ -570,11 +613,18 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
                 n => return Err(err(format!("bad ORCHID version {n}"))),
             };
             let tun = st.config.tun_name.clone();
-            let hit = st
+            let new = st
                 .ids
                 .generate(spec, v, &algorithm, &mut rand_core::OsRng)
-                .map_err(err)?
-                .hit;
+                .map_err(err)?;
+            let hit = new.hit;
+            let added = {
+                let st = &mut *st;
+                st.ids.by_hit(&hit).map(|i| st.engine.add_identity(i))
+            };
+            if let Some(Err(e)) = added {
+                tracing::warn!(%hit, "new identity not usable for HIP: {e}");
+            }
             netconf::ip(&[
                 "-6",
                 "addr",
@@ -597,16 +647,15 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
         }
         Request::Rst { hit } => {
             let h = hit.as_deref().map(parse_hit).transpose()?;
-            st.engine.reset(h).map_err(err)?;
-            Response::Ok
+            let actions = st.engine.reset(h);
+            drop(st);
+            perform(io, state, actions);
+            return Ok(Response::Ok);
         }
         Request::SetPuzzle { k } => {
             st.config.puzzle_k = k;
-            match st.engine.set_puzzle_difficulty(k) {
-                Ok(()) => Response::Ok,
-                Err(e @ EngineError::NotImplemented(_)) => return Err(err(e)),
-                Err(e) => return Err(err(e)),
-            }
+            st.engine.set_puzzle_difficulty(k).map_err(err)?;
+            Response::Ok
         }
         Request::HitToLsi { hit } => {
             let h = parse_hit(&hit)?;
@@ -643,8 +692,11 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
                 }
             }
         }
-        Request::Stats => Response::Stats {
-            counters: io.stats.snapshot(),
-        },
+        Request::Stats => {
+            let mut counters = io.stats.snapshot();
+            counters.extend(st.engine.counters());
+            counters.extend(st.esp.counters());
+            Response::Stats { counters }
+        }
     })
 }

@@ -1,20 +1,18 @@
-//! Seams where the protocol engine (`hip_proto::endpoint`, RFC 7401 base
-//! exchange, UPDATE, CLOSE) and the ESP SAs (`hip_esp`, RFC 7402 BEET) plug in.
-//!
-//! Until they are wired, [`Unplugged`] answers every call with
-//! [`EngineError::NotImplemented`]; hipd logs and counts those, it never fakes
-//! an association.
+//! The two seams hipd drives: the HIP protocol engine (RFC 7401 base exchange,
+//! UPDATE, CLOSE; implemented by [`crate::hip_engine`] over
+//! `hip_proto::endpoint`) and the ESP data plane (RFC 7402 BEET mode;
+//! implemented by [`crate::esp_engine`] over `hip_esp`).
 use crate::control::HaInfo;
+use hip_proto::endpoint::EspParams;
 use hip_proto::Hit;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::time::Instant;
 
 /// Engine errors.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EngineError {
-    /// The engine for this operation is not wired into hipd yet.
-    #[error("not implemented yet: {0}")]
-    NotImplemented(&'static str),
     /// The engine refused or failed.
     #[error("{0}")]
     Protocol(String),
@@ -25,9 +23,25 @@ pub enum EngineError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transport {
     pub src: IpAddr,
+    /// Our address the packet was sent to, when the socket tells it.
     pub dst: Option<IpAddr>,
     /// Peer UDP port when UDP-encapsulated.
     pub udp_port: Option<u16>,
+}
+
+/// The SAs of one association as the data plane installs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaInstall {
+    pub peer: Hit,
+    pub local: Hit,
+    pub locator: IpAddr,
+    pub local_locator: IpAddr,
+    /// Peer UDP port when ESP goes over UDP (RFC 3948 framing).
+    pub udp_port: Option<u16>,
+    pub esp: EspParams,
+    /// (our LSI, the LSI we assigned to the peer), filled by the daemon from
+    /// the peer database; IPv4 inner packets are rebuilt with them.
+    pub lsis: Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)>,
 }
 
 /// What the engine asks hipd to do.
@@ -39,22 +53,18 @@ pub enum Action {
         udp_port: Option<u16>,
         packet: Vec<u8>,
     },
-    /// An association reached ESTABLISHED: install the SAs, flush the queue.
-    Established { peer: Hit, locator: IpAddr },
-    /// An association was closed or failed: drop its queue.
+    /// An association reached ESTABLISHED (or R2-SENT): install the SAs, flush the queue.
+    Established(SaInstall),
+    /// New SAs after an UPDATE rekey: replace, keeping the old inbound SA a while.
+    Rekeyed(SaInstall),
+    /// An association was closed or failed: remove its SAs, drop its queue.
     Closed { peer: Hit },
 }
 
-/// The HIP protocol engine as hipd drives it. Time comes in as `now`; the
-/// engine keeps no sockets (sans-IO).
+/// The HIP protocol engine as hipd drives it. Time comes in as `now`.
 pub trait ProtocolEngine: Send {
     /// A received control packet (the whole HIP packet, from the fixed header on).
-    fn on_control_packet(
-        &mut self,
-        t: Transport,
-        packet: &[u8],
-        now: Instant,
-    ) -> Result<Vec<Action>, EngineError>;
+    fn on_control_packet(&mut self, t: Transport, packet: &[u8], now: Instant) -> Vec<Action>;
     /// An application sent to `peer`: start a base exchange (I1) to `locators`.
     fn initiate(
         &mut self,
@@ -63,83 +73,55 @@ pub trait ProtocolEngine: Send {
         locators: &[IpAddr],
         now: Instant,
     ) -> Result<Vec<Action>, EngineError>;
+    /// ESP from `peer` was opened (moves R2-SENT to ESTABLISHED, refreshes UAL).
+    fn on_data_received(&mut self, peer: Hit, now: Instant);
     /// Timers (retransmissions, lifetimes).
-    fn poll(&mut self, now: Instant) -> Result<Vec<Action>, EngineError>;
+    fn poll(&mut self, now: Instant) -> Vec<Action>;
+    /// When `poll` must run next.
+    fn next_deadline(&self) -> Option<Instant>;
     /// CLOSE all associations (shutdown) or one.
-    fn close(&mut self, peer: Option<Hit>, now: Instant) -> Result<Vec<Action>, EngineError>;
+    fn close(&mut self, peer: Option<Hit>, now: Instant) -> Vec<Action>;
     /// `hipconf rst`: drop association state without CLOSE.
-    fn reset(&mut self, peer: Option<Hit>) -> Result<(), EngineError>;
+    fn reset(&mut self, peer: Option<Hit>) -> Vec<Action>;
+    /// A new local identity (`hipconf new hi`).
+    fn add_identity(
+        &mut self,
+        id: &crate::identity_store::LocalIdentity,
+    ) -> Result<(), EngineError>;
     /// `hipconf set puzzle all K`.
     fn set_puzzle_difficulty(&mut self, k: u8) -> Result<(), EngineError>;
     /// Current associations for `get ha`.
     fn associations(&self) -> Vec<HaInfo>;
+    /// Named counters (drops by reason, exchanges), prefixed `hip_`.
+    fn counters(&self) -> BTreeMap<String, u64>;
 }
 
-/// The ESP data plane (BEET mode, RFC 7402 / RFC 7401 section 6.9).
+/// The ESP data plane (BEET mode, RFC 7402). Packets are sealed and opened in
+/// place in the caller's buffer, which has headroom before and tailroom after
+/// the given range; nothing is allocated per packet.
 pub trait EspEngine: Send {
+    /// Installs (or replaces) the SAs of an association.
+    fn install(&mut self, sa: &SaInstall) -> Result<(), EngineError>;
+    /// Removes the SAs of `peer`.
+    fn remove(&mut self, peer: &Hit);
     /// Is there an outbound SA to `peer`?
     fn has_sa(&self, peer: &Hit) -> bool;
-    /// Encrypts an inner IP packet for `peer`; returns the outer destination and ESP payload.
-    fn seal(&mut self, peer: &Hit, inner: &[u8]) -> Result<(IpAddr, Vec<u8>), EngineError>;
-    /// Decrypts an ESP payload (after the outer IP header); returns the inner IP packet.
-    fn open(&mut self, src: IpAddr, esp: &[u8]) -> Result<Vec<u8>, EngineError>;
-}
-
-/// Placeholder for both seams until hip_proto/hip_esp are wired; every call fails.
-#[derive(Debug, Default)]
-pub struct Unplugged;
-
-impl ProtocolEngine for Unplugged {
-    fn on_control_packet(
+    /// Seals the inner IP packet at `buf[inner]` for `peer`; returns the outer
+    /// destination, the peer UDP port if ESP goes over UDP, and the ESP packet's range.
+    fn seal(
         &mut self,
-        _: Transport,
-        _: &[u8],
-        _: Instant,
-    ) -> Result<Vec<Action>, EngineError> {
-        Err(EngineError::NotImplemented(
-            "HIP control packet processing (hip_proto::endpoint)",
-        ))
-    }
-    fn initiate(
+        peer: &Hit,
+        buf: &mut [u8],
+        inner: Range<usize>,
+    ) -> Result<(IpAddr, Option<u16>, Range<usize>), EngineError>;
+    /// Opens the ESP packet at `buf[esp]` from `src`; returns the peer and the
+    /// rebuilt inner IP packet's range.
+    fn open(
         &mut self,
-        _: Hit,
-        _: Hit,
-        _: &[IpAddr],
-        _: Instant,
-    ) -> Result<Vec<Action>, EngineError> {
-        Err(EngineError::NotImplemented(
-            "base exchange initiation (hip_proto::endpoint)",
-        ))
-    }
-    fn poll(&mut self, _: Instant) -> Result<Vec<Action>, EngineError> {
-        Ok(Vec::new())
-    }
-    fn close(&mut self, _: Option<Hit>, _: Instant) -> Result<Vec<Action>, EngineError> {
-        Err(EngineError::NotImplemented("CLOSE (hip_proto::endpoint)"))
-    }
-    fn reset(&mut self, _: Option<Hit>) -> Result<(), EngineError> {
-        Err(EngineError::NotImplemented(
-            "association reset (hip_proto::endpoint)",
-        ))
-    }
-    fn set_puzzle_difficulty(&mut self, _: u8) -> Result<(), EngineError> {
-        Err(EngineError::NotImplemented(
-            "puzzle difficulty (hip_proto::endpoint)",
-        ))
-    }
-    fn associations(&self) -> Vec<HaInfo> {
-        Vec::new()
-    }
-}
-
-impl EspEngine for Unplugged {
-    fn has_sa(&self, _: &Hit) -> bool {
-        false
-    }
-    fn seal(&mut self, _: &Hit, _: &[u8]) -> Result<(IpAddr, Vec<u8>), EngineError> {
-        Err(EngineError::NotImplemented("ESP output (hip_esp)"))
-    }
-    fn open(&mut self, _: IpAddr, _: &[u8]) -> Result<Vec<u8>, EngineError> {
-        Err(EngineError::NotImplemented("ESP input (hip_esp)"))
-    }
+        src: IpAddr,
+        buf: &mut [u8],
+        esp: Range<usize>,
+    ) -> Result<(Hit, Range<usize>), EngineError>;
+    /// Named counters (sealed, opened, drops by reason), prefixed `esp_`.
+    fn counters(&self) -> BTreeMap<String, u64>;
 }

@@ -46,11 +46,7 @@ fn main() -> std::process::ExitCode {
         config_dir: args.config_dir,
         socket: args.socket,
     };
-    let r = rt.block_on(hipd::daemon::run(
-        opts,
-        Box::new(hipd::engine::Unplugged),
-        Box::new(hipd::engine::Unplugged),
-    ));
+    let r = rt.block_on(hipd::daemon::run(opts));
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

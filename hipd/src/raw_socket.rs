@@ -39,9 +39,13 @@ impl RawSocket {
         Ok(RawSocket { fd, v6 })
     }
 
-    /// Receives one packet; returns the payload after the IP header and the source.
-    /// (IPv4 raw sockets deliver the IP header, which is stripped here; IPv6 ones do not.)
-    pub async fn recv<'a>(&self, buf: &'a mut [u8]) -> std::io::Result<(&'a [u8], IpAddr)> {
+    /// Receives one packet into `buf`; returns where the payload after the IP
+    /// header is, the source, and the destination when known (IPv4 raw sockets
+    /// deliver the IP header, which tells it; IPv6 ones deliver no header).
+    pub async fn recv(
+        &self,
+        buf: &mut [u8],
+    ) -> std::io::Result<(std::ops::Range<usize>, IpAddr, Option<IpAddr>)> {
         let (n, src) = loop {
             let mut g = self.fd.readable().await?;
             let r = g.try_io(|f| {
@@ -70,7 +74,7 @@ impl RawSocket {
         };
         let pkt = &buf[..n];
         if self.v6 {
-            return Ok((pkt, src));
+            return Ok((0..n, src, None));
         }
         let ihl = pkt.first().map(|b| usize::from(b & 0x0f) * 4).unwrap_or(0);
         if ihl < 20 || ihl > pkt.len() {
@@ -79,7 +83,8 @@ impl RawSocket {
                 "truncated IPv4 header",
             ));
         }
-        Ok((&pkt[ihl..], src))
+        let dst = Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
+        Ok((ihl..n, src, Some(IpAddr::V4(dst))))
     }
 
     /// Sends `payload` to `dst` (the kernel adds the IP header).

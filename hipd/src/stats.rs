@@ -26,6 +26,8 @@ counters!(
     hip_rx_refused_acl,
     hip_rx_unhandled,
     esp_rx,
+    esp_tx,
+    esp_tx_failed,
     esp_rx_unhandled,
     tun_rx,
     tun_rx_unhandled,

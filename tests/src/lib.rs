@@ -150,6 +150,16 @@ impl Netns {
 
     /// Runs `f` on a thread that has entered this namespace (for raw sockets from the test).
     pub fn in_ns<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn_in_ns(f)
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    /// Starts `f` on a thread inside this namespace and returns its handle.
+    pub fn spawn_in_ns<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -159,8 +169,6 @@ impl Netns {
             assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
             f()
         })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
 }
 
@@ -316,6 +324,32 @@ impl Hipd {
             std::thread::sleep(Duration::from_millis(50));
         }
         h
+    }
+
+    /// Stops this hipd (SIGTERM, bounded wait) and starts it again with the same
+    /// configuration directory, socket and identities.
+    pub fn restart(&mut self, ns: &Netns) {
+        ns.signal_and_wait(self.pid, libc::SIGTERM, Duration::from_secs(10))
+            .expect("hipd did not stop on SIGTERM");
+        let _ = std::fs::remove_file(&self.socket);
+        let logf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        let mut cmd = ns.command(bin_dir().join("hipd"));
+        cmd.arg("--foreground")
+            .arg("--config-dir")
+            .arg(self.dir.path().join("config"))
+            .arg("--socket")
+            .arg(&self.socket);
+        cmd.env("RUST_LOG", "debug,hipd=debug").env("NO_COLOR", "1");
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(logf);
+        self.pid = ns.spawn(cmd);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket.exists() {
+            assert!(Instant::now() < deadline, "hipd did not restart");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn log_text(&self) -> String {

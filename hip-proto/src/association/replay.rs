@@ -36,6 +36,19 @@ impl R1CounterGuard {
     }
 }
 
+impl R1CounterGuard {
+    /// True if `counter` is strictly newer than every R1_COUNTER seen: only such
+    /// an R1 restarts an exchange in I2-SENT (RFC 7401 section 6.8: a duplicate
+    /// of the R1 already answered must not make a second I2).
+    pub fn is_newer(&self, counter: Option<u64>) -> bool {
+        match (counter, self.last) {
+            (Some(c), Some(last)) => c > last,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+}
+
 /// The nonce we put in ECHO_REQUEST_SIGNED of our CLOSE; CLOSE_ACK must echo it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseNonce([u8; 16]);

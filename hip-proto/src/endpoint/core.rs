@@ -78,6 +78,8 @@ pub struct AssociationInfo {
     pub spi_in: u32,
     /// Outbound SPI.
     pub spi_out: u32,
+    /// Peer UDP port when HIP and ESP go over UDP.
+    pub udp_port: Option<u16>,
 }
 
 /// A HIP endpoint: local identities, R1 generation, associations.
@@ -184,6 +186,7 @@ impl Endpoint {
                 peer_locator: a.peer_locator,
                 spi_in: a.spi_in,
                 spi_out: a.spi_out,
+                udp_port: a.udp_port,
             })
             .collect();
         v.sort_by_key(|i| (i.local_hit, i.peer_hit));

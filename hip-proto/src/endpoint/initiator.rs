@@ -125,9 +125,11 @@ impl Endpoint {
             _ => None,
         });
         // In I2-SENT only a newer R1 restarts the I2 (section 6.8 step 2).
+        if state == State::I2Sent && !a.r1_guard.is_newer(counter) {
+            return Err(DropReason::Replay);
+        }
         let mut guard = a.r1_guard;
-        let fresh = guard.check(counter) == R1Disposition::Process;
-        if state == State::I2Sent && (!fresh || counter.is_none()) {
+        if guard.check(counter) == R1Disposition::Stale {
             return Err(DropReason::Replay);
         }
         let profile = a.profile;

@@ -1,0 +1,260 @@
+//! The ESP data plane of hipd: BEET-mode SAs (RFC 7402 section 3.1, RFC 4303)
+//! from `hip_esp`, keyed by the peer HIT outbound and by SPI inbound (O(1)).
+//!
+//! Outbound, the inner IP header is dropped (an LSI packet rides the
+//! HIT-addressed SA, its transport checksum converted to the HIT pseudo-header);
+//! inbound, the inner header is rebuilt with the local view of the peer: its
+//! HIT, or the LSI this host assigned to it ([`crate::inner_family`] decides
+//! which). Sealing and opening happen in place in the caller's buffer.
+use crate::engine::{EngineError, EspEngine, SaInstall};
+use crate::inner_family::{Family, InnerFamily};
+use hip_esp::beet::{self, Inner};
+use hip_esp::{InboundSa, OutboundSa, SaTable, Suite, TableError};
+use hip_proto::Hit;
+use rand_core::RngCore;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Headroom the daemon reserves before an inner packet (ESP header + IV) and
+/// before an ESP packet (the rebuilt inner IPv6 header needs 40 octets).
+pub const HEADROOM: usize = 64;
+/// Tailroom after the packet (padding, trailer, ICV).
+pub const TAILROOM: usize = 64;
+
+/// Drop counters of the data plane.
+#[derive(Debug, Default)]
+pub struct EspCounters {
+    pub sealed: AtomicU64,
+    pub opened: AtomicU64,
+    pub unknown_spi: AtomicU64,
+    pub icv_failed: AtomicU64,
+    pub replayed: AtomicU64,
+    pub malformed: AtomicU64,
+    pub no_sa: AtomicU64,
+}
+
+/// One peer's outbound SA and addressing.
+struct PeerSa {
+    local_hit: Hit,
+    local_lsi: Ipv4Addr,
+    peer_lsi: Ipv4Addr,
+    out: OutboundSa,
+    dst: IpAddr,
+    udp_port: Option<u16>,
+    spi_in: u32,
+    /// The inbound SPI before the last rekey, kept until the new one is used.
+    old_spi_in: Option<u32>,
+}
+
+/// The BEET data plane.
+pub struct BeetEsp {
+    peers: HashMap<Hit, PeerSa>,
+    spi_owner: HashMap<u32, Hit>,
+    inbound: SaTable,
+    families: InnerFamily,
+    /// Counters (shared with `hipconf daemon get stats`).
+    pub counters: EspCounters,
+}
+
+impl Default for BeetEsp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BeetEsp {
+    /// An empty data plane.
+    pub fn new() -> Self {
+        BeetEsp {
+            peers: HashMap::new(),
+            spi_owner: HashMap::new(),
+            inbound: SaTable::new(),
+            families: InnerFamily::default(),
+            counters: EspCounters::default(),
+        }
+    }
+
+    fn count(&self, e: &TableError) {
+        let c = match e {
+            TableError::UnknownSpi(_) => &self.counters.unknown_spi,
+            TableError::Open(hip_esp::OpenError::BadIcv) => &self.counters.icv_failed,
+            TableError::Open(hip_esp::OpenError::Replay | hip_esp::OpenError::TooOld) => {
+                &self.counters.replayed
+            }
+            _ => &self.counters.malformed,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn err(e: impl ToString) -> EngineError {
+    EngineError::Protocol(e.to_string())
+}
+
+impl EspEngine for BeetEsp {
+    fn install(&mut self, sa: &SaInstall) -> Result<(), EngineError> {
+        let suite = Suite::from_transform_id(sa.esp.suite.value()).map_err(err)?;
+        let mut iv_key = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut iv_key);
+        let out = OutboundSa::new(
+            sa.esp.spi_out,
+            suite,
+            &sa.esp.keys_out.enc,
+            &sa.esp.keys_out.auth,
+            iv_key,
+        )
+        .map_err(err)?;
+        let inb = InboundSa::new(
+            sa.esp.spi_in,
+            suite,
+            &sa.esp.keys_in.enc,
+            &sa.esp.keys_in.auth,
+        )
+        .map_err(err)?;
+        let (local_lsi, peer_lsi) = sa
+            .lsis
+            .unwrap_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED));
+        // A rekey keeps the previous inbound SA until the peer uses the new one
+        // (RFC 7402 section 6.9); an older one still kept is dropped now.
+        let old = self.peers.remove(&sa.peer);
+        let mut old_spi_in = None;
+        if let Some(o) = old {
+            if let Some(s) = o.old_spi_in {
+                self.inbound.remove(s);
+                self.spi_owner.remove(&s);
+            }
+            if o.spi_in != sa.esp.spi_in {
+                old_spi_in = Some(o.spi_in);
+            }
+        }
+        self.inbound.insert(inb);
+        self.spi_owner.insert(sa.esp.spi_in, sa.peer);
+        self.peers.insert(
+            sa.peer,
+            PeerSa {
+                local_hit: sa.local,
+                local_lsi,
+                peer_lsi,
+                out,
+                dst: sa.locator,
+                udp_port: sa.udp_port,
+                spi_in: sa.esp.spi_in,
+                old_spi_in,
+            },
+        );
+        Ok(())
+    }
+
+    fn remove(&mut self, peer: &Hit) {
+        if let Some(p) = self.peers.remove(peer) {
+            for s in [Some(p.spi_in), p.old_spi_in].into_iter().flatten() {
+                self.inbound.remove(s);
+                self.spi_owner.remove(&s);
+            }
+        }
+    }
+
+    fn has_sa(&self, peer: &Hit) -> bool {
+        self.peers.contains_key(peer)
+    }
+
+    fn seal(
+        &mut self,
+        peer: &Hit,
+        buf: &mut [u8],
+        inner: Range<usize>,
+    ) -> Result<(IpAddr, Option<u16>, Range<usize>), EngineError> {
+        let Some(p) = self.peers.get_mut(peer) else {
+            self.counters.no_sa.fetch_add(1, Ordering::Relaxed);
+            return Err(err(format!("no SA for {peer}")));
+        };
+        let start = inner.start;
+        let (payload, nh) = beet::encapsulate(
+            &mut buf[inner.clone()],
+            (Ipv6Addr::from(p.local_hit), Ipv6Addr::from(*peer)),
+        )
+        .map_err(|e| {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            err(e)
+        })?;
+        let payload = start + payload.start..start + payload.end;
+        if buf[inner.start] >> 4 == 4 {
+            self.families
+                .note_outbound_v4(nh, &buf[payload.clone()], Instant::now());
+        }
+        let sealed = p.out.seal(buf, payload, nh).map_err(err)?;
+        self.counters.sealed.fetch_add(1, Ordering::Relaxed);
+        Ok((p.dst, p.udp_port, sealed.range))
+    }
+
+    fn open(
+        &mut self,
+        _src: IpAddr,
+        buf: &mut [u8],
+        esp: Range<usize>,
+    ) -> Result<(Hit, Range<usize>), EngineError> {
+        let base = esp.start;
+        let (spi, opened) = match self.inbound.open(&mut buf[esp]) {
+            Ok(x) => x,
+            Err(e) => {
+                self.count(&e);
+                return Err(err(e));
+            }
+        };
+        let Some(&peer) = self.spi_owner.get(&spi) else {
+            self.counters.unknown_spi.fetch_add(1, Ordering::Relaxed);
+            return Err(err(format!("SPI {spi:#x} without peer")));
+        };
+        let payload = base + opened.payload.start..base + opened.payload.end;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Err(err("SA without peer"));
+        };
+        // The peer uses the new inbound SA: the old one can go.
+        if spi == p.spi_in {
+            if let Some(old) = p.old_spi_in.take() {
+                self.inbound.remove(old);
+                self.spi_owner.remove(&old);
+            }
+        }
+        let fam = self
+            .families
+            .inbound(opened.next_header, &buf[payload.clone()], Instant::now());
+        let inner = match fam {
+            Family::V6 => Inner::Hit {
+                src: peer.into(),
+                dst: p.local_hit.into(),
+            },
+            Family::V4 => Inner::Lsi {
+                src: p.peer_lsi,
+                dst: p.local_lsi,
+                src_hit: peer.into(),
+                dst_hit: p.local_hit.into(),
+            },
+        };
+        let r = beet::decapsulate(buf, payload, opened.next_header, inner, 64).map_err(|e| {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            err(e)
+        })?;
+        self.counters.opened.fetch_add(1, Ordering::Relaxed);
+        Ok((peer, r))
+    }
+
+    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        let c = &self.counters;
+        [
+            ("esp_sealed", &c.sealed),
+            ("esp_opened", &c.opened),
+            ("esp_drop_unknown_spi", &c.unknown_spi),
+            ("esp_drop_icv", &c.icv_failed),
+            ("esp_drop_replay", &c.replayed),
+            ("esp_drop_malformed", &c.malformed),
+            ("esp_drop_no_sa", &c.no_sa),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.load(Ordering::Relaxed)))
+        .collect()
+    }
+}

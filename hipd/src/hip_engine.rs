@@ -1,0 +1,331 @@
+//! The HIP protocol engine of hipd: `hip_proto::endpoint::Endpoint` (RFC 7401
+//! base exchange, UPDATE, CLOSE, NOTIFY; RFC 5201 for v1 peers) driven with
+//! the system clock and the OS random generator, its transmits and events
+//! turned into [`Action`]s.
+use crate::control::HaInfo;
+use crate::engine::{Action, EngineError, ProtocolEngine, SaInstall, Transport};
+use crate::identity_store::{HitVersion, LocalIdentity as StoredIdentity};
+use hip_proto::association::{self, State};
+use hip_proto::endpoint::{Config, Endpoint, Event, Incoming, LocalIdentity};
+use hip_proto::hit::OrchidVersion;
+use hip_proto::registry::Version;
+use hip_proto::Hit;
+use rand_core::RngCore;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Instant;
+
+/// The endpoint plus the clock origin that maps `Instant` to protocol time.
+pub struct HipEngine {
+    ep: Endpoint,
+    origin: Instant,
+    /// Start exchanges over UDP port 10500 (RFC 5770) instead of raw IP 139.
+    udp_encap: bool,
+}
+
+fn os_random(b: &mut [u8]) {
+    rand_core::OsRng.fill_bytes(b)
+}
+
+/// The source address the kernel would use towards `dst` (a UDP "connect",
+/// which sends nothing).
+pub fn local_locator_for(dst: IpAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = match dst {
+        IpAddr::V4(_) => "0.0.0.0:0".parse().ok()?,
+        IpAddr::V6(_) => "[::]:0".parse().ok()?,
+    };
+    let s = UdpSocket::bind(bind).ok()?;
+    s.connect(SocketAddr::new(dst, 9)).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}
+
+/// HIPL's names for the association states (`hipconf daemon get ha all`).
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Unassociated => "UNASSOCIATED",
+        State::I1Sent => "I1-SENT",
+        State::I2Sent => "I2-SENT",
+        State::R2Sent => "R2-SENT",
+        State::Established => "ESTABLISHED",
+        State::Closing => "CLOSING",
+        State::Closed => "CLOSED",
+        State::EFailed => "E-FAILED",
+    }
+}
+
+impl HipEngine {
+    /// An engine with the daemon's identities and puzzle difficulty.
+    pub fn new(ids: &[StoredIdentity], puzzle_k: u8, udp_encap: bool) -> Result<Self, String> {
+        let cfg = Config {
+            puzzle_difficulty: puzzle_k,
+            ..Config::default()
+        };
+        let mut ep = Endpoint::new(cfg, &mut os_random).map_err(|e| e.to_string())?;
+        for id in ids {
+            match to_endpoint_identity(id) {
+                Ok(l) => ep.add_identity(l),
+                Err(e) => tracing::warn!(hit = %id.hit, "identity not usable for HIP: {e}"),
+            }
+        }
+        Ok(HipEngine {
+            ep,
+            origin: Instant::now(),
+            udp_encap,
+        })
+    }
+
+    fn t(&self, now: Instant) -> association::Instant {
+        association::Instant(now.saturating_duration_since(self.origin).as_nanos() as u64)
+    }
+
+    fn drain(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some(t) = self.ep.poll_transmit() {
+            out.push(Action::SendControl {
+                dst: t.dst,
+                udp_port: t.udp_port,
+                packet: t.bytes,
+            });
+        }
+        while let Some(e) = self.ep.poll_event() {
+            match e {
+                Event::Established {
+                    peer_hit,
+                    local_hit,
+                    esp,
+                    local_locator,
+                    peer_locator,
+                    udp_port,
+                    version,
+                    ..
+                } => {
+                    tracing::info!(peer = %peer_hit, ?version, suite = ?esp.suite, "HIP association established");
+                    out.push(Action::Established(SaInstall {
+                        peer: peer_hit,
+                        local: local_hit,
+                        locator: peer_locator,
+                        local_locator,
+                        udp_port,
+                        esp,
+                        lsis: None,
+                    }))
+                }
+                Event::Rekeyed {
+                    peer_hit,
+                    local_hit,
+                    esp,
+                } => {
+                    let a = self
+                        .ep
+                        .associations()
+                        .into_iter()
+                        .find(|a| a.peer_hit == peer_hit && a.local_hit == local_hit);
+                    if let Some(a) = a {
+                        out.push(Action::Rekeyed(SaInstall {
+                            peer: peer_hit,
+                            local: local_hit,
+                            locator: a.peer_locator,
+                            local_locator: a.local_locator,
+                            udp_port: a.udp_port,
+                            esp,
+                            lsis: None,
+                        }));
+                    }
+                }
+                Event::LocatorChanged { peer_hit, locator } => {
+                    tracing::info!(peer = %peer_hit, %locator, "peer locator changed");
+                }
+                Event::Closed { peer_hit } => out.push(Action::Closed { peer: peer_hit }),
+                Event::Failed { peer_hit, reason } => {
+                    tracing::warn!(peer = %peer_hit, ?reason, "HIP association failed");
+                    out.push(Action::Closed { peer: peer_hit })
+                }
+                Event::Notified {
+                    peer_hit,
+                    code,
+                    authenticated,
+                    ..
+                } => tracing::warn!(peer = %peer_hit, ?code, authenticated, "NOTIFY received"),
+            }
+        }
+        out
+    }
+
+    /// The local HIT to use towards `peer`: `preferred` if its ORCHID version
+    /// matches the peer's, else the first identity that does.
+    fn local_for(&self, preferred: Hit, peer: &Hit) -> Option<Hit> {
+        let want = match peer.orchid_version()? {
+            OrchidVersion::V1 => Version::V1,
+            OrchidVersion::V2 => Version::V2,
+        };
+        let ids = self.ep.identities();
+        ids.iter()
+            .find(|i| i.hit == preferred && i.version == want)
+            .or_else(|| ids.iter().find(|i| i.version == want))
+            .map(|i| i.hit)
+    }
+
+    /// The endpoint's counters (for `hipconf daemon get stats`).
+    pub fn counters(&self) -> hip_proto::endpoint::Counters {
+        self.ep.counters()
+    }
+}
+
+/// An identity of the store as the endpoint uses it (ORCHID version = HIP version).
+pub fn to_endpoint_identity(
+    id: &StoredIdentity,
+) -> Result<LocalIdentity, hip_proto::endpoint::IdentityError> {
+    let v = match id.version {
+        HitVersion::V1 => Version::V1,
+        HitVersion::V2 => Version::V2,
+    };
+    LocalIdentity::new(id.identity.clone(), v)
+}
+
+impl ProtocolEngine for HipEngine {
+    fn on_control_packet(&mut self, t: Transport, packet: &[u8], now: Instant) -> Vec<Action> {
+        let Some(dst) = t.dst.or_else(|| local_locator_for(t.src)) else {
+            return Vec::new();
+        };
+        let now = self.t(now);
+        self.ep.handle(
+            now,
+            Incoming {
+                src: t.src,
+                dst,
+                udp_port: t.udp_port,
+                bytes: packet,
+            },
+            &mut os_random,
+        );
+        self.drain()
+    }
+
+    fn initiate(
+        &mut self,
+        local: Hit,
+        peer: Hit,
+        locators: &[IpAddr],
+        now: Instant,
+    ) -> Result<Vec<Action>, EngineError> {
+        let dst = *locators
+            .first()
+            .ok_or_else(|| EngineError::Protocol(format!("no locator known for {peer}")))?;
+        let src = local_locator_for(dst)
+            .ok_or_else(|| EngineError::Protocol(format!("no route to {dst}")))?;
+        let local = self.local_for(local, &peer).ok_or_else(|| {
+            EngineError::Protocol(format!("no local identity of {peer}'s ORCHID version"))
+        })?;
+        let now = self.t(now);
+        self.ep
+            .connect(
+                now,
+                local,
+                peer,
+                src,
+                dst,
+                self.udp_encap.then_some(crate::raw_socket::HIP_UDP_PORT),
+            )
+            .map_err(|e| EngineError::Protocol(e.to_string()))?;
+        Ok(self.drain())
+    }
+
+    fn on_data_received(&mut self, peer: Hit, now: Instant) {
+        let now = self.t(now);
+        let pairs: Vec<Hit> = self
+            .ep
+            .associations()
+            .into_iter()
+            .filter(|a| a.peer_hit == peer && a.state == State::R2Sent)
+            .map(|a| a.local_hit)
+            .collect();
+        for local in pairs {
+            self.ep.data_received(now, local, peer);
+        }
+    }
+
+    fn poll(&mut self, now: Instant) -> Vec<Action> {
+        let now = self.t(now);
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now, &mut os_random);
+        }
+        self.drain()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.ep
+            .poll_timeout()
+            .map(|t| self.origin + std::time::Duration::from_nanos(t.as_nanos()))
+    }
+
+    fn close(&mut self, peer: Option<Hit>, now: Instant) -> Vec<Action> {
+        let now = self.t(now);
+        match peer {
+            None => self.ep.close_all(now, &mut os_random),
+            Some(p) => {
+                for a in self.ep.associations() {
+                    if a.peer_hit == p {
+                        self.ep.close(now, a.local_hit, p, &mut os_random);
+                    }
+                }
+            }
+        }
+        self.drain()
+    }
+
+    fn reset(&mut self, peer: Option<Hit>) -> Vec<Action> {
+        self.ep.reset(peer);
+        self.drain()
+    }
+
+    fn add_identity(&mut self, id: &StoredIdentity) -> Result<(), EngineError> {
+        let l = to_endpoint_identity(id).map_err(|e| EngineError::Protocol(e.to_string()))?;
+        self.ep.add_identity(l);
+        Ok(())
+    }
+
+    fn set_puzzle_difficulty(&mut self, k: u8) -> Result<(), EngineError> {
+        self.ep
+            .set_puzzle_difficulty(k)
+            .map_err(|e| EngineError::Protocol(e.to_string()))
+    }
+
+    fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        let c = self.ep.counters();
+        let mut m: std::collections::BTreeMap<String, u64> = [
+            ("hip_received", c.received),
+            ("hip_r1_sent", c.r1_sent),
+            ("hip_r1_signed", c.r1_signed),
+            ("hip_established", c.established),
+            ("hip_failed", c.failed),
+            ("hip_notify_sent", c.notify_sent),
+            ("hip_notify_received", c.notify_received),
+            ("hip_i2_resent", c.i2_resent),
+            ("hip_rekeyed", c.rekeyed),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for r in hip_proto::endpoint::counters::ALL_REASONS {
+            m.insert(format!("hip_drop_{r:?}").to_lowercase(), c.dropped(r));
+        }
+        m
+    }
+
+    fn associations(&self) -> Vec<HaInfo> {
+        self.ep
+            .associations()
+            .into_iter()
+            .map(|a| HaInfo {
+                state: state_name(a.state).to_string(),
+                local_hit: a.local_hit.to_string(),
+                peer_hit: a.peer_hit.to_string(),
+                local_lsi: String::new(),
+                peer_lsi: String::new(),
+                local_locator: a.local_locator.to_string(),
+                locator: a.peer_locator.to_string(),
+                peer_udp_port: a.udp_port.unwrap_or(0),
+                peer_hostname: String::new(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,349 @@
+//! End to end: two hosts in namespaces joined by veth, a hipd in each; unmodified
+//! programs (ping, ping6, TCP and UDP sockets) talk over LSIs and HITs; every
+//! packet between the hosts is HIP or ESP (RFC 7401, RFC 7402 BEET mode).
+//! Root only; each test skips with one line otherwise.
+use hipr_tests::{require_netns, veth, Hipd, Netns};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+struct Pair {
+    a: Netns,
+    b: Netns,
+    ha: Hipd,
+    hb: Hipd,
+    hit_a: String,
+    hit_b: String,
+    /// B's LSI as A sees it, and A's as B sees it.
+    lsi_b: String,
+    lsi_a: String,
+}
+
+fn default_hi(ns: &Netns, h: &Hipd) -> String {
+    let out = h.hipconf_ok(ns, &["daemon", "get", "hi", "default", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["hit"].as_str().expect("hit").to_string()
+}
+
+/// Two hosts; each maps the other's HIT to its `v4`/`v6` locator.
+fn pair(v4_locators: bool, conf_a: Option<&str>, conf_b: Option<&str>) -> Pair {
+    let a = Netns::new("ea");
+    let b = Netns::new("eb");
+    veth(&a, "veth-a", &b, "veth-b");
+    a.add_addr("veth-a", "192.0.2.1/24");
+    b.add_addr("veth-b", "192.0.2.2/24");
+    a.add_addr("veth-a", "2001:db8::1/64");
+    b.add_addr("veth-b", "2001:db8::2/64");
+    let ha = Hipd::start(&a, conf_a, None);
+    let hb = Hipd::start(&b, conf_b, None);
+    let hit_a = default_hi(&a, &ha);
+    let hit_b = default_hi(&b, &hb);
+    let (loc_a, loc_b) = if v4_locators {
+        ("192.0.2.1", "192.0.2.2")
+    } else {
+        ("2001:db8::1", "2001:db8::2")
+    };
+    ha.hipconf_ok(&a, &["daemon", "add", "map", &hit_b, loc_b]);
+    hb.hipconf_ok(&b, &["daemon", "add", "map", &hit_a, loc_a]);
+    let lsi_b = ha
+        .hipconf_ok(&a, &["daemon", "hit-to-lsi", &hit_b])
+        .trim()
+        .to_string();
+    let lsi_a = hb
+        .hipconf_ok(&b, &["daemon", "hit-to-lsi", &hit_a])
+        .trim()
+        .to_string();
+    Pair {
+        a,
+        b,
+        ha,
+        hb,
+        hit_a,
+        hit_b,
+        lsi_b,
+        lsi_a,
+    }
+}
+
+/// Runs ping (`-6` for HITs) and returns the icmp_seq numbers that got replies.
+fn ping(ns: &Netns, dst: &str) -> Vec<u32> {
+    let mut args = vec!["ping"];
+    if dst.contains(':') {
+        args.push("-6");
+    }
+    args.extend(["-c", "3", "-i", "0.5", "-W", "3", dst]);
+    let o = ns.exec(&args);
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split("icmp_seq=").nth(1))
+        .filter_map(|r| r.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+fn ha_states(ns: &Netns, h: &Hipd) -> Vec<serde_json::Value> {
+    let out = h.hipconf_ok(ns, &["daemon", "get", "ha", "all", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ha json");
+    v.as_array()
+        .cloned()
+        .or_else(|| v["associations"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn established_with(ns: &Netns, h: &Hipd, peer: &str) -> bool {
+    ha_states(ns, h)
+        .iter()
+        .any(|x| x["peer_hit"] == peer && x["state"] == "ESTABLISHED")
+}
+
+/// Deterministic pseudo-random test data.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        v.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Sends `payload` over TCP from `a` to `dst` where `b` listens on `listen`;
+/// returns (sent SHA-256, received SHA-256).
+fn tcp_transfer(
+    a: &Netns,
+    b: &Netns,
+    listen: SocketAddr,
+    dst: SocketAddr,
+    payload: Vec<u8>,
+) -> ([u8; 32], [u8; 32]) {
+    let l = b.in_ns(move || TcpListener::bind(listen).expect("bind"));
+    let server = b.spawn_in_ns(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) => panic!("server read: {e}"),
+            }
+        }
+        <[u8; 32]>::from(h.finalize())
+    });
+    let sent = <[u8; 32]>::from(Sha256::digest(&payload));
+    a.in_ns(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut s = loop {
+            match TcpStream::connect_timeout(&dst, Duration::from_secs(5)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("connect {dst}: {e}, retrying");
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Err(e) => panic!("connect {dst}: {e}"),
+            }
+        };
+        s.set_write_timeout(Some(Duration::from_secs(60))).ok();
+        s.write_all(&payload).expect("client write");
+        s.shutdown(std::net::Shutdown::Write).ok();
+    });
+    let got = server.join().expect("server");
+    (sent, got)
+}
+
+#[test]
+fn ping_lsi_and_hit_tcp_udp_and_only_hip_esp_on_the_wire() {
+    require_netns!();
+    let p = pair(false, None, None);
+    // Capture everything on A's veth while traffic runs.
+    let pcap = p.ha.dir.path().join("veth.pcap");
+    let mut td = p.a.command("tcpdump");
+    td.args(["-i", "veth-a", "-n", "-U", "-s", "0", "-w"])
+        .arg(&pcap)
+        .stderr(std::process::Stdio::null());
+    let td_pid = p.a.spawn(td);
+    std::thread::sleep(Duration::from_millis(700));
+
+    let seqs = ping(&p.a, &p.lsi_b);
+    assert!(
+        seqs.contains(&2) && seqs.contains(&3),
+        "ping LSI {}: replies {seqs:?}\nA log:\n{}",
+        p.lsi_b,
+        p.ha.log_text()
+    );
+    let seqs = ping(&p.a, &p.hit_b);
+    assert!(seqs.len() == 3, "ping6 HIT after association: {seqs:?}");
+    let seqs = ping(&p.b, &p.lsi_a);
+    assert!(seqs.len() == 3, "ping LSI from B: {seqs:?}");
+    let seqs = ping(&p.b, &p.hit_a);
+    assert!(seqs.len() == 3, "ping6 HIT from B: {seqs:?}");
+    assert!(
+        established_with(&p.a, &p.ha, &p.hit_b),
+        "A: {:?}",
+        ha_states(&p.a, &p.ha)
+    );
+    assert!(
+        established_with(&p.b, &p.hb, &p.hit_a),
+        "B: {:?}",
+        ha_states(&p.b, &p.hb)
+    );
+
+    // 20 MB over TCP, LSI (IPv4 listener) and HIT (IPv6 listener).
+    let mb20 = data(20 << 20, 1);
+    let lsi_b: std::net::Ipv4Addr = p.lsi_b.parse().unwrap();
+    let (s, r) = tcp_transfer(
+        &p.a,
+        &p.b,
+        "0.0.0.0:5001".parse().unwrap(),
+        SocketAddr::from((lsi_b, 5001)),
+        mb20.clone(),
+    );
+    assert_eq!(s, r, "TCP over LSI: SHA-256 differs");
+    let hit_b: std::net::Ipv6Addr = p.hit_b.parse().unwrap();
+    let (s, r) = tcp_transfer(
+        &p.a,
+        &p.b,
+        "[::]:5002".parse().unwrap(),
+        SocketAddr::from((hit_b, 5002)),
+        mb20,
+    );
+    assert_eq!(s, r, "TCP over HIT: SHA-256 differs");
+
+    // UDP over HIT and LSI: datagrams with a marker that must never be seen in clear.
+    let marker = b"hipr-cleartext-marker-7f3a".to_vec();
+    for (bind, dst) in [
+        ("[::]:5003", SocketAddr::from((hit_b, 5003))),
+        ("0.0.0.0:5004", SocketAddr::from((lsi_b, 5004))),
+    ] {
+        let bind: SocketAddr = bind.parse().unwrap();
+        let rx = p.b.in_ns(move || UdpSocket::bind(bind).expect("udp bind"));
+        rx.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        let m = marker.clone();
+        p.a.in_ns(move || {
+            let any: SocketAddr = if dst.is_ipv4() {
+                "0.0.0.0:0".parse().unwrap()
+            } else {
+                "[::]:0".parse().unwrap()
+            };
+            let tx = UdpSocket::bind(any).expect("udp");
+            for _ in 0..5 {
+                tx.send_to(&m, dst).expect("udp send");
+            }
+        });
+        let mut buf = [0u8; 256];
+        let (n, _) = rx.recv_from(&mut buf).expect("UDP datagram arrives");
+        assert_eq!(&buf[..n], &marker[..]);
+    }
+
+    std::thread::sleep(Duration::from_millis(500));
+    p.a.signal_and_wait(td_pid, libc::SIGTERM, Duration::from_secs(5));
+    let cap = std::fs::read(&pcap).expect("pcap");
+    assert!(cap.len() > 20 << 20, "capture holds the transfers");
+    assert!(
+        !cap.windows(marker.len()).any(|w| w == marker),
+        "cleartext marker seen on the wire"
+    );
+    let other = p.a.exec(&[
+        "tcpdump",
+        "-n",
+        "-r",
+        pcap.to_str().unwrap(),
+        "not (ip6 proto 139 or ip6 proto 50 or ip proto 139 or ip proto 50 or icmp6 or arp or ip6 multicast)",
+    ]);
+    let lines = String::from_utf8_lossy(&other.stdout);
+    assert!(
+        lines.trim().is_empty(),
+        "non-HIP/ESP packets between the hosts:\n{}",
+        lines.lines().take(10).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn ipv4_locators_and_restart_reassociates() {
+    require_netns!();
+    let mut p = pair(true, None, None);
+    let seqs = ping(&p.a, &p.hit_b);
+    assert!(seqs.contains(&3), "ping6 HIT over IPv4 locators: {seqs:?}");
+    let ha = ha_states(&p.a, &p.ha);
+    assert!(
+        ha.iter().any(|x| x["locator"] == "192.0.2.2"),
+        "IPv4 locator in use: {ha:?}"
+    );
+    // B restarts (sends CLOSE on the way down); traffic re-associates.
+    p.hb.restart(&p.b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while established_with(&p.a, &p.ha, &p.hit_b) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !established_with(&p.a, &p.ha, &p.hit_b),
+        "A saw B's CLOSE: {:?}",
+        ha_states(&p.a, &p.ha)
+    );
+    let seqs = ping(&p.a, &p.lsi_b);
+    assert!(seqs.contains(&3), "after restart: {seqs:?}");
+    assert!(established_with(&p.b, &p.hb, &p.hit_a));
+}
+
+#[test]
+fn udp_encapsulation_on_port_10500() {
+    require_netns!();
+    let p = pair(true, Some("udp_encap = yes\n"), None);
+    let pcap = p.ha.dir.path().join("udp.pcap");
+    let mut td = p.a.command("tcpdump");
+    td.args(["-i", "veth-a", "-n", "-U", "-w"])
+        .arg(&pcap)
+        .stderr(std::process::Stdio::null());
+    let td_pid = p.a.spawn(td);
+    std::thread::sleep(Duration::from_millis(700));
+    let seqs = ping(&p.a, &p.lsi_b);
+    assert!(
+        seqs.contains(&3),
+        "ping over UDP-encapsulated HIP/ESP: {seqs:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    p.a.signal_and_wait(td_pid, libc::SIGTERM, Duration::from_secs(5));
+    let udp = p.a.exec(&[
+        "tcpdump",
+        "-n",
+        "-r",
+        pcap.to_str().unwrap(),
+        "udp port 10500",
+    ]);
+    let raw = p.a.exec(&[
+        "tcpdump",
+        "-n",
+        "-r",
+        pcap.to_str().unwrap(),
+        "ip proto 139 or ip proto 50",
+    ]);
+    let n_udp = String::from_utf8_lossy(&udp.stdout).lines().count();
+    let n_raw = String::from_utf8_lossy(&raw.stdout).lines().count();
+    assert!(n_udp >= 10, "HIP and ESP over UDP 10500: {n_udp} packets");
+    assert_eq!(n_raw, 0, "no raw HIP/ESP when UDP encapsulation is on");
+}
+
+#[test]
+fn hit_not_on_allow_list_is_refused() {
+    require_netns!();
+    // B allows only a HIT that is not A's.
+    let p = pair(
+        false,
+        None,
+        Some("allow = 2001:20::1234:5678:9abc:def0:1\n"),
+    );
+    let seqs = ping(&p.a, &p.lsi_b);
+    assert!(seqs.is_empty(), "refused peer got replies: {seqs:?}");
+    assert!(p.hb.counter(&p.b, "hip_rx_refused_acl") >= 1);
+    assert!(!established_with(&p.b, &p.hb, &p.hit_a));
+    assert_eq!(
+        p.hb.counter(&p.b, "hip_r1_sent"),
+        0,
+        "no work before the ACL"
+    );
+}
