@@ -1,0 +1,358 @@
+//! Hostile input against the endpoint (RFC 7401 sections 4.1.1, 6.1-6.15): each
+//! attack is rejected with the right counter or NOTIFY, creates no state where
+//! the RFC forbids it, and never panics.
+
+mod harness;
+mod netsim;
+
+use harness::*;
+use hip_proto::association::{Instant, State};
+use hip_proto::crypto::hi::KeySpec;
+use hip_proto::endpoint::negotiate::NegotiationError;
+use hip_proto::endpoint::{Config, DropReason, Event, FailReason, Incoming, Transmit};
+use hip_proto::registry::{DhGroupId, PacketType, Version};
+use hip_proto::wire::{checksum, HipRepr, NotifyMessageType, Packet, ParamRepr, ParamType};
+use hip_proto::Hit;
+use proptest::prelude::*;
+
+fn hosts(cfg_a: Config, cfg_b: Config) -> [Host; 2] {
+    let [ka, kb] = keys(KeySpec::EcdsaP256);
+    [
+        Host::new(cfg_a, ka, Version::V2, locator(1), 1),
+        Host::new(cfg_b, kb, Version::V2, locator(2), 2),
+    ]
+}
+
+/// Hands a transmit to a host.
+fn deliver(h: &mut Host, now: Instant, t: &Transmit) {
+    let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
+    h.ep.handle(
+        now,
+        Incoming {
+            src: t.src,
+            dst: t.dst,
+            udp_port: t.udp_port,
+            bytes: &t.bytes,
+        },
+        &mut |b: &mut [u8]| rng.fill(b),
+    );
+    h.rng = rng;
+}
+
+fn take(h: &mut Host) -> Vec<Transmit> {
+    let mut v = Vec::new();
+    while let Some(t) = h.ep.poll_transmit() {
+        v.push(t);
+    }
+    while let Some(e) = h.ep.poll_event() {
+        h.events.push(e);
+    }
+    v
+}
+
+fn kind(t: &Transmit) -> PacketType {
+    Packet::new_checked(&t.bytes[..]).unwrap().packet_type()
+}
+
+/// Runs I1 and R1; returns the I2 the initiator produced (not yet delivered).
+fn up_to_i2(h: &mut [Host; 2], now: Instant) -> Transmit {
+    let (a, b) = (h[0].hit, h[1].hit);
+    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    let i1 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &i1);
+    let r1 = take(&mut h[1]).remove(0);
+    assert_eq!(kind(&r1), PacketType::R1);
+    deliver(&mut h[0], now, &r1);
+    let i2 = take(&mut h[0]).remove(0);
+    assert_eq!(kind(&i2), PacketType::I2);
+    i2
+}
+
+/// Full exchange; returns (I2, R2) as sent.
+fn establish(h: &mut [Host; 2], now: Instant) -> (Transmit, Transmit) {
+    let i2 = up_to_i2(h, now);
+    deliver(&mut h[1], now, &i2);
+    let r2 = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &r2);
+    take(&mut h[0]);
+    assert_eq!(h[0].ep.state(h[0].hit, h[1].hit), State::Established);
+    (i2, r2)
+}
+
+/// Flips one octet at `at` and repairs the checksum (so the check under test is reached).
+fn tamper(t: &Transmit, at: usize) -> Transmit {
+    let mut t = t.clone();
+    t.bytes[at] ^= 0x55;
+    checksum::fill(&mut t.bytes, t.src, t.dst);
+    t
+}
+
+/// Offset of the contents of the first parameter of `ty`.
+fn param_at(bytes: &[u8], ty: ParamType) -> usize {
+    Packet::new_checked(bytes)
+        .unwrap()
+        .params()
+        .map(Result::unwrap)
+        .find(|p| p.param_type() == ty)
+        .unwrap()
+        .offset()
+        + 4
+}
+
+#[test]
+fn tampered_i2_mac_signature_or_puzzle_is_dropped_without_state() {
+    let now = Instant(1_000_000_000);
+    for (ty, reason) in [
+        (ParamType::HipMac, DropReason::BadMac),
+        (ParamType::HipSignature, DropReason::BadSignature),
+        (ParamType::Solution, DropReason::BadPuzzle),
+    ] {
+        let mut h = hosts(Config::default(), Config::default());
+        let i2 = up_to_i2(&mut h, now);
+        // For SOLUTION, flip a byte of J (after K, reserved, opaque and #I).
+        let at = param_at(&i2.bytes, ty)
+            + if ty == ParamType::Solution {
+                4 + 48 + 3
+            } else {
+                5
+            };
+        deliver(&mut h[1], now, &tamper(&i2, at));
+        assert_eq!(h[1].ep.counters().dropped(reason), 1, "{ty:?}");
+        assert_eq!(h[1].ep.state_count(), 0, "{ty:?}: no state before a valid I2");
+        assert!(take(&mut h[1]).is_empty(), "{ty:?}: no answer");
+        // The genuine I2 still works afterwards.
+        deliver(&mut h[1], now, &i2);
+        assert_eq!(h[1].ep.state(h[1].hit, h[0].hit), State::R2Sent);
+    }
+}
+
+#[test]
+fn replayed_i2_r2_and_update_are_not_reprocessed() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (i2, r2) = establish(&mut h, now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    let est_b = h[1].ep.counters().established;
+    // I2 again: the same R2 again (RFC 7401 section 6.9), no second association.
+    deliver(&mut h[1], now, &i2);
+    let again = take(&mut h[1]);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].bytes, r2.bytes, "the stored R2 is re-sent");
+    assert_eq!(h[1].ep.counters().i2_resent, 1);
+    assert_eq!(h[1].ep.counters().established, est_b);
+    assert_eq!(h[1].ep.state_count(), 1);
+    // R2 again at the initiator: replay.
+    deliver(&mut h[0], now, &r2);
+    assert_eq!(h[0].ep.counters().dropped(DropReason::Replay), 1);
+    assert!(take(&mut h[0]).is_empty());
+    // UPDATE: processed once; a replay gets the same reply and no new rekey.
+    let mut r = netsim::Rng::new(5);
+    h[0].ep.rekey(now, a, b, &mut |x: &mut [u8]| r.fill(x)).unwrap();
+    let upd = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &upd);
+    let reply = take(&mut h[1]);
+    assert_eq!(reply.len(), 1);
+    deliver(&mut h[1], now, &upd);
+    let reply2 = take(&mut h[1]);
+    assert_eq!(reply2.len(), 1);
+    assert_eq!(reply2[0].bytes, reply[0].bytes, "same reply, not a new rekey");
+    assert_eq!(h[1].ep.counters().update_resent, 1);
+    // Finish the rekey, then replay the first UPDATE once more: stale SEQ.
+    deliver(&mut h[0], now, &reply[0]);
+    let ack = take(&mut h[0]);
+    deliver(&mut h[1], now, &ack[0]);
+    take(&mut h[1]);
+    assert_eq!(h[1].ep.counters().rekeyed, 1);
+    assert_eq!(h[0].ep.counters().rekeyed, 1);
+    deliver(&mut h[1], now, &upd);
+    assert_eq!(h[1].ep.counters().rekeyed, 1, "a replay never rekeys again");
+}
+
+#[test]
+fn downgraded_dh_group_list_in_i1_is_detected_from_the_signed_r1() {
+    let now = Instant(1_000_000_000);
+    let cfg = Config {
+        dh_groups: vec![DhGroupId::NistP256, DhGroupId::Modp2048],
+        ..Config::default()
+    };
+    let mut h = hosts(cfg.clone(), cfg);
+    let (a, b) = (h[0].hit, h[1].hit);
+    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    let mut i1 = take(&mut h[0]).remove(0);
+    // An attacker on the path strips the strong group from the unprotected I1.
+    let mut repr = HipRepr::parse_bytes(&i1.bytes).unwrap();
+    repr.params = vec![ParamRepr::DhGroupList(vec![DhGroupId::Modp2048])];
+    i1.bytes = repr.to_bytes_with_checksum(i1.src, i1.dst).unwrap();
+    deliver(&mut h[1], now, &i1);
+    let r1 = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &r1);
+    let out = take(&mut h[0]);
+    assert_eq!(out.len(), 1, "a NOTIFY, no I2");
+    let n = HipRepr::parse_bytes(&out[0].bytes).unwrap();
+    assert_eq!(n.packet_type, PacketType::Notify);
+    let Some(ParamRepr::Notification(note)) = n.param(ParamType::Notification) else {
+        panic!("no NOTIFICATION")
+    };
+    assert_eq!(note.msg_type, NotifyMessageType::InvalidDhChosen);
+    assert_eq!(h[0].ep.state(a, b), State::EFailed);
+    assert!(h[0].events.iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            reason: FailReason::Negotiation(NegotiationError::DhDowngrade { .. }),
+            ..
+        }
+    )));
+    // The responder reports the NOTIFY and keeps no state.
+    deliver(&mut h[1], now, &out[0]);
+    take(&mut h[1]);
+    assert!(h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Notified { code: NotifyMessageType::InvalidDhChosen, .. })));
+    assert_eq!(h[1].ep.state_count(), 0);
+}
+
+#[test]
+fn nothing_acceptable_fails_cleanly_with_notify() {
+    let now = Instant(1_000_000_000);
+    let a_cfg = Config {
+        esp_transforms: vec![hip_proto::registry::EspTransformId::AesGcm16],
+        ..Config::default()
+    };
+    let b_cfg = Config {
+        esp_transforms: vec![hip_proto::registry::EspTransformId::Aes128CbcHmacSha256],
+        ..Config::default()
+    };
+    let mut h = hosts(a_cfg, b_cfg);
+    let (a, b) = (h[0].hit, h[1].hit);
+    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    let i1 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &i1);
+    let r1 = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &r1);
+    let out = take(&mut h[0]);
+    let n = HipRepr::parse_bytes(&out[0].bytes).unwrap();
+    let Some(ParamRepr::Notification(note)) = n.param(ParamType::Notification) else {
+        panic!("no NOTIFICATION")
+    };
+    assert_eq!(note.msg_type, NotifyMessageType::NoEspProposalChosen);
+    assert_eq!(h[0].ep.state(a, b), State::EFailed);
+}
+
+#[test]
+fn i1_flood_creates_no_state_and_signs_once() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let b = h[1].hit;
+    let mut rng = netsim::Rng::new(77);
+    for n in 0..5_000u32 {
+        let mut hit = [0u8; 16];
+        rng.fill(&mut hit);
+        hit[..4].copy_from_slice(&[0x20, 0x01, 0x00, 0x22]);
+        let mut i1 = HipRepr::new(PacketType::I1, Version::V2, Hit(hit), b);
+        i1.params
+            .push(ParamRepr::DhGroupList(vec![DhGroupId::NistP256]));
+        let src = std::net::IpAddr::from([192, 0, 2, (n % 250) as u8 + 1]);
+        let dst = locator(2);
+        let t = Transmit {
+            src,
+            dst,
+            udp_port: None,
+            bytes: i1.to_bytes_with_checksum(src, dst).unwrap(),
+        };
+        deliver(&mut h[1], now, &t);
+        let r1 = take(&mut h[1]);
+        assert_eq!(r1.len(), 1);
+    }
+    let c = h[1].ep.counters();
+    assert_eq!(c.r1_sent, 5_000);
+    assert_eq!(c.r1_signed, 1, "R1 signed once per generation, not per I1");
+    assert_eq!(h[1].ep.state_count(), 0, "no per-peer state from I1s");
+}
+
+#[test]
+fn close_from_a_non_peer_or_with_a_forged_mac_is_dropped() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    establish(&mut h, now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    // A genuine CLOSE from A, then made to look as if it came from a third HIT.
+    let mut r = netsim::Rng::new(8);
+    assert!(h[0].ep.close(now, a, b, &mut |x: &mut [u8]| r.fill(x)));
+    let close = take(&mut h[0]).remove(0);
+    let mut stranger = close.clone();
+    stranger.bytes[8..24].copy_from_slice(&[0x20, 1, 0, 0x22, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]);
+    checksum::fill(&mut stranger.bytes, stranger.src, stranger.dst);
+    deliver(&mut h[1], now, &stranger);
+    assert_eq!(h[1].ep.counters().dropped(DropReason::NotPeer), 1);
+    // The peer's HIT with a broken MAC.
+    let at = param_at(&close.bytes, ParamType::HipMac) + 3;
+    deliver(&mut h[1], now, &tamper(&close, at));
+    assert_eq!(h[1].ep.counters().dropped(DropReason::BadMac), 1);
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent, "still up (no ESP yet)");
+    // The genuine CLOSE closes.
+    deliver(&mut h[1], now, &close);
+    assert_eq!(h[1].ep.state(b, a), State::Closed);
+}
+
+/// Packets of one complete exchange (I1, R1, I2, R2), as sent.
+fn exchange_packets() -> Vec<Transmit> {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    let mut all = Vec::new();
+    let i1 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &i1);
+    let r1 = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &r1);
+    let i2 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &i2);
+    let r2 = take(&mut h[1]).remove(0);
+    all.extend([i1, r1, i2, r2]);
+    all
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Random bytes and mutated real packets never panic an endpoint and never
+    /// establish an association (both a fresh responder and an initiator in
+    /// I1-SENT are fed).
+    #[test]
+    fn mutated_and_random_packets_never_establish(
+        which in 0usize..4,
+        flips in proptest::collection::vec((any::<usize>(), 1u8..=255), 1..4),
+        junk in proptest::collection::vec(any::<u8>(), 0..600),
+        fix_checksum in any::<bool>(),
+    ) {
+        static PKTS: std::sync::OnceLock<Vec<Transmit>> = std::sync::OnceLock::new();
+        let pkts = PKTS.get_or_init(exchange_packets);
+        let now = Instant(1_000_000_000);
+        let mut h = hosts(Config::default(), Config::default());
+        let (a, b) = (h[0].hit, h[1].hit);
+        h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+        take(&mut h[0]);
+        let mut m = pkts[which].clone();
+        for (at, x) in &flips {
+            let i = at % m.bytes.len();
+            m.bytes[i] ^= x;
+        }
+        prop_assume!(m.bytes != pkts[which].bytes);
+        if fix_checksum {
+            checksum::fill(&mut m.bytes, m.src, m.dst);
+        }
+        let r = Transmit { bytes: junk, ..m.clone() };
+        for t in [&m, &r] {
+            deliver(&mut h[1], now, t);
+            deliver(&mut h[0], now, t);
+            take(&mut h[0]);
+            take(&mut h[1]);
+        }
+        for x in &h {
+            let established = x.events.iter().any(|e| matches!(e, Event::Established { .. }));
+            prop_assert!(!established, "a mutated packet established an association");
+        }
+        prop_assert!(h[1].ep.state_count() <= 1);
+    }
+}
