@@ -57,7 +57,9 @@ fn kind(t: &Transmit) -> PacketType {
 /// Runs I1 and R1; returns the I2 the initiator produced (not yet delivered).
 fn up_to_i2(h: &mut [Host; 2], now: Instant) -> Transmit {
     let (a, b) = (h[0].hit, h[1].hit);
-    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    h[0].ep
+        .connect(now, a, b, locator(1), locator(2), None)
+        .unwrap();
     let i1 = take(&mut h[0]).remove(0);
     deliver(&mut h[1], now, &i1);
     let r1 = take(&mut h[1]).remove(0);
@@ -118,7 +120,11 @@ fn tampered_i2_mac_signature_or_puzzle_is_dropped_without_state() {
             };
         deliver(&mut h[1], now, &tamper(&i2, at));
         assert_eq!(h[1].ep.counters().dropped(reason), 1, "{ty:?}");
-        assert_eq!(h[1].ep.state_count(), 0, "{ty:?}: no state before a valid I2");
+        assert_eq!(
+            h[1].ep.state_count(),
+            0,
+            "{ty:?}: no state before a valid I2"
+        );
         assert!(take(&mut h[1]).is_empty(), "{ty:?}: no answer");
         // The genuine I2 still works afterwards.
         deliver(&mut h[1], now, &i2);
@@ -147,7 +153,9 @@ fn replayed_i2_r2_and_update_are_not_reprocessed() {
     assert!(take(&mut h[0]).is_empty());
     // UPDATE: processed once; a replay gets the same reply and no new rekey.
     let mut r = netsim::Rng::new(5);
-    h[0].ep.rekey(now, a, b, &mut |x: &mut [u8]| r.fill(x)).unwrap();
+    h[0].ep
+        .rekey(now, a, b, &mut |x: &mut [u8]| r.fill(x))
+        .unwrap();
     let upd = take(&mut h[0]).remove(0);
     deliver(&mut h[1], now, &upd);
     let reply = take(&mut h[1]);
@@ -155,7 +163,10 @@ fn replayed_i2_r2_and_update_are_not_reprocessed() {
     deliver(&mut h[1], now, &upd);
     let reply2 = take(&mut h[1]);
     assert_eq!(reply2.len(), 1);
-    assert_eq!(reply2[0].bytes, reply[0].bytes, "same reply, not a new rekey");
+    assert_eq!(
+        reply2[0].bytes, reply[0].bytes,
+        "same reply, not a new rekey"
+    );
     assert_eq!(h[1].ep.counters().update_resent, 1);
     // Finish the rekey, then replay the first UPDATE once more: stale SEQ.
     deliver(&mut h[0], now, &reply[0]);
@@ -177,7 +188,9 @@ fn downgraded_dh_group_list_in_i1_is_detected_from_the_signed_r1() {
     };
     let mut h = hosts(cfg.clone(), cfg);
     let (a, b) = (h[0].hit, h[1].hit);
-    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    h[0].ep
+        .connect(now, a, b, locator(1), locator(2), None)
+        .unwrap();
     let mut i1 = take(&mut h[0]).remove(0);
     // An attacker on the path strips the strong group from the unprotected I1.
     let mut repr = HipRepr::parse_bytes(&i1.bytes).unwrap();
@@ -205,10 +218,13 @@ fn downgraded_dh_group_list_in_i1_is_detected_from_the_signed_r1() {
     // The responder reports the NOTIFY and keeps no state.
     deliver(&mut h[1], now, &out[0]);
     take(&mut h[1]);
-    assert!(h[1]
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::Notified { code: NotifyMessageType::InvalidDhChosen, .. })));
+    assert!(h[1].events.iter().any(|e| matches!(
+        e,
+        Event::Notified {
+            code: NotifyMessageType::InvalidDhChosen,
+            ..
+        }
+    )));
     assert_eq!(h[1].ep.state_count(), 0);
 }
 
@@ -225,7 +241,9 @@ fn nothing_acceptable_fails_cleanly_with_notify() {
     };
     let mut h = hosts(a_cfg, b_cfg);
     let (a, b) = (h[0].hit, h[1].hit);
-    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    h[0].ep
+        .connect(now, a, b, locator(1), locator(2), None)
+        .unwrap();
     let i1 = take(&mut h[0]).remove(0);
     deliver(&mut h[1], now, &i1);
     let r1 = take(&mut h[1]).remove(0);
@@ -300,7 +318,9 @@ fn exchange_packets() -> Vec<Transmit> {
     let now = Instant(1_000_000_000);
     let mut h = hosts(Config::default(), Config::default());
     let (a, b) = (h[0].hit, h[1].hit);
-    h[0].ep.connect(now, a, b, locator(1), locator(2), None).unwrap();
+    h[0].ep
+        .connect(now, a, b, locator(1), locator(2), None)
+        .unwrap();
     let mut all = Vec::new();
     let i1 = take(&mut h[0]).remove(0);
     deliver(&mut h[1], now, &i1);

@@ -327,3 +327,45 @@ fn identity_refusals() {
         Some(IdentityError::NoV1Signature)
     );
 }
+
+#[test]
+fn compatibility_profiles_applied_on_both_sides_still_agree() {
+    // Two of our endpoints that each treat the other with the same profile
+    // (cutehip: puzzle input order, BEX MAC key order, HIP_SIGNATURE_2 in R2,
+    // Kij without leading zeros; HIPL 1.0.8: its private parameters accepted)
+    // complete the exchange: the profile switches both directions consistently.
+    use hip_proto::endpoint::CompatProfile;
+    for profile in [CompatProfile::Cutehip, CompatProfile::Hipl108] {
+        let [ka, kb] = keys(KeySpec::EcdsaP256);
+        let cfg = Config {
+            dh_groups: vec![DhGroupId::Modp2048],
+            ..Config::default()
+        };
+        let mut hosts = [
+            Host::new(cfg.clone(), ka, Version::V2, locator(1), 31),
+            Host::new(cfg, kb, Version::V2, locator(2), 32),
+        ];
+        let (a, b) = (hosts[0].hit, hosts[1].hit);
+        hosts[0].ep.set_peer_profile(b, profile);
+        hosts[1].ep.set_peer_profile(a, profile);
+        let t0 = Instant(1_000_000_000);
+        hosts[0]
+            .ep
+            .connect(t0, a, b, locator(1), locator(2), None)
+            .unwrap();
+        let mut net = Net::new(5, Link::PERFECT);
+        run(
+            &mut hosts,
+            &mut net,
+            t0,
+            Duration::from_secs(60),
+            both_established,
+        );
+        assert!(
+            both_established(&hosts),
+            "{profile:?}: {:?}",
+            hosts[0].events
+        );
+        assert_keys_match(&hosts[0], &hosts[1]);
+    }
+}

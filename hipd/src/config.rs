@@ -32,6 +32,10 @@ pub struct Config {
     pub udp_encap: bool,
     /// Puzzle difficulty K for I1s we answer.
     pub puzzle_k: u8,
+    /// Compatibility profiles per peer HIT (`profile = HIT hipl|cutehip|strict`):
+    /// the known deviations of HIPL 1.0.8 and cutehip accepted and mirrored for
+    /// that peer only; every other peer is handled strictly by the RFCs.
+    pub profiles: Vec<(Hit, hip_proto::endpoint::CompatProfile)>,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
             allow: Vec::new(),
             udp_encap: false,
             puzzle_k: 10,
+            profiles: Vec::new(),
         }
     }
 }
@@ -106,6 +111,25 @@ impl Config {
                         .parse()
                         .map_err(|_| err(format!("bad puzzle difficulty {v:?}")))?
                 }
+                "profile" => {
+                    use hip_proto::endpoint::CompatProfile;
+                    let (h, name) = v
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| err("expected profile = HIT NAME".into()))?;
+                    let ip: std::net::Ipv6Addr =
+                        h.parse().map_err(|_| err(format!("bad HIT {h:?}")))?;
+                    let p = match name.trim() {
+                        "strict" | "rfc" => CompatProfile::Strict,
+                        "hipl" | "hipl-1.0.8" => CompatProfile::Hipl108,
+                        "cutehip" => CompatProfile::Cutehip,
+                        other => {
+                            return Err(err(format!(
+                                "unknown profile {other:?} (strict, hipl or cutehip)"
+                            )))
+                        }
+                    };
+                    c.profiles.push((Hit::from(ip), p));
+                }
                 _ => return Err(err(format!("unknown key {k:?}"))),
             }
         }
@@ -165,5 +189,8 @@ mod tests {
         assert!(Config::parse("lsi_prefix = 1.0.0.0/33").is_err());
         assert!(Config::parse("udp_encap = maybe").is_err());
         assert!(Config::parse("novalue").is_err());
+        assert!(Config::parse("profile = 2001:20::1 ipsec").is_err());
+        let c = Config::parse("profile = 2001:20::1 cutehip").unwrap();
+        assert_eq!(c.profiles[0].1, hip_proto::endpoint::CompatProfile::Cutehip);
     }
 }

@@ -79,11 +79,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .hit;
     let local_lsi = peers.reserve_local(default).map_err(|e| e.to_string())?;
     peers.save().map_err(|e| e.to_string())?;
-    let engine: Box<dyn ProtocolEngine> = Box::new(HipEngine::new(
-        &ids.identities,
-        config.puzzle_k,
-        config.udp_encap,
-    )?);
+    let engine: Box<dyn ProtocolEngine> = Box::new(HipEngine::new(&ids.identities, &config)?);
     let esp: Box<dyn EspEngine> = Box::new(BeetEsp::new());
 
     let tun = Tun::open(&config.tun_name).map_err(|e| format!("TUN {}: {e}", config.tun_name))?;

@@ -38,6 +38,8 @@ pub struct SaInstall {
     pub local_locator: IpAddr,
     /// Peer UDP port when ESP goes over UDP (RFC 3948 framing).
     pub udp_port: Option<u16>,
+    /// A longer ICV than the suite's (a peer's compatibility profile), if any.
+    pub icv_len: Option<usize>,
     pub esp: EspParams,
     /// (our LSI, the LSI we assigned to the peer), filled by the daemon from
     /// the peer database; IPv4 inner packets are rebuilt with them.

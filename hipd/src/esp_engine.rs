@@ -107,6 +107,10 @@ impl EspEngine for BeetEsp {
             iv_key,
         )
         .map_err(err)?;
+        let out = match sa.icv_len {
+            Some(n) => out.with_icv_len(n),
+            None => out,
+        };
         let inb = InboundSa::new(
             sa.esp.spi_in,
             suite,
@@ -114,6 +118,10 @@ impl EspEngine for BeetEsp {
             &sa.esp.keys_in.auth,
         )
         .map_err(err)?;
+        let inb = match sa.icv_len {
+            Some(n) => inb.with_icv_len(n),
+            None => inb,
+        };
         let (local_lsi, peer_lsi) = sa
             .lsis
             .unwrap_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED));

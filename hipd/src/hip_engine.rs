@@ -38,6 +38,12 @@ pub fn local_locator_for(dst: IpAddr) -> Option<IpAddr> {
     s.local_addr().ok().map(|a| a.ip())
 }
 
+/// cutehip sends and expects the full HMAC output as ESP ICV (32 octets for
+/// HMAC-SHA-256; ../shared/interop/cutehip/README.md item 10).
+fn full_icv(p: &hip_proto::endpoint::CompatProfile) -> Option<usize> {
+    (*p == hip_proto::endpoint::CompatProfile::Cutehip).then_some(32)
+}
+
 /// HIPL's names for the association states (`hipconf daemon get ha all`).
 pub fn state_name(s: State) -> &'static str {
     match s {
@@ -54,11 +60,13 @@ pub fn state_name(s: State) -> &'static str {
 
 impl HipEngine {
     /// An engine with the daemon's identities and puzzle difficulty.
-    pub fn new(ids: &[StoredIdentity], puzzle_k: u8, udp_encap: bool) -> Result<Self, String> {
+    pub fn new(ids: &[StoredIdentity], conf: &crate::config::Config) -> Result<Self, String> {
         let cfg = Config {
-            puzzle_difficulty: puzzle_k,
+            puzzle_difficulty: conf.puzzle_k,
+            peer_profiles: conf.profiles.iter().copied().collect(),
             ..Config::default()
         };
+        let udp_encap = conf.udp_encap;
         let mut ep = Endpoint::new(cfg, &mut os_random).map_err(|e| e.to_string())?;
         for id in ids {
             match to_endpoint_identity(id) {
@@ -105,6 +113,7 @@ impl HipEngine {
                         locator: peer_locator,
                         local_locator,
                         udp_port,
+                        icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
                         esp,
                         lsis: None,
                     }))
@@ -126,6 +135,7 @@ impl HipEngine {
                             locator: a.peer_locator,
                             local_locator: a.local_locator,
                             udp_port: a.udp_port,
+                            icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
                             esp,
                             lsis: None,
                         }));

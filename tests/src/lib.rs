@@ -238,7 +238,7 @@ fn run_ok(c: &mut Command) {
     );
 }
 
-/// Directory holding the hipd and hipconf binaries, building them once if needed.
+/// Directory holding the hipd, hipconf and hip-inspect binaries, building them once if needed.
 pub fn bin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -266,6 +266,8 @@ pub fn bin_dir() -> PathBuf {
             "hipd",
             "--bin",
             "hipconf",
+            "--bin",
+            "hip-inspect",
         ]);
         if dir.file_name().is_some_and(|n| n == "release") {
             c.arg("--release");

@@ -62,6 +62,38 @@ fn unpad_halves(sig: &[u8], field: usize) -> Result<Vec<u8>, SignError> {
     Ok(o)
 }
 
+/// DER `SEQUENCE { INTEGER r, INTEGER s }` of a fixed-length r || s.
+fn der_signature(raw: &[u8]) -> Vec<u8> {
+    fn int(out: &mut Vec<u8>, v: &[u8]) {
+        let v = &v[v.iter().take_while(|&&b| b == 0).count().min(v.len() - 1)..];
+        let pad = v[0] & 0x80 != 0;
+        out.push(0x02);
+        out.push((v.len() + usize::from(pad)) as u8);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(v);
+    }
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let mut body = Vec::with_capacity(raw.len() + 8);
+    int(&mut body, r);
+    int(&mut body, s);
+    let mut out = vec![0x30, body.len() as u8];
+    out.extend_from_slice(&body);
+    out
+}
+
+fn ring_ecdsa_verify(
+    alg: &'static ring::signature::EcdsaVerificationAlgorithm,
+    public_sec1: &[u8],
+    msg: &[u8],
+    raw: &[u8],
+) -> Result<(), SignError> {
+    ring::signature::UnparsedPublicKey::new(alg, public_sec1)
+        .verify(msg, &der_signature(raw))
+        .map_err(|_| SignError::BadSignature)
+}
+
 impl HostIdentity {
     /// Sign `msg`. `rng` is used only for RSASSA-PSS salts.
     pub fn sign(
@@ -131,22 +163,24 @@ impl HostIdPublic {
                     .verify(msg, &s)
                     .map_err(bad)
             }
-            (HostIdPublic::EcdsaP256(k), s) => {
-                let (raw, digest) = match s {
-                    SignatureScheme::Rfc7401 => {
-                        (unpad_halves(sig, 32)?, Sha384::digest(msg).to_vec())
-                    }
-                    SignatureScheme::Rfc5201 => {
-                        (unpad_halves(sig, 32)?, Sha1::digest(msg).to_vec())
-                    }
-                };
-                let s = p256::ecdsa::Signature::from_slice(&raw).map_err(bad)?;
-                k.verify_prehash(&digest, &s).map_err(bad)
+            // ring verifies these three to five times faster than the pure-Rust
+            // curves (verification needs no randomness, so sans-IO is kept).
+            (HostIdPublic::EcdsaP256(k), SignatureScheme::Rfc7401) => ring_ecdsa_verify(
+                &ring::signature::ECDSA_P256_SHA384_ASN1,
+                k.to_encoded_point(false).as_bytes(),
+                msg,
+                &unpad_halves(sig, 32)?,
+            ),
+            (HostIdPublic::EcdsaP256(k), SignatureScheme::Rfc5201) => {
+                let s = p256::ecdsa::Signature::from_slice(&unpad_halves(sig, 32)?).map_err(bad)?;
+                k.verify_prehash(&Sha1::digest(msg), &s).map_err(bad)
             }
-            (HostIdPublic::EcdsaP384(k), SignatureScheme::Rfc7401) => {
-                let s = p384::ecdsa::Signature::from_slice(&unpad_halves(sig, 48)?).map_err(bad)?;
-                k.verify_prehash(&Sha384::digest(msg), &s).map_err(bad)
-            }
+            (HostIdPublic::EcdsaP384(k), SignatureScheme::Rfc7401) => ring_ecdsa_verify(
+                &ring::signature::ECDSA_P384_SHA384_ASN1,
+                k.to_encoded_point(false).as_bytes(),
+                msg,
+                &unpad_halves(sig, 48)?,
+            ),
             (HostIdPublic::EcdsaP384(_), SignatureScheme::Rfc5201) => Err(SignError::Unsupported(
                 "ECDSA P-384 with a SHA-1 digest is shorter than half the field",
             )),

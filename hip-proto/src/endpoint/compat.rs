@@ -63,6 +63,13 @@ impl CompatProfile {
         self == CompatProfile::Cutehip
     }
 
+    /// Put R1_COUNTER in R1 (RFC 7401 section 5.2.3 recommends it). cutehip's I2
+    /// builder fails with an exception when an R1 carries one (found in live
+    /// interop; see rfc-notes/interop.md), so its R1s go without.
+    pub fn r1_has_r1_counter(self) -> bool {
+        self != CompatProfile::Cutehip
+    }
+
     /// Feed Kij to the KDF as a minimal big-endian integer (leading zero bytes
     /// dropped; cutehip README item 9).
     pub fn kij_strip_leading_zeros(self) -> bool {

@@ -193,7 +193,11 @@ pub fn drive_endpoint(data: &[u8]) {
                 );
             }
         }
-        assert_eq!(resp.state_count(), 0, "responder state from arbitrary packets");
+        assert_eq!(
+            resp.state_count(),
+            0,
+            "responder state from arbitrary packets"
+        );
         let _ = now + Duration::from_millis(1);
     }
 }

@@ -20,14 +20,14 @@ use super::random::RandomSource;
 use crate::crypto::dh::{self, DhKeyPair};
 use crate::crypto::rhash::Rhash;
 use crate::registry::{DhGroupId, PacketType, Version};
-use crate::wire::{
-    checksum, cover, DhValue, DiffieHellman, HipRepr, ParamRepr, ParamType, Puzzle, HEADER_LEN,
-};
+use crate::wire::{checksum, cover, DhValue, DiffieHellman, HipRepr, ParamRepr, ParamType, Puzzle};
 use crate::Hit;
 
 /// A signed R1 ready to be patched for one initiator.
 pub struct R1Template {
     bytes: Vec<u8>,
+    /// The generation (puzzle secret) this R1 belongs to.
+    generation: u16,
     /// Offset of PUZZLE's contents (K, Lifetime, Opaque, #I).
     puzzle_at: usize,
     i_len: usize,
@@ -96,13 +96,16 @@ pub enum R1Error {
     Puzzle(#[from] PuzzleSecretError),
 }
 
+/// Templates are kept per local HIT, DH group and whether R1_COUNTER is sent.
+type TemplateKey = (Hit, DhGroupId, bool);
+
 /// The precomputed R1s and the puzzle secrets they use.
 #[derive(Debug)]
 pub struct R1Factory {
     /// Puzzle secrets; the generation is theirs.
     pub secrets: PuzzleSecrets,
-    current: HashMap<(Hit, DhGroupId), R1Template>,
-    previous: HashMap<(Hit, DhGroupId), R1Template>,
+    current: HashMap<TemplateKey, R1Template>,
+    previous: HashMap<TemplateKey, R1Template>,
     /// Templates signed so far.
     pub signed: u64,
 }
@@ -136,19 +139,18 @@ impl R1Factory {
     }
 
     /// The template of a generation, to process an I2 (`None` when expired).
-    pub fn template(&self, generation: u16, hit: &Hit, group: DhGroupId) -> Option<&R1Template> {
-        let g = self.secrets.generation();
-        let t = if generation == g {
-            self.current
-                .get(&(*hit, group))
-                .or_else(|| self.previous.get(&(*hit, group)))
-        } else if generation == g.wrapping_sub(1) {
-            self.previous.get(&(*hit, group))
-        } else {
-            None
-        };
-        // The R1_COUNTER in the template names its generation.
-        t.filter(|t| t.generation() == generation)
+    pub fn template(
+        &self,
+        generation: u16,
+        hit: &Hit,
+        group: DhGroupId,
+        with_counter: bool,
+    ) -> Option<&R1Template> {
+        let key = (*hit, group, with_counter);
+        [self.current.get(&key), self.previous.get(&key)]
+            .into_iter()
+            .flatten()
+            .find(|t| t.generation == generation)
     }
 
     /// Serves an R1 to `initiator` from `id` with `group`, signing a template first
@@ -159,6 +161,7 @@ impl R1Factory {
         cfg: &Config,
         id: &LocalIdentity,
         group: DhGroupId,
+        with_counter: bool,
         initiator: &Hit,
         src: std::net::IpAddr,
         dst: std::net::IpAddr,
@@ -166,9 +169,9 @@ impl R1Factory {
         random: &mut dyn RandomSource,
     ) -> Result<Vec<u8>, R1Error> {
         let generation = self.secrets.generation();
-        let key = (id.hit, group);
+        let key = (id.hit, group, with_counter);
         if !self.current.contains_key(&key) {
-            let t = build_template(cfg, id, group, generation, random)?;
+            let t = build_template(cfg, id, group, generation, with_counter, random)?;
             self.signed += 1;
             self.current.insert(key, t);
         }
@@ -187,15 +190,6 @@ impl R1Factory {
     }
 }
 
-impl R1Template {
-    /// The generation this template belongs to (its R1_COUNTER / Opaque).
-    fn generation(&self) -> u16 {
-        // R1_COUNTER is the first parameter (types 128/129): 4 reserved + 8 counter octets.
-        let at = HEADER_LEN + 4 + 4;
-        u16::from_be_bytes([self.bytes[at + 6], self.bytes[at + 7]])
-    }
-}
-
 /// Builds and signs one R1 (RFC 7401 section 5.3.2 parameter list; RFC 5201
 /// section 5.3.2 for v1).
 fn build_template(
@@ -203,6 +197,7 @@ fn build_template(
     id: &LocalIdentity,
     group: DhGroupId,
     generation: u16,
+    with_counter: bool,
     random: &mut dyn RandomSource,
 ) -> Result<R1Template, R1Error> {
     let rhash = rhash_for(id.version, &id.hit).ok_or(R1Error::NoRhash)?;
@@ -213,11 +208,13 @@ fn build_template(
     let i_len = i_len(id.version, rhash);
     let mut r = HipRepr::new(PacketType::R1, id.version, id.hit, Hit([0; 16]));
     let counter = u64::from(generation);
-    r.params.push(if v1 {
-        ParamRepr::R1CounterV1(counter)
-    } else {
-        ParamRepr::R1Counter(counter)
-    });
+    if with_counter {
+        r.params.push(if v1 {
+            ParamRepr::R1CounterV1(counter)
+        } else {
+            ParamRepr::R1Counter(counter)
+        });
+    }
     r.params.push(ParamRepr::Puzzle(Puzzle {
         k,
         lifetime: cfg.puzzle_lifetime,
@@ -275,6 +272,7 @@ fn build_template(
         .ok_or(BuildError::Wire(crate::wire::Error::MissingParam(257)))?;
     Ok(R1Template {
         bytes,
+        generation,
         puzzle_at,
         i_len,
         dh,

@@ -58,12 +58,14 @@ impl Endpoint {
             .or_else(|| groups.first().copied())
             .ok_or(DropReason::Policy)?;
         let udp = inc.udp_port.is_some();
+        let with_counter = self.cfg.profile_for(&repr.sender_hit).r1_has_r1_counter();
         let bytes = self
             .r1
             .serve(
                 &self.cfg,
                 &self.identities[idx],
                 group,
+                with_counter,
                 &repr.sender_hit,
                 inc.dst,
                 inc.src,
@@ -141,7 +143,7 @@ impl Endpoint {
         let value = dh.values.first().ok_or(DropReason::Malformed)?;
         let template = self
             .r1
-            .template(generation, &hit_r, value.group)
+            .template(generation, &hit_r, value.group, profile.r1_has_r1_counter())
             .ok_or(DropReason::BadPuzzle)?;
         let mut kij = template
             .dh
