@@ -146,6 +146,12 @@ pub async fn run(opts: Options) -> Result<(), String> {
     tasks.spawn(udp_task(io.clone(), state.clone()));
     tasks.spawn(control_task(listener, io.clone(), state.clone()));
     tasks.spawn(timer_task(io.clone(), state.clone()));
+    match crate::addr_watch::AddrWatch::open() {
+        Ok(w) => {
+            tasks.spawn(addr_task(w, io.clone(), state.clone()));
+        }
+        Err(e) => tracing::warn!("address changes will not be announced: rtnetlink: {e}"),
+    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
@@ -207,6 +213,9 @@ fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
                     buf[HEADROOM..HEADROOM + n].copy_from_slice(&pkt[..n]);
                     send_esp(io, &mut st, &sa.peer, &mut buf, HEADROOM..HEADROOM + n);
                 }
+            }
+            Action::LocatorChanged { peer, locator } => {
+                lock(state).esp.set_locator(&peer, locator);
             }
             Action::Closed { peer } => {
                 let mut st = lock(state);
@@ -470,6 +479,25 @@ async fn timer_task(io: Arc<Io>, state: Shared) {
             .min(now + std::time::Duration::from_millis(100));
         tokio::time::sleep_until(until.into()).await;
         let a = lock(&state).engine.poll(Instant::now());
+        perform(&io, &state, a);
+    }
+}
+
+/// Announces locator changes (RFC 8046): on every rtnetlink address event,
+/// rescan the host's addresses and let the engine update its peers.
+async fn addr_task(w: crate::addr_watch::AddrWatch, io: Arc<Io>, state: Shared) {
+    loop {
+        if let Err(e) = w.changed().await {
+            tracing::warn!("rtnetlink: {e}");
+            return;
+        }
+        let (tun, lsi) = {
+            let st = lock(&state);
+            (st.config.tun_name.clone(), st.config.lsi_prefix)
+        };
+        let addrs = crate::addr_watch::locators(&tun, lsi);
+        tracing::debug!(?addrs, "addresses changed");
+        let a = lock(&state).engine.update_locators(&addrs, Instant::now());
         perform(&io, &state, a);
     }
 }

@@ -59,6 +59,8 @@ pub enum Action {
     Established(SaInstall),
     /// New SAs after an UPDATE rekey: replace, keeping the old inbound SA a while.
     Rekeyed(SaInstall),
+    /// The peer's locator changed (verified, RFC 8046): send ESP there.
+    LocatorChanged { peer: Hit, locator: IpAddr },
     /// An association was closed or failed: remove its SAs, drop its queue.
     Closed { peer: Hit },
 }
@@ -79,6 +81,8 @@ pub trait ProtocolEngine: Send {
     fn on_data_received(&mut self, peer: Hit, now: Instant);
     /// Timers (retransmissions, lifetimes).
     fn poll(&mut self, now: Instant) -> Vec<Action>;
+    /// The host's usable locators changed: announce new ones to the peers.
+    fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action>;
     /// When `poll` must run next.
     fn next_deadline(&self) -> Option<Instant>;
     /// CLOSE all associations (shutdown) or one.
@@ -106,6 +110,8 @@ pub trait EspEngine: Send {
     fn install(&mut self, sa: &SaInstall) -> Result<(), EngineError>;
     /// Removes the SAs of `peer`.
     fn remove(&mut self, peer: &Hit);
+    /// Sends ESP for `peer` to a new locator.
+    fn set_locator(&mut self, peer: &Hit, locator: IpAddr);
     /// Is there an outbound SA to `peer`?
     fn has_sa(&self, peer: &Hit) -> bool;
     /// Seals the inner IP packet at `buf[inner]` for `peer`; returns the outer

@@ -165,6 +165,12 @@ impl EspEngine for BeetEsp {
         }
     }
 
+    fn set_locator(&mut self, peer: &Hit, locator: IpAddr) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.dst = locator;
+        }
+    }
+
     fn has_sa(&self, peer: &Hit) -> bool {
         self.peers.contains_key(peer)
     }

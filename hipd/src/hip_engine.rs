@@ -142,7 +142,14 @@ impl HipEngine {
                     }
                 }
                 Event::LocatorChanged { peer_hit, locator } => {
-                    tracing::info!(peer = %peer_hit, %locator, "peer locator changed");
+                    tracing::info!(peer = %peer_hit, %locator, "peer locator changed (verified)");
+                    out.push(Action::LocatorChanged {
+                        peer: peer_hit,
+                        locator,
+                    });
+                }
+                Event::LocalLocatorChanged { peer_hit, locator } => {
+                    tracing::info!(peer = %peer_hit, %locator, "our locator changed: UPDATE sent");
                 }
                 Event::Closed { peer_hit } => out.push(Action::Closed { peer: peer_hit }),
                 Event::Failed { peer_hit, reason } => {
@@ -258,6 +265,12 @@ impl ProtocolEngine for HipEngine {
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now, &mut os_random);
         }
+        self.drain()
+    }
+
+    fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action> {
+        let now = self.t(now);
+        self.ep.update_locators(now, addrs, &mut os_random);
         self.drain()
     }
 

@@ -3,6 +3,7 @@
 //! Thin glue: the protocol engine ([`hip_engine`] over `hip_proto::endpoint`)
 //! and the ESP SAs ([`esp_engine`] over `hip_esp`) sit behind
 //! [`engine::ProtocolEngine`] and [`engine::EspEngine`].
+pub mod addr_watch;
 pub mod config;
 pub mod control;
 pub mod control_plane;

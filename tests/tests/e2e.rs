@@ -347,3 +347,107 @@ fn hit_not_on_allow_list_is_refused() {
         "no work before the ACL"
     );
 }
+
+/// Replaces `old` by `new` on `dev` (new address first, then the old one goes).
+fn move_addr(ns: &Netns, dev: &str, old: &str, new: &str) {
+    ns.add_addr(dev, new);
+    ns.exec_ok(&["ip", "addr", "del", old, "dev", dev]);
+}
+
+/// A long TCP transfer while one host's locator is replaced (RFC 8046 mobility):
+/// the transfer completes with the same SHA-256; the time from the address
+/// change to the first ESP packet the peer sends to the new address is printed.
+fn transfer_across_move(over_lsi: bool, a_moves: bool) {
+    let p = pair(false, None, None);
+    // Associate first.
+    assert!(ping(&p.a, &p.lsi_b).contains(&3));
+    let (mover, mover_dev, old, new, new_ip, other) = if a_moves {
+        (
+            &p.a,
+            "veth-a",
+            "2001:db8::1/64",
+            "2001:db8::11/64",
+            "2001:db8::11",
+            &p.b,
+        )
+    } else {
+        (
+            &p.b,
+            "veth-b",
+            "2001:db8::2/64",
+            "2001:db8::12/64",
+            "2001:db8::12",
+            &p.a,
+        )
+    };
+    // Watch, on the other host, for its first ESP packet to the new address.
+    let mut td = other.command("tcpdump");
+    let dev_other = if a_moves { "veth-b" } else { "veth-a" };
+    td.args(["-i", dev_other, "-n", "-tt", "-l", "-c", "1"])
+        .arg(format!("ip6 dst {new_ip} and ip6 proto 50"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let td = td.spawn().expect("tcpdump");
+    std::thread::sleep(Duration::from_millis(500));
+    let payload = data(60 << 20, 7);
+    let (listen, dst): (SocketAddr, SocketAddr) = if over_lsi {
+        let lsi_b: std::net::Ipv4Addr = p.lsi_b.parse().unwrap();
+        (
+            "0.0.0.0:5011".parse().unwrap(),
+            SocketAddr::from((lsi_b, 5011)),
+        )
+    } else {
+        let hit_b: std::net::Ipv6Addr = p.hit_b.parse().unwrap();
+        (
+            "[::]:5012".parse().unwrap(),
+            SocketAddr::from((hit_b, 5012)),
+        )
+    };
+    let moved_at = std::thread::scope(|s| {
+        let t = s.spawn(|| tcp_transfer(&p.a, &p.b, listen, dst, payload));
+        std::thread::sleep(Duration::from_millis(400));
+        let at = std::time::SystemTime::now();
+        move_addr(mover, mover_dev, old, new);
+        let (sent, got) = t.join().expect("transfer");
+        assert_eq!(sent, got, "SHA-256 after the move");
+        at
+    });
+    let out = td.wait_with_output().expect("tcpdump");
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let first: f64 = line
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no ESP to the new address seen: {line:?}"));
+    let moved = moved_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    println!(
+        "locator change ({} moves, TCP over {}): first ESP to the new address {:.1} ms after the address change",
+        if a_moves { "A" } else { "B" },
+        if over_lsi { "LSI" } else { "HIT" },
+        (first - moved) * 1000.0
+    );
+    let ha = if a_moves {
+        ha_states(&p.b, &p.hb)
+    } else {
+        ha_states(&p.a, &p.ha)
+    };
+    assert!(
+        ha.iter().any(|x| x["locator"] == new_ip),
+        "peer uses the new locator: {ha:?}"
+    );
+}
+
+#[test]
+fn tcp_over_hit_survives_a_locator_change_of_a() {
+    require_netns!();
+    transfer_across_move(false, true);
+}
+
+#[test]
+fn tcp_over_lsi_survives_a_locator_change_of_b() {
+    require_netns!();
+    transfer_across_move(true, false);
+}

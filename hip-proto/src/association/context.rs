@@ -83,6 +83,12 @@ pub struct Association {
     pub update_packet: Option<Vec<u8>>,
     /// Our last reply to a peer UPDATE, re-sent when the peer retransmits it.
     pub update_reply: Option<Vec<u8>>,
+    /// Where the outstanding UPDATE goes when it is not the peer's current
+    /// locator (the address being verified, RFC 8046 section 5.4).
+    pub update_dst: Option<IpAddr>,
+    /// A peer locator announced in LOCATOR_SET and the nonce of the
+    /// ECHO_REQUEST_SIGNED that verifies it (RFC 8046 section 3.2.1).
+    pub pending_locator: Option<(IpAddr, [u8; 16])>,
 }
 
 impl Association {
@@ -122,6 +128,8 @@ impl Association {
             update_retx,
             update_packet: None,
             update_reply: None,
+            update_dst: None,
+            pending_locator: None,
         }
     }
 }

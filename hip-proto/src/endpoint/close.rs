@@ -150,6 +150,17 @@ impl Endpoint {
         r: &mut HipRepr,
         random: &mut dyn RandomSource,
     ) -> Result<Vec<u8>, BuildError> {
+        self.protect_and_emit_to(pair, r, None, random)
+    }
+
+    /// As [`Self::protect_and_emit`], to `dst` instead of the peer's locator.
+    pub(super) fn protect_and_emit_to(
+        &self,
+        pair: HitPair,
+        r: &mut HipRepr,
+        dst: Option<std::net::IpAddr>,
+        random: &mut dyn RandomSource,
+    ) -> Result<Vec<u8>, BuildError> {
         let a = self
             .assocs
             .get(&pair)
@@ -161,7 +172,12 @@ impl Endpoint {
             protect::append_mac(r, rhash, &keys.hip_keys().0.integ)?;
         }
         protect::append_signature(r, &self.identities[idx], false, random)?;
-        protect::emit(r, a.local_locator, a.peer_locator, a.udp_port.is_some())
+        protect::emit(
+            r,
+            a.local_locator,
+            dst.unwrap_or(a.peer_locator),
+            a.udp_port.is_some(),
+        )
     }
 
     /// Verifies HIP_MAC (the peer's outgoing key) and HIP_SIGNATURE of a packet

@@ -429,7 +429,13 @@ impl Endpoint {
         };
         match a.update_retx.poll(now) {
             RetransmitOutcome::NotDue => {}
-            RetransmitOutcome::Resend => self.resend(pair, |a| a.update_packet.as_ref()),
+            RetransmitOutcome::Resend => {
+                if let Some(b) = a.update_packet.clone() {
+                    let dst = a.update_dst.unwrap_or(a.peer_locator);
+                    let (s, u) = (a.local_locator, a.udp_port);
+                    self.transmit(s, dst, u, b);
+                }
+            }
             RetransmitOutcome::GiveUp => {
                 a.update_packet = None;
                 a.rekey = None;

@@ -55,6 +55,8 @@ pub struct Counters {
     pub update_resent: u64,
     /// Rekeys completed.
     pub rekeyed: u64,
+    /// Peer locators changed after verification (RFC 8046).
+    pub locator_changes: u64,
     /// NOTIFY packets received.
     pub notify_received: u64,
     /// Own packets that could not be built (a broken local key).

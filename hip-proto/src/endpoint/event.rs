@@ -132,6 +132,13 @@ pub enum Event {
         /// New locator.
         locator: Locator,
     },
+    /// Our locator for the association changed (we announced it with UPDATE).
+    LocalLocatorChanged {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// Our new locator.
+        locator: Locator,
+    },
     /// The association was closed (CLOSE/CLOSE_ACK or expiry).
     Closed {
         /// Peer HIT.

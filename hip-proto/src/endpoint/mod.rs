@@ -5,6 +5,7 @@
 //! * [`initiator`] / [`responder`]: the base exchange (I1, R1, I2, R2).
 //! * [`r1_generation`]: precomputed, signed R1 templates.
 //! * [`close`], [`update`], [`notify`]: CLOSE/CLOSE_ACK, UPDATE rekeying, NOTIFY.
+//! * [`mobility`]: LOCATOR_SET announcement and address verification (RFC 8046).
 //! * [`identity`]: local Host Identities per HIP version.
 //! * [`protect`]: HIP_MAC / signature / checksum building and checking.
 //! * [`config`]: configuration, preference lists, retransmission limits.
@@ -27,6 +28,7 @@ pub mod event;
 pub mod fuzz;
 pub mod identity;
 pub mod initiator;
+pub mod mobility;
 pub mod negotiate;
 pub mod notify;
 pub mod protect;

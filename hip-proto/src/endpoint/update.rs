@@ -129,6 +129,7 @@ impl Endpoint {
             if let Some(r) = a.rekey.filter(|r| r.new_spi_out.is_some()) {
                 self.finish_rekey(pair, r)?;
             }
+            self.locator_verified(pair, repr);
             return Ok(());
         };
         match a.update.on_seq(seq) {
@@ -177,16 +178,28 @@ impl Endpoint {
             }
         }
         reply.insert_ordered(ParamRepr::Ack(vec![seq]));
+        // Mobility (RFC 8046 section 3.2.1): verify an announced address, answer
+        // a verification request, complete our own verification.
+        let verify_at = self.verify_announced_locator(pair, repr, &mut reply, random);
+        if let Some(ParamRepr::EchoRequestSigned(e)) = repr.param(ParamType::EchoRequestSigned) {
+            reply.insert_ordered(ParamRepr::EchoResponseSigned(e.clone()));
+        }
+        self.locator_verified(pair, repr);
         let bytes = self
-            .protect_and_emit(pair, &mut reply, random)
+            .protect_and_emit_to(pair, &mut reply, verify_at, random)
             .map_err(|_| DropReason::Policy)?;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
         a.update_reply = Some(bytes.clone());
         if reply.param(ParamType::Seq).is_some() {
             a.update_packet = Some(bytes.clone());
+            a.update_dst = verify_at;
             a.update_retx.start(now);
         }
-        let (s, d, u) = (a.local_locator, a.peer_locator, a.udp_port);
+        let (s, d, u) = (
+            a.local_locator,
+            verify_at.unwrap_or(a.peer_locator),
+            a.udp_port,
+        );
         self.transmit(s, d, u, bytes);
         if let Some(r) = finished {
             self.finish_rekey(pair, r)?;

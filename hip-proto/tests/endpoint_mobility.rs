@@ -1,0 +1,196 @@
+//! Mobility with UPDATE (RFC 8046 section 3.2.1): the three-packet exchange
+//! with address verification, a forged LOCATOR_SET, an address that does not
+//! answer (no switch, bounded packets to it) and replayed UPDATEs.
+
+mod harness;
+mod netsim;
+
+use harness::*;
+use hip_proto::association::{Duration, Instant, State};
+use hip_proto::crypto::hi::KeySpec;
+use hip_proto::endpoint::{Config, DropReason, Event, Incoming, Transmit};
+use hip_proto::registry::Version;
+use hip_proto::wire::{checksum, HipRepr, Packet, ParamType};
+use netsim::{Link, Net};
+
+fn established() -> [Host; 2] {
+    let [ka, kb] = keys(KeySpec::EcdsaP256);
+    let mut h = [
+        Host::new(Config::default(), ka, Version::V2, locator(1), 41),
+        Host::new(Config::default(), kb, Version::V2, locator(2), 42),
+    ];
+    let t0 = Instant(1_000_000_000);
+    let (a, b) = (h[0].hit, h[1].hit);
+    h[0].ep
+        .connect(t0, a, b, locator(1), locator(2), None)
+        .unwrap();
+    let mut net = Net::new(1, Link::PERFECT);
+    run(
+        &mut h,
+        &mut net,
+        t0,
+        Duration::from_secs(30),
+        both_established,
+    );
+    assert!(both_established(&h));
+    h
+}
+
+fn deliver(h: &mut Host, now: Instant, t: &Transmit) {
+    let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
+    h.ep.handle(
+        now,
+        Incoming {
+            src: t.src,
+            dst: t.dst,
+            udp_port: t.udp_port,
+            bytes: &t.bytes,
+        },
+        &mut |b: &mut [u8]| rng.fill(b),
+    );
+    h.rng = rng;
+}
+
+fn take(h: &mut Host) -> Vec<Transmit> {
+    let mut v = Vec::new();
+    while let Some(t) = h.ep.poll_transmit() {
+        v.push(t);
+    }
+    while let Some(e) = h.ep.poll_event() {
+        h.events.push(e);
+    }
+    v
+}
+
+fn peer_locator(h: &Host, peer: hip_proto::Hit) -> std::net::IpAddr {
+    h.ep.associations()
+        .into_iter()
+        .find(|a| a.peer_hit == peer)
+        .unwrap()
+        .peer_locator
+}
+
+#[test]
+fn locator_change_is_announced_verified_and_adopted() {
+    let mut h = established();
+    let (a, b) = (h[0].hit, h[1].hit);
+    let t = Instant(5_000_000_000);
+    let new = locator(11);
+    let mut r = netsim::Rng::new(3);
+    assert_eq!(
+        h[0].ep
+            .update_locators(t, &[new], &mut |x: &mut [u8]| r.fill(x)),
+        1
+    );
+    // 1: UPDATE with LOCATOR_SET, ESP_INFO, SEQ, from the new address.
+    let u1 = take(&mut h[0]).remove(0);
+    assert_eq!(u1.src, new);
+    let r1 = HipRepr::parse_bytes(&u1.bytes).unwrap();
+    assert!(r1.param(ParamType::LocatorSet).is_some() && r1.param(ParamType::Seq).is_some());
+    deliver(&mut h[1], t, &u1);
+    // 2: to the new address, ECHO_REQUEST_SIGNED + SEQ + ACK; B has not switched yet.
+    let u2 = take(&mut h[1]).remove(0);
+    assert_eq!(u2.dst, new, "verification goes to the announced address");
+    let r2 = HipRepr::parse_bytes(&u2.bytes).unwrap();
+    assert!(r2.param(ParamType::EchoRequestSigned).is_some());
+    assert!(r2.param(ParamType::Ack).is_some());
+    assert_eq!(
+        peer_locator(&h[1], a),
+        locator(1),
+        "not before verification"
+    );
+    deliver(&mut h[0], t, &u2);
+    // 3: ACK + ECHO_RESPONSE_SIGNED; now B uses the new locator.
+    let u3 = take(&mut h[0]).remove(0);
+    assert!(HipRepr::parse_bytes(&u3.bytes)
+        .unwrap()
+        .param(ParamType::EchoResponseSigned)
+        .is_some());
+    deliver(&mut h[1], t, &u3);
+    take(&mut h[1]);
+    assert_eq!(peer_locator(&h[1], a), new);
+    assert!(h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LocatorChanged { locator, .. } if *locator == new)));
+    assert_eq!(h[1].ep.counters().locator_changes, 1);
+    assert_eq!(h[0].ep.state(a, b), State::Established);
+    // Replaying the first UPDATE: the stored reply again, no second verification.
+    deliver(&mut h[1], t, &u1);
+    let again = take(&mut h[1]);
+    assert_eq!(again.len(), 1);
+    assert_eq!(h[1].ep.counters().update_resent, 1);
+    assert_eq!(h[1].ep.counters().locator_changes, 1);
+}
+
+#[test]
+fn forged_locator_set_is_dropped() {
+    let mut h = established();
+    let a = h[0].hit;
+    let t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(4);
+    h[0].ep
+        .update_locators(t, &[locator(11)], &mut |x: &mut [u8]| r.fill(x));
+    let mut u1 = take(&mut h[0]).remove(0);
+    // An attacker rewrites the announced address (last octet of the locator).
+    let at = Packet::new_checked(&u1.bytes[..])
+        .unwrap()
+        .params()
+        .map(Result::unwrap)
+        .find(|p| p.param_type() == ParamType::LocatorSet)
+        .unwrap()
+        .offset()
+        + 4
+        + 8
+        + 4
+        + 15;
+    u1.bytes[at] ^= 0x42;
+    checksum::fill(&mut u1.bytes, u1.src, u1.dst);
+    deliver(&mut h[1], t, &u1);
+    assert_eq!(h[1].ep.counters().dropped(DropReason::BadMac), 1);
+    assert!(
+        take(&mut h[1]).is_empty(),
+        "nothing is sent to a forged address"
+    );
+    assert_eq!(peer_locator(&h[1], a), locator(1));
+}
+
+#[test]
+fn an_address_that_does_not_answer_is_never_adopted_and_gets_few_packets() {
+    let mut h = established();
+    let a = h[0].hit;
+    let mut t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(5);
+    h[0].ep
+        .update_locators(t, &[locator(11)], &mut |x: &mut [u8]| r.fill(x));
+    let u1 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], t, &u1);
+    // Nothing sent to the new address ever arrives: count what B sends there.
+    let mut to_new = take(&mut h[1])
+        .iter()
+        .filter(|x| x.dst == locator(11))
+        .count();
+    for _ in 0..100 {
+        let Some(next) = h[1].ep.poll_timeout() else {
+            break;
+        };
+        t = next.max(t);
+        let mut rng = std::mem::replace(&mut h[1].rng, netsim::Rng::new(0));
+        h[1].ep.handle_timeout(t, &mut |b: &mut [u8]| rng.fill(b));
+        h[1].rng = rng;
+        to_new += take(&mut h[1])
+            .iter()
+            .filter(|x| x.dst == locator(11))
+            .count();
+        if t > Instant(5_000_000_000) + Duration::from_secs(300) {
+            break;
+        }
+    }
+    let limit = 1 + Config::default().update_retransmit.max_retries as usize;
+    assert!(
+        to_new <= limit,
+        "{to_new} packets to an unverified address (limit {limit})"
+    );
+    assert_ne!(peer_locator(&h[1], a), locator(11));
+    assert_eq!(h[1].ep.counters().locator_changes, 0);
+}

@@ -1,0 +1,158 @@
+//! Watching the host's addresses (rtnetlink, RTMGRP_IPV4_IFADDR and
+//! RTMGRP_IPV6_IFADDR) so that a changed locator is announced to every peer
+//! at once (RFC 8046 section 3.2.1; the mobile host's side).
+//!
+//! Any address notification triggers a rescan with getifaddrs(3); the usable
+//! locators are the global-scope addresses outside the TUN device, loopback,
+//! link-local ranges, the LSI prefix and the HIT (ORCHID) prefixes.
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use tokio::io::unix::AsyncFd;
+
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+
+/// A netlink socket subscribed to address changes.
+pub struct AddrWatch {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl AddrWatch {
+    /// Opens and binds the netlink socket.
+    pub fn open() -> std::io::Result<Self> {
+        // SAFETY: plain socket(2).
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fresh descriptor, owned from here on.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: zeroed sockaddr_nl is valid; we set family and groups.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as u16;
+        sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+        // SAFETY: sa is a valid sockaddr_nl of the given size.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the OwnedFd moves into the AsyncFd and is closed only when it drops.
+        let fd = unsafe { AsyncFd::register(fd)? };
+        Ok(AddrWatch { fd })
+    }
+
+    /// Waits for the next batch of address notifications (their content is not
+    /// needed: the caller rescans).
+    pub async fn changed(&self) -> std::io::Result<()> {
+        let mut buf = [0u8; 8192];
+        loop {
+            let mut g = self.fd.readable().await?;
+            let mut got = false;
+            loop {
+                // SAFETY: buf is valid for its length.
+                let n = unsafe {
+                    libc::recv(
+                        self.fd.get_ref().as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        0,
+                    )
+                };
+                if n > 0 {
+                    got = true;
+                    continue;
+                }
+                break;
+            }
+            g.clear_ready();
+            if got {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Is `a` usable as a HIP locator?
+pub fn usable(a: IpAddr, lsi_prefix: (std::net::Ipv4Addr, u8)) -> bool {
+    match a {
+        IpAddr::V4(v4) => {
+            let (p, len) = lsi_prefix;
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            !v4.is_loopback()
+                && !v4.is_link_local()
+                && !v4.is_unspecified()
+                && (u32::from(v4) & mask) != (u32::from(p) & mask)
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            !v6.is_loopback()
+                && !v6.is_unspecified()
+                && (s[0] & 0xffc0) != 0xfe80
+                && hip_proto::Hit::from(v6).orchid_version().is_none()
+        }
+    }
+}
+
+/// The host's usable locators, except those on `tun`.
+pub fn locators(tun: &str, lsi_prefix: (std::net::Ipv4Addr, u8)) -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for ifa in addrs {
+        if ifa.interface_name == tun {
+            continue;
+        }
+        let Some(a) = ifa.address else { continue };
+        let ip = if let Some(s) = a.as_sockaddr_in() {
+            IpAddr::V4(s.ip())
+        } else if let Some(s) = a.as_sockaddr_in6() {
+            IpAddr::V6(s.ip())
+        } else {
+            continue;
+        };
+        if usable(ip, lsi_prefix) && !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usable_locators() {
+        let lsi = (std::net::Ipv4Addr::new(1, 0, 0, 0), 8);
+        for (a, ok) in [
+            ("192.0.2.1", true),
+            ("2001:db8::1", true),
+            ("127.0.0.1", false),
+            ("1.0.0.2", false),
+            ("169.254.1.1", false),
+            ("fe80::1", false),
+            ("::1", false),
+            ("2001:20::1", false),
+            ("2001:10::1", false),
+        ] {
+            assert_eq!(usable(a.parse().unwrap(), lsi), ok, "{a}");
+        }
+    }
+}
