@@ -834,6 +834,49 @@ mod tests {
         );
     }
 
+    #[test]
+    fn gmac_icv_is_the_gcm_tag_over_the_whole_packet_rfc_4543() {
+        // RFC 4543 section 3.5: ENCR_NULL_AUTH_AES_GMAC authenticates SPI, Seq,
+        // IV, payload, padding, pad length and next header as AAD with an empty
+        // plaintext; the nonce is salt | IV (section 3.1). Recompute it with
+        // ring, anchored on McGrew & Viega test case 1 (empty P, empty AAD).
+        let zero =
+            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &[0u8; 16]).unwrap());
+        let t1 = zero
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key([0; 12]),
+                aead::Aad::empty(),
+                &mut [],
+            )
+            .unwrap();
+        assert_eq!(hex::encode(t1.as_ref()), "58e2fccefa7e3061367f1d57a4e7455a");
+
+        let key: Vec<u8> = (100..120).collect();
+        let mut sa = OutboundSa::new(0x1234, Suite::AesGmac, &key, &[], [3; 16]).unwrap();
+        let head = sa.headroom();
+        let mut buf = vec![0u8; head + 50 + sa.tailroom()];
+        for (i, x) in buf[head..head + 50].iter_mut().enumerate() {
+            *x = (i * 7) as u8;
+        }
+        let r = sa.seal(&mut buf, head..head + 50, 17).unwrap().range;
+        let pkt = &buf[r];
+        assert_eq!(&pkt[16..66], &buf[head..head + 50], "payload stays clear");
+        let (covered, icv) = pkt.split_at(pkt.len() - 16);
+        let k =
+            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &key[..16]).unwrap());
+        let mut nonce = [0u8; 12];
+        nonce[..4].copy_from_slice(&key[16..20]);
+        nonce[4..].copy_from_slice(&pkt[8..16]);
+        let tag = k
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(covered),
+                &mut [],
+            )
+            .unwrap();
+        assert_eq!(icv, tag.as_ref());
+    }
+
     /// Seal the same payload with two suites that share a key and return
     /// (ESP packet of a, ESP packet of b).
     fn seal_both(a: Suite, b: Suite, key: &[u8], auth: &[u8]) -> (Vec<u8>, Vec<u8>) {
