@@ -36,6 +36,12 @@ pub struct Config {
     /// the known deviations of HIPL 1.0.8 and cutehip accepted and mirrored for
     /// that peer only; every other peer is handled strictly by the RFCs.
     pub profiles: Vec<(Hit, hip_proto::endpoint::CompatProfile)>,
+    /// Rekey after the ESP keys have been in use this many seconds.
+    pub rekey_interval: Option<u64>,
+    /// Rekey after this many packets sent on one outbound SA.
+    pub rekey_packets: Option<u64>,
+    /// Rekey after this many payload bytes sent on one outbound SA.
+    pub rekey_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -47,6 +53,9 @@ impl Default for Config {
             udp_encap: false,
             puzzle_k: 10,
             profiles: Vec::new(),
+            rekey_interval: None,
+            rekey_packets: None,
+            rekey_bytes: None,
         }
     }
 }
@@ -110,6 +119,16 @@ impl Config {
                     c.puzzle_k = v
                         .parse()
                         .map_err(|_| err(format!("bad puzzle difficulty {v:?}")))?
+                }
+                "rekey_interval" | "rekey_packets" | "rekey_bytes" => {
+                    let n: u64 = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        err(format!("{k}: expected a positive number, got {v:?}"))
+                    })?;
+                    match k {
+                        "rekey_interval" => c.rekey_interval = Some(n),
+                        "rekey_packets" => c.rekey_packets = Some(n),
+                        _ => c.rekey_bytes = Some(n),
+                    }
                 }
                 "profile" => {
                     use hip_proto::endpoint::CompatProfile;
@@ -190,6 +209,12 @@ mod tests {
         assert!(Config::parse("udp_encap = maybe").is_err());
         assert!(Config::parse("novalue").is_err());
         assert!(Config::parse("profile = 2001:20::1 ipsec").is_err());
+        assert!(Config::parse("rekey_packets = 0").is_err());
+        let c = Config::parse("rekey_packets = 1000\nrekey_interval = 3600").unwrap();
+        assert_eq!(
+            (c.rekey_packets, c.rekey_interval),
+            (Some(1000), Some(3600))
+        );
         let c = Config::parse("profile = 2001:20::1 cutehip").unwrap();
         assert_eq!(c.profiles[0].1, hip_proto::endpoint::CompatProfile::Cutehip);
     }

@@ -80,7 +80,10 @@ pub async fn run(opts: Options) -> Result<(), String> {
     let local_lsi = peers.reserve_local(default).map_err(|e| e.to_string())?;
     peers.save().map_err(|e| e.to_string())?;
     let engine: Box<dyn ProtocolEngine> = Box::new(HipEngine::new(&ids.identities, &config)?);
-    let esp: Box<dyn EspEngine> = Box::new(BeetEsp::new());
+    let esp: Box<dyn EspEngine> = Box::new(BeetEsp::new(crate::esp_engine::RekeyLimits {
+        packets: config.rekey_packets,
+        bytes: config.rekey_bytes,
+    }));
 
     let tun = Tun::open(&config.tun_name).map_err(|e| format!("TUN {}: {e}", config.tun_name))?;
     let hits: Vec<Ipv6Addr> = ids
@@ -214,6 +217,20 @@ fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
                     send_esp(io, &mut st, &sa.peer, &mut buf, HEADROOM..HEADROOM + n);
                 }
             }
+            Action::InboundSa {
+                peer,
+                suite,
+                spi,
+                keys,
+                icv_len,
+            } => {
+                if let Err(e) = lock(state)
+                    .esp
+                    .add_inbound(&peer, suite, spi, &keys, icv_len)
+                {
+                    tracing::warn!(%peer, "new inbound SA: {e}");
+                }
+            }
             Action::LocatorChanged { peer, locator } => {
                 lock(state).esp.set_locator(&peer, locator);
             }
@@ -308,38 +325,43 @@ async fn tun_task(io: Arc<Io>, state: Shared) {
             };
             if st.esp.has_sa(&peer) {
                 send_esp(&io, &mut st, &peer, &mut buf, HEADROOM..HEADROOM + n);
-                continue;
-            }
-            let first = st.pending.is_first(&peer);
-            if st.pending.push(peer, pkt.to_vec()) {
-                inc(&io.stats.queued);
-            } else {
-                inc(&io.stats.queue_dropped);
-            }
-            if !first {
-                continue;
-            }
-            let local = match st.ids.default_identity() {
-                Some(i) => i.hit,
-                None => continue,
-            };
-            let locs = st
-                .peers
-                .get(&peer)
-                .map(|p| p.locators.clone())
-                .unwrap_or_default();
-            tracing::info!(%peer, "first packet to peer: starting a base exchange");
-            match st.engine.initiate(local, peer, &locs, Instant::now()) {
-                Ok(a) => a,
-                Err(e) => {
-                    // No exchange will run: drop what was queued so the next packet retries.
-                    let dropped = st.pending.take(&peer).len() as u64;
-                    io.stats
-                        .queue_dropped
-                        .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
-                    inc(&io.stats.bex_trigger_unhandled);
-                    tracing::warn!(%peer, "base exchange trigger: {e}");
+                if !st.esp.rekey_due(&peer) {
                     continue;
+                }
+                tracing::info!(%peer, "SA limit reached: rekeying");
+                st.engine.rekey(peer, Instant::now())
+            } else {
+                let first = st.pending.is_first(&peer);
+                if st.pending.push(peer, pkt.to_vec()) {
+                    inc(&io.stats.queued);
+                } else {
+                    inc(&io.stats.queue_dropped);
+                }
+                if !first {
+                    continue;
+                }
+                let local = match st.ids.default_identity() {
+                    Some(i) => i.hit,
+                    None => continue,
+                };
+                let locs = st
+                    .peers
+                    .get(&peer)
+                    .map(|p| p.locators.clone())
+                    .unwrap_or_default();
+                tracing::info!(%peer, "first packet to peer: starting a base exchange");
+                match st.engine.initiate(local, peer, &locs, Instant::now()) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // No exchange will run: drop what was queued so the next packet retries.
+                        let dropped = st.pending.take(&peer).len() as u64;
+                        io.stats
+                            .queue_dropped
+                            .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+                        inc(&io.stats.bex_trigger_unhandled);
+                        tracing::warn!(%peer, "base exchange trigger: {e}");
+                        continue;
+                    }
                 }
             }
         };

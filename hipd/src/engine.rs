@@ -59,6 +59,15 @@ pub enum Action {
     Established(SaInstall),
     /// New SAs after an UPDATE rekey: replace, keeping the old inbound SA a while.
     Rekeyed(SaInstall),
+    /// A rekey is under way: install this new inbound SA now, before the peer
+    /// switches to it (RFC 7402 section 6.9).
+    InboundSa {
+        peer: Hit,
+        suite: hip_proto::registry::EspTransformId,
+        spi: u32,
+        keys: hip_proto::endpoint::event::EspSaKeys,
+        icv_len: Option<usize>,
+    },
     /// The peer's locator changed (verified, RFC 8046): send ESP there.
     LocatorChanged { peer: Hit, locator: IpAddr },
     /// An association was closed or failed: remove its SAs, drop its queue.
@@ -81,6 +90,8 @@ pub trait ProtocolEngine: Send {
     fn on_data_received(&mut self, peer: Hit, now: Instant);
     /// Timers (retransmissions, lifetimes).
     fn poll(&mut self, now: Instant) -> Vec<Action>;
+    /// Rekey the SAs with `peer` (a packet or byte limit was reached).
+    fn rekey(&mut self, peer: Hit, now: Instant) -> Vec<Action>;
     /// The host's usable locators changed: announce new ones to the peers.
     fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action>;
     /// When `poll` must run next.
@@ -108,10 +119,22 @@ pub trait ProtocolEngine: Send {
 pub trait EspEngine: Send {
     /// Installs (or replaces) the SAs of an association.
     fn install(&mut self, sa: &SaInstall) -> Result<(), EngineError>;
+    /// Adds an inbound SA for `peer` ahead of a rekey.
+    fn add_inbound(
+        &mut self,
+        peer: &Hit,
+        suite: hip_proto::registry::EspTransformId,
+        spi: u32,
+        keys: &hip_proto::endpoint::event::EspSaKeys,
+        icv_len: Option<usize>,
+    ) -> Result<(), EngineError>;
     /// Removes the SAs of `peer`.
     fn remove(&mut self, peer: &Hit);
     /// Sends ESP for `peer` to a new locator.
     fn set_locator(&mut self, peer: &Hit, locator: IpAddr);
+    /// True once after the outbound SA to `peer` reached its packet or byte
+    /// limit or nears sequence number exhaustion: time to rekey.
+    fn rekey_due(&mut self, peer: &Hit) -> bool;
     /// Is there an outbound SA to `peer`?
     fn has_sa(&self, peer: &Hit) -> bool;
     /// Seals the inner IP packet at `buf[inner]` for `peer`; returns the outer

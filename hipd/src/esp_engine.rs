@@ -47,6 +47,21 @@ struct PeerSa {
     spi_in: u32,
     /// The inbound SPI before the last rekey, kept until the new one is used.
     old_spi_in: Option<u32>,
+    /// Packets and payload bytes sealed on this outbound SA.
+    sent_packets: u64,
+    sent_bytes: u64,
+    /// A rekey is due (limit reached) and not yet reported.
+    rekey_flag: bool,
+    /// Reported already: wait for the new SAs.
+    rekey_reported: bool,
+}
+
+/// When to ask for a rekey (RFC 7402 section 6.9; hipd.conf `rekey_packets`,
+/// `rekey_bytes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RekeyLimits {
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
 }
 
 /// The BEET data plane.
@@ -55,24 +70,26 @@ pub struct BeetEsp {
     spi_owner: HashMap<u32, Hit>,
     inbound: SaTable,
     families: InnerFamily,
+    limits: RekeyLimits,
     /// Counters (shared with `hipconf daemon get stats`).
     pub counters: EspCounters,
 }
 
 impl Default for BeetEsp {
     fn default() -> Self {
-        Self::new()
+        Self::new(RekeyLimits::default())
     }
 }
 
 impl BeetEsp {
-    /// An empty data plane.
-    pub fn new() -> Self {
+    /// An empty data plane that asks for a rekey at `limits`.
+    pub fn new(limits: RekeyLimits) -> Self {
         BeetEsp {
             peers: HashMap::new(),
             spi_owner: HashMap::new(),
             inbound: SaTable::new(),
             families: InnerFamily::default(),
+            limits,
             counters: EspCounters::default(),
         }
     }
@@ -138,8 +155,13 @@ impl EspEngine for BeetEsp {
                 old_spi_in = Some(o.spi_in);
             }
         }
-        self.inbound.insert(inb);
-        self.spi_owner.insert(sa.esp.spi_in, sa.peer);
+        // Added ahead of the rekey already (and maybe in use): keep that one.
+        if self.spi_owner.get(&sa.esp.spi_in) != Some(&sa.peer)
+            || self.inbound.get(sa.esp.spi_in).is_none()
+        {
+            self.inbound.insert(inb);
+            self.spi_owner.insert(sa.esp.spi_in, sa.peer);
+        }
         self.peers.insert(
             sa.peer,
             PeerSa {
@@ -151,23 +173,66 @@ impl EspEngine for BeetEsp {
                 udp_port: sa.udp_port,
                 spi_in: sa.esp.spi_in,
                 old_spi_in,
+                sent_packets: 0,
+                sent_bytes: 0,
+                rekey_flag: false,
+                rekey_reported: false,
             },
         );
         Ok(())
     }
 
+    fn add_inbound(
+        &mut self,
+        peer: &Hit,
+        suite: hip_proto::registry::EspTransformId,
+        spi: u32,
+        keys: &hip_proto::endpoint::event::EspSaKeys,
+        icv_len: Option<usize>,
+    ) -> Result<(), EngineError> {
+        if !self.peers.contains_key(peer) {
+            return Err(err(format!("no SAs with {peer}")));
+        }
+        let suite = Suite::from_transform_id(suite.value()).map_err(err)?;
+        let inb = InboundSa::new(spi, suite, &keys.enc, &keys.auth).map_err(err)?;
+        let inb = match icv_len {
+            Some(n) => inb.with_icv_len(n),
+            None => inb,
+        };
+        self.inbound.insert(inb);
+        self.spi_owner.insert(spi, *peer);
+        Ok(())
+    }
+
     fn remove(&mut self, peer: &Hit) {
-        if let Some(p) = self.peers.remove(peer) {
-            for s in [Some(p.spi_in), p.old_spi_in].into_iter().flatten() {
-                self.inbound.remove(s);
-                self.spi_owner.remove(&s);
-            }
+        self.peers.remove(peer);
+        // Every inbound SA of the peer, including one added ahead of a rekey.
+        let spis: Vec<u32> = self
+            .spi_owner
+            .iter()
+            .filter(|(_, p)| *p == peer)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in spis {
+            self.inbound.remove(s);
+            self.spi_owner.remove(&s);
         }
     }
 
     fn set_locator(&mut self, peer: &Hit, locator: IpAddr) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.dst = locator;
+        }
+    }
+
+    fn rekey_due(&mut self, peer: &Hit) -> bool {
+        match self.peers.get_mut(peer) {
+            Some(p) if p.rekey_flag => {
+                p.rekey_flag = false;
+                p.rekey_reported = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -199,7 +264,15 @@ impl EspEngine for BeetEsp {
             self.families
                 .note_outbound_v4(nh, &buf[payload.clone()], Instant::now());
         }
+        let len = payload.len() as u64;
         let sealed = p.out.seal(buf, payload, nh).map_err(err)?;
+        p.sent_packets += 1;
+        p.sent_bytes += len;
+        let over = self.limits.packets.is_some_and(|n| p.sent_packets >= n)
+            || self.limits.bytes.is_some_and(|n| p.sent_bytes >= n);
+        if (over || sealed.rekey_needed) && !p.rekey_reported {
+            p.rekey_flag = true;
+        }
         self.counters.sealed.fetch_add(1, Ordering::Relaxed);
         Ok((p.dst, p.udp_port, sealed.range))
     }

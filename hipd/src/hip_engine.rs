@@ -64,6 +64,7 @@ impl HipEngine {
         let cfg = Config {
             puzzle_difficulty: conf.puzzle_k,
             peer_profiles: conf.profiles.iter().copied().collect(),
+            rekey_interval: conf.rekey_interval.map(association::Duration::from_secs),
             ..Config::default()
         };
         let udp_encap = conf.udp_encap;
@@ -141,6 +142,18 @@ impl HipEngine {
                         }));
                     }
                 }
+                Event::InboundSaReady {
+                    peer_hit,
+                    suite,
+                    spi,
+                    keys,
+                } => out.push(Action::InboundSa {
+                    peer: peer_hit,
+                    suite,
+                    spi,
+                    keys,
+                    icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
+                }),
                 Event::LocatorChanged { peer_hit, locator } => {
                     tracing::info!(peer = %peer_hit, %locator, "peer locator changed (verified)");
                     out.push(Action::LocatorChanged {
@@ -264,6 +277,18 @@ impl ProtocolEngine for HipEngine {
         let now = self.t(now);
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now, &mut os_random);
+        }
+        self.drain()
+    }
+
+    fn rekey(&mut self, peer: Hit, now: Instant) -> Vec<Action> {
+        let now = self.t(now);
+        for a in self.ep.associations() {
+            if a.peer_hit == peer && a.state == State::Established {
+                if let Err(e) = self.ep.rekey(now, a.local_hit, peer, &mut os_random) {
+                    tracing::debug!(%peer, "rekey not started: {e}");
+                }
+            }
         }
         self.drain()
     }

@@ -451,3 +451,29 @@ fn tcp_over_lsi_survives_a_locator_change_of_b() {
     require_netns!();
     transfer_across_move(true, false);
 }
+
+#[test]
+fn rekeying_by_packet_limit_during_a_transfer_loses_nothing() {
+    require_netns!();
+    // A asks for new SAs every 3000 packets (RFC 7402 section 6.9 UPDATE rekey).
+    let p = pair(false, Some("rekey_packets = 3000\n"), None);
+    assert!(ping(&p.a, &p.lsi_b).contains(&3));
+    let hit_b: std::net::Ipv6Addr = p.hit_b.parse().unwrap();
+    let (s, r) = tcp_transfer(
+        &p.a,
+        &p.b,
+        "[::]:5021".parse().unwrap(),
+        SocketAddr::from((hit_b, 5021)),
+        data(30 << 20, 9),
+    );
+    assert_eq!(s, r, "SHA-256 across rekeys");
+    let (ra, rb) = (
+        p.ha.counter(&p.a, "hip_rekeyed"),
+        p.hb.counter(&p.b, "hip_rekeyed"),
+    );
+    assert!(ra >= 2 && rb >= 2, "rekeys: A {ra}, B {rb}");
+    let unknown =
+        p.hb.counter(&p.b, "esp_drop_unknown_spi") + p.ha.counter(&p.a, "esp_drop_unknown_spi");
+    println!("rekeys: {ra}; ESP packets dropped for an unknown SPI during rekeys: {unknown}");
+    assert_eq!(unknown, 0, "no packet in flight is lost to a rekey");
+}

@@ -89,6 +89,8 @@ pub struct Association {
     /// A peer locator announced in LOCATOR_SET and the nonce of the
     /// ECHO_REQUEST_SIGNED that verifies it (RFC 8046 section 3.2.1).
     pub pending_locator: Option<(IpAddr, [u8; 16])>,
+    /// When the current ESP keys were drawn (for periodic rekeying).
+    pub keys_since: super::timer::Instant,
 }
 
 impl Association {
@@ -130,6 +132,7 @@ impl Association {
             update_reply: None,
             update_dst: None,
             pending_locator: None,
+            keys_since: super::timer::Instant(0),
         }
     }
 }

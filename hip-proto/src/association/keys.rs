@@ -200,6 +200,17 @@ pub fn rekey_from_keymat(
 }
 
 /// HIP cipher ids this build derives keys for.
+/// The (outbound, inbound) ESP keys a rekey at KEYMAT `index` will give,
+/// without consuming KEYMAT: the receiving side installs its new inbound SA
+/// before the peer switches (RFC 7402 section 6.9, no loss in flight).
+pub fn esp_keys_at(keys: &AssociationKeys, index: u16) -> Result<(EspSaKeys, EspSaKeys), KeyError> {
+    let suite = keys.esp.suite;
+    let (enc, auth) = esp_key_lens(suite).ok_or(KeyError::EspSuite(suite))?;
+    let (e, _) = DirectionalKeys::draw(&keys.keymat, usize::from(index), enc, auth)?;
+    let (out, inn) = e.for_local(&keys.local, &keys.peer);
+    Ok((sa(out), sa(inn)))
+}
+
 pub const HIP_CIPHERS: [HipCipherId; 3] = [
     HipCipherId::NullEncrypt,
     HipCipherId::Aes128Cbc,

@@ -70,6 +70,9 @@ pub struct Config {
     pub msl: Duration,
     /// Wait in E-FAILED before returning to UNASSOCIATED.
     pub failed_linger: Duration,
+    /// Rekey (UPDATE with new SPIs and keys from KEYMAT) after the ESP keys
+    /// have been in use this long (RFC 7402 section 6.9); `None`: only on demand.
+    pub rekey_interval: Option<Duration>,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
 }
@@ -118,6 +121,7 @@ impl Default for Config {
             ual: Duration::from_secs(15 * 60),
             msl: Duration::from_secs(2 * 60),
             failed_linger: Duration::from_secs(60),
+            rekey_interval: None,
             peer_profiles: HashMap::new(),
         }
     }

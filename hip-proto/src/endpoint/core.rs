@@ -207,10 +207,23 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.assocs
             .values()
-            .flat_map(|a| [a.driver.poll_timeout(), a.update_retx.deadline()])
+            .flat_map(|a| {
+                [
+                    a.driver.poll_timeout(),
+                    a.update_retx.deadline(),
+                    self.rekey_due(a),
+                ]
+            })
             .flatten()
             .chain(self.next_rotation)
             .min()
+    }
+
+    /// When an established association's keys reach `rekey_interval`.
+    fn rekey_due(&self, a: &Association) -> Option<Instant> {
+        let iv = self.cfg.rekey_interval?;
+        (a.driver.state() == State::Established && a.update_packet.is_none() && a.keys.is_some())
+            .then(|| a.keys_since + iv)
     }
 
     pub(super) fn transmit(
@@ -380,6 +393,14 @@ impl Endpoint {
         let pairs: Vec<HitPair> = self.assocs.keys().copied().collect();
         for pair in pairs {
             self.association_timers(now, pair, random);
+            let due = self
+                .assocs
+                .get(&pair)
+                .and_then(|a| self.rekey_due(a))
+                .is_some_and(|t| t <= now);
+            if due && self.rekey(now, pair.0, pair.1, random).is_err() {
+                self.counters.build_failed += 1;
+            }
         }
     }
 
@@ -439,6 +460,8 @@ impl Endpoint {
             RetransmitOutcome::GiveUp => {
                 a.update_packet = None;
                 a.rekey = None;
+                // A periodic rekey waits a whole interval before the next try.
+                a.keys_since = now;
                 self.event(Event::Failed {
                     peer_hit: pair.1,
                     reason: FailReason::UpdateTimeout,

@@ -116,6 +116,18 @@ pub enum Event {
         /// Peer UDP port when HIP and ESP go over UDP.
         udp_port: Option<u16>,
     },
+    /// A rekey is under way: the new inbound SA can be installed now, before
+    /// the peer starts using it (RFC 7402 section 6.9).
+    InboundSaReady {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// ESP suite.
+        suite: EspTransformId,
+        /// The new inbound SPI.
+        spi: u32,
+        /// Its keys.
+        keys: EspSaKeys,
+    },
     /// New ESP SAs after an UPDATE rekey.
     Rekeyed {
         /// Peer HIT.

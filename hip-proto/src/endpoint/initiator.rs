@@ -395,6 +395,7 @@ impl Endpoint {
             return Err(DropReason::Malformed);
         };
         keys.esp.spi_out = info.new_spi;
+        a.keys_since = now;
         let esp = keys.esp.clone();
         a.spi_out = info.new_spi;
         a.last_sent = None;

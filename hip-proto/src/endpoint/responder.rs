@@ -241,6 +241,7 @@ impl Endpoint {
         a.update_packet = None;
         let esp = keys.esp.clone();
         a.keys = Some(keys);
+        a.keys_since = now;
         self.assocs.insert(pair, a);
         self.transmit(inc.dst, inc.src, inc.udp_port, r2_bytes);
         self.counters.established += 1;

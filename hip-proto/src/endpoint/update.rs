@@ -11,7 +11,7 @@ use super::counters::DropReason;
 use super::event::Event;
 use super::protect::BuildError;
 use super::random::RandomSource;
-use crate::association::keys::rekey_from_keymat;
+use crate::association::keys::{esp_keys_at, rekey_from_keymat};
 use crate::association::{Input, Instant, PendingRekey, SeqDisposition, State};
 use crate::registry::PacketType;
 use crate::wire::{EspInfo, HipRepr, ParamRepr, ParamType};
@@ -73,7 +73,19 @@ impl Endpoint {
             new_spi_out: None,
             keymat_index,
         });
+        let ready = a.keys.as_ref().and_then(|k| {
+            let (_, inn) = esp_keys_at(k, keymat_index).ok()?;
+            Some(Event::InboundSaReady {
+                peer_hit: peer,
+                suite: k.esp.suite,
+                spi: new_spi_in,
+                keys: inn,
+            })
+        });
         let bytes = self.protect_and_emit(pair, &mut r, random)?;
+        if let Some(e) = ready {
+            self.event(e);
+        }
         let a = self
             .assocs
             .get_mut(&pair)
@@ -127,7 +139,7 @@ impl Endpoint {
                 return Err(DropReason::Replay);
             }
             if let Some(r) = a.rekey.filter(|r| r.new_spi_out.is_some()) {
-                self.finish_rekey(pair, r)?;
+                self.finish_rekey(now, pair, r)?;
             }
             self.locator_verified(pair, repr);
             return Ok(());
@@ -143,6 +155,7 @@ impl Endpoint {
         }
         let mut reply = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
         let mut finished = None;
+        let mut inbound_ready = None;
         if let Some(info) = esp_info.filter(|i| i.old_spi != i.new_spi) {
             match a.rekey {
                 // The answer to our rekey: its ACK matched our SEQ.
@@ -174,6 +187,18 @@ impl Endpoint {
                         new_spi: new_spi_in,
                     }));
                     reply.params.push(ParamRepr::Seq(our_seq));
+                    if let Some((k, suite)) = a
+                        .keys
+                        .as_ref()
+                        .and_then(|k| Some((esp_keys_at(k, keymat_index).ok()?.1, k.esp.suite)))
+                    {
+                        inbound_ready = Some(Event::InboundSaReady {
+                            peer_hit: pair.1,
+                            suite,
+                            spi: new_spi_in,
+                            keys: k,
+                        });
+                    }
                 }
             }
         }
@@ -200,15 +225,24 @@ impl Endpoint {
             verify_at.unwrap_or(a.peer_locator),
             a.udp_port,
         );
+        // The new inbound SA is announced before our reply leaves.
+        if let Some(e) = inbound_ready {
+            self.event(e);
+        }
         self.transmit(s, d, u, bytes);
         if let Some(r) = finished {
-            self.finish_rekey(pair, r)?;
+            self.finish_rekey(now, pair, r)?;
         }
         Ok(())
     }
 
     /// Draws the new ESP keys and announces the new SAs.
-    fn finish_rekey(&mut self, pair: HitPair, r: PendingRekey) -> Result<(), DropReason> {
+    fn finish_rekey(
+        &mut self,
+        now: Instant,
+        pair: HitPair,
+        r: PendingRekey,
+    ) -> Result<(), DropReason> {
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
         let spi_out = r.new_spi_out.ok_or(DropReason::UnexpectedInState)?;
         let keys = a.keys.as_mut().ok_or(DropReason::UnexpectedInState)?;
@@ -218,6 +252,7 @@ impl Endpoint {
         a.spi_in = r.new_spi_in;
         a.spi_out = spi_out;
         a.rekey = None;
+        a.keys_since = now;
         self.counters.rekeyed += 1;
         self.event(Event::Rekeyed {
             peer_hit: pair.1,
