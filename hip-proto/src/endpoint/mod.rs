@@ -16,7 +16,6 @@
 //! * [`event`]: events, transmits, ESP parameters handed to the caller.
 //! * [`random`]: the caller-supplied randomness source.
 //! * [`solution`]: stateless I2 SOLUTION check.
-//! * [`table`]: association table, timers and events.
 //! * [`fuzz`]: entry points for the fuzz crate.
 
 pub mod close;
@@ -37,7 +36,6 @@ pub mod r1_generation;
 pub mod random;
 pub mod responder;
 pub mod solution;
-pub mod table;
 pub mod update;
 
 pub use compat::CompatProfile;
