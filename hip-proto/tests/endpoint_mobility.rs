@@ -194,3 +194,62 @@ fn an_address_that_does_not_answer_is_never_adopted_and_gets_few_packets() {
     assert_ne!(peer_locator(&h[1], a), locator(11));
     assert_eq!(h[1].ep.counters().locator_changes, 0);
 }
+
+#[test]
+fn multihomed_peer_fails_over_to_an_announced_locator_and_both_sides_move() {
+    let mut h = established();
+    let (a, b) = (h[0].hit, h[1].hit);
+    let t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(6);
+    // A announces a second locator; its current one stays preferred.
+    assert_eq!(
+        h[0].ep
+            .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x)),
+        1
+    );
+    let u1 = take(&mut h[0]).remove(0);
+    let r1 = HipRepr::parse_bytes(&u1.bytes).unwrap();
+    let Some(hip_proto::wire::ParamRepr::LocatorSet(ls)) = r1.param(ParamType::LocatorSet) else {
+        panic!("no LOCATOR_SET")
+    };
+    assert_eq!(ls.len(), 2);
+    assert!(ls[0].preferred() && !ls[1].preferred());
+    deliver(&mut h[1], t, &u1);
+    let ack = take(&mut h[1]);
+    assert_eq!(ack.len(), 1, "a plain ACK: nothing to verify");
+    assert_eq!(peer_locator(&h[1], a), locator(1));
+    deliver(&mut h[0], t, &ack[0]);
+    take(&mut h[0]);
+    // The first path dies; B probes A's other locator from its own second address.
+    let mut r = netsim::Rng::new(7);
+    assert!(h[1]
+        .ep
+        .failover(t, a, &|_| Some(locator(22)), &mut |x: &mut [u8]| r.fill(x)));
+    let probe = take(&mut h[1]).remove(0);
+    assert_eq!((probe.src, probe.dst), (locator(22), locator(21)));
+    deliver(&mut h[0], t, &probe);
+    let reply = take(&mut h[0]).remove(0);
+    assert_eq!(reply.dst, locator(22), "A verifies B's new locator");
+    assert_eq!(reply.src, locator(21), "from where B reached it");
+    deliver(&mut h[1], t, &reply);
+    assert_eq!(
+        peer_locator(&h[1], a),
+        locator(21),
+        "B moved after A's echo"
+    );
+    let last = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], t, &last);
+    take(&mut h[0]);
+    assert_eq!(
+        peer_locator(&h[0], b),
+        locator(22),
+        "A moved after B's echo"
+    );
+    assert_eq!(h[1].ep.counters().failovers, 1);
+    // Without another candidate there is nothing to probe... except the old path.
+    let mut r = netsim::Rng::new(8);
+    assert!(h[1]
+        .ep
+        .failover(t, a, &|_| None, &mut |x: &mut [u8]| r.fill(x))
+        .eq(&false));
+}

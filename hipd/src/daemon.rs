@@ -179,9 +179,21 @@ pub async fn run(opts: Options) -> Result<(), String> {
     r
 }
 
+/// How long we send ESP to a peer without hearing back before trying another
+/// of its locators (RFC 8047 failover).
+const FAILOVER_SILENCE: std::time::Duration = std::time::Duration::from_millis(700);
+
 /// Executes engine actions (sending, SA installation, queue flushing).
 fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
-    for a in actions {
+    let mut work: std::collections::VecDeque<Action> = actions.into();
+    // Bounded: follow-up actions come only from Established (one announcement).
+    let mut budget = 10_000;
+    while let Some(a) = work.pop_front() {
+        budget -= 1;
+        if budget == 0 {
+            tracing::error!("engine action loop cut short");
+            return;
+        }
         match a {
             Action::SendControl {
                 dst,
@@ -210,6 +222,9 @@ fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
                     continue;
                 }
                 tracing::info!(peer = %sa.peer, locator = %sa.locator, spi_in = sa.esp.spi_in, spi_out = sa.esp.spi_out, "SAs installed");
+                // Tell the peer about our other locators (RFC 8047 failover candidates).
+                let addrs = crate::addr_watch::locators(&st.config.tun_name, st.config.lsi_prefix);
+                work.extend(st.engine.update_locators(&addrs, Instant::now()));
                 let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
                 for pkt in st.pending.take(&sa.peer) {
                     let n = pkt.len().min(65536);
@@ -500,7 +515,12 @@ async fn timer_task(io: Arc<Io>, state: Shared) {
             .unwrap_or(now + std::time::Duration::from_millis(100))
             .min(now + std::time::Duration::from_millis(100));
         tokio::time::sleep_until(until.into()).await;
-        let a = lock(&state).engine.poll(Instant::now());
+        let mut a = lock(&state).engine.poll(Instant::now());
+        // A path that stopped answering: probe another locator of the peer.
+        let silent = lock(&state).esp.silent_peers(FAILOVER_SILENCE);
+        for peer in silent {
+            a.extend(lock(&state).engine.failover(peer, Instant::now()));
+        }
         perform(&io, &state, a);
     }
 }

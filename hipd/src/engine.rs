@@ -92,6 +92,8 @@ pub trait ProtocolEngine: Send {
     fn poll(&mut self, now: Instant) -> Vec<Action>;
     /// Rekey the SAs with `peer` (a packet or byte limit was reached).
     fn rekey(&mut self, peer: Hit, now: Instant) -> Vec<Action>;
+    /// The path to `peer` looks dead: probe another of its locators (RFC 8047).
+    fn failover(&mut self, peer: Hit, now: Instant) -> Vec<Action>;
     /// The host's usable locators changed: announce new ones to the peers.
     fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action>;
     /// When `poll` must run next.
@@ -135,6 +137,9 @@ pub trait EspEngine: Send {
     /// True once after the outbound SA to `peer` reached its packet or byte
     /// limit or nears sequence number exhaustion: time to rekey.
     fn rekey_due(&mut self, peer: &Hit) -> bool;
+    /// Peers we keep sending ESP to without hearing back for `threshold`
+    /// (each reported once per silence).
+    fn silent_peers(&mut self, threshold: std::time::Duration) -> Vec<Hit>;
     /// Is there an outbound SA to `peer`?
     fn has_sa(&self, peer: &Hit) -> bool;
     /// Seals the inner IP packet at `buf[inner]` for `peer`; returns the outer

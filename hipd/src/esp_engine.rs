@@ -54,6 +54,11 @@ struct PeerSa {
     rekey_flag: bool,
     /// Reported already: wait for the new SAs.
     rekey_reported: bool,
+    /// Last ESP sent to / received from the peer, and whether the current
+    /// silence was reported.
+    last_out: Option<Instant>,
+    last_in: Option<Instant>,
+    silence_reported: bool,
 }
 
 /// When to ask for a rekey (RFC 7402 section 6.9; hipd.conf `rekey_packets`,
@@ -177,6 +182,9 @@ impl EspEngine for BeetEsp {
                 sent_bytes: 0,
                 rekey_flag: false,
                 rekey_reported: false,
+                last_out: None,
+                last_in: Some(Instant::now()),
+                silence_reported: false,
             },
         );
         Ok(())
@@ -222,7 +230,28 @@ impl EspEngine for BeetEsp {
     fn set_locator(&mut self, peer: &Hit, locator: IpAddr) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.dst = locator;
+            p.last_in = Some(Instant::now());
+            p.silence_reported = false;
         }
+    }
+
+    fn silent_peers(&mut self, threshold: std::time::Duration) -> Vec<Hit> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for (h, p) in self.peers.iter_mut() {
+            let (Some(o), Some(i)) = (p.last_out, p.last_in) else {
+                continue;
+            };
+            // Sending recently, nothing heard for `threshold`.
+            if !p.silence_reported
+                && now.duration_since(o) < threshold
+                && now.duration_since(i) >= threshold
+            {
+                p.silence_reported = true;
+                out.push(*h);
+            }
+        }
+        out
     }
 
     fn rekey_due(&mut self, peer: &Hit) -> bool {
@@ -268,6 +297,7 @@ impl EspEngine for BeetEsp {
         let sealed = p.out.seal(buf, payload, nh).map_err(err)?;
         p.sent_packets += 1;
         p.sent_bytes += len;
+        p.last_out = Some(Instant::now());
         let over = self.limits.packets.is_some_and(|n| p.sent_packets >= n)
             || self.limits.bytes.is_some_and(|n| p.sent_bytes >= n);
         if (over || sealed.rekey_needed) && !p.rekey_reported {
@@ -299,6 +329,8 @@ impl EspEngine for BeetEsp {
         let Some(p) = self.peers.get_mut(&peer) else {
             return Err(err("SA without peer"));
         };
+        p.last_in = Some(Instant::now());
+        p.silence_reported = false;
         // The peer uses the new inbound SA: the old one can go.
         if spi == p.spi_in {
             if let Some(old) = p.old_spi_in.take() {

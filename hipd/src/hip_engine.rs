@@ -293,6 +293,17 @@ impl ProtocolEngine for HipEngine {
         self.drain()
     }
 
+    fn failover(&mut self, peer: Hit, now: Instant) -> Vec<Action> {
+        let now = self.t(now);
+        if self
+            .ep
+            .failover(now, peer, &local_locator_for, &mut os_random)
+        {
+            tracing::warn!(%peer, "no ESP from the peer: probing another of its locators");
+        }
+        self.drain()
+    }
+
     fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action> {
         let now = self.t(now);
         self.ep.update_locators(now, addrs, &mut os_random);

@@ -477,3 +477,77 @@ fn rekeying_by_packet_limit_during_a_transfer_loses_nothing() {
     println!("rekeys: {ra}; ESP packets dropped for an unknown SPI during rekeys: {unknown}");
     assert_eq!(unknown, 0, "no packet in flight is lost to a rekey");
 }
+
+#[test]
+fn dual_homed_hosts_fail_over_when_a_link_goes_down() {
+    require_netns!();
+    // Two veth pairs: 192.0.2.0/24 (used first) and 198.51.100.0/24.
+    let a = Netns::new("ma");
+    let b = Netns::new("mb");
+    veth(&a, "veth-a", &b, "veth-b");
+    veth(&a, "veth-a2", &b, "veth-b2");
+    a.add_addr("veth-a", "192.0.2.1/24");
+    b.add_addr("veth-b", "192.0.2.2/24");
+    a.add_addr("veth-a2", "198.51.100.1/24");
+    b.add_addr("veth-b2", "198.51.100.2/24");
+    let ha = Hipd::start(&a, None, None);
+    let hb = Hipd::start(&b, None, None);
+    let hit_a = default_hi(&a, &ha);
+    let hit_b = default_hi(&b, &hb);
+    ha.hipconf_ok(&a, &["daemon", "add", "map", &hit_b, "192.0.2.2"]);
+    hb.hipconf_ok(&b, &["daemon", "add", "map", &hit_a, "192.0.2.1"]);
+    assert!(ping(&a, &hit_b).contains(&3));
+    std::thread::sleep(Duration::from_millis(500));
+    // First ESP on the second path, seen on A's second link.
+    let mut td = a.command("tcpdump");
+    td.args(["-i", "veth-a2", "-n", "-tt", "-l", "-c", "1", "ip proto 50"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let td = td.spawn().expect("tcpdump");
+    std::thread::sleep(Duration::from_millis(500));
+    let hb_hit: std::net::Ipv6Addr = hit_b.parse().unwrap();
+    let down_at = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            tcp_transfer(
+                &a,
+                &b,
+                "[::]:5031".parse().unwrap(),
+                SocketAddr::from((hb_hit, 5031)),
+                data(40 << 20, 11),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        let at = std::time::SystemTime::now();
+        a.exec_ok(&["ip", "link", "set", "veth-a", "down"]);
+        let (sent, got) = t.join().expect("transfer");
+        assert_eq!(sent, got, "SHA-256 across the failover");
+        at
+    });
+    let out = td.wait_with_output().expect("tcpdump");
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let first: f64 = line
+        .split_whitespace()
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no ESP on the second path: {line:?}"));
+    let down = down_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    println!(
+        "failover: first ESP on the second path {:.0} ms after the first link went down",
+        (first - down) * 1000.0
+    );
+    let on_second =
+        |ns: &Netns, h: &Hipd, loc: &str| ha_states(ns, h).iter().any(|x| x["locator"] == loc);
+    assert!(
+        on_second(&a, &ha, "198.51.100.2"),
+        "A: {:?}",
+        ha_states(&a, &ha)
+    );
+    assert!(
+        on_second(&b, &hb, "198.51.100.1"),
+        "B: {:?}",
+        ha_states(&b, &hb)
+    );
+}

@@ -89,6 +89,11 @@ pub struct Association {
     /// A peer locator announced in LOCATOR_SET and the nonce of the
     /// ECHO_REQUEST_SIGNED that verifies it (RFC 8046 section 3.2.1).
     pub pending_locator: Option<(IpAddr, [u8; 16])>,
+    /// Other locators the peer announced (RFC 8047 multihoming), unverified
+    /// until used; failover candidates.
+    pub peer_candidates: Vec<IpAddr>,
+    /// The locators we last announced to the peer (preferred first).
+    pub announced: Vec<IpAddr>,
     /// When the current ESP keys were drawn (for periodic rekeying).
     pub keys_since: super::timer::Instant,
 }
@@ -132,6 +137,8 @@ impl Association {
             update_reply: None,
             update_dst: None,
             pending_locator: None,
+            peer_candidates: Vec::new(),
+            announced: Vec::new(),
             keys_since: super::timer::Instant(0),
         }
     }

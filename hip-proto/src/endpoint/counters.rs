@@ -57,6 +57,8 @@ pub struct Counters {
     pub rekeyed: u64,
     /// Peer locators changed after verification (RFC 8046).
     pub locator_changes: u64,
+    /// Failover probes to another locator of a peer (RFC 8047).
+    pub failovers: u64,
     /// NOTIFY packets received.
     pub notify_received: u64,
     /// Own packets that could not be built (a broken local key).

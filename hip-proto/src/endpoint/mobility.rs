@@ -43,52 +43,74 @@ fn as_v6(a: IpAddr) -> std::net::Ipv6Addr {
 }
 
 impl Endpoint {
-    /// The host's usable addresses changed. Every established association whose
-    /// local locator is gone moves to an address of the same family as its
-    /// peer's locator and announces it with UPDATE (step 1). Returns how many
-    /// associations moved.
+    /// The host's usable addresses changed (or an association was just
+    /// established). For every established association: if its local locator is
+    /// gone it moves to another address of the peer's family (step 1); if the
+    /// set of our addresses of that family differs from what the peer was last
+    /// told, an UPDATE announces them all in LOCATOR_SET, the current one
+    /// preferred (RFC 8047 multihoming: the peer keeps the others as failover
+    /// candidates). Returns how many UPDATEs were sent.
     pub fn update_locators(
         &mut self,
         now: Instant,
         addrs: &[IpAddr],
         random: &mut dyn RandomSource,
     ) -> usize {
-        let moves: Vec<(HitPair, IpAddr)> = self
+        let plans: Vec<(HitPair, Vec<IpAddr>)> = self
             .assocs
             .iter()
             .filter(|(_, a)| {
-                matches!(a.driver.state(), State::Established | State::R2Sent)
-                    && !addrs.contains(&a.local_locator)
+                matches!(a.driver.state(), State::Established | State::R2Sent) && a.rekey.is_none()
             })
             .filter_map(|(p, a)| {
-                let new = addrs
+                let fam: Vec<IpAddr> = addrs
                     .iter()
-                    .find(|x| x.is_ipv4() == a.peer_locator.is_ipv4())?;
-                Some((*p, *new))
+                    .copied()
+                    .filter(|x| x.is_ipv4() == a.peer_locator.is_ipv4())
+                    .collect();
+                let preferred = if fam.contains(&a.local_locator) {
+                    a.local_locator
+                } else {
+                    *fam.first()?
+                };
+                let mut set = vec![preferred];
+                set.extend(fam.iter().copied().filter(|x| *x != preferred));
+                let told = if a.announced.is_empty() {
+                    vec![a.local_locator]
+                } else {
+                    a.announced.clone()
+                };
+                let same = told.len() == set.len()
+                    && told[0] == set[0]
+                    && set.iter().all(|x| told.contains(x));
+                (!same).then_some((*p, set))
             })
             .collect();
-        let mut moved = 0;
-        for (pair, new) in moves {
-            if self.announce_locator(now, pair, new, random).is_ok() {
-                moved += 1;
+        let mut sent = 0;
+        for (pair, set) in plans {
+            if self.announce_locators(now, pair, &set, random).is_ok() {
+                sent += 1;
             } else {
                 self.counters.build_failed += 1;
             }
         }
-        moved
+        sent
     }
 
-    fn announce_locator(
+    fn announce_locators(
         &mut self,
         now: Instant,
         pair: HitPair,
-        new: IpAddr,
+        set: &[IpAddr],
         random: &mut dyn RandomSource,
     ) -> Result<(), super::protect::BuildError> {
         let Some(a) = self.assocs.get_mut(&pair) else {
             return Ok(());
         };
+        let new = set[0];
+        let moved = new != a.local_locator;
         a.local_locator = new;
+        a.announced = set.to_vec();
         let index = a
             .keys
             .as_ref()
@@ -101,12 +123,13 @@ impl Endpoint {
             old_spi: a.spi_in,
             new_spi: a.spi_in,
         }));
-        r.insert_ordered(ParamRepr::LocatorSet(vec![Locator::esp_spi(
-            a.spi_in,
-            as_v6(new),
-            true,
-            LOCATOR_LIFETIME,
-        )]));
+        let spi = a.spi_in;
+        r.insert_ordered(ParamRepr::LocatorSet(
+            set.iter()
+                .enumerate()
+                .map(|(n, x)| Locator::esp_spi(spi, as_v6(*x), n == 0, LOCATOR_LIFETIME))
+                .collect(),
+        ));
         r.insert_ordered(ParamRepr::Seq(seq));
         let bytes = self.protect_and_emit(pair, &mut r, random)?;
         if let Some(a) = self.assocs.get_mut(&pair) {
@@ -115,12 +138,97 @@ impl Endpoint {
             a.update_retx.start(now);
             let (s, d, u) = (a.local_locator, a.peer_locator, a.udp_port);
             self.transmit(s, d, u, bytes);
-            self.event(Event::LocalLocatorChanged {
-                peer_hit: pair.1,
-                locator: new,
-            });
+            if moved {
+                self.event(Event::LocalLocatorChanged {
+                    peer_hit: pair.1,
+                    locator: new,
+                });
+            }
         }
         Ok(())
+    }
+
+    /// The path to `peer` stopped working (no inbound ESP while sending, as seen
+    /// by the caller): probe the next candidate locator the peer announced with
+    /// an UPDATE carrying ECHO_REQUEST_SIGNED, from the local address `local_for`
+    /// gives for it, and announce that address (RFC 8047 failover). The
+    /// association moves once the echo comes back ([`Event::LocatorChanged`]).
+    /// Returns false when there is no candidate to try.
+    pub fn failover(
+        &mut self,
+        now: Instant,
+        peer: crate::Hit,
+        local_for: &dyn Fn(IpAddr) -> Option<IpAddr>,
+        random: &mut dyn RandomSource,
+    ) -> bool {
+        let Some((&pair, a)) = self
+            .assocs
+            .iter()
+            .find(|((_, p), a)| *p == peer && a.driver.state() == State::Established)
+        else {
+            return false;
+        };
+        // Rotate through the candidates, skipping the current (dead) locator.
+        let Some((cand, local)) = a
+            .peer_candidates
+            .iter()
+            .filter(|c| **c != a.peer_locator)
+            .find_map(|c| Some((*c, local_for(*c)?)))
+        else {
+            return false;
+        };
+        let mut nonce = [0u8; 16];
+        random.fill(&mut nonce);
+        let a = match self.assocs.get_mut(&pair) {
+            Some(a) => a,
+            None => return false,
+        };
+        let old = a.peer_locator;
+        a.pending_locator = Some((cand, nonce));
+        a.local_locator = local;
+        a.announced = vec![local];
+        // The old locator stays a candidate for the way back.
+        a.peer_candidates.retain(|c| *c != cand);
+        if !a.peer_candidates.contains(&old) {
+            a.peer_candidates.push(old);
+        }
+        let index = a
+            .keys
+            .as_ref()
+            .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
+        let seq = a.update.next_seq();
+        let spi = a.spi_in;
+        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        r.params.push(ParamRepr::EspInfo(EspInfo {
+            reserved: 0,
+            keymat_index: index,
+            old_spi: spi,
+            new_spi: spi,
+        }));
+        r.insert_ordered(ParamRepr::LocatorSet(vec![Locator::esp_spi(
+            spi,
+            as_v6(local),
+            true,
+            LOCATOR_LIFETIME,
+        )]));
+        r.insert_ordered(ParamRepr::Seq(seq));
+        r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
+        match self.protect_and_emit_to(pair, &mut r, Some(cand), random) {
+            Ok(bytes) => {
+                if let Some(a) = self.assocs.get_mut(&pair) {
+                    a.update_packet = Some(bytes.clone());
+                    a.update_dst = Some(cand);
+                    a.update_retx.start(now);
+                }
+                self.counters.failovers += 1;
+                self.transmit(local, cand, None, bytes);
+                true
+            }
+            Err(_) => {
+                self.counters.build_failed += 1;
+                false
+            }
+        }
     }
 
     /// Step 2 at the peer: a new address in LOCATOR_SET is verified with an
@@ -134,6 +242,13 @@ impl Endpoint {
     ) -> Option<IpAddr> {
         let new = announced_address(repr)?;
         let a = self.assocs.get_mut(&pair)?;
+        if let Some(ParamRepr::LocatorSet(ls)) = repr.param(ParamType::LocatorSet) {
+            a.peer_candidates = ls
+                .iter()
+                .filter_map(Locator::address)
+                .filter(|x| *x != a.peer_locator && x.is_ipv4() == a.local_locator.is_ipv4())
+                .collect();
+        }
         if new == a.peer_locator || new.is_ipv4() != a.local_locator.is_ipv4() {
             return None;
         }

@@ -112,6 +112,11 @@ impl Endpoint {
         }
         self.verify_peer_packet(pair, inc.bytes, repr)?;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
+        // Answer from the address the peer reached us at (it may have failed
+        // over to another of our locators, RFC 8047).
+        if inc.dst.is_ipv4() == a.local_locator.is_ipv4() {
+            a.local_locator = inc.dst;
+        }
         let low_byte = a.profile.ack_low_byte_only();
         // ACK first (section 6.12.2): it may complete our outstanding UPDATE.
         let mut acked = false;
