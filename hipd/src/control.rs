@@ -63,6 +63,12 @@ pub struct HaInfo {
     pub locator: String,
     pub peer_udp_port: u16,
     pub peer_hostname: String,
+    /// Other locators the peer announced (RFC 8047 failover candidates).
+    #[serde(default)]
+    pub candidate_locators: Vec<String>,
+    /// A peer locator being verified (RFC 8046 section 5.4), if any.
+    #[serde(default)]
+    pub verifying_locator: Option<String>,
 }
 
 /// One peer database entry.

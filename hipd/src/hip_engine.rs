@@ -384,6 +384,8 @@ impl ProtocolEngine for HipEngine {
                 locator: a.peer_locator.to_string(),
                 peer_udp_port: a.udp_port.unwrap_or(0),
                 peer_hostname: String::new(),
+                candidate_locators: a.peer_candidates.iter().map(|l| l.to_string()).collect(),
+                verifying_locator: a.verifying.map(|l| l.to_string()),
             })
             .collect()
     }

@@ -498,6 +498,16 @@ fn dual_homed_hosts_fail_over_when_a_link_goes_down() {
     hb.hipconf_ok(&b, &["daemon", "add", "map", &hit_a, "192.0.2.1"]);
     assert!(ping(&a, &hit_b).contains(&3));
     std::thread::sleep(Duration::from_millis(500));
+    // Each side knows the other's second locator as a candidate.
+    let cand = |ns: &Netns, h: &Hipd, loc: &str| {
+        ha_states(ns, h).iter().any(|x| {
+            x["candidate_locators"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|v| v == loc))
+        })
+    };
+    assert!(cand(&a, &ha, "198.51.100.2"), "A: {:?}", ha_states(&a, &ha));
+    assert!(cand(&b, &hb, "198.51.100.1"), "B: {:?}", ha_states(&b, &hb));
     // First ESP on the second path, seen on A's second link.
     let mut td = a.command("tcpdump");
     td.args(["-i", "veth-a2", "-n", "-tt", "-l", "-c", "1", "ip proto 50"])
@@ -550,4 +560,16 @@ fn dual_homed_hosts_fail_over_when_a_link_goes_down() {
         "B: {:?}",
         ha_states(&b, &hb)
     );
+}
+
+#[test]
+fn tcp_over_lsi_survives_a_locator_change_of_a() {
+    require_netns!();
+    transfer_across_move(true, true);
+}
+
+#[test]
+fn tcp_over_hit_survives_a_locator_change_of_b() {
+    require_netns!();
+    transfer_across_move(false, false);
 }

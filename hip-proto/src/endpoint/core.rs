@@ -80,6 +80,10 @@ pub struct AssociationInfo {
     pub spi_out: u32,
     /// Peer UDP port when HIP and ESP go over UDP.
     pub udp_port: Option<u16>,
+    /// Other locators the peer announced (failover candidates, RFC 8047).
+    pub peer_candidates: Vec<Locator>,
+    /// A peer locator being verified (RFC 8046 section 5.4).
+    pub verifying: Option<Locator>,
 }
 
 /// A HIP endpoint: local identities, R1 generation, associations.
@@ -187,6 +191,8 @@ impl Endpoint {
                 spi_in: a.spi_in,
                 spi_out: a.spi_out,
                 udp_port: a.udp_port,
+                peer_candidates: a.peer_candidates.clone(),
+                verifying: a.pending_locator.map(|(l, _)| l),
             })
             .collect();
         v.sort_by_key(|i| (i.local_hit, i.peer_hit));

@@ -47,6 +47,13 @@ pub fn ha_all(has: &[HaInfo]) -> String {
         let _ = writeln!(o, " Peer  IP: {}", expanded(&h.locator));
         let _ = writeln!(o, " Peer  NAT traversal UDP port: {}", h.peer_udp_port);
         let _ = writeln!(o, " Peer  hostname: {}", h.peer_hostname);
+        // Beyond HIPL's layout: multihoming and address verification state.
+        for c in &h.candidate_locators {
+            let _ = writeln!(o, " Peer  candidate IP: {}", expanded(c));
+        }
+        if let Some(v) = &h.verifying_locator {
+            let _ = writeln!(o, " Peer  IP being verified: {}", expanded(v));
+        }
     }
     o
 }
@@ -86,6 +93,8 @@ mod tests {
             locator: "2001:db8::2".into(),
             peer_udp_port: 0,
             peer_hostname: String::new(),
+            candidate_locators: Vec::new(),
+            verifying_locator: None,
         };
         let t = ha_all(&[ha]);
         assert!(t.starts_with("HA is ESTABLISHED\n Shotgun mode is off.\n"));
