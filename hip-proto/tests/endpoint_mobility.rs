@@ -246,6 +246,29 @@ fn multihomed_peer_fails_over_to_an_announced_locator_and_both_sides_move() {
         "A moved after B's echo"
     );
     assert_eq!(h[1].ep.counters().failovers, 1);
+    // The first path works again: B returns home, A follows after verifying.
+    let mut r = netsim::Rng::new(9);
+    let home = |x: std::net::IpAddr| (x == locator(1)).then(|| locator(2));
+    assert_eq!(
+        h[1].ep.return_home(t, &home, &mut |x: &mut [u8]| r.fill(x)),
+        1
+    );
+    let probe = take(&mut h[1]).remove(0);
+    assert_eq!((probe.src, probe.dst), (locator(2), locator(1)));
+    deliver(&mut h[0], t, &probe);
+    let reply = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], t, &reply);
+    let last = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], t, &last);
+    take(&mut h[0]);
+    assert_eq!(peer_locator(&h[1], a), locator(1), "B back home");
+    assert_eq!(peer_locator(&h[0], b), locator(2), "A back home");
+    let mut r = netsim::Rng::new(10);
+    assert_eq!(
+        h[1].ep.return_home(t, &home, &mut |x: &mut [u8]| r.fill(x)),
+        0,
+        "home: nothing more to probe"
+    );
     // Without another candidate there is nothing to probe... except the old path.
     let mut r = netsim::Rng::new(8);
     assert!(h[1]

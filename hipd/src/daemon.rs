@@ -182,6 +182,8 @@ pub async fn run(opts: Options) -> Result<(), String> {
 /// How long we send ESP to a peer without hearing back before trying another
 /// of its locators (RFC 8047 failover).
 const FAILOVER_SILENCE: std::time::Duration = std::time::Duration::from_millis(700);
+/// How often a failed-over association tries its original path again.
+const RETURN_HOME_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Executes engine actions (sending, SA installation, queue flushing).
 fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
@@ -245,6 +247,9 @@ fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
                 {
                     tracing::warn!(%peer, "new inbound SA: {e}");
                 }
+            }
+            Action::LocatorUnverified { peer, locator } => {
+                lock(state).esp.set_unverified(&peer, locator);
             }
             Action::LocatorChanged { peer, locator } => {
                 lock(state).esp.set_locator(&peer, locator);
@@ -507,6 +512,7 @@ async fn udp_task(io: Arc<Io>, state: Shared) {
 async fn timer_task(io: Arc<Io>, state: Shared) {
     // Wake at the engine's next deadline, at least every 100 ms (new
     // deadlines set by packet handling are picked up then).
+    let mut next_home_probe = Instant::now() + RETURN_HOME_EVERY;
     loop {
         let now = Instant::now();
         let until = lock(&state)
@@ -520,6 +526,10 @@ async fn timer_task(io: Arc<Io>, state: Shared) {
         let silent = lock(&state).esp.silent_peers(FAILOVER_SILENCE);
         for peer in silent {
             a.extend(lock(&state).engine.failover(peer, Instant::now()));
+        }
+        if Instant::now() >= next_home_probe {
+            next_home_probe = Instant::now() + RETURN_HOME_EVERY;
+            a.extend(lock(&state).engine.return_home(Instant::now()));
         }
         perform(&io, &state, a);
     }

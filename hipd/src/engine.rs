@@ -68,6 +68,9 @@ pub enum Action {
         keys: hip_proto::endpoint::event::EspSaKeys,
         icv_len: Option<usize>,
     },
+    /// The peer announced a locator that is being verified: ESP may go there
+    /// within the credit earned from its traffic (RFC 8046 section 3.3.2).
+    LocatorUnverified { peer: Hit, locator: IpAddr },
     /// The peer's locator changed (verified, RFC 8046): send ESP there.
     LocatorChanged { peer: Hit, locator: IpAddr },
     /// An association was closed or failed: remove its SAs, drop its queue.
@@ -94,6 +97,8 @@ pub trait ProtocolEngine: Send {
     fn rekey(&mut self, peer: Hit, now: Instant) -> Vec<Action>;
     /// The path to `peer` looks dead: probe another of its locators (RFC 8047).
     fn failover(&mut self, peer: Hit, now: Instant) -> Vec<Action>;
+    /// After a failover, probe the original path again (called every few seconds).
+    fn return_home(&mut self, now: Instant) -> Vec<Action>;
     /// The host's usable locators changed: announce new ones to the peers.
     fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action>;
     /// When `poll` must run next.
@@ -132,6 +137,8 @@ pub trait EspEngine: Send {
     ) -> Result<(), EngineError>;
     /// Removes the SAs of `peer`.
     fn remove(&mut self, peer: &Hit);
+    /// Sends ESP for `peer` to an unverified locator within its credit.
+    fn set_unverified(&mut self, peer: &Hit, locator: IpAddr);
     /// Sends ESP for `peer` to a new locator.
     fn set_locator(&mut self, peer: &Hit, locator: IpAddr);
     /// True once after the outbound SA to `peer` reached its packet or byte

@@ -34,6 +34,8 @@ pub struct EspCounters {
     pub replayed: AtomicU64,
     pub malformed: AtomicU64,
     pub no_sa: AtomicU64,
+    /// Packets sent to an unverified locator within the credit.
+    pub credit_sent: AtomicU64,
 }
 
 /// One peer's outbound SA and addressing.
@@ -59,7 +61,17 @@ struct PeerSa {
     last_out: Option<Instant>,
     last_in: Option<Instant>,
     silence_reported: bool,
+    /// Credit-based authorization (RFC 8046 section 3.3.2): octets received
+    /// from the peer that may be sent to its unverified locator.
+    credit: u64,
+    /// The peer's announced, unverified locator and when it was announced.
+    unverified: Option<(IpAddr, Instant)>,
 }
+
+/// Most credit a peer can accumulate (octets).
+const CREDIT_MAX: u64 = 1 << 20;
+/// An unverified locator is abandoned after this long.
+const UNVERIFIED_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// When to ask for a rekey (RFC 7402 section 6.9; hipd.conf `rekey_packets`,
 /// `rekey_bytes`).
@@ -185,6 +197,8 @@ impl EspEngine for BeetEsp {
                 last_out: None,
                 last_in: Some(Instant::now()),
                 silence_reported: false,
+                credit: 0,
+                unverified: None,
             },
         );
         Ok(())
@@ -227,9 +241,16 @@ impl EspEngine for BeetEsp {
         }
     }
 
+    fn set_unverified(&mut self, peer: &Hit, locator: IpAddr) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.unverified = Some((locator, Instant::now()));
+        }
+    }
+
     fn set_locator(&mut self, peer: &Hit, locator: IpAddr) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.dst = locator;
+            p.unverified = None;
             p.last_in = Some(Instant::now());
             p.silence_reported = false;
         }
@@ -295,6 +316,19 @@ impl EspEngine for BeetEsp {
         }
         let len = payload.len() as u64;
         let sealed = p.out.seal(buf, payload, nh).map_err(err)?;
+        // While the peer's new locator is unverified, send there as long as the
+        // credit lasts, else to the verified one (RFC 8046 section 3.3.2).
+        let mut dst = p.dst;
+        if let Some((u, since)) = p.unverified {
+            let n = sealed.range.len() as u64;
+            if since.elapsed() > UNVERIFIED_LIFETIME {
+                p.unverified = None;
+            } else if p.credit >= n {
+                p.credit -= n;
+                dst = u;
+                self.counters.credit_sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         p.sent_packets += 1;
         p.sent_bytes += len;
         p.last_out = Some(Instant::now());
@@ -304,7 +338,7 @@ impl EspEngine for BeetEsp {
             p.rekey_flag = true;
         }
         self.counters.sealed.fetch_add(1, Ordering::Relaxed);
-        Ok((p.dst, p.udp_port, sealed.range))
+        Ok((dst, p.udp_port, sealed.range))
     }
 
     fn open(
@@ -331,6 +365,7 @@ impl EspEngine for BeetEsp {
         };
         p.last_in = Some(Instant::now());
         p.silence_reported = false;
+        p.credit = (p.credit + opened.payload.len() as u64).min(CREDIT_MAX);
         // The peer uses the new inbound SA: the old one can go.
         if spi == p.spi_in {
             if let Some(old) = p.old_spi_in.take() {
@@ -371,9 +406,219 @@ impl EspEngine for BeetEsp {
             ("esp_drop_replay", &c.replayed),
             ("esp_drop_malformed", &c.malformed),
             ("esp_drop_no_sa", &c.no_sa),
+            ("esp_sent_on_credit", &c.credit_sent),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.load(Ordering::Relaxed)))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hip_proto::endpoint::event::EspSaKeys;
+    use hip_proto::endpoint::EspParams;
+    use hip_proto::registry::EspTransformId;
+
+    fn hit(n: u8) -> Hit {
+        Hit([0x20, 1, 0, 0x22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n])
+    }
+
+    fn keys(seed: u8) -> EspSaKeys {
+        EspSaKeys {
+            enc: (0..20).map(|i| i ^ seed).collect(),
+            auth: Vec::new(),
+        }
+    }
+
+    /// A and B with mirrored SAs (AES-GCM), LSIs 1.0.0.1 (own) / 1.0.0.2 (peer) on both.
+    fn pair() -> (BeetEsp, BeetEsp) {
+        let sa = |local: u8, peer: u8, spi_in, spi_out, kin, kout, loc: u8| SaInstall {
+            peer: hit(peer),
+            local: hit(local),
+            locator: IpAddr::from([192, 0, 2, loc]),
+            local_locator: IpAddr::from([192, 0, 2, local]),
+            udp_port: None,
+            icv_len: None,
+            esp: EspParams {
+                suite: EspTransformId::AesGcm16,
+                spi_in,
+                spi_out,
+                keys_in: keys(kin),
+                keys_out: keys(kout),
+                keymat_index: 0,
+            },
+            lsis: Some((Ipv4Addr::new(1, 0, 0, 1), Ipv4Addr::new(1, 0, 0, 2))),
+        };
+        let (mut a, mut b) = (BeetEsp::default(), BeetEsp::default());
+        a.install(&sa(1, 2, 1000, 2000, 7, 9, 2)).unwrap();
+        b.install(&sa(2, 1, 2000, 1000, 9, 7, 1)).unwrap();
+        (a, b)
+    }
+
+    /// An ICMPv6 echo request from `src` to `dst` (HITs), in a buffer with room.
+    fn icmp6(src: Hit, dst: Hit, body: &[u8]) -> (Vec<u8>, std::ops::Range<usize>) {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[58, 64]);
+        p.extend_from_slice(&src.0);
+        p.extend_from_slice(&dst.0);
+        p.extend_from_slice(&[128, 0, 0, 0, 0, 1, 0, 1]);
+        p.extend_from_slice(body);
+        let mut buf = vec![0u8; HEADROOM + p.len() + TAILROOM];
+        buf[HEADROOM..HEADROOM + p.len()].copy_from_slice(&p);
+        let r = HEADROOM..HEADROOM + p.len();
+        (buf, r)
+    }
+
+    /// Moves a sealed packet into a fresh buffer with headroom (as the daemon's receive does).
+    fn wire(buf: &[u8], r: std::ops::Range<usize>) -> (Vec<u8>, std::ops::Range<usize>) {
+        let n = r.len();
+        let mut b = vec![0u8; HEADROOM + n + TAILROOM];
+        b[HEADROOM..HEADROOM + n].copy_from_slice(&buf[r]);
+        (b, HEADROOM..HEADROOM + n)
+    }
+
+    #[test]
+    fn hit_packet_round_trips_with_the_receivers_view() {
+        let (mut a, mut b) = pair();
+        let (mut buf, r) = icmp6(hit(1), hit(2), b"hello");
+        let inner = buf[r.clone()].to_vec();
+        let (dst, udp, sealed) = a.seal(&hit(2), &mut buf, r).unwrap();
+        assert_eq!((dst, udp), (IpAddr::from([192, 0, 2, 2]), None));
+        let (mut w, wr) = wire(&buf, sealed);
+        let (peer, got) = b.open(dst, &mut w, wr).unwrap();
+        assert_eq!(peer, hit(1));
+        let got = &w[got];
+        assert_eq!(&got[8..24], &hit(1).0, "source: the peer's HIT");
+        assert_eq!(&got[24..40], &hit(2).0);
+        assert_eq!(
+            &got[40..],
+            &inner[40..],
+            "transport header and payload intact"
+        );
+    }
+
+    #[test]
+    fn lsi_icmp_arrives_as_ipv4_between_the_receivers_lsis() {
+        let (mut a, mut b) = pair();
+        // A pings its view of B (1.0.0.2) from its LSI (1.0.0.1).
+        let mut p = vec![
+            0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[8, 0, 0xf7, 0xfe, 0, 1, 0, 0]);
+        let mut buf = vec![0u8; HEADROOM + p.len() + TAILROOM];
+        buf[HEADROOM..HEADROOM + p.len()].copy_from_slice(&p);
+        let (dst, _, sealed) = a
+            .seal(&hit(2), &mut buf, HEADROOM..HEADROOM + p.len())
+            .unwrap();
+        let (mut w, wr) = wire(&buf, sealed);
+        let (_, got) = b.open(dst, &mut w, wr).unwrap();
+        let got = &w[got];
+        assert_eq!(got[0] >> 4, 4, "IPv4 inner packet");
+        assert_eq!(&got[12..16], &[1, 0, 0, 2], "from B's LSI for A");
+        assert_eq!(&got[16..20], &[1, 0, 0, 1], "to B's own LSI");
+        assert_eq!(&got[20..], &p[20..]);
+    }
+
+    #[test]
+    fn unknown_spi_and_forged_icv_are_counted_drops() {
+        let (mut a, mut b) = pair();
+        let (mut buf, r) = icmp6(hit(1), hit(2), b"x");
+        let (dst, _, sealed) = a.seal(&hit(2), &mut buf, r).unwrap();
+        let (mut w, wr) = wire(&buf, sealed.clone());
+        let last = wr.end - 1;
+        w[last] ^= 1;
+        assert!(b.open(dst, &mut w, wr).is_err());
+        let (mut w, wr) = wire(&buf, sealed);
+        w[HEADROOM] ^= 0xff; // SPI
+        assert!(b.open(dst, &mut w, wr).is_err());
+        let c = b.counters();
+        assert_eq!(c["esp_drop_icv"], 1);
+        assert_eq!(c["esp_drop_unknown_spi"], 1);
+    }
+
+    #[test]
+    fn unverified_locator_gets_traffic_only_within_the_earned_credit() {
+        let (mut a, mut b) = pair();
+        let new: IpAddr = IpAddr::from([198, 51, 100, 2]);
+        a.set_unverified(&hit(2), new);
+        // No credit yet: still the verified locator.
+        let (mut buf, r) = icmp6(hit(1), hit(2), &[0; 100]);
+        let (dst, _, _) = a.seal(&hit(2), &mut buf, r).unwrap();
+        assert_eq!(dst, IpAddr::from([192, 0, 2, 2]));
+        // B sends three 100-octet packets to A: A earns about 300 octets of credit.
+        for _ in 0..3 {
+            let (mut buf, r) = icmp6(hit(2), hit(1), &[0; 92]);
+            let (d, _, s) = b.seal(&hit(1), &mut buf, r).unwrap();
+            let (mut w, wr) = wire(&buf, s);
+            a.open(d, &mut w, wr).unwrap();
+        }
+        let mut to_new = 0;
+        for _ in 0..10 {
+            let (mut buf, r) = icmp6(hit(1), hit(2), &[0; 100]);
+            let (dst, _, _) = a.seal(&hit(2), &mut buf, r).unwrap();
+            to_new += usize::from(dst == new);
+        }
+        assert!(
+            (1..=3).contains(&to_new),
+            "{to_new} packets to the unverified locator"
+        );
+        // Once verified, everything goes there.
+        a.set_locator(&hit(2), new);
+        let (mut buf, r) = icmp6(hit(1), hit(2), &[0; 100]);
+        assert_eq!(a.seal(&hit(2), &mut buf, r).unwrap().0, new);
+    }
+
+    #[test]
+    fn rekey_keeps_the_old_inbound_sa_until_the_new_one_is_used() {
+        let (mut a, mut b) = pair();
+        // B prepares a new inbound SA (3000) before A switches to it.
+        b.add_inbound(&hit(1), EspTransformId::AesGcm16, 3000, &keys(11), None)
+            .unwrap();
+        // A packet still on the old SA opens.
+        let (mut buf, r) = icmp6(hit(1), hit(2), b"old");
+        let (d, _, s) = a.seal(&hit(2), &mut buf, r).unwrap();
+        let (mut w, wr) = wire(&buf, s);
+        b.open(d, &mut w, wr).unwrap();
+        // A moves to the new SA; B installs the rekeyed SAs.
+        let mut na = SaInstall {
+            peer: hit(2),
+            local: hit(1),
+            locator: IpAddr::from([192, 0, 2, 2]),
+            local_locator: IpAddr::from([192, 0, 2, 1]),
+            udp_port: None,
+            icv_len: None,
+            esp: EspParams {
+                suite: EspTransformId::AesGcm16,
+                spi_in: 1000,
+                spi_out: 3000,
+                keys_in: keys(7),
+                keys_out: keys(11),
+                keymat_index: 0,
+            },
+            lsis: None,
+        };
+        a.install(&na).unwrap();
+        na.peer = hit(1);
+        na.local = hit(2);
+        na.esp = EspParams {
+            suite: EspTransformId::AesGcm16,
+            spi_in: 3000,
+            spi_out: 1000,
+            keys_in: keys(11),
+            keys_out: keys(7),
+            keymat_index: 0,
+        };
+        b.install(&na).unwrap();
+        let (mut buf, r) = icmp6(hit(1), hit(2), b"new");
+        let (d, _, s) = a.seal(&hit(2), &mut buf, r).unwrap();
+        let (mut w, wr) = wire(&buf, s);
+        assert_eq!(&w[HEADROOM..HEADROOM + 4], &3000u32.to_be_bytes());
+        b.open(d, &mut w, wr).unwrap();
+        assert_eq!(b.counters()["esp_drop_unknown_spi"], 0);
+        b.remove(&hit(1));
+        assert!(!b.has_sa(&hit(1)));
     }
 }

@@ -161,6 +161,12 @@ impl HipEngine {
                         locator,
                     });
                 }
+                Event::LocatorUnverified { peer_hit, locator } => {
+                    out.push(Action::LocatorUnverified {
+                        peer: peer_hit,
+                        locator,
+                    })
+                }
                 Event::LocalLocatorChanged { peer_hit, locator } => {
                     tracing::info!(peer = %peer_hit, %locator, "our locator changed: UPDATE sent");
                 }
@@ -300,6 +306,14 @@ impl ProtocolEngine for HipEngine {
             .failover(now, peer, &local_locator_for, &mut os_random)
         {
             tracing::warn!(%peer, "no ESP from the peer: probing another of its locators");
+        }
+        self.drain()
+    }
+
+    fn return_home(&mut self, now: Instant) -> Vec<Action> {
+        let now = self.t(now);
+        if self.ep.return_home(now, &local_locator_for, &mut os_random) > 0 {
+            tracing::info!("probing the original path again");
         }
         self.drain()
     }

@@ -560,6 +560,26 @@ fn dual_homed_hosts_fail_over_when_a_link_goes_down() {
         "B: {:?}",
         ha_states(&b, &hb)
     );
+    // The first link comes back: both return to the original path.
+    a.exec_ok(&["ip", "link", "set", "veth-a", "up"]);
+    let back_at = Instant::now();
+    let deadline = back_at + Duration::from_secs(20);
+    while !(on_second(&a, &ha, "192.0.2.2") && on_second(&b, &hb, "192.0.2.1"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        on_second(&a, &ha, "192.0.2.2") && on_second(&b, &hb, "192.0.2.1"),
+        "back on the first path: A {:?} B {:?}",
+        ha_states(&a, &ha),
+        ha_states(&b, &hb)
+    );
+    println!(
+        "back on the first path {:.1} s after the link came up",
+        back_at.elapsed().as_secs_f64()
+    );
+    assert!(ping(&a, &hit_b).len() == 3, "traffic flows after returning");
 }
 
 #[test]

@@ -92,6 +92,9 @@ pub struct Association {
     /// Other locators the peer announced (RFC 8047 multihoming), unverified
     /// until used; failover candidates.
     pub peer_candidates: Vec<IpAddr>,
+    /// (our locator, the peer's) before the first failover: the path to
+    /// return to once it works again (RFC 8047 "and back").
+    pub home: Option<(IpAddr, IpAddr)>,
     /// The locators we last announced to the peer (preferred first).
     pub announced: Vec<IpAddr>,
     /// When the current ESP keys were drawn (for periodic rekeying).
@@ -139,6 +142,7 @@ impl Association {
             pending_locator: None,
             peer_candidates: Vec::new(),
             announced: Vec::new(),
+            home: None,
             keys_since: super::timer::Instant(0),
         }
     }

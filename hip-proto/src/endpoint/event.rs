@@ -144,6 +144,14 @@ pub enum Event {
         /// New locator.
         locator: Locator,
     },
+    /// The peer announced a new locator that is being verified; until then
+    /// data may go there only within a credit (RFC 8046 section 3.3.2).
+    LocatorUnverified {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// The announced, not yet verified locator.
+        locator: Locator,
+    },
     /// Our locator for the association changed (we announced it with UPDATE).
     LocalLocatorChanged {
         /// Peer HIT.

@@ -177,21 +177,74 @@ impl Endpoint {
         else {
             return false;
         };
+        let first = a.home.is_none();
+        let (old_local, old_peer) = (a.local_locator, a.peer_locator);
+        if !self.probe_locator(now, pair, cand, local, random) {
+            return false;
+        }
+        if let Some(a) = self.assocs.get_mut(&pair) {
+            if first {
+                a.home = Some((old_local, old_peer));
+            }
+            // The old locator stays a candidate.
+            a.peer_candidates.retain(|c| *c != cand);
+            if !a.peer_candidates.contains(&old_peer) {
+                a.peer_candidates.push(old_peer);
+            }
+        }
+        self.counters.failovers += 1;
+        true
+    }
+
+    /// After a failover, try the original path again (RFC 8047: back to the
+    /// preferred locators once they work): for every association away from
+    /// its home path, with no UPDATE outstanding, whose home peer locator is
+    /// reachable from the home local locator again (`local_for`), probe it.
+    /// The caller runs this every few seconds. Returns how many probes went out.
+    pub fn return_home(
+        &mut self,
+        now: Instant,
+        local_for: &dyn Fn(IpAddr) -> Option<IpAddr>,
+        random: &mut dyn RandomSource,
+    ) -> usize {
+        let tries: Vec<(HitPair, IpAddr, IpAddr)> = self
+            .assocs
+            .iter()
+            .filter(|(_, a)| {
+                a.driver.state() == State::Established
+                    && a.update_packet.is_none()
+                    && a.pending_locator.is_none()
+            })
+            .filter_map(|(p, a)| {
+                let (l, r) = a.home?;
+                (a.peer_locator != r && local_for(r) == Some(l)).then_some((*p, r, l))
+            })
+            .collect();
+        tries
+            .into_iter()
+            .filter(|(pair, r, l)| self.probe_locator(now, *pair, *r, *l, random))
+            .count()
+    }
+
+    /// Sends UPDATE with SEQ, ECHO_REQUEST_SIGNED and LOCATOR_SET(`local`) from
+    /// `local` to the peer's locator `cand`; moves when the echo returns.
+    fn probe_locator(
+        &mut self,
+        now: Instant,
+        pair: HitPair,
+        cand: IpAddr,
+        local: IpAddr,
+        random: &mut dyn RandomSource,
+    ) -> bool {
         let mut nonce = [0u8; 16];
         random.fill(&mut nonce);
         let a = match self.assocs.get_mut(&pair) {
             Some(a) => a,
             None => return false,
         };
-        let old = a.peer_locator;
         a.pending_locator = Some((cand, nonce));
         a.local_locator = local;
         a.announced = vec![local];
-        // The old locator stays a candidate for the way back.
-        a.peer_candidates.retain(|c| *c != cand);
-        if !a.peer_candidates.contains(&old) {
-            a.peer_candidates.push(old);
-        }
         let index = a
             .keys
             .as_ref()
@@ -220,7 +273,6 @@ impl Endpoint {
                     a.update_dst = Some(cand);
                     a.update_retx.start(now);
                 }
-                self.counters.failovers += 1;
                 self.transmit(local, cand, None, bytes);
                 true
             }
@@ -243,11 +295,14 @@ impl Endpoint {
         let new = announced_address(repr)?;
         let a = self.assocs.get_mut(&pair)?;
         if let Some(ParamRepr::LocatorSet(ls)) = repr.param(ParamType::LocatorSet) {
-            a.peer_candidates = ls
-                .iter()
-                .filter_map(Locator::address)
-                .filter(|x| *x != a.peer_locator && x.is_ipv4() == a.local_locator.is_ipv4())
-                .collect();
+            for x in ls.iter().filter_map(Locator::address) {
+                if x != a.peer_locator
+                    && x.is_ipv4() == a.local_locator.is_ipv4()
+                    && !a.peer_candidates.contains(&x)
+                {
+                    a.peer_candidates.push(x);
+                }
+            }
         }
         if new == a.peer_locator || new.is_ipv4() != a.local_locator.is_ipv4() {
             return None;
@@ -271,6 +326,10 @@ impl Endpoint {
             reply.insert_ordered(ParamRepr::Seq(a.update.next_seq()));
         }
         reply.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
+        self.event(Event::LocatorUnverified {
+            peer_hit: pair.1,
+            locator: new,
+        });
         Some(new)
     }
 
@@ -289,8 +348,16 @@ impl Endpoint {
         };
         if subtle::ConstantTimeEq::ct_eq(&nonce[..], &echo[..]).into() {
             a.pending_locator = None;
-            a.peer_locator = addr;
+            let old = std::mem::replace(&mut a.peer_locator, addr);
             a.update_dst = None;
+            // The previous locator stays a candidate (failover and back).
+            a.peer_candidates.retain(|c| *c != addr);
+            if !a.peer_candidates.contains(&old) {
+                a.peer_candidates.push(old);
+            }
+            if a.home == Some((a.local_locator, addr)) {
+                a.home = None;
+            }
             self.counters.locator_changes += 1;
             self.event(Event::LocatorChanged {
                 peer_hit: pair.1,
