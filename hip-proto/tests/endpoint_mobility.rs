@@ -276,3 +276,73 @@ fn multihomed_peer_fails_over_to_an_announced_locator_and_both_sides_move() {
         .failover(t, a, &|_| None, &mut |x: &mut [u8]| r.fill(x))
         .eq(&false));
 }
+
+#[test]
+fn mobile_initiated_rekey_moves_and_rekeys_in_one_exchange() {
+    // RFC 8046 section 3.2.2: LOCATOR_SET and a new SPI in the same UPDATE.
+    let cfg = Config {
+        rekey_on_locator_change: true,
+        ..Config::default()
+    };
+    let [ka, kb] = keys(KeySpec::EcdsaP256);
+    let mut h = [
+        Host::new(cfg.clone(), ka, Version::V2, locator(1), 51),
+        Host::new(cfg, kb, Version::V2, locator(2), 52),
+    ];
+    let t0 = Instant(1_000_000_000);
+    let (a, b) = (h[0].hit, h[1].hit);
+    h[0].ep
+        .connect(t0, a, b, locator(1), locator(2), None)
+        .unwrap();
+    let mut net = Net::new(1, Link::PERFECT);
+    run(
+        &mut h,
+        &mut net,
+        t0,
+        Duration::from_secs(30),
+        both_established,
+    );
+    let old_spi = h[0].ep.associations()[0].spi_in;
+    let t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(12);
+    assert_eq!(
+        h[0].ep
+            .update_locators(t, &[locator(11)], &mut |x: &mut [u8]| r.fill(x)),
+        1
+    );
+    let u1 = take(&mut h[0]).remove(0);
+    let r1 = HipRepr::parse_bytes(&u1.bytes).unwrap();
+    let Some(hip_proto::wire::ParamRepr::EspInfo(info)) = r1.param(ParamType::EspInfo) else {
+        panic!("no ESP_INFO")
+    };
+    assert_ne!(info.old_spi, info.new_spi, "a new SPI with the move");
+    deliver(&mut h[1], t, &u1);
+    let u2 = take(&mut h[1]).remove(0);
+    assert_eq!(u2.dst, locator(11));
+    deliver(&mut h[0], t, &u2);
+    let u3 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], t, &u3);
+    take(&mut h[1]);
+    assert_eq!(peer_locator(&h[1], a), locator(11), "moved");
+    let rk = |x: &Host| {
+        x.events
+            .iter()
+            .find_map(|e| match e {
+                Event::Rekeyed { esp, .. } => Some(esp.clone()),
+                _ => None,
+            })
+            .expect("rekeyed")
+    };
+    let (ra, rb) = (rk(&h[0]), rk(&h[1]));
+    assert_ne!(ra.spi_in, old_spi);
+    assert_eq!(ra.spi_out, rb.spi_in);
+    assert_eq!(ra.keys_out, rb.keys_in);
+    assert_eq!(ra.keys_in, rb.keys_out);
+    // Both sides announced the new inbound SA before it could be used.
+    for x in &h {
+        assert!(x
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::InboundSaReady { .. })));
+    }
+}

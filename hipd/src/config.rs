@@ -36,6 +36,8 @@ pub struct Config {
     /// the known deviations of HIPL 1.0.8 and cutehip accepted and mirrored for
     /// that peer only; every other peer is handled strictly by the RFCs.
     pub profiles: Vec<(Hit, hip_proto::endpoint::CompatProfile)>,
+    /// New SPIs and keys with every locator change (RFC 8046 section 3.2.2).
+    pub rekey_on_move: bool,
     /// Rekey after the ESP keys have been in use this many seconds.
     pub rekey_interval: Option<u64>,
     /// Rekey after this many packets sent on one outbound SA.
@@ -53,6 +55,7 @@ impl Default for Config {
             udp_encap: false,
             puzzle_k: 10,
             profiles: Vec::new(),
+            rekey_on_move: false,
             rekey_interval: None,
             rekey_packets: None,
             rekey_bytes: None,
@@ -110,6 +113,13 @@ impl Config {
                 }
                 "udp_encap" => {
                     c.udp_encap = match v {
+                        "yes" | "true" | "on" => true,
+                        "no" | "false" | "off" => false,
+                        _ => return Err(err(format!("expected yes or no, got {v:?}"))),
+                    }
+                }
+                "rekey_on_move" => {
+                    c.rekey_on_move = match v {
                         "yes" | "true" | "on" => true,
                         "no" | "false" | "off" => false,
                         _ => return Err(err(format!("expected yes or no, got {v:?}"))),

@@ -65,6 +65,7 @@ impl HipEngine {
             puzzle_difficulty: conf.puzzle_k,
             peer_profiles: conf.profiles.iter().copied().collect(),
             rekey_interval: conf.rekey_interval.map(association::Duration::from_secs),
+            rekey_on_locator_change: conf.rekey_on_move,
             ..Config::default()
         };
         let udp_encap = conf.udp_encap;

@@ -358,7 +358,11 @@ fn move_addr(ns: &Netns, dev: &str, old: &str, new: &str) {
 /// the transfer completes with the same SHA-256; the time from the address
 /// change to the first ESP packet the peer sends to the new address is printed.
 fn transfer_across_move(over_lsi: bool, a_moves: bool) {
-    let p = pair(false, None, None);
+    transfer_across_move_with(over_lsi, a_moves, None)
+}
+
+fn transfer_across_move_with(over_lsi: bool, a_moves: bool, conf: Option<&str>) {
+    let p = pair(false, conf, conf);
     // Associate first.
     assert!(ping(&p.a, &p.lsi_b).contains(&3));
     let (mover, mover_dev, old, new, new_ip, other) = if a_moves {
@@ -592,4 +596,11 @@ fn tcp_over_lsi_survives_a_locator_change_of_a() {
 fn tcp_over_hit_survives_a_locator_change_of_b() {
     require_netns!();
     transfer_across_move(false, false);
+}
+
+#[test]
+fn tcp_survives_a_move_with_mobile_initiated_rekey() {
+    require_netns!();
+    // RFC 8046 section 3.2.2: new SAs together with the new locator.
+    transfer_across_move_with(false, true, Some("rekey_on_move = yes\n"));
 }

@@ -73,6 +73,9 @@ pub struct Config {
     /// Rekey (UPDATE with new SPIs and keys from KEYMAT) after the ESP keys
     /// have been in use this long (RFC 7402 section 6.9); `None`: only on demand.
     pub rekey_interval: Option<Duration>,
+    /// Move to new SPIs and keys together with a locator change (RFC 8046
+    /// section 3.2.2, mobile-initiated rekey); off: section 3.2.1, same SAs.
+    pub rekey_on_locator_change: bool,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
 }
@@ -122,6 +125,7 @@ impl Default for Config {
             msl: Duration::from_secs(2 * 60),
             failed_linger: Duration::from_secs(60),
             rekey_interval: None,
+            rekey_on_locator_change: false,
             peer_profiles: HashMap::new(),
         }
     }

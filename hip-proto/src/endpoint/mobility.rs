@@ -104,6 +104,12 @@ impl Endpoint {
         set: &[IpAddr],
         random: &mut dyn RandomSource,
     ) -> Result<(), super::protect::BuildError> {
+        let rekey = self.cfg.rekey_on_locator_change
+            && self
+                .assocs
+                .get(&pair)
+                .is_some_and(|a| a.local_locator != set[0]);
+        let fresh = if rekey { self.fresh_spi(random) } else { 0 };
         let Some(a) = self.assocs.get_mut(&pair) else {
             return Ok(());
         };
@@ -117,13 +123,32 @@ impl Endpoint {
             .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
         let seq = a.update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        // Mobile-initiated rekey (RFC 8046 section 3.2.2): a new SPI with the move.
+        let new_spi = if rekey { fresh } else { a.spi_in };
         r.params.push(ParamRepr::EspInfo(EspInfo {
             reserved: 0,
             keymat_index: index,
             old_spi: a.spi_in,
-            new_spi: a.spi_in,
+            new_spi,
         }));
-        let spi = a.spi_in;
+        let mut ready = None;
+        if rekey {
+            a.rekey = Some(crate::association::PendingRekey {
+                new_spi_in: new_spi,
+                new_spi_out: None,
+                keymat_index: index,
+            });
+            ready = a.keys.as_ref().and_then(|k| {
+                let (_, inn) = crate::association::keys::esp_keys_at(k, index).ok()?;
+                Some(Event::InboundSaReady {
+                    peer_hit: pair.1,
+                    suite: k.esp.suite,
+                    spi: new_spi,
+                    keys: inn,
+                })
+            });
+        }
+        let spi = new_spi;
         r.insert_ordered(ParamRepr::LocatorSet(
             set.iter()
                 .enumerate()
@@ -132,6 +157,9 @@ impl Endpoint {
         ));
         r.insert_ordered(ParamRepr::Seq(seq));
         let bytes = self.protect_and_emit(pair, &mut r, random)?;
+        if let Some(e) = ready {
+            self.event(e);
+        }
         if let Some(a) = self.assocs.get_mut(&pair) {
             a.update_packet = Some(bytes.clone());
             a.update_dst = None;
