@@ -375,6 +375,9 @@ impl ProtocolEngine for HipEngine {
             ("hip_notify_received", c.notify_received),
             ("hip_i2_resent", c.i2_resent),
             ("hip_rekeyed", c.rekeyed),
+            ("hip_update_resent", c.update_resent),
+            ("hip_locator_changes", c.locator_changes),
+            ("hip_failovers", c.failovers),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

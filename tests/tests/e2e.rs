@@ -552,6 +552,8 @@ fn dual_homed_hosts_fail_over_when_a_link_goes_down() {
         "failover: first ESP on the second path {:.0} ms after the first link went down",
         (first - down) * 1000.0
     );
+    assert!(ha.counter(&a, "hip_failovers") + hb.counter(&b, "hip_failovers") >= 1);
+    assert!(ha.counter(&a, "hip_locator_changes") >= 1);
     let on_second =
         |ns: &Netns, h: &Hipd, loc: &str| ha_states(ns, h).iter().any(|x| x["locator"] == loc);
     assert!(
