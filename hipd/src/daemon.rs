@@ -198,19 +198,21 @@ fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
         }
         match a {
             Action::SendControl {
+                src,
                 dst,
                 udp_port: None,
                 packet,
             } => {
                 let s = if dst.is_ipv4() { &io.hip4 } else { &io.hip6 };
-                if let Err(e) = s.send_to(&packet, dst) {
-                    tracing::warn!(%dst, "HIP send: {e}");
+                if let Err(e) = s.send_from(&packet, src, dst) {
+                    tracing::warn!(%src, %dst, "HIP send: {e}");
                 }
             }
             Action::SendControl {
                 dst,
                 udp_port: Some(port),
                 packet,
+                ..
             } => {
                 let mut d = vec![0u8; 4];
                 d.extend_from_slice(&packet);

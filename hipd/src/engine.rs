@@ -51,6 +51,10 @@ pub struct SaInstall {
 pub enum Action {
     /// Send a HIP control packet (raw 139, or UDP 10500 when `udp_port` is set).
     SendControl {
+        /// The source locator the packet's checksum and LOCATOR_SET were made
+        /// for; raw sends pin it (a multihomed host must not let the kernel
+        /// pick another one).
+        src: IpAddr,
         dst: IpAddr,
         udp_port: Option<u16>,
         packet: Vec<u8>,

@@ -91,6 +91,7 @@ impl HipEngine {
         let mut out = Vec::new();
         while let Some(t) = self.ep.poll_transmit() {
             out.push(Action::SendControl {
+                src: t.src,
                 dst: t.dst,
                 udp_port: t.udp_port,
                 packet: t.bytes,

@@ -109,6 +109,76 @@ impl RawSocket {
     }
 }
 
+impl RawSocket {
+    /// Sends `payload` to `dst` from the local address `src` (IP_PKTINFO /
+    /// IPV6_PKTINFO): the HIP checksum covers the source, so it must be the one
+    /// the packet was built for. Falls back to [`RawSocket::send_to`] when the
+    /// families differ.
+    pub fn send_from(&self, payload: &[u8], src: IpAddr, dst: IpAddr) -> std::io::Result<usize> {
+        if src.is_ipv4() != dst.is_ipv4() || src.is_unspecified() {
+            return self.send_to(payload, dst);
+        }
+        let (ss, sl) = ip_sockaddr(dst);
+        let mut iov = libc::iovec {
+            iov_base: payload.as_ptr() as *mut libc::c_void,
+            iov_len: payload.len(),
+        };
+        // Room for one cmsg carrying the larger of the two pktinfo structs.
+        let mut cbuf = [0u64; 8];
+        // SAFETY: zeroed msghdr is valid; every pointer set below outlives sendmsg.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&ss as *const libc::sockaddr_storage) as *mut libc::c_void;
+        msg.msg_namelen = sl;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        let (level, ty, len) = match src {
+            IpAddr::V4(_) => (
+                libc::IPPROTO_IP,
+                libc::IP_PKTINFO,
+                std::mem::size_of::<libc::in_pktinfo>(),
+            ),
+            IpAddr::V6(_) => (
+                libc::IPPROTO_IPV6,
+                libc::IPV6_PKTINFO,
+                std::mem::size_of::<libc::in6_pktinfo>(),
+            ),
+        };
+        // SAFETY: CMSG_SPACE/CMSG_LEN are pure size computations.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(len as u32) } as _;
+        // SAFETY: msg_control points at cbuf, large enough for one cmsg of `len`.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            if c.is_null() {
+                return self.send_to(payload, dst);
+            }
+            (*c).cmsg_level = level;
+            (*c).cmsg_type = ty;
+            (*c).cmsg_len = libc::CMSG_LEN(len as u32) as _;
+            let data = libc::CMSG_DATA(c);
+            match src {
+                IpAddr::V4(a) => {
+                    let mut pi: libc::in_pktinfo = std::mem::zeroed();
+                    pi.ipi_spec_dst.s_addr = u32::from(a).to_be();
+                    std::ptr::write_unaligned(data.cast(), pi);
+                }
+                IpAddr::V6(a) => {
+                    let mut pi: libc::in6_pktinfo = std::mem::zeroed();
+                    pi.ipi6_addr.s6_addr = a.octets();
+                    std::ptr::write_unaligned(data.cast(), pi);
+                }
+            }
+        }
+        // SAFETY: msg is fully initialised above.
+        let n = unsafe { libc::sendmsg(self.fd.get_ref().as_raw_fd(), &msg, 0) };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
 fn sockaddr_ip(ss: &libc::sockaddr_storage) -> IpAddr {
     if i32::from(ss.ss_family) == libc::AF_INET6 {
         // SAFETY: family says sockaddr_in6.
