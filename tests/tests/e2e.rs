@@ -435,6 +435,27 @@ fn transfer_across_move_with(over_lsi: bool, a_moves: bool, conf: Option<&str>) 
         if over_lsi { "LSI" } else { "HIT" },
         (first - moved) * 1000.0
     );
+    if first - moved > 0.5 {
+        // Slow: show what the daemons logged about the move.
+        for (n, h) in [("A", &p.ha), ("B", &p.hb)] {
+            let log = h.log_text();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| {
+                    l.contains("locator")
+                        || l.contains("UPDATE")
+                        || l.contains("addresses")
+                        || l.contains("HIP control packet")
+                        || l.contains("WARN")
+                })
+                .collect();
+            eprintln!(
+                "---- {n} ({} lines):\n{}",
+                lines.len(),
+                lines[lines.len().saturating_sub(25)..].join("\n")
+            );
+        }
+    }
     let ha = if a_moves {
         ha_states(&p.b, &p.hb)
     } else {
