@@ -1,14 +1,16 @@
 //! The daemon: wires TUN, raw sockets, control socket, peer DB, identities and
 //! the engines together. Tasks: one TUN reader, one reader per raw socket
-//! (v4/v6 x HIP/ESP), one UDP 10500 reader, the control socket acceptor, a timer
-//! and the signal waiter; they share [`State`] behind a mutex (no await while held).
+//! (v4/v6 x HIP/ESP), one UDP 10500 reader, the control socket acceptor
+//! (requests handled in [`crate::control_handler`]), a timer (retransmissions,
+//! failover probes), the rtnetlink address watcher and the signal waiter; they
+//! share [`State`] behind a mutex (no await while held).
 use crate::config::Config;
-use crate::control::{HiInfo, MapInfo, Request, Response};
+use crate::control::{Request, Response};
 use crate::dataplane::{classify, Dest, PendingQueues};
 use crate::engine::{Action, EspEngine, ProtocolEngine, SaInstall, Transport};
 use crate::esp_engine::{BeetEsp, HEADROOM, TAILROOM};
 use crate::hip_engine::HipEngine;
-use crate::identity_store::{key_spec, HitVersion, IdentityStore};
+use crate::identity_store::IdentityStore;
 use crate::peer_db::PeerDb;
 use crate::raw_socket::{RawSocket, IPPROTO_ESP, IPPROTO_HIP};
 use crate::stats::{inc, Stats};
@@ -49,9 +51,9 @@ pub struct Io {
     pub stats: Stats,
 }
 
-type Shared = Arc<Mutex<State>>;
+pub(crate) type Shared = Arc<Mutex<State>>;
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
+pub(crate) fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -186,7 +188,7 @@ const FAILOVER_SILENCE: std::time::Duration = std::time::Duration::from_millis(7
 const RETURN_HOME_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Executes engine actions (sending, SA installation, queue flushing).
-fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
+pub(crate) fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
     let mut work: std::collections::VecDeque<Action> = actions.into();
     // Bounded: follow-up actions come only from Established (one announcement).
     let mut budget = 10_000;
@@ -572,7 +574,7 @@ async fn control_task(listener: tokio::net::UnixListener, io: Arc<Io>, state: Sh
             .await;
             let resp = match read {
                 Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim_end()) {
-                    Ok(req) => handle(&io, &state, req),
+                    Ok(req) => crate::control_handler::handle(&io, &state, req),
                     Err(e) => Response::Error {
                         message: format!("bad request: {e}"),
                     },
@@ -585,196 +587,4 @@ async fn control_task(listener: tokio::net::UnixListener, io: Arc<Io>, state: Sh
             let _ = w.write_all(out.as_bytes()).await;
         });
     }
-}
-
-fn err(m: impl ToString) -> Response {
-    Response::Error {
-        message: m.to_string(),
-    }
-}
-
-fn parse_hit(s: &str) -> Result<Hit, Response> {
-    hosts::parse_hit(s).map_err(err)
-}
-
-/// Handles one control request.
-pub fn handle(io: &Io, state: &Shared, req: Request) -> Response {
-    match handle_inner(io, state, req) {
-        Ok(r) | Err(r) => r,
-    }
-}
-
-fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Response> {
-    let mut st = lock(state);
-    Ok(match req {
-        Request::AddMap { hit, locator, lsi } => {
-            let h = parse_hit(&hit)?;
-            let loc: IpAddr = locator
-                .parse()
-                .map_err(|_| err(format!("bad locator {locator:?}")))?;
-            let lsi = lsi
-                .map(|l| {
-                    l.parse::<Ipv4Addr>()
-                        .map_err(|_| err(format!("bad LSI {l:?}")))
-                })
-                .transpose()?;
-            st.peers.upsert(h, vec![loc], lsi, None).map_err(err)?;
-            st.peers.save().map_err(err)?;
-            Response::Ok
-        }
-        Request::DelMap { hit } => {
-            let h = parse_hit(&hit)?;
-            st.peers
-                .remove(&h)
-                .ok_or_else(|| err(format!("no mapping for {h}")))?;
-            st.pending.take(&h);
-            st.peers.save().map_err(err)?;
-            Response::Ok
-        }
-        Request::GetMapAll => Response::Map {
-            peers: st
-                .peers
-                .iter()
-                .map(|p| MapInfo {
-                    hit: p.hit.to_string(),
-                    lsi: p.lsi.to_string(),
-                    locators: p.locators.iter().map(|l| l.to_string()).collect(),
-                    name: p.name.clone(),
-                })
-                .collect(),
-        },
-        Request::GetHaAll => Response::Ha {
-            associations: st
-                .engine
-                .associations()
-                .into_iter()
-                .map(|mut a| {
-                    if let Some(p) = a.peer_hit.parse().ok().and_then(|h| st.peers.get(&h)) {
-                        a.peer_lsi = p.lsi.to_string();
-                        a.peer_hostname = p.name.clone().unwrap_or_default();
-                    }
-                    a.local_lsi = st.local_lsi.to_string();
-                    a
-                })
-                .collect(),
-        },
-        Request::GetHiDefault | Request::GetHiAll => {
-            let default = st.ids.default_identity().map(|i| i.hit);
-            let only_default = matches!(req, Request::GetHiDefault);
-            let identities: Vec<HiInfo> = st
-                .ids
-                .identities
-                .iter()
-                .filter(|i| !only_default || Some(i.hit) == default)
-                .map(|i| HiInfo {
-                    hit: i.hit.to_string(),
-                    lsi: if Some(i.hit) == default {
-                        st.local_lsi.to_string()
-                    } else {
-                        String::new()
-                    },
-                    algorithm: format!("{:?}", i.identity.public().algorithm()),
-                    orchid: if i.version == HitVersion::V1 { 1 } else { 2 },
-                    default: Some(i.hit) == default,
-                })
-                .collect();
-            Response::Hi { identities }
-        }
-        Request::NewHi {
-            algorithm,
-            hit_version,
-        } => {
-            let spec = key_spec(&algorithm).map_err(err)?;
-            let v = match hit_version {
-                1 => HitVersion::V1,
-                2 => HitVersion::V2,
-                n => return Err(err(format!("bad ORCHID version {n}"))),
-            };
-            let tun = st.config.tun_name.clone();
-            let new = st
-                .ids
-                .generate(spec, v, &algorithm, &mut rand_core::OsRng)
-                .map_err(err)?;
-            let hit = new.hit;
-            let added = {
-                let st = &mut *st;
-                st.ids.by_hit(&hit).map(|i| st.engine.add_identity(i))
-            };
-            if let Some(Err(e)) = added {
-                tracing::warn!(%hit, "new identity not usable for HIP: {e}");
-            }
-            netconf::ip(&[
-                "-6",
-                "addr",
-                "add",
-                &format!("{}/128", Ipv6Addr::from(hit)),
-                "dev",
-                &tun,
-                "nodad",
-            ])
-            .map_err(err)?;
-            Response::Hi {
-                identities: vec![HiInfo {
-                    hit: hit.to_string(),
-                    lsi: String::new(),
-                    algorithm,
-                    orchid: hit_version,
-                    default: false,
-                }],
-            }
-        }
-        Request::Rst { hit } => {
-            let h = hit.as_deref().map(parse_hit).transpose()?;
-            let actions = st.engine.reset(h);
-            drop(st);
-            perform(io, state, actions);
-            return Ok(Response::Ok);
-        }
-        Request::SetPuzzle { k } => {
-            st.config.puzzle_k = k;
-            st.engine.set_puzzle_difficulty(k).map_err(err)?;
-            Response::Ok
-        }
-        Request::HitToLsi { hit } => {
-            let h = parse_hit(&hit)?;
-            if st.ids.default_identity().is_some_and(|i| i.hit == h) {
-                Response::Lsi {
-                    lsi: st.local_lsi.to_string(),
-                }
-            } else {
-                let p = st
-                    .peers
-                    .get(&h)
-                    .ok_or_else(|| err(format!("no LSI for {h}")))?;
-                Response::Lsi {
-                    lsi: p.lsi.to_string(),
-                }
-            }
-        }
-        Request::LsiToHit { lsi } => {
-            let a: Ipv4Addr = lsi.parse().map_err(|_| err(format!("bad LSI {lsi:?}")))?;
-            if a == st.local_lsi {
-                let h = st
-                    .ids
-                    .default_identity()
-                    .ok_or_else(|| err("no default identity"))?
-                    .hit;
-                Response::Hit { hit: h.to_string() }
-            } else {
-                let p = st
-                    .peers
-                    .by_lsi(a)
-                    .ok_or_else(|| err(format!("no HIT for {a}")))?;
-                Response::Hit {
-                    hit: p.hit.to_string(),
-                }
-            }
-        }
-        Request::Stats => {
-            let mut counters = io.stats.snapshot();
-            counters.extend(st.engine.counters());
-            counters.extend(st.esp.counters());
-            Response::Stats { counters }
-        }
-    })
 }

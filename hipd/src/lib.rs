@@ -6,6 +6,7 @@
 pub mod addr_watch;
 pub mod config;
 pub mod control;
+pub mod control_handler;
 pub mod control_plane;
 pub mod daemon;
 pub mod dataplane;
