@@ -38,6 +38,8 @@ pub struct Config {
     pub profiles: Vec<(Hit, hip_proto::endpoint::CompatProfile)>,
     /// New SPIs and keys with every locator change (RFC 8046 section 3.2.2).
     pub rekey_on_move: bool,
+    /// A new Diffie-Hellman key with every rekey (RFC 7402 section 6.10).
+    pub rekey_dh: bool,
     /// Rekey after the ESP keys have been in use this many seconds.
     pub rekey_interval: Option<u64>,
     /// Rekey after this many packets sent on one outbound SA.
@@ -56,6 +58,7 @@ impl Default for Config {
             puzzle_k: 10,
             profiles: Vec::new(),
             rekey_on_move: false,
+            rekey_dh: false,
             rekey_interval: None,
             rekey_packets: None,
             rekey_bytes: None,
@@ -72,6 +75,15 @@ pub fn parse_v4_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
         return Err(format!("prefix length {l} out of 1..=30"));
     }
     Ok((a, l))
+}
+
+/// A boolean setting.
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v {
+        "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err(format!("expected yes or no, got {v:?}")),
+    }
 }
 
 impl Config {
@@ -111,20 +123,9 @@ impl Config {
                     }
                     c.allow.push(hit);
                 }
-                "udp_encap" => {
-                    c.udp_encap = match v {
-                        "yes" | "true" | "on" => true,
-                        "no" | "false" | "off" => false,
-                        _ => return Err(err(format!("expected yes or no, got {v:?}"))),
-                    }
-                }
-                "rekey_on_move" => {
-                    c.rekey_on_move = match v {
-                        "yes" | "true" | "on" => true,
-                        "no" | "false" | "off" => false,
-                        _ => return Err(err(format!("expected yes or no, got {v:?}"))),
-                    }
-                }
+                "udp_encap" => c.udp_encap = yes_no(v).map_err(&err)?,
+                "rekey_on_move" => c.rekey_on_move = yes_no(v).map_err(&err)?,
+                "rekey_dh" => c.rekey_dh = yes_no(v).map_err(&err)?,
                 "puzzle_k" => {
                     c.puzzle_k = v
                         .parse()
@@ -217,6 +218,9 @@ mod tests {
         ));
         assert!(Config::parse("lsi_prefix = 1.0.0.0/33").is_err());
         assert!(Config::parse("udp_encap = maybe").is_err());
+        assert!(Config::parse("rekey_dh = 1").is_err());
+        let c = Config::parse("rekey_dh = yes\nrekey_on_move = on").unwrap();
+        assert!(c.rekey_dh && c.rekey_on_move);
         assert!(Config::parse("novalue").is_err());
         assert!(Config::parse("profile = 2001:20::1 ipsec").is_err());
         assert!(Config::parse("rekey_packets = 0").is_err());

@@ -66,6 +66,7 @@ impl HipEngine {
             peer_profiles: conf.profiles.iter().copied().collect(),
             rekey_interval: conf.rekey_interval.map(association::Duration::from_secs),
             rekey_on_locator_change: conf.rekey_on_move,
+            rekey_new_dh: conf.rekey_dh,
             ..Config::default()
         };
         let udp_encap = conf.udp_encap;
@@ -376,6 +377,7 @@ impl ProtocolEngine for HipEngine {
             ("hip_notify_received", c.notify_received),
             ("hip_i2_resent", c.i2_resent),
             ("hip_rekeyed", c.rekeyed),
+            ("hip_rekeyed_new_dh", c.rekeyed_new_dh),
             ("hip_update_resent", c.update_resent),
             ("hip_locator_changes", c.locator_changes),
             ("hip_failovers", c.failovers),

@@ -482,8 +482,15 @@ fn tcp_over_lsi_survives_a_locator_change_of_b() {
 #[test]
 fn rekeying_by_packet_limit_during_a_transfer_loses_nothing() {
     require_netns!();
-    // A asks for new SAs every 3000 packets (RFC 7402 section 6.9 UPDATE rekey).
-    let p = pair(false, Some("rekey_packets = 3000\n"), None);
+    // A asks for new SAs every 3000 packets (RFC 7402 section 6.9 UPDATE rekey)
+    // without a new Diffie-Hellman key; B answers each with one (rekey_dh), so
+    // every rekey draws a fresh KEYMAT from B's new key and A's existing one
+    // (section 6.10), and A's inbound SA announced ahead gets the fresh keys.
+    let p = pair(
+        false,
+        Some("rekey_packets = 3000\n"),
+        Some("rekey_dh = yes\n"),
+    );
     assert!(ping(&p.a, &p.lsi_b).contains(&3));
     let hit_b: std::net::Ipv6Addr = p.hit_b.parse().unwrap();
     let (s, r) = tcp_transfer(
@@ -499,6 +506,11 @@ fn rekeying_by_packet_limit_during_a_transfer_loses_nothing() {
         p.hb.counter(&p.b, "hip_rekeyed"),
     );
     assert!(ra >= 2 && rb >= 2, "rekeys: A {ra}, B {rb}");
+    let (da, db) = (
+        p.ha.counter(&p.a, "hip_rekeyed_new_dh"),
+        p.hb.counter(&p.b, "hip_rekeyed_new_dh"),
+    );
+    assert_eq!((da, db), (ra, rb), "every rekey with a new DH key");
     let unknown =
         p.hb.counter(&p.b, "esp_drop_unknown_spi") + p.ha.counter(&p.a, "esp_drop_unknown_spi");
     println!("rekeys: {ra}; ESP packets dropped for an unknown SPI during rekeys: {unknown}");

@@ -12,20 +12,29 @@ use super::timer::Retransmit;
 use super::update::UpdateSeq;
 use crate::crypto::dh::DhKeyPair;
 use crate::crypto::hi::HostIdPublic;
+use crate::crypto::keymat::Keymat;
 use crate::crypto::rhash::Rhash;
 use crate::endpoint::compat::CompatProfile;
 use crate::endpoint::event::HipSuite;
 use crate::registry::{EspTransformId, Version};
+use crate::wire::DhValue;
 
-/// A rekey in progress (RFC 7402 section 6.9 / RFC 7401 section 6.11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A rekey in progress (RFC 7402 sections 6.8-6.10 / RFC 7401 section 6.11).
+#[derive(Debug, Default)]
 pub struct PendingRekey {
     /// Our new inbound SPI.
     pub new_spi_in: u32,
     /// The peer's new inbound SPI, once its ESP_INFO arrived.
     pub new_spi_out: Option<u32>,
-    /// KEYMAT index where the new ESP keys start.
+    /// KEYMAT index where the new ESP keys start (0 with a new KEYMAT).
     pub keymat_index: u16,
+    /// Our new Diffie-Hellman key pair, when this rekey brings one (section 6.8 step 1).
+    pub dh: Option<DhKeyPair>,
+    /// The peer's new public value, when its UPDATE carried DIFFIE_HELLMAN.
+    pub peer_dh: Option<Vec<u8>>,
+    /// The fresh KEYMAT from the new Kij, once both sides' keys are known
+    /// (section 6.10 step 1); `None`: the existing KEYMAT continues.
+    pub keymat: Option<Keymat>,
 }
 
 /// One association's protocol context.
@@ -51,8 +60,12 @@ pub struct Association {
     pub peer_hi: Option<HostIdPublic>,
     /// The peer's HOST_ID parameter as in its R1 (HIP_MAC_2 of R2).
     pub peer_host_id_raw: Vec<u8>,
-    /// Initiator: our DH key pair while I2 is outstanding.
+    /// Our current Diffie-Hellman key pair: the one of the base exchange, then
+    /// of the last rekey that brought a new one. Used when a rekey brings only
+    /// the peer's new key (RFC 7402 section 6.10 step 1).
     pub dh: Option<DhKeyPair>,
+    /// The peer's current public DH value and the negotiated group, likewise.
+    pub peer_dh: Option<DhValue>,
     /// HIP and ESP keys.
     pub keys: Option<AssociationKeys>,
     /// Negotiated HIP suite.
@@ -123,6 +136,7 @@ impl Association {
             peer_hi: None,
             peer_host_id_raw: Vec::new(),
             dh: None,
+            peer_dh: None,
             keys: None,
             hip_suite: None,
             esp_suite: None,

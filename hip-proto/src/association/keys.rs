@@ -103,6 +103,58 @@ pub struct AssociationKeys {
     pub keymat: Keymat,
     /// The KEYMAT index after the last keys drawn.
     pub next_index: usize,
+    /// What a new KEYMAT is computed from when a rekey brings a new Kij.
+    pub seed: KeymatSeed,
+}
+
+/// The inputs of KEYMAT other than Kij, kept from the base exchange: a rekey
+/// with a new Diffie-Hellman key draws a fresh KEYMAT from the new Kij with the
+/// same HITs, #I and J (RFC 7402 section 6.10 step 1, RFC 5202 section 6.10).
+#[derive(Debug, Clone)]
+pub struct KeymatSeed {
+    /// RFC 5201 KEYMAT (v1) instead of RFC 7401 (v2).
+    pub v1: bool,
+    /// RHASH of the exchange.
+    pub rhash: Rhash,
+    /// Initiator HIT of the base exchange.
+    pub hit_i: Hit,
+    /// Responder HIT of the base exchange.
+    pub hit_r: Hit,
+    /// Puzzle #I of the base exchange.
+    pub i: Vec<u8>,
+    /// Puzzle solution J of the base exchange.
+    pub j: Vec<u8>,
+}
+
+impl KeymatSeed {
+    /// KEYMAT for the Diffie-Hellman secret `kij`.
+    pub fn keymat(&self, kij: &[u8]) -> Result<Keymat, KeyError> {
+        if self.v1 {
+            Ok(Keymat::v1(
+                kij,
+                &self.hit_i,
+                &self.hit_r,
+                &self.i,
+                &self.j,
+                DEFAULT_KEYMAT_LEN,
+            ))
+        } else {
+            Keymat::v2(
+                self.rhash,
+                kij,
+                &self.hit_i,
+                &self.hit_r,
+                &self.i,
+                &self.j,
+                DEFAULT_KEYMAT_LEN,
+            )
+            .ok_or(KeyError::Keymat(KeymatExhausted {
+                index: 0,
+                need: DEFAULT_KEYMAT_LEN,
+                have: 0,
+            }))
+        }
+    }
 }
 
 impl AssociationKeys {
@@ -125,31 +177,15 @@ pub fn derive(input: &KeyInput<'_>, v1: bool) -> Result<AssociationKeys, KeyErro
     let (hip_enc, hip_mac) =
         hip_key_lens(input.hip, input.rhash).ok_or(KeyError::HipSuite(input.hip))?;
     let (esp_enc, esp_auth) = esp_key_lens(input.esp).ok_or(KeyError::EspSuite(input.esp))?;
-    let km = if v1 {
-        Keymat::v1(
-            input.kij,
-            &input.hit_i,
-            &input.hit_r,
-            input.i,
-            input.j,
-            DEFAULT_KEYMAT_LEN,
-        )
-    } else {
-        Keymat::v2(
-            input.rhash,
-            input.kij,
-            &input.hit_i,
-            &input.hit_r,
-            input.i,
-            input.j,
-            DEFAULT_KEYMAT_LEN,
-        )
-        .ok_or(KeyError::Keymat(KeymatExhausted {
-            index: 0,
-            need: DEFAULT_KEYMAT_LEN,
-            have: 0,
-        }))?
+    let seed = KeymatSeed {
+        v1,
+        rhash: input.rhash,
+        hit_i: input.hit_i,
+        hit_r: input.hit_r,
+        i: input.i.to_vec(),
+        j: input.j.to_vec(),
     };
+    let km = seed.keymat(input.kij)?;
     let (hip, index) = DirectionalKeys::draw(&km, 0, hip_enc, hip_mac)?;
     let peer = if input.local == input.hit_i {
         input.hit_r
@@ -173,20 +209,28 @@ pub fn derive(input: &KeyInput<'_>, v1: bool) -> Result<AssociationKeys, KeyErro
         esp,
         keymat: km,
         next_index,
+        seed,
     })
 }
 
-/// Rekeying without a new Diffie-Hellman: new ESP keys drawn from the existing KEYMAT
-/// at `index` (the continuation index of RFC 7402 section 6.9, from ESP_INFO).
+/// New ESP keys for a rekey (RFC 7402 section 6.10 step 3): drawn at `index` from
+/// `fresh` when the rekey brought a new Diffie-Hellman key (index 0, step 2), else
+/// from the existing KEYMAT at the continuation index of the ESP_INFOs. Only the
+/// four ESP keys are drawn; the HIP keys stay.
 pub fn rekey_from_keymat(
     keys: &mut AssociationKeys,
+    fresh: Option<Keymat>,
     index: u16,
     spi_in: u32,
     spi_out: u32,
 ) -> Result<EspParams, KeyError> {
     let suite = keys.esp.suite;
     let (enc, auth) = esp_key_lens(suite).ok_or(KeyError::EspSuite(suite))?;
-    let (e, next) = DirectionalKeys::draw(&keys.keymat, usize::from(index), enc, auth)?;
+    let km = fresh.as_ref().unwrap_or(&keys.keymat);
+    let (e, next) = DirectionalKeys::draw(km, usize::from(index), enc, auth)?;
+    if let Some(km) = fresh {
+        keys.keymat = km;
+    }
     keys.next_index = next;
     let (out, inn) = e.for_local(&keys.local, &keys.peer);
     Ok(EspParams {
@@ -199,18 +243,24 @@ pub fn rekey_from_keymat(
     })
 }
 
-/// HIP cipher ids this build derives keys for.
-/// The (outbound, inbound) ESP keys a rekey at KEYMAT `index` will give,
-/// without consuming KEYMAT: the receiving side installs its new inbound SA
-/// before the peer switches (RFC 7402 section 6.9, no loss in flight).
-pub fn esp_keys_at(keys: &AssociationKeys, index: u16) -> Result<(EspSaKeys, EspSaKeys), KeyError> {
+/// The (outbound, inbound) ESP keys a rekey at KEYMAT `index` (of `fresh`, or of
+/// the existing KEYMAT) will give, without consuming KEYMAT: the receiving side
+/// installs its new inbound SA before the peer switches (RFC 7402 section 6.9, no
+/// loss in flight).
+pub fn esp_keys_at(
+    keys: &AssociationKeys,
+    fresh: Option<&Keymat>,
+    index: u16,
+) -> Result<(EspSaKeys, EspSaKeys), KeyError> {
     let suite = keys.esp.suite;
     let (enc, auth) = esp_key_lens(suite).ok_or(KeyError::EspSuite(suite))?;
-    let (e, _) = DirectionalKeys::draw(&keys.keymat, usize::from(index), enc, auth)?;
+    let km = fresh.unwrap_or(&keys.keymat);
+    let (e, _) = DirectionalKeys::draw(km, usize::from(index), enc, auth)?;
     let (out, inn) = e.for_local(&keys.local, &keys.peer);
     Ok((sa(out), sa(inn)))
 }
 
+/// HIP cipher ids this build derives keys for.
 pub const HIP_CIPHERS: [HipCipherId; 3] = [
     HipCipherId::NullEncrypt,
     HipCipherId::Aes128Cbc,

@@ -103,6 +103,7 @@ pub fn random_len(group: DhGroupId) -> Option<usize> {
     })
 }
 
+#[derive(Clone)]
 enum Secret {
     Modp(Zeroizing<Vec<u8>>),
     P256(p256::NonZeroScalar),
@@ -111,6 +112,7 @@ enum Secret {
 }
 
 /// An ephemeral DH key pair of one group.
+#[derive(Clone)]
 pub struct DhKeyPair {
     group: DhGroupId,
     secret: Secret,

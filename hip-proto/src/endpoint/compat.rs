@@ -75,6 +75,16 @@ impl CompatProfile {
     pub fn kij_strip_leading_zeros(self) -> bool {
         self == CompatProfile::Cutehip
     }
+
+    /// Kij as this peer feeds it to the KDF.
+    pub fn shape_kij(self, kij: &[u8]) -> &[u8] {
+        if self.kij_strip_leading_zeros() {
+            let z = kij.iter().take_while(|&&b| b == 0).count();
+            &kij[z..]
+        } else {
+            kij
+        }
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,11 @@ pub struct Config {
     /// Move to new SPIs and keys together with a locator change (RFC 8046
     /// section 3.2.2, mobile-initiated rekey); off: section 3.2.1, same SAs.
     pub rekey_on_locator_change: bool,
+    /// Bring a new Diffie-Hellman key to every rekey this host starts or
+    /// answers, so that new ESP keys come from a fresh Kij (forward secrecy,
+    /// RFC 7402 sections 6.8-6.10); off: KEYMAT continues unless the peer
+    /// sends a new key.
+    pub rekey_new_dh: bool,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
 }
@@ -126,6 +131,7 @@ impl Default for Config {
             failed_linger: Duration::from_secs(60),
             rekey_interval: None,
             rekey_on_locator_change: false,
+            rekey_new_dh: false,
             peer_profiles: HashMap::new(),
         }
     }

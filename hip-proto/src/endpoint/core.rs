@@ -282,7 +282,7 @@ impl Endpoint {
             let taken = self
                 .assocs
                 .values()
-                .any(|a| a.spi_in == spi || a.rekey.is_some_and(|r| r.new_spi_in == spi));
+                .any(|a| a.spi_in == spi || a.rekey.as_ref().is_some_and(|r| r.new_spi_in == spi));
             if spi > 255 && !taken {
                 return spi;
             }

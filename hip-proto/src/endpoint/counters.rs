@@ -32,6 +32,9 @@ pub enum DropReason {
     Negotiation,
     /// CLOSE/UPDATE from a host that is not the association's peer.
     NotPeer,
+    /// UPDATE with DIFFIE_HELLMAN but a non-zero KEYMAT index, another group
+    /// than the association's, or an invalid public value (RFC 7402 section 6.9).
+    BadRekeyDh,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -55,6 +58,9 @@ pub struct Counters {
     pub update_resent: u64,
     /// Rekeys completed.
     pub rekeyed: u64,
+    /// Of those, rekeys whose keys came from a fresh KEYMAT (a new
+    /// Diffie-Hellman key on either side, RFC 7402 section 6.10).
+    pub rekeyed_new_dh: u64,
     /// Peer locators changed after verification (RFC 8046).
     pub locator_changes: u64,
     /// Failover probes to another locator of a peer (RFC 8047).
@@ -91,6 +97,8 @@ pub struct Counters {
     pub negotiation: u64,
     /// See [`DropReason::NotPeer`].
     pub not_peer: u64,
+    /// See [`DropReason::BadRekeyDh`].
+    pub bad_rekey_dh: u64,
 }
 
 impl Counters {
@@ -126,12 +134,13 @@ impl Counters {
             DropReason::Policy => &mut self.policy,
             DropReason::Negotiation => &mut self.negotiation,
             DropReason::NotPeer => &mut self.not_peer,
+            DropReason::BadRekeyDh => &mut self.bad_rekey_dh,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 14] = [
+pub const ALL_REASONS: [DropReason; 15] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -146,6 +155,7 @@ pub const ALL_REASONS: [DropReason; 14] = [
     DropReason::Policy,
     DropReason::Negotiation,
     DropReason::NotPeer,
+    DropReason::BadRekeyDh,
 ];
 
 #[cfg(test)]
@@ -163,6 +173,6 @@ mod tests {
         for (n, r) in ALL_REASONS.iter().enumerate() {
             assert_eq!(c.dropped(*r), n as u64 + 1, "{r:?}");
         }
-        assert_eq!(c.dropped_total(), (1..=14).sum::<u64>());
+        assert_eq!(c.dropped_total(), (1..=15).sum::<u64>());
     }
 }

@@ -177,18 +177,14 @@ impl Endpoint {
         .solve(&start, 1u64 << (u32::from(puzzle.k) + 8).min(48))
         .ok_or(DropReason::Policy)?;
         let dh = fresh_dh(choices.group, random).map_err(|_| DropReason::Malformed)?;
-        let mut kij = dh
+        let kij = dh
             .agree(&choices.peer_dh)
             .map_err(|_| DropReason::Malformed)?;
-        if profile.kij_strip_leading_zeros() {
-            let z = kij.iter().take_while(|&&b| b == 0).count();
-            kij.drain(..z);
-        }
         let spi_in = self.fresh_spi(random);
         let keys = derive(
             &KeyInput {
                 rhash,
-                kij: &kij,
+                kij: profile.shape_kij(&kij),
                 i: &puzzle.i,
                 j: &j,
                 hit_i: pair.0,
@@ -277,6 +273,11 @@ impl Endpoint {
         a.esp_suite = Some(choices.esp);
         a.spi_in = spi_in;
         a.keys = Some(keys);
+        a.peer_dh = Some(crate::wire::DhValue {
+            group: choices.group,
+            public: choices.peer_dh.clone(),
+        });
+        a.dh = Some(dh);
         a.last_sent = Some(bytes.clone());
         a.initiator = true;
         let step = a.driver.apply(now, Input::R1 { ok: true });

@@ -135,11 +135,11 @@ impl Endpoint {
         if rekey {
             a.rekey = Some(crate::association::PendingRekey {
                 new_spi_in: new_spi,
-                new_spi_out: None,
                 keymat_index: index,
+                ..Default::default()
             });
             ready = a.keys.as_ref().and_then(|k| {
-                let (_, inn) = crate::association::keys::esp_keys_at(k, index).ok()?;
+                let (_, inn) = crate::association::keys::esp_keys_at(k, None, index).ok()?;
                 Some(Event::InboundSaReady {
                     peer_hit: pair.1,
                     suite: k.esp.suite,

@@ -5,6 +5,7 @@
 //! * [`initiator`] / [`responder`]: the base exchange (I1, R1, I2, R2).
 //! * [`r1_generation`]: precomputed, signed R1 templates.
 //! * [`close`], [`update`], [`notify`]: CLOSE/CLOSE_ACK, UPDATE rekeying, NOTIFY.
+//! * [`rekey_dh`]: a new Diffie-Hellman key in a rekeying UPDATE (RFC 7402 section 6.10).
 //! * [`mobility`]: LOCATOR_SET announcement and address verification (RFC 8046).
 //! * [`identity`]: local Host Identities per HIP version.
 //! * [`protect`]: HIP_MAC / signature / checksum building and checking.
@@ -34,6 +35,7 @@ pub mod protect;
 pub mod puzzle_secret;
 pub mod r1_generation;
 pub mod random;
+pub mod rekey_dh;
 pub mod responder;
 pub mod solution;
 pub mod update;

@@ -145,15 +145,14 @@ impl Endpoint {
             .r1
             .template(generation, &hit_r, value.group, profile.r1_has_r1_counter())
             .ok_or(DropReason::BadPuzzle)?;
-        let mut kij = template
+        let kij = template
             .dh
             .agree(&value.public)
             .map_err(|_| DropReason::Malformed)?;
-        if profile.kij_strip_leading_zeros() {
-            let z = kij.iter().take_while(|&&b| b == 0).count();
-            kij.drain(..z);
-        }
         let host_id_raw = template.host_id_raw.clone();
+        // Kept for a later rekey that brings only the peer's new DH key.
+        let own_dh = template.dh.clone();
+        let peer_dh = value.clone();
         // 3. Negotiation against what our R1 offered.
         let hip = match self.i2_choices(repr) {
             Ok(c) => c,
@@ -170,7 +169,7 @@ impl Endpoint {
         let keys = derive(
             &KeyInput {
                 rhash,
-                kij: &kij,
+                kij: profile.shape_kij(&kij),
                 i: &sol.i,
                 j: &sol.j,
                 hit_i,
@@ -241,6 +240,8 @@ impl Endpoint {
         a.update_packet = None;
         let esp = keys.esp.clone();
         a.keys = Some(keys);
+        a.dh = Some(own_dh);
+        a.peer_dh = Some(peer_dh);
         a.keys_since = now;
         self.assocs.insert(pair, a);
         self.transmit(inc.dst, inc.src, inc.udp_port, r2_bytes);

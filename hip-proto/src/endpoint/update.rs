@@ -2,15 +2,19 @@
 //! the initiator of the rekey sends ESP_INFO (old SPI, new SPI, KEYMAT index)
 //! and SEQ; the peer answers with its own ESP_INFO, SEQ and an ACK; a final
 //! ACK completes it. New ESP keys are drawn from KEYMAT at the index the
-//! rekey initiator gave (section 6.9.2 "continuing KEYMAT"), new SAs are
-//! announced with [`Event::Rekeyed`]. A retransmitted UPDATE is answered with
+//! rekey initiator gave (section 6.9.2 "continuing KEYMAT"), or, when either
+//! side brought a new Diffie-Hellman key, from index 0 of a fresh KEYMAT
+//! (section 6.10, [`super::rekey_dh`]); new SAs are announced with
+//! [`Event::Rekeyed`]. A retransmitted UPDATE is answered with
 //! the same reply and processed once; older Update IDs are dropped.
 
 use super::core::{Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
 use super::event::Event;
 use super::protect::BuildError;
+use super::r1_generation::fresh_dh;
 use super::random::RandomSource;
+use super::rekey_dh;
 use crate::association::keys::{esp_keys_at, rekey_from_keymat};
 use crate::association::{Input, Instant, PendingRekey, SeqDisposition, State};
 use crate::registry::PacketType;
@@ -29,14 +33,19 @@ pub enum RekeyError {
     /// KEYMAT index beyond 16 bits.
     #[error("KEYMAT exhausted")]
     KeymatExhausted,
+    /// No Diffie-Hellman group known for a rekey with a new key.
+    #[error("no Diffie-Hellman group for a new key")]
+    NoDhGroup,
     /// Building the UPDATE failed.
     #[error(transparent)]
     Build(#[from] BuildError),
 }
 
 impl Endpoint {
-    /// Starts a rekey with `peer` (RFC 7402 section 6.9.1): new inbound SPI, new
-    /// keys from the unused part of KEYMAT.
+    /// Starts a rekey with `peer` (RFC 7402 section 6.8): new inbound SPI, new
+    /// keys from the unused part of KEYMAT, or, with
+    /// [`Config::rekey_new_dh`](super::Config::rekey_new_dh), a new
+    /// Diffie-Hellman key and KEYMAT index 0.
     pub fn rekey(
         &mut self,
         now: Instant,
@@ -46,6 +55,7 @@ impl Endpoint {
     ) -> Result<(), RekeyError> {
         let pair = (local, peer);
         let new_spi_in = self.fresh_spi(random);
+        let with_dh = self.cfg.rekey_new_dh;
         let a = self
             .assocs
             .get_mut(&pair)
@@ -57,8 +67,17 @@ impl Endpoint {
             return Err(RekeyError::Busy);
         }
         let keys = a.keys.as_ref().ok_or(RekeyError::NotEstablished)?;
-        let keymat_index =
-            u16::try_from(keys.next_index).map_err(|_| RekeyError::KeymatExhausted)?;
+        // Section 6.8 steps 1 and 5: a new key means KEYMAT index 0.
+        let dh = if with_dh {
+            let group = a.peer_dh.as_ref().ok_or(RekeyError::NoDhGroup)?.group;
+            Some(fresh_dh(group, random).map_err(|_| RekeyError::NoDhGroup)?)
+        } else {
+            None
+        };
+        let keymat_index = match dh {
+            Some(_) => 0,
+            None => u16::try_from(keys.next_index).map_err(|_| RekeyError::KeymatExhausted)?,
+        };
         let seq = a.update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.version, local, peer);
         r.params.push(ParamRepr::EspInfo(EspInfo {
@@ -68,19 +87,28 @@ impl Endpoint {
             new_spi: new_spi_in,
         }));
         r.params.push(ParamRepr::Seq(seq));
+        if let Some(dh) = &dh {
+            r.insert_ordered(rekey_dh::param(dh));
+        }
+        // Without a new key the inbound keys are known now and installed
+        // before the peer can use them; with one they wait for its answer.
+        let ready = match dh {
+            Some(_) => None,
+            None => a.keys.as_ref().and_then(|k| {
+                let (_, inn) = esp_keys_at(k, None, keymat_index).ok()?;
+                Some(Event::InboundSaReady {
+                    peer_hit: peer,
+                    suite: k.esp.suite,
+                    spi: new_spi_in,
+                    keys: inn,
+                })
+            }),
+        };
         a.rekey = Some(PendingRekey {
             new_spi_in,
-            new_spi_out: None,
             keymat_index,
-        });
-        let ready = a.keys.as_ref().and_then(|k| {
-            let (_, inn) = esp_keys_at(k, keymat_index).ok()?;
-            Some(Event::InboundSaReady {
-                peer_hit: peer,
-                suite: k.esp.suite,
-                spi: new_spi_in,
-                keys: inn,
-            })
+            dh,
+            ..Default::default()
         });
         let bytes = self.protect_and_emit(pair, &mut r, random)?;
         if let Some(e) = ready {
@@ -111,7 +139,9 @@ impl Endpoint {
             return Err(DropReason::UnexpectedInState);
         }
         self.verify_peer_packet(pair, inc.bytes, repr)?;
+        let with_dh = self.cfg.rekey_new_dh;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
+        let peer_new_dh = rekey_dh::received(repr, a)?;
         // Answer from the address the peer reached us at (it may have failed
         // over to another of our locators, RFC 8047).
         if inc.dst.is_ipv4() == a.local_locator.is_ipv4() {
@@ -143,8 +173,10 @@ impl Endpoint {
             if !acked {
                 return Err(DropReason::Replay);
             }
-            if let Some(r) = a.rekey.filter(|r| r.new_spi_out.is_some()) {
-                self.finish_rekey(now, pair, r)?;
+            if a.rekey.as_ref().is_some_and(|r| r.new_spi_out.is_some()) {
+                if let Some(r) = a.rekey.take() {
+                    self.finish_rekey(now, pair, r)?;
+                }
             }
             self.locator_verified(pair, repr);
             return Ok(());
@@ -162,29 +194,80 @@ impl Endpoint {
         let mut finished = None;
         let mut inbound_ready = None;
         if let Some(info) = esp_info.filter(|i| i.old_spi != i.new_spi) {
-            match a.rekey {
+            let profile = a.profile;
+            let peer_old = a.peer_dh.as_ref().map(|v| v.public.clone());
+            match a.rekey.take() {
                 // The answer to our rekey: its ACK matched our SEQ.
                 Some(mut r) if acked => {
                     r.new_spi_out = Some(info.new_spi);
+                    let kij = rekey_dh::kij(
+                        r.dh.as_ref(),
+                        a.dh.as_ref(),
+                        peer_new_dh.as_deref(),
+                        peer_old.as_deref(),
+                    )?;
+                    match kij {
+                        Some(kij) => {
+                            let keys = a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
+                            let km = keys
+                                .seed
+                                .keymat(profile.shape_kij(&kij))
+                                .map_err(|_| DropReason::Policy)?;
+                            // Our inbound SA, announced early with continued
+                            // KEYMAT or not at all, gets the fresh keys before
+                            // the peer can use it (it switches on our ACK).
+                            let inn = esp_keys_at(keys, Some(&km), 0)
+                                .map_err(|_| DropReason::Policy)?
+                                .1;
+                            inbound_ready = Some(Event::InboundSaReady {
+                                peer_hit: pair.1,
+                                suite: keys.esp.suite,
+                                spi: r.new_spi_in,
+                                keys: inn,
+                            });
+                            r.keymat = Some(km);
+                            r.keymat_index = 0;
+                        }
+                        // Section 6.10 step 2: the greater of the two indexes.
+                        None => r.keymat_index = r.keymat_index.max(info.keymat_index),
+                    }
+                    r.peer_dh = peer_new_dh;
                     finished = Some(r);
                 }
-                // The peer starts a rekey: answer with our ESP_INFO and SEQ.
-                _ => {
-                    let keymat_index = info.keymat_index;
+                // The peer starts a rekey: answer with our ESP_INFO and SEQ
+                // (section 6.9.1), with a new DH key if it sent one or policy asks.
+                other => {
+                    a.rekey = other;
+                    let group = a.peer_dh.as_ref().map(|v| v.group);
+                    let ours = match group {
+                        Some(g) if peer_new_dh.is_some() || with_dh => {
+                            Some(fresh_dh(g, random).map_err(|_| DropReason::BadRekeyDh)?)
+                        }
+                        _ => None,
+                    };
+                    let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
+                    let kij = rekey_dh::kij(
+                        ours.as_ref(),
+                        a.dh.as_ref(),
+                        peer_new_dh.as_deref(),
+                        peer_old.as_deref(),
+                    )?;
+                    let keys = a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
+                    let (keymat, keymat_index) = match kij {
+                        Some(kij) => (
+                            Some(
+                                keys.seed
+                                    .keymat(profile.shape_kij(&kij))
+                                    .map_err(|_| DropReason::Policy)?,
+                            ),
+                            0,
+                        ),
+                        None => (None, info.keymat_index),
+                    };
                     let our_seq = a.update.next_seq();
                     let spi = a.spi_in;
-                    let pending = PendingRekey {
-                        new_spi_in: 0,
-                        new_spi_out: Some(info.new_spi),
-                        keymat_index,
-                    };
-                    a.rekey = Some(pending);
                     let new_spi_in = self.fresh_spi(random);
                     let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
-                    a.rekey = Some(PendingRekey {
-                        new_spi_in,
-                        ..pending
-                    });
                     reply.params.push(ParamRepr::EspInfo(EspInfo {
                         reserved: 0,
                         keymat_index,
@@ -192,11 +275,13 @@ impl Endpoint {
                         new_spi: new_spi_in,
                     }));
                     reply.params.push(ParamRepr::Seq(our_seq));
-                    if let Some((k, suite)) = a
-                        .keys
-                        .as_ref()
-                        .and_then(|k| Some((esp_keys_at(k, keymat_index).ok()?.1, k.esp.suite)))
-                    {
+                    if let Some(dh) = &ours {
+                        reply.insert_ordered(rekey_dh::param(dh));
+                    }
+                    if let Some((k, suite)) = a.keys.as_ref().and_then(|k| {
+                        let inn = esp_keys_at(k, keymat.as_ref(), keymat_index).ok()?.1;
+                        Some((inn, k.esp.suite))
+                    }) {
                         inbound_ready = Some(Event::InboundSaReady {
                             peer_hit: pair.1,
                             suite,
@@ -204,6 +289,14 @@ impl Endpoint {
                             keys: k,
                         });
                     }
+                    a.rekey = Some(PendingRekey {
+                        new_spi_in,
+                        new_spi_out: Some(info.new_spi),
+                        keymat_index,
+                        dh: ours,
+                        peer_dh: peer_new_dh,
+                        keymat,
+                    });
                 }
             }
         }
@@ -241,7 +334,8 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Draws the new ESP keys and announces the new SAs.
+    /// Draws the new ESP keys and announces the new SAs (section 6.10 steps 3-4);
+    /// new DH keys become the association's current ones.
     fn finish_rekey(
         &mut self,
         now: Instant,
@@ -251,14 +345,22 @@ impl Endpoint {
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
         let spi_out = r.new_spi_out.ok_or(DropReason::UnexpectedInState)?;
         let keys = a.keys.as_mut().ok_or(DropReason::UnexpectedInState)?;
-        let esp = rekey_from_keymat(keys, r.keymat_index, r.new_spi_in, spi_out)
+        let fresh = r.keymat.is_some();
+        let esp = rekey_from_keymat(keys, r.keymat, r.keymat_index, r.new_spi_in, spi_out)
             .map_err(|_| DropReason::Policy)?;
         keys.esp = esp.clone();
+        if let Some(dh) = r.dh {
+            a.dh = Some(dh);
+        }
+        if let (Some(public), Some(v)) = (r.peer_dh, a.peer_dh.as_mut()) {
+            v.public = public;
+        }
         a.spi_in = r.new_spi_in;
         a.spi_out = spi_out;
         a.rekey = None;
         a.keys_since = now;
         self.counters.rekeyed += 1;
+        self.counters.rekeyed_new_dh += u64::from(fresh);
         self.event(Event::Rekeyed {
             peer_hit: pair.1,
             local_hit: pair.0,

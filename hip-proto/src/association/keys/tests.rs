@@ -106,10 +106,68 @@ fn rekey_continues_the_keymat_and_matches_on_both_sides() {
     let mut b = derive(&input(hit_r), false).expect("derive");
     let next = a.next_index as u16;
     assert_eq!(next, a.esp.keymat_index + 2 * (16 + 32));
-    let ra = rekey_from_keymat(&mut a, next, 3, 4).expect("rekey");
-    let rb = rekey_from_keymat(&mut b, next, 4, 3).expect("rekey");
+    let ra = rekey_from_keymat(&mut a, None, next, 3, 4).expect("rekey");
+    let rb = rekey_from_keymat(&mut b, None, next, 4, 3).expect("rekey");
     assert_eq!(ra.keys_out, rb.keys_in);
     assert_ne!(ra.keys_out, a.esp.keys_out, "new keys");
+}
+
+/// RFC 7402 section 6.10: a rekey with a new Kij draws the four ESP keys from
+/// index 0 of a fresh KEYMAT (same HITs, #I, J), in the order SA-gl enc, SA-gl
+/// auth, SA-lg enc, SA-lg auth; the HIP keys are not redrawn.
+#[test]
+fn rekey_with_new_kij_draws_esp_keys_from_index_zero() {
+    let kij = [7u8; 48];
+    let new_kij = [9u8; 48];
+    let (i, j) = ([3u8; 16], [4u8; 16]);
+    let hit_i = Hit([0x20, 1, 0, 0x10, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 1]);
+    let hit_r = Hit([0x20, 1, 0, 0x10, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 2]);
+    for v1 in [false, true] {
+        let input = |local| KeyInput {
+            rhash: if v1 { Rhash::Sha1 } else { Rhash::Sha256 },
+            kij: &kij,
+            i: &i,
+            j: &j,
+            hit_i,
+            hit_r,
+            local,
+            hip: if v1 {
+                HipSuite::V1(HipTransformId::AesCbcHmacSha1)
+            } else {
+                HipSuite::V2(HipCipherId::Aes128Cbc)
+            },
+            esp: EspTransformId::Aes128CbcHmacSha1,
+            spi_in: 1,
+            spi_out: 2,
+        };
+        let mut a = derive(&input(hit_i), v1).expect("derive");
+        let mut b = derive(&input(hit_r), v1).expect("derive");
+        let hip_before = a.hip.clone();
+        let fresh_a = a.seed.keymat(&new_kij).expect("keymat");
+        let fresh_b = b.seed.keymat(&new_kij).expect("keymat");
+        let preview = esp_keys_at(&a, Some(&fresh_a), 0).expect("preview");
+        let ra = rekey_from_keymat(&mut a, Some(fresh_a), 0, 3, 4).expect("rekey");
+        let rb = rekey_from_keymat(&mut b, Some(fresh_b), 0, 4, 3).expect("rekey");
+        assert_eq!(ra.keys_out, rb.keys_in);
+        assert_eq!(ra.keys_in, rb.keys_out);
+        assert_eq!(
+            (preview.0, preview.1),
+            (ra.keys_out.clone(), ra.keys_in.clone())
+        );
+        assert_eq!(a.hip, hip_before, "HIP keys are kept");
+        assert_eq!(a.next_index, 2 * (16 + 20));
+        // Independent computation: KEYMAT from the new Kij, drawn from 0.
+        let km = if v1 {
+            Keymat::v1(&new_kij, &hit_i, &hit_r, &i, &j, 128)
+        } else {
+            Keymat::v2(Rhash::Sha256, &new_kij, &hit_i, &hit_r, &i, &j, 128).expect("km")
+        };
+        // hit_i is the greater HIT: its outbound keys are SA-gl, the first two.
+        assert_eq!(&ra.keys_out.enc[..], km.get(0, 16).expect("gl enc"));
+        assert_eq!(&ra.keys_out.auth[..], km.get(16, 20).expect("gl auth"));
+        assert_eq!(&ra.keys_in.enc[..], km.get(36, 16).expect("lg enc"));
+        assert_eq!(&ra.keys_in.auth[..], km.get(52, 20).expect("lg auth"));
+    }
 }
 
 #[test]
