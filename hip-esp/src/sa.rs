@@ -524,6 +524,7 @@ pub struct InboundSa {
     icv_len: usize,
     replay: ReplayWindow,
     stats: SaStats,
+    restart_armed: bool,
 }
 
 impl InboundSa {
@@ -541,6 +542,7 @@ impl InboundSa {
             icv_len: suite.icv_len(),
             replay: ReplayWindow::new(suite.supports_esn()),
             stats: SaStats::default(),
+            restart_armed: false,
         })
     }
 
@@ -548,6 +550,16 @@ impl InboundSa {
     pub fn with_icv_len(mut self, len: usize) -> Self {
         self.icv_len = icv_len_within_suite(self.suite, len);
         self
+    }
+
+    /// Accept, once, an authentic packet whose sequence number is behind the
+    /// replay window and restart the window from it. RFC 4303 section 3.3.3
+    /// forbids a sender to reset its counter on an SA; HIPL 1.0.8 does so when
+    /// it re-creates its SAs with the same SPI after a locator change, so the
+    /// caller arms this for such a peer at a locator change. The packet must
+    /// pass the ICV check first; only then is the window restarted.
+    pub fn arm_sequence_restart(&mut self) {
+        self.restart_armed = true;
     }
 
     pub fn spi(&self) -> u32 {
@@ -588,8 +600,15 @@ impl InboundSa {
             return Err(OpenError::WrongSpi(spi));
         }
         let seq_lo = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
-        let seq = self.replay.infer(seq_lo);
-        self.replay.check(seq).map_err(replay_err)?;
+        let mut seq = self.replay.infer(seq_lo);
+        let restart = match self.replay.check(seq) {
+            Ok(()) => false,
+            Err(_) if self.restart_armed && !self.replay_esn() => {
+                seq = u64::from(seq_lo);
+                true
+            }
+            Err(e) => return Err(replay_err(e)),
+        };
         let body = ESP_HEADER_LEN + iv_len;
         let icv_at = pkt.len() - self.icv_len;
         if (icv_at - body) % block != 0 {
@@ -691,6 +710,10 @@ impl InboundSa {
         if body + pad + 2 > icv_at {
             return Err(OpenError::BadPadding);
         }
+        if restart {
+            self.replay = ReplayWindow::new(self.replay_esn());
+            self.restart_armed = false;
+        }
         self.replay.accept(seq).map_err(replay_err)?;
         Ok(Opened {
             payload: body..icv_at - 2 - pad,
@@ -746,6 +769,41 @@ mod tests {
             }
             assert_eq!(inb.stats().packets, 7);
         }
+    }
+
+    /// A peer that re-creates its SA with the same SPI restarts its counter at 1
+    /// (HIPL 1.0.8 after a locator change): rejected as too old unless armed;
+    /// armed, a forged packet does not restart the window, the authentic one
+    /// does, once.
+    #[test]
+    fn armed_sequence_restart_accepts_one_authentic_restart() {
+        let suite = Suite::Aes128CbcHmacSha1;
+        let seal = |out: &mut OutboundSa| {
+            let head = out.headroom();
+            let mut buf = vec![0u8; head + 40 + out.tailroom()];
+            let s = out.seal(&mut buf, head..head + 40, 58).unwrap();
+            buf[s.range].to_vec()
+        };
+        let (mut out, mut inb) = pair(suite);
+        for _ in 0..100 {
+            inb.open(&mut seal(&mut out)).unwrap();
+        }
+        // The peer re-creates the SA: same SPI and keys, counter from 1.
+        let (mut again, _) = pair(suite);
+        let first = seal(&mut again);
+        assert!(matches!(
+            inb.open(&mut first.clone()),
+            Err(OpenError::TooOld | OpenError::Replay)
+        ));
+        inb.arm_sequence_restart();
+        let mut forged = first.clone();
+        let n = forged.len();
+        forged[n - 1] ^= 1;
+        assert_eq!(inb.open(&mut forged), Err(OpenError::BadIcv));
+        assert_eq!(inb.open(&mut first.clone()).unwrap().seq, 1);
+        assert_eq!(inb.open(&mut seal(&mut again)).unwrap().seq, 2);
+        // Disarmed after one restart: seq 1 again is a replay, not a restart.
+        assert_eq!(inb.open(&mut first.clone()), Err(OpenError::Replay));
     }
 
     #[test]

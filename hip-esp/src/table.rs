@@ -49,6 +49,10 @@ impl SaTable {
         self.sas.get(&spi)
     }
 
+    pub fn get_mut(&mut self, spi: u32) -> Option<&mut InboundSa> {
+        self.sas.get_mut(&spi)
+    }
+
     pub fn len(&self) -> usize {
         self.sas.len()
     }

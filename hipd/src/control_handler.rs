@@ -143,9 +143,12 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
                 }],
             }
         }
+        // As in HIPL, `rst` closes: CLOSE with ECHO_REQUEST_SIGNED, the state
+        // goes when CLOSE_ACK arrives or the CLOSE retransmissions end
+        // (RFC 7401 section 5.3.7; HIPL 1.0.8 captures end with this pair).
         Request::Rst { hit } => {
             let h = hit.as_deref().map(parse_hit).transpose()?;
-            let actions = st.engine.reset(h);
+            let actions = st.engine.close(h, std::time::Instant::now());
             drop(st);
             perform(io, state, actions);
             return Ok(Response::Ok);

@@ -258,6 +258,9 @@ pub(crate) fn perform(io: &Io, state: &Shared, actions: Vec<Action>) {
             Action::LocatorChanged { peer, locator } => {
                 lock(state).esp.set_locator(&peer, locator);
             }
+            Action::ExpectSequenceRestart { peer } => {
+                lock(state).esp.expect_sequence_restart(&peer);
+            }
             Action::Closed { peer } => {
                 let mut st = lock(state);
                 st.esp.remove(&peer);

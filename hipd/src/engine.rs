@@ -77,6 +77,10 @@ pub enum Action {
     LocatorUnverified { peer: Hit, locator: IpAddr },
     /// The peer's locator changed (verified, RFC 8046): send ESP there.
     LocatorChanged { peer: Hit, locator: IpAddr },
+    /// A locator of this peer (profile `hipl`) changed: it re-creates its SA
+    /// with the same SPI and restarts its ESP sequence numbers at 1, so the
+    /// inbound SA accepts one authentic restart.
+    ExpectSequenceRestart { peer: Hit },
     /// An association was closed or failed: remove its SAs, drop its queue.
     Closed { peer: Hit },
 }
@@ -107,10 +111,8 @@ pub trait ProtocolEngine: Send {
     fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action>;
     /// When `poll` must run next.
     fn next_deadline(&self) -> Option<Instant>;
-    /// CLOSE all associations (shutdown) or one.
+    /// CLOSE all associations (shutdown, `hipconf rst all`) or one (`rst HIT`).
     fn close(&mut self, peer: Option<Hit>, now: Instant) -> Vec<Action>;
-    /// `hipconf rst`: drop association state without CLOSE.
-    fn reset(&mut self, peer: Option<Hit>) -> Vec<Action>;
     /// A new local identity (`hipconf new hi`).
     fn add_identity(
         &mut self,
@@ -145,6 +147,9 @@ pub trait EspEngine: Send {
     fn set_unverified(&mut self, peer: &Hit, locator: IpAddr);
     /// Sends ESP for `peer` to a new locator.
     fn set_locator(&mut self, peer: &Hit, locator: IpAddr);
+    /// The current inbound SA of `peer` accepts, once, an authentic packet
+    /// whose sequence number restarted behind its replay window.
+    fn expect_sequence_restart(&mut self, peer: &Hit);
     /// True once after the outbound SA to `peer` reached its packet or byte
     /// limit or nears sequence number exhaustion: time to rekey.
     fn rekey_due(&mut self, peer: &Hit) -> bool;

@@ -256,6 +256,14 @@ impl EspEngine for BeetEsp {
         }
     }
 
+    fn expect_sequence_restart(&mut self, peer: &Hit) {
+        if let Some(p) = self.peers.get(peer) {
+            if let Some(sa) = self.inbound.get_mut(p.spi_in) {
+                sa.arm_sequence_restart();
+            }
+        }
+    }
+
     fn silent_peers(&mut self, threshold: std::time::Duration) -> Vec<Hit> {
         let now = Instant::now();
         let mut out = Vec::new();

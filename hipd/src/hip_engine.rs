@@ -163,15 +163,18 @@ impl HipEngine {
                         peer: peer_hit,
                         locator,
                     });
+                    self.sequence_restart(peer_hit, &mut out);
                 }
                 Event::LocatorUnverified { peer_hit, locator } => {
                     out.push(Action::LocatorUnverified {
                         peer: peer_hit,
                         locator,
-                    })
+                    });
+                    self.sequence_restart(peer_hit, &mut out);
                 }
                 Event::LocalLocatorChanged { peer_hit, locator } => {
                     tracing::info!(peer = %peer_hit, %locator, "our locator changed: UPDATE sent");
+                    self.sequence_restart(peer_hit, &mut out);
                 }
                 Event::Closed { peer_hit } => out.push(Action::Closed { peer: peer_hit }),
                 Event::Failed { peer_hit, reason } => {
@@ -191,6 +194,19 @@ impl HipEngine {
 
     /// The local HIT to use towards `peer`: `preferred` if its ORCHID version
     /// matches the peer's, else the first identity that does.
+    /// After a locator change a `hipl` peer restarts its ESP counter on the
+    /// same SPI (`CompatProfile::esp_sequence_restarts_on_move`).
+    fn sequence_restart(&self, peer: Hit, out: &mut Vec<Action>) {
+        if self
+            .ep
+            .config()
+            .profile_for(&peer)
+            .esp_sequence_restarts_on_move()
+        {
+            out.push(Action::ExpectSequenceRestart { peer });
+        }
+    }
+
     fn local_for(&self, preferred: Hit, peer: &Hit) -> Option<Hit> {
         let want = match peer.orchid_version()? {
             OrchidVersion::V1 => Version::V1,
@@ -323,8 +339,16 @@ impl ProtocolEngine for HipEngine {
 
     fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action> {
         let now = self.t(now);
-        self.ep.update_locators(now, addrs, &mut os_random);
-        self.drain()
+        let sent = self.ep.update_locators(now, addrs, &mut os_random);
+        let mut out = self.drain();
+        // A `hipl` peer re-creates its SAs when it processes our locator
+        // UPDATE, whichever of our addresses carried it.
+        if sent > 0 {
+            for a in self.ep.associations() {
+                self.sequence_restart(a.peer_hit, &mut out);
+            }
+        }
+        out
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -345,11 +369,6 @@ impl ProtocolEngine for HipEngine {
                 }
             }
         }
-        self.drain()
-    }
-
-    fn reset(&mut self, peer: Option<Hit>) -> Vec<Action> {
-        self.ep.reset(peer);
         self.drain()
     }
 

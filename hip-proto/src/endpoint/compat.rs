@@ -76,6 +76,14 @@ impl CompatProfile {
         self == CompatProfile::Cutehip
     }
 
+    /// The peer re-creates its SAs with the same SPI after a locator change
+    /// (its own or ours) and restarts the ESP sequence numbers at 1, against
+    /// RFC 4303 section 3.3.3. Seen live with HIPL 1.0.8 (it deletes and re-adds
+    /// the SA pair on the second and third UPDATE packets).
+    pub fn esp_sequence_restarts_on_move(self) -> bool {
+        self == CompatProfile::Hipl108
+    }
+
     /// Kij as this peer feeds it to the KDF.
     pub fn shape_kij(self, kij: &[u8]) -> &[u8] {
         if self.kij_strip_leading_zeros() {
@@ -101,6 +109,7 @@ mod tests {
         assert!(!p.accept_short_type1_locator());
         assert!(!p.ack_low_byte_only());
         assert!(!p.kij_strip_leading_zeros());
+        assert!(!p.esp_sequence_restarts_on_move());
     }
 
     #[test]
@@ -112,6 +121,8 @@ mod tests {
         assert!(!c.accept_short_type1_locator());
         let h = CompatProfile::Hipl108;
         assert!(h.accept_short_type1_locator() && h.ignore_extra_locator_lifetimes());
+        assert!(h.esp_sequence_restarts_on_move());
+        assert!(!c.esp_sequence_restarts_on_move());
         assert_eq!(h.puzzle_input_order(), PuzzleInputOrder::Rfc);
     }
 }
