@@ -289,9 +289,32 @@ pub struct Hipd {
 impl Hipd {
     /// Starts hipd in `ns` (with an optional `hipd.conf` and `hosts`), waiting (bounded) for its socket.
     pub fn start(ns: &Netns, conf: Option<&str>, hosts: Option<&str>) -> Self {
+        Self::start_with_identities(ns, conf, hosts, &[])
+    }
+
+    /// Like [`Hipd::start`], with Host Identities given as PKCS#8 PEM private
+    /// keys: (`hi_v1_<name>.pem` or `hi_v2_<name>.pem`, key file). A version
+    /// with a given key gets no generated ECDSA one, so the given key is the
+    /// identity hipd uses for that HIT version.
+    pub fn start_with_identities(
+        ns: &Netns,
+        conf: Option<&str>,
+        hosts: Option<&str>,
+        identities: &[(&str, &Path)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("config");
         std::fs::create_dir_all(&cfg).expect("config dir");
+        for (name, pem) in identities {
+            let keys = cfg.join("keys");
+            std::fs::create_dir_all(&keys).expect("keys dir");
+            let to = keys.join(name);
+            std::fs::copy(pem, &to).expect("identity");
+            // hipd refuses a private key others can read.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod 0600");
+        }
         if let Some(c) = conf {
             std::fs::write(cfg.join("hipd.conf"), c).expect("hipd.conf");
         }
@@ -396,6 +419,68 @@ impl Hipd {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Deterministic pseudo-random test data.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        v.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Sends `payload` over TCP from `a` to `dst` where `b` listens on `listen`;
+/// returns (sent SHA-256, received SHA-256).
+pub fn tcp_transfer(
+    a: &Netns,
+    b: &Netns,
+    listen: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    payload: Vec<u8>,
+) -> ([u8; 32], [u8; 32]) {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Write};
+    let l = b.in_ns(move || std::net::TcpListener::bind(listen).expect("bind"));
+    let server = b.spawn_in_ns(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) => panic!("server read: {e}"),
+            }
+        }
+        <[u8; 32]>::from(h.finalize())
+    });
+    let sent = <[u8; 32]>::from(Sha256::digest(&payload));
+    a.in_ns(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut s = loop {
+            match std::net::TcpStream::connect_timeout(&dst, Duration::from_secs(5)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("connect {dst}: {e}, retrying");
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Err(e) => panic!("connect {dst}: {e}"),
+            }
+        };
+        s.set_write_timeout(Some(Duration::from_secs(60))).ok();
+        s.write_all(&payload).expect("client write");
+        s.shutdown(std::net::Shutdown::Write).ok();
+    });
+    let got = server.join().expect("server");
+    (sent, got)
 }
 
 #[cfg(test)]

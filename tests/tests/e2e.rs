@@ -2,10 +2,8 @@
 //! programs (ping, ping6, TCP and UDP sockets) talk over LSIs and HITs; every
 //! packet between the hosts is HIP or ESP (RFC 7401, RFC 7402 BEET mode).
 //! Root only; each test skips with one line otherwise.
-use hipr_tests::{require_netns, veth, Hipd, Netns};
-use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use hipr_tests::{data, require_netns, tcp_transfer, veth, Hipd, Netns};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 struct Pair {
@@ -94,66 +92,6 @@ fn established_with(ns: &Netns, h: &Hipd, peer: &str) -> bool {
     ha_states(ns, h)
         .iter()
         .any(|x| x["peer_hit"] == peer && x["state"] == "ESTABLISHED")
-}
-
-/// Deterministic pseudo-random test data.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed;
-    let mut v = Vec::with_capacity(len);
-    while v.len() < len {
-        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        v.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
-
-/// Sends `payload` over TCP from `a` to `dst` where `b` listens on `listen`;
-/// returns (sent SHA-256, received SHA-256).
-fn tcp_transfer(
-    a: &Netns,
-    b: &Netns,
-    listen: SocketAddr,
-    dst: SocketAddr,
-    payload: Vec<u8>,
-) -> ([u8; 32], [u8; 32]) {
-    let l = b.in_ns(move || TcpListener::bind(listen).expect("bind"));
-    let server = b.spawn_in_ns(move || {
-        let (mut s, _) = l.accept().expect("accept");
-        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 65536];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => h.update(&buf[..n]),
-                Err(e) => panic!("server read: {e}"),
-            }
-        }
-        <[u8; 32]>::from(h.finalize())
-    });
-    let sent = <[u8; 32]>::from(Sha256::digest(&payload));
-    a.in_ns(move || {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut s = loop {
-            match TcpStream::connect_timeout(&dst, Duration::from_secs(5)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("connect {dst}: {e}, retrying");
-                    std::thread::sleep(Duration::from_millis(300));
-                }
-                Err(e) => panic!("connect {dst}: {e}"),
-            }
-        };
-        s.set_write_timeout(Some(Duration::from_secs(60))).ok();
-        s.write_all(&payload).expect("client write");
-        s.shutdown(std::net::Shutdown::Write).ok();
-    });
-    let got = server.join().expect("server");
-    (sent, got)
 }
 
 #[test]

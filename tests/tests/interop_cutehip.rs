@@ -1,6 +1,7 @@
 //! Live interoperability with cutehip (Python HIPv2, `dmitriykuptsov/cutehip`):
 //! base exchange both ways, ping6 both ways, CLOSE both ways, for its RSA and
-//! ECDSA identities, with hipd using the `cutehip` compatibility profile for it.
+//! ECDSA identities against hipd with an ECDSA-P256 and with an RSA-2048
+//! identity, with hipd using the `cutehip` compatibility profile for it.
 //!
 //! Drives an already installed cutehip: `CUTEHIP_DIR` (its checkout, with
 //! pycryptodome and netifaces importable) and optionally `CUTEHIP_PYTHON`
@@ -172,130 +173,153 @@ fn cutehip_matrix() {
         return;
     };
     let mut matrix = Vec::new();
-    for set in &SETS {
-        for hipr_initiates in [true, false] {
-            let a = Netns::new("hi");
-            let b = Netns::new("ch");
-            veth(&a, "veth-a", &b, "veth-b");
-            a.add_addr("veth-a", "192.0.2.1/24");
-            b.add_addr("veth-b", "192.0.2.2/24");
-            // cutehip takes its source address from the default IPv4 route
-            // (netifaces gateways); point it at the test veth, nowhere else.
-            b.exec_ok(&[
-                "ip",
-                "route",
-                "add",
-                "default",
-                "via",
-                "192.0.2.1",
-                "dev",
-                "veth-b",
-            ]);
-            let conf = format!("profile = {} cutehip\n", set.hit);
-            let hosts = format!("{} 192.0.2.2\n", set.hit);
-            let h = Hipd::start(&a, Some(&conf), Some(&hosts));
-            let pcap = h.dir.path().join("veth.pcap");
-            let mut td = a.command("tcpdump");
-            td.args(["-i", "veth-a", "-n", "-U", "-w"])
-                .arg(&pcap)
-                .arg("ip proto 139 or ip proto 50")
-                .stderr(Stdio::null());
-            let td_pid = a.spawn(td);
-            let out = h.hipconf_ok(&a, &["daemon", "get", "hi", "default", "--json"]);
-            let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-            let our_hit = v["hit"].as_str().expect("hit").to_string();
-            let c = Cutehip::start(&b, &src, &keys, set, &our_hit);
-            // cutehip takes a few seconds to start (Python, key loading): wait
-            // (bounded) until its TUN routes our HIT.
-            let ready = wait_until(Duration::from_secs(30), || {
-                let o = b.exec(&["ip", "-6", "route", "get", &our_hit]);
-                String::from_utf8_lossy(&o.stdout).contains("dev hip0")
-            });
-            assert!(
-                ready,
-                "cutehip did not bring up hip0:\n{}",
-                tail(&c.log(), 40)
-            );
-            std::thread::sleep(Duration::from_millis(500));
-            let dir = if hipr_initiates {
-                "hipr->cutehip"
-            } else {
-                "cutehip->hipr"
-            };
-            let replies = if hipr_initiates {
-                ping6(&a, set.hit, "6")
-            } else {
-                ping6(&b, &our_hit, "6")
-            };
-            let bex = states(&a, &h).contains("ESTABLISHED");
-            let back = if hipr_initiates {
-                ping6(&b, &our_hit, "3")
-            } else {
-                ping6(&a, set.hit, "3")
-            };
-            matrix.push((set.name, dir, "base exchange", bex));
-            matrix.push((set.name, dir, "ping6 (initiator side)", replies >= 3));
-            matrix.push((set.name, dir, "ping6 (other side)", back >= 2));
-            // CLOSE: hipr's side stops (CLOSE from hipd) when it initiated,
-            // cutehip stops (SIGINT, CLOSE from cutehip) otherwise.
-            let closed = if hipr_initiates {
-                // hipd sends CLOSE on SIGTERM; cutehip answers with CLOSE_ACK.
-                let st = a.signal_and_wait(h.pid, libc::SIGTERM, Duration::from_secs(10));
-                st.is_some()
-                    && wait_until(Duration::from_secs(10), || {
-                        c.log().contains("Sending CLOSE ACK packet")
-                    })
-            } else {
-                b.signal_and_wait(c.pid, libc::SIGINT, Duration::from_secs(15));
-                wait_until(Duration::from_secs(10), || {
-                    !states(&a, &h).contains("ESTABLISHED")
-                })
-            };
-            matrix.push((set.name, dir, "CLOSE", closed));
-            // The capture of the whole run: hip-inspect decodes every HIP packet
-            // and verifies every signature (cutehip's deviations by profile),
-            // tshark finds nothing malformed.
-            std::thread::sleep(Duration::from_millis(500));
-            a.signal_and_wait(td_pid, libc::SIGTERM, Duration::from_secs(5));
-            let insp = Command::new(hipr_tests::bin_dir().join("hip-inspect"))
-                .arg(&pcap)
-                .output()
-                .expect("hip-inspect");
-            matrix.push((set.name, dir, "capture: hip-inspect", insp.status.success()));
-            if !insp.status.success() {
-                eprintln!(
-                    "hip-inspect:\n{}",
-                    tail(&String::from_utf8_lossy(&insp.stdout), 40)
+    // Our side: hipd's generated ECDSA-P256 identity, or the throw-away RSA key
+    // recorded with the cutehip captures (rsa-A) as its default identity.
+    let ours: [(&str, Option<PathBuf>); 2] = [
+        ("ECDSA-P256", None),
+        ("RSA-2048", Some(keys.join("rsa-A.private.pem"))),
+    ];
+    for (our_name, our_key) in &ours {
+        for set in &SETS {
+            for hipr_initiates in [true, false] {
+                let a = Netns::new("hi");
+                let b = Netns::new("ch");
+                veth(&a, "veth-a", &b, "veth-b");
+                a.add_addr("veth-a", "192.0.2.1/24");
+                b.add_addr("veth-b", "192.0.2.2/24");
+                // cutehip takes its source address from the default IPv4 route
+                // (netifaces gateways); point it at the test veth, nowhere else.
+                b.exec_ok(&[
+                    "ip",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    "192.0.2.1",
+                    "dev",
+                    "veth-b",
+                ]);
+                let conf = format!("profile = {} cutehip\n", set.hit);
+                let hosts = format!("{} 192.0.2.2\n", set.hit);
+                let given: Vec<(&str, &Path)> = our_key
+                    .iter()
+                    .map(|k| ("hi_v2_given_0.pem", k.as_path()))
+                    .collect();
+                let h = Hipd::start_with_identities(&a, Some(&conf), Some(&hosts), &given);
+                let pcap = h.dir.path().join("veth.pcap");
+                let mut td = a.command("tcpdump");
+                td.args(["-i", "veth-a", "-n", "-U", "-w"])
+                    .arg(&pcap)
+                    .arg("ip proto 139 or ip proto 50")
+                    .stderr(Stdio::null());
+                let td_pid = a.spawn(td);
+                let out = h.hipconf_ok(&a, &["daemon", "get", "hi", "default", "--json"]);
+                let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+                let our_hit = v["hit"].as_str().expect("hit").to_string();
+                let c = Cutehip::start(&b, &src, &keys, set, &our_hit);
+                // cutehip takes a few seconds to start (Python, key loading): wait
+                // (bounded) until its TUN routes our HIT.
+                let ready = wait_until(Duration::from_secs(30), || {
+                    let o = b.exec(&["ip", "-6", "route", "get", &our_hit]);
+                    String::from_utf8_lossy(&o.stdout).contains("dev hip0")
+                });
+                assert!(
+                    ready,
+                    "cutehip did not bring up hip0:\n{}",
+                    tail(&c.log(), 40)
                 );
-            }
-            let ts = Command::new("tshark").arg("-r").arg(&pcap).output();
-            if let Ok(ts) = ts {
-                let out = String::from_utf8_lossy(&ts.stdout);
+                std::thread::sleep(Duration::from_millis(500));
+                let dir = if hipr_initiates {
+                    format!("hipr ({our_name}) -> cutehip")
+                } else {
+                    format!("cutehip -> hipr ({our_name})")
+                };
+                let dir = dir.as_str();
+                let replies = if hipr_initiates {
+                    ping6(&a, set.hit, "6")
+                } else {
+                    ping6(&b, &our_hit, "6")
+                };
+                let bex = states(&a, &h).contains("ESTABLISHED");
+                let back = if hipr_initiates {
+                    ping6(&b, &our_hit, "3")
+                } else {
+                    ping6(&a, set.hit, "3")
+                };
+                matrix.push((set.name, dir.to_string(), "base exchange", bex));
                 matrix.push((
                     set.name,
-                    dir,
-                    "capture: tshark, no Malformed",
-                    ts.status.success() && !out.contains("Malformed") && out.contains("HIP"),
+                    dir.to_string(),
+                    "ping6 (initiator side)",
+                    replies >= 3,
                 ));
-            }
-            if !(bex && replies >= 3) {
-                let keep = std::env::temp_dir().join(format!(
-                    "cutehip-{}-{}.log",
-                    set.key,
-                    if hipr_initiates { "a" } else { "b" }
-                ));
-                let _ = std::fs::write(&keep, c.log());
-                eprintln!("full cutehip log kept in {}", keep.display());
-                eprintln!(
-                    "---- hipd log ({} {dir}):\n{}",
+                matrix.push((set.name, dir.to_string(), "ping6 (other side)", back >= 2));
+                // CLOSE: hipr's side stops (CLOSE from hipd) when it initiated,
+                // cutehip stops (SIGINT, CLOSE from cutehip) otherwise.
+                let closed = if hipr_initiates {
+                    // hipd sends CLOSE on SIGTERM; cutehip answers with CLOSE_ACK.
+                    let st = a.signal_and_wait(h.pid, libc::SIGTERM, Duration::from_secs(10));
+                    st.is_some()
+                        && wait_until(Duration::from_secs(10), || {
+                            c.log().contains("Sending CLOSE ACK packet")
+                        })
+                } else {
+                    b.signal_and_wait(c.pid, libc::SIGINT, Duration::from_secs(15));
+                    wait_until(Duration::from_secs(10), || {
+                        !states(&a, &h).contains("ESTABLISHED")
+                    })
+                };
+                matrix.push((set.name, dir.to_string(), "CLOSE", closed));
+                // The capture of the whole run: hip-inspect decodes every HIP packet
+                // and verifies every signature (cutehip's deviations by profile),
+                // tshark finds nothing malformed.
+                std::thread::sleep(Duration::from_millis(500));
+                a.signal_and_wait(td_pid, libc::SIGTERM, Duration::from_secs(5));
+                let insp = Command::new(hipr_tests::bin_dir().join("hip-inspect"))
+                    .arg(&pcap)
+                    .output()
+                    .expect("hip-inspect");
+                matrix.push((
                     set.name,
-                    tail(&h.log_text(), 60)
-                );
-                eprintln!("---- cutehip log:\n{}", tail(&c.log(), 60));
+                    dir.to_string(),
+                    "capture: hip-inspect",
+                    insp.status.success(),
+                ));
+                if !insp.status.success() {
+                    eprintln!(
+                        "hip-inspect:\n{}",
+                        tail(&String::from_utf8_lossy(&insp.stdout), 40)
+                    );
+                }
+                let ts = Command::new("tshark").arg("-r").arg(&pcap).output();
+                if let Ok(ts) = ts {
+                    let out = String::from_utf8_lossy(&ts.stdout);
+                    matrix.push((
+                        set.name,
+                        dir.to_string(),
+                        "capture: tshark, no Malformed",
+                        ts.status.success() && !out.contains("Malformed") && out.contains("HIP"),
+                    ));
+                }
+                if !(bex && replies >= 3) {
+                    let keep = std::env::temp_dir().join(format!(
+                        "cutehip-{}-{}.log",
+                        set.key,
+                        if hipr_initiates { "a" } else { "b" }
+                    ));
+                    let _ = std::fs::write(&keep, c.log());
+                    eprintln!("full cutehip log kept in {}", keep.display());
+                    eprintln!(
+                        "---- hipd log ({} {dir}):\n{}",
+                        set.name,
+                        tail(&h.log_text(), 60)
+                    );
+                    eprintln!("---- cutehip log:\n{}", tail(&c.log(), 60));
+                }
             }
         }
     }
-    println!("| HI (cutehip) | direction | scenario | result |");
+    println!("| HI (cutehip) | direction (hipr's HI) | scenario | result |");
     println!("|---|---|---|---|");
     for (s, d, what, ok) in &matrix {
         println!(
