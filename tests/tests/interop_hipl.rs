@@ -425,17 +425,32 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
         .output()
         .expect("hip-inspect");
     m.push((label.clone(), "capture: hip-inspect", insp.status.success()));
+    // The identities were the ones this run is for: HOST_ID algorithm per HIT
+    // (RSA 5, ECDSA 7) as hip-inspect decoded them.
+    let text = String::from_utf8_lossy(&insp.stdout);
+    let algs = host_id_algorithms(&text);
+    let want = |hi: &str| {
+        if hi.starts_with("RSA") || hi == "rsa" {
+            5
+        } else {
+            7
+        }
+    };
+    m.push((
+        label.clone(),
+        "capture: HOST_ID algorithms as configured",
+        algs.get(&hit_b) == Some(&want(run.hipl_hi)) && algs.get(&hit_a) == Some(&want(run.ours)),
+    ));
     if !insp.status.success() {
         eprintln!(
             "hip-inspect:\n{}",
             tail(&String::from_utf8_lossy(&insp.stdout), 30)
         );
     }
+    // Default dissectors: HIP over UDP 10500 is dissected as HIP (decoding the
+    // port as `udpencap` would show HIP control packets as malformed ISAKMP).
     let mut ts = Command::new("tshark");
     ts.arg("-r").arg(&pcap);
-    if run.path == Path4::V4Udp {
-        ts.args(["-d", "udp.port==10500,udpencap"]);
-    }
     if let Ok(o) = ts.output() {
         let out = String::from_utf8_lossy(&o.stdout);
         m.push((
@@ -458,6 +473,24 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
         eprintln!("---- HIPL hipd log:\n{}", tail(&hl.log("hipd.log"), 40));
         eprintln!("---- HIPL hipfw log:\n{}", tail(&hl.log("hipfw.log"), 20));
     }
+}
+
+/// HIT -> HOST_ID algorithm from hip-inspect's output (a HOST_ID line is
+/// followed by the check naming the sender HIT it belongs to).
+fn host_id_algorithms(text: &str) -> std::collections::HashMap<std::net::Ipv6Addr, u8> {
+    let mut out = std::collections::HashMap::new();
+    let mut alg = None;
+    for l in text.lines() {
+        if let Some(rest) = l.split("HOST_ID alg=").nth(1) {
+            alg = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+        } else if let (Some(a), Some(hit)) = (alg, l.split("ORCHID of its HOST_ID (").nth(1)) {
+            if let Ok(h) = hit.trim_end_matches(')').parse::<std::net::Ipv6Addr>() {
+                out.insert(h, a);
+            }
+            alg = None;
+        }
+    }
+    out
 }
 
 #[test]
