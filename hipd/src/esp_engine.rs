@@ -629,4 +629,52 @@ mod tests {
         b.remove(&hit(1));
         assert!(!b.has_sa(&hit(1)));
     }
+
+    /// A `hipl` peer re-creates its SA (same SPI, counter from 1) after a move:
+    /// B drops it as a replay until told to expect the restart, then accepts it.
+    #[test]
+    fn expected_sequence_restart_is_accepted_once() {
+        let sa = |local: u8, peer: u8, spi_in, spi_out, kin: u8, kout: u8| SaInstall {
+            peer: hit(peer),
+            local: hit(local),
+            locator: IpAddr::from([192, 0, 2, peer]),
+            local_locator: IpAddr::from([192, 0, 2, local]),
+            udp_port: None,
+            icv_len: None,
+            esp: EspParams {
+                suite: EspTransformId::Aes128CbcHmacSha1,
+                spi_in,
+                spi_out,
+                keys_in: EspSaKeys {
+                    enc: vec![kin; 16],
+                    auth: vec![kin; 20],
+                },
+                keys_out: EspSaKeys {
+                    enc: vec![kout; 16],
+                    auth: vec![kout; 20],
+                },
+                keymat_index: 0,
+            },
+            lsis: None,
+        };
+        let (mut a, mut b) = (BeetEsp::default(), BeetEsp::default());
+        a.install(&sa(1, 2, 1000, 2000, 7, 9)).unwrap();
+        b.install(&sa(2, 1, 2000, 1000, 9, 7)).unwrap();
+        let send = |a: &mut BeetEsp, b: &mut BeetEsp| {
+            let (mut buf, r) = icmp6(hit(1), hit(2), b"hb");
+            let (d, _, s) = a.seal(&hit(2), &mut buf, r).unwrap();
+            let (mut w, wr) = wire(&buf, s);
+            b.open(d, &mut w, wr).is_ok()
+        };
+        for _ in 0..80 {
+            assert!(send(&mut a, &mut b));
+        }
+        // A re-creates its SAs as HIPL does after an UPDATE.
+        let mut a = BeetEsp::default();
+        a.install(&sa(1, 2, 1000, 2000, 7, 9)).unwrap();
+        assert!(!send(&mut a, &mut b), "a counter reset is a replay");
+        b.expect_sequence_restart(&hit(1));
+        assert!(send(&mut a, &mut b), "the armed restart is accepted");
+        assert!(send(&mut a, &mut b));
+    }
 }

@@ -388,24 +388,41 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
             answered && hl.established(&b),
         ));
     }
-    // UPDATE after an address change (IPv6 runs): one side moves, traffic
-    // resumes from the new locator.
-    if run.path == Path4::V6 {
-        if run.hipr_initiates {
-            a.add_addr("veth-a", "2001:db8::11/64");
-            a.exec_ok(&["ip", "-6", "addr", "del", "2001:db8::1/64", "dev", "veth-a"]);
-            let moved = wait_until(Duration::from_secs(20), || ping(&a, &hl.hit, 1) == 1);
-            m.push((label.clone(), "UPDATE: hipr moves, ping6 resumes", moved));
-        } else {
-            b.add_addr("veth-b", "2001:db8::12/64");
-            b.exec_ok(&["ip", "-6", "addr", "del", "2001:db8::2/64", "dev", "veth-b"]);
-            let moved = wait_until(Duration::from_secs(25), || {
-                h.hipconf_ok(&a, &["daemon", "get", "ha", "all", "--json"])
-                    .contains("2001:db8::12")
-                    && ping(&a, &hl.hit, 1) == 1
-            });
-            m.push((label.clone(), "UPDATE: HIPL moves, ping6 resumes", moved));
-        }
+    // UPDATE after an address change: one side moves to a second address of
+    // the run's family and drops the first; ping6 resumes from the new locator.
+    let v6 = run.path == Path4::V6;
+    let (fam, a_new, a_old, b_new, b_old) = if v6 {
+        (
+            "-6",
+            "2001:db8::11/64",
+            "2001:db8::1/64",
+            "2001:db8::12/64",
+            "2001:db8::2/64",
+        )
+    } else {
+        (
+            "-4",
+            "192.0.2.11/24",
+            "192.0.2.1/24",
+            "192.0.2.12/24",
+            "192.0.2.2/24",
+        )
+    };
+    if run.hipr_initiates {
+        a.add_addr("veth-a", a_new);
+        a.exec_ok(&["ip", fam, "addr", "del", a_old, "dev", "veth-a"]);
+        let moved = wait_until(Duration::from_secs(20), || ping(&a, &hl.hit, 1) == 1);
+        m.push((label.clone(), "UPDATE: hipr moves, ping6 resumes", moved));
+    } else {
+        b.add_addr("veth-b", b_new);
+        b.exec_ok(&["ip", fam, "addr", "del", b_old, "dev", "veth-b"]);
+        let new_ip = b_new.split('/').next().unwrap_or_default();
+        let moved = wait_until(Duration::from_secs(25), || {
+            h.hipconf_ok(&a, &["daemon", "get", "ha", "all", "--json"])
+                .contains(new_ip)
+                && ping(&a, &hl.hit, 1) == 1
+        });
+        m.push((label.clone(), "UPDATE: HIPL moves, ping6 resumes", moved));
     }
     // CLOSE from the side that started, CLOSE_ACK from the other: both leave
     // ESTABLISHED.
