@@ -14,6 +14,11 @@ use hip_proto::wire::{checksum, HipRepr, Packet, ParamType};
 use netsim::{Link, Net};
 
 fn established() -> [Host; 2] {
+    established_over(None)
+}
+
+/// Two hosts with an established association, over UDP to `udp_port` if given.
+fn established_over(udp_port: Option<u16>) -> [Host; 2] {
     let [ka, kb] = keys(KeySpec::EcdsaP256);
     let mut h = [
         Host::new(Config::default(), ka, Version::V2, locator(1), 41),
@@ -22,7 +27,7 @@ fn established() -> [Host; 2] {
     let t0 = Instant(1_000_000_000);
     let (a, b) = (h[0].hit, h[1].hit);
     h[0].ep
-        .connect(t0, a, b, locator(1), locator(2), None)
+        .connect(t0, a, b, locator(1), locator(2), udp_port)
         .unwrap();
     let mut net = Net::new(1, Link::PERFECT);
     run(
@@ -345,4 +350,129 @@ fn mobile_initiated_rekey_moves_and_rekeys_in_one_exchange() {
             .iter()
             .any(|e| matches!(e, Event::InboundSaReady { .. })));
     }
+}
+
+/// A reply kept for a repeated UPDATE (RFC 7401 section 6.12) and sent again
+/// after this host moved leaves from the new locator, so its checksum must be
+/// the one for the new source (seen live with HIPL 1.0.8, which sends the same
+/// UPDATE to the old and the new address).
+#[test]
+fn a_stored_reply_sent_again_after_a_move_has_the_checksum_of_its_new_source() {
+    let mut h = established();
+    let t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(12);
+    // B announces a second address (its current one stays preferred): A ACKs.
+    assert_eq!(
+        h[1].ep
+            .update_locators(t, &[locator(2), locator(12)], &mut |x: &mut [u8]| r.fill(x)),
+        1
+    );
+    let u = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], t, &u);
+    let ack = take(&mut h[0]).remove(0);
+    assert_eq!(ack.src, locator(1));
+    assert!(checksum::verify(&ack.bytes, ack.src, ack.dst));
+    // A moves, then B's UPDATE arrives again at A's new address: the stored
+    // ACK goes out from there with the checksum for it.
+    let mut r = netsim::Rng::new(13);
+    assert_eq!(
+        h[0].ep
+            .update_locators(t, &[locator(11)], &mut |x: &mut [u8]| r.fill(x)),
+        1
+    );
+    let moved = take(&mut h[0]);
+    assert_eq!(moved[0].src, locator(11));
+    // B's UPDATE again, now to A's new address (HIPL sends it to both).
+    let mut dup = u.clone();
+    dup.dst = locator(11);
+    checksum::fill(&mut dup.bytes, dup.src, dup.dst);
+    deliver(&mut h[0], t, &dup);
+    let again = take(&mut h[0]);
+    let resent = again
+        .iter()
+        .find(|x| {
+            HipRepr::parse_bytes(&x.bytes)
+                .unwrap()
+                .param(ParamType::Ack)
+                .is_some()
+        })
+        .expect("the stored ACK again");
+    assert_eq!(resent.src, locator(11));
+    assert!(
+        checksum::verify(&resent.bytes, resent.src, resent.dst),
+        "checksum for the locators it leaves with"
+    );
+    // And B accepts it.
+    deliver(&mut h[1], t, resent);
+    assert_eq!(h[1].ep.counters().bad_checksum, 0);
+}
+
+/// Over UDP (RFC 5770) a failover probe goes over UDP too, with a zero HIP
+/// checksum: a peer in UDP mode (HIPL's `nat plain-udp`) listens there.
+#[test]
+fn failover_probe_of_a_udp_association_goes_over_udp() {
+    let mut h = established_over(Some(10500));
+    let a = h[0].hit;
+    let t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(14);
+    h[0].ep
+        .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x));
+    let u1 = take(&mut h[0]).remove(0);
+    assert_eq!(u1.udp_port, Some(10500));
+    deliver(&mut h[1], t, &u1);
+    let ack = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], t, &ack);
+    take(&mut h[0]);
+    let mut r = netsim::Rng::new(15);
+    assert!(h[1]
+        .ep
+        .failover(t, a, &|_| Some(locator(22)), &mut |x: &mut [u8]| r.fill(x)));
+    let probe = take(&mut h[1]).remove(0);
+    assert_eq!((probe.src, probe.dst), (locator(22), locator(21)));
+    assert_eq!(probe.udp_port, Some(10500), "same encapsulation");
+    assert_eq!(Packet::new_checked(&probe.bytes[..]).unwrap().checksum(), 0);
+    deliver(&mut h[0], t, &probe);
+    let reply = take(&mut h[0]).remove(0);
+    assert_eq!(reply.udp_port, Some(10500));
+    assert_eq!(reply.dst, locator(22));
+}
+
+/// A LOCATOR_SET replaces the peer's set (RFC 8046 section 5.2): an address
+/// it no longer lists is no longer a failover candidate.
+#[test]
+fn addresses_a_new_locator_set_leaves_out_are_no_longer_candidates() {
+    let mut h = established();
+    let a = h[0].hit;
+    let t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(16);
+    h[0].ep
+        .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x));
+    let u1 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], t, &u1);
+    let ack = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], t, &ack);
+    take(&mut h[0]);
+    let cands = |h: &Host| {
+        h.ep.associations()
+            .into_iter()
+            .find(|x| x.peer_hit == a)
+            .unwrap()
+            .peer_candidates
+    };
+    assert_eq!(cands(&h[1]), vec![locator(21)]);
+    // A drops its second address and says so.
+    let mut r = netsim::Rng::new(17);
+    h[0].ep
+        .update_locators(t, &[locator(1)], &mut |x: &mut [u8]| r.fill(x));
+    let u2 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], t, &u2);
+    take(&mut h[1]);
+    assert!(cands(&h[1]).is_empty(), "{:?}", cands(&h[1]));
+    let mut r = netsim::Rng::new(18);
+    assert!(
+        !h[1]
+            .ep
+            .failover(t, a, &|_| Some(locator(2)), &mut |x: &mut [u8]| r.fill(x)),
+        "nothing left to fail over to"
+    );
 }

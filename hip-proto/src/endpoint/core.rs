@@ -232,7 +232,31 @@ impl Endpoint {
             .then(|| a.keys_since + iv)
     }
 
+    /// Queues `bytes` for (src, dst) with the checksum set for exactly this
+    /// path: computed over the pseudo-header for raw IP, zero over UDP (RFC
+    /// 7401 section 5.1.1, RFC 5770 section 5.1). Stored packets (retransmits,
+    /// repeated replies) may leave from another locator or encapsulation than
+    /// the one they were first built for, after a move.
     pub(super) fn transmit(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        udp_port: Option<u16>,
+        mut bytes: Vec<u8>,
+    ) {
+        if udp_port.is_some() {
+            if let Some(c) = bytes.get_mut(4..6) {
+                c.fill(0);
+            }
+        } else {
+            crate::wire::checksum::fill(&mut bytes, src, dst);
+        }
+        self.transmit_checksummed(src, dst, udp_port, bytes);
+    }
+
+    /// Queues `bytes` whose checksum was just set for this (src, dst,
+    /// encapsulation) (the precomputed-R1 path, which fills it per I1).
+    pub(super) fn transmit_checksummed(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
@@ -323,11 +347,24 @@ impl Endpoint {
     /// Handles one received HIP packet. Every dropped packet is counted under
     /// one [`DropReason`]; nothing here panics on any input.
     pub fn handle(&mut self, now: Instant, incoming: Incoming<'_>, random: &mut dyn RandomSource) {
+        let _ = self.handle_checked(now, incoming, random);
+    }
+
+    /// [`Endpoint::handle`] that also returns why the packet was dropped (it
+    /// is counted either way), for a caller that logs drops.
+    pub fn handle_checked(
+        &mut self,
+        now: Instant,
+        incoming: Incoming<'_>,
+        random: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
         self.counters.received += 1;
         self.rotate_if_due(now, random);
-        if let Err(reason) = self.dispatch(now, &incoming, random) {
+        let r = self.dispatch(now, &incoming, random);
+        if let Err(reason) = r {
             self.counters.drop(reason);
         }
+        r
     }
 
     fn dispatch(

@@ -301,7 +301,10 @@ impl Endpoint {
                     a.update_dst = Some(cand);
                     a.update_retx.start(now);
                 }
-                self.transmit(local, cand, None, bytes);
+                // Same encapsulation as the association: a peer reached over
+                // UDP (RFC 5770) is probed over UDP at its port.
+                let udp = self.assocs.get(&pair).and_then(|a| a.udp_port);
+                self.transmit(local, cand, udp, bytes);
                 true
             }
             Err(_) => {
@@ -323,7 +326,15 @@ impl Endpoint {
         let new = announced_address(repr)?;
         let a = self.assocs.get_mut(&pair)?;
         if let Some(ParamRepr::LocatorSet(ls)) = repr.param(ParamType::LocatorSet) {
-            for x in ls.iter().filter_map(Locator::address) {
+            let listed: Vec<IpAddr> = ls.iter().filter_map(Locator::address).collect();
+            // RFC 8046 section 5.2 (RFC 5206 section 5.2 step 4): addresses the
+            // set no longer lists are deprecated: no longer failover
+            // candidates, and no longer a home path to return to.
+            a.peer_candidates.retain(|c| listed.contains(c));
+            if a.home.is_some_and(|(_, r)| !listed.contains(&r)) {
+                a.home = None;
+            }
+            for x in listed {
                 if x != a.peer_locator
                     && x.is_ipv4() == a.local_locator.is_ipv4()
                     && !a.peer_candidates.contains(&x)

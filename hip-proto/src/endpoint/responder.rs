@@ -74,7 +74,7 @@ impl Endpoint {
             )
             .map_err(|_| DropReason::Policy)?;
         self.counters.r1_sent += 1;
-        self.transmit(inc.dst, inc.src, inc.udp_port, bytes);
+        self.transmit_checksummed(inc.dst, inc.src, inc.udp_port, bytes);
         Ok(())
     }
 
