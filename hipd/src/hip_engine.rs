@@ -242,7 +242,7 @@ impl ProtocolEngine for HipEngine {
             return Vec::new();
         };
         let now = self.t(now);
-        self.ep.handle(
+        if let Err(reason) = self.ep.handle_checked(
             now,
             Incoming {
                 src: t.src,
@@ -251,7 +251,11 @@ impl ProtocolEngine for HipEngine {
                 bytes: packet,
             },
             &mut os_random,
-        );
+        ) {
+            // Octet 2: the 7-bit Packet Type (RFC 7401 section 5.1).
+            let kind = packet.get(2).map(|b| b & 0x7f);
+            tracing::debug!(src = %t.src, packet_type = ?kind, ?reason, "HIP packet dropped");
+        }
         self.drain()
     }
 
