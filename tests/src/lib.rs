@@ -436,8 +436,10 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-/// Sends `payload` over TCP from `a` to `dst` where `b` listens on `listen`;
-/// returns (sent SHA-256, received SHA-256).
+/// Sends `payload` over TCP from `a` to a listener on `listen` in `b`, reached
+/// at `dst` (connects retried for 20 s, every read and write bounded);
+/// returns (sent SHA-256, received SHA-256). Panics on failure (see
+/// [`try_tcp_transfer`] for a harness that records failures instead).
 pub fn tcp_transfer(
     a: &Netns,
     b: &Netns,
@@ -445,11 +447,41 @@ pub fn tcp_transfer(
     dst: std::net::SocketAddr,
     payload: Vec<u8>,
 ) -> ([u8; 32], [u8; 32]) {
+    try_tcp_transfer(a, b, listen, dst, payload).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`tcp_transfer`] that returns an error instead of panicking: the listener
+/// waits at most 30 s for the connection, connects are retried for 20 s.
+pub fn try_tcp_transfer(
+    a: &Netns,
+    b: &Netns,
+    listen: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    payload: Vec<u8>,
+) -> Result<([u8; 32], [u8; 32]), String> {
     use sha2::{Digest, Sha256};
     use std::io::{Read, Write};
-    let l = b.in_ns(move || std::net::TcpListener::bind(listen).expect("bind"));
-    let server = b.spawn_in_ns(move || {
-        let (mut s, _) = l.accept().expect("accept");
+    let l = b
+        .in_ns(move || std::net::TcpListener::bind(listen))
+        .map_err(|e| format!("bind {listen}: {e}"))?;
+    l.set_nonblocking(true)
+        .map_err(|e| format!("listener: {e}"))?;
+    let server = b.spawn_in_ns(move || -> Result<[u8; 32], String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut s = loop {
+            match l.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(format!("no connection on {listen} within 30 s"));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(format!("accept: {e}")),
+            }
+        };
+        s.set_nonblocking(false)
+            .map_err(|e| format!("accepted: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(60))).ok();
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 65536];
@@ -457,13 +489,13 @@ pub fn tcp_transfer(
             match s.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => h.update(&buf[..n]),
-                Err(e) => panic!("server read: {e}"),
+                Err(e) => return Err(format!("server read: {e}")),
             }
         }
-        <[u8; 32]>::from(h.finalize())
+        Ok(<[u8; 32]>::from(h.finalize()))
     });
     let sent = <[u8; 32]>::from(Sha256::digest(&payload));
-    a.in_ns(move || {
+    let client = a.in_ns(move || -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut s = loop {
             match std::net::TcpStream::connect_timeout(&dst, Duration::from_secs(5)) {
@@ -472,15 +504,20 @@ pub fn tcp_transfer(
                     eprintln!("connect {dst}: {e}, retrying");
                     std::thread::sleep(Duration::from_millis(300));
                 }
-                Err(e) => panic!("connect {dst}: {e}"),
+                Err(e) => return Err(format!("connect {dst}: {e}")),
             }
         };
         s.set_write_timeout(Some(Duration::from_secs(60))).ok();
-        s.write_all(&payload).expect("client write");
+        s.write_all(&payload)
+            .map_err(|e| format!("client write: {e}"))?;
         s.shutdown(std::net::Shutdown::Write).ok();
+        Ok(())
     });
-    let got = server.join().expect("server");
-    (sent, got)
+    let got = server
+        .join()
+        .map_err(|_| "server thread panicked".to_string())?;
+    client?;
+    Ok((sent, got?))
 }
 
 #[cfg(test)]

@@ -17,8 +17,10 @@
 //! local fix 2). HIPL needs a `dummy0` device: the harness makes it a veth end
 //! (this kernel may have no `dummy` driver) and needs `ifconfig` (net-tools)
 //! and `iptables`. Without a peer the test says so in one line and passes.
+//! A run's capture and logs are kept in the temporary directory when it fails,
+//! or always with `HIPL_KEEP=1`.
 //! Root only. Only documentation addresses are used.
-use hipr_tests::{data, require_netns, tcp_transfer, veth, Hipd, Netns};
+use hipr_tests::{data, require_netns, try_tcp_transfer, veth, Hipd, Netns};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -262,6 +264,19 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
     b.add_addr("veth-b", "2001:db8::2/64");
     a.add_addr("veth-a", "192.0.2.1/24");
     b.add_addr("veth-b", "192.0.2.2/24");
+    // A move keeps the new address in the same /24: without
+    // promote_secondaries, deleting the old (primary) IPv4 address would take
+    // the new (secondary) one with it.
+    a.exec_ok(&[
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.veth-a.promote_secondaries=1",
+    ]);
+    b.exec_ok(&[
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.veth-b.promote_secondaries=1",
+    ]);
     let (loc_a, loc_b) = if run.path == Path4::V6 {
         ("2001:db8::1", "2001:db8::2")
     } else {
@@ -336,8 +351,14 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
     // TCP over HIT and over LSI, both directions, SHA-256 compared.
     let hit_b: std::net::Ipv6Addr = hl.hit.parse().expect("HIPL HIT");
     let hit_a: std::net::Ipv6Addr = ours.parse().expect("our HIT");
-    let ok = |(s, r): ([u8; 32], [u8; 32])| s == r;
-    let t1 = ok(tcp_transfer(
+    let ok = |r: Result<([u8; 32], [u8; 32]), String>| match r {
+        Ok((s, r)) => s == r,
+        Err(e) => {
+            eprintln!("{label}: TCP transfer failed: {e}");
+            false
+        }
+    };
+    let t1 = ok(try_tcp_transfer(
         &a,
         &b,
         "[::]:6001".parse().expect("addr"),
@@ -345,7 +366,7 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
         data(2 << 20, 1),
     ));
     m.push((label.clone(), "TCP 2 MB over HIT hipr->HIPL", t1));
-    let t2 = ok(tcp_transfer(
+    let t2 = ok(try_tcp_transfer(
         &b,
         &a,
         "[::]:6002".parse().expect("addr"),
@@ -357,7 +378,7 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
         our_lsi_for_hipl.parse::<std::net::Ipv4Addr>(),
         hipl_lsi_for_us.parse::<std::net::Ipv4Addr>(),
     ) {
-        let t3 = ok(tcp_transfer(
+        let t3 = ok(try_tcp_transfer(
             &a,
             &b,
             "0.0.0.0:6003".parse().expect("addr"),
@@ -365,7 +386,7 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
             data(2 << 20, 3),
         ));
         m.push((label.clone(), "TCP 2 MB over LSI hipr->HIPL", t3));
-        let t4 = ok(tcp_transfer(
+        let t4 = ok(try_tcp_transfer(
             &b,
             &a,
             "0.0.0.0:6004".parse().expect("addr"),
@@ -435,6 +456,15 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
         !ours_established(&a, &h) && !hl.established(&b)
     });
     m.push((label.clone(), "CLOSE tears down both", closed));
+    // Our drop counters for the record (HIPL resends to our old address after
+    // a move, and the like); printed, not asserted.
+    let drops: Vec<String> = h
+        .hipconf_ok(&a, &["daemon", "stats"])
+        .lines()
+        .filter(|l| l.contains("drop") && !l.ends_with(" 0"))
+        .map(str::to_string)
+        .collect();
+    eprintln!("{label}: hipd drop counters: {drops:?}");
     std::thread::sleep(Duration::from_millis(500));
     a.signal_and_wait(td_pid, libc::SIGTERM, Duration::from_secs(5));
     let insp = Command::new(hipr_tests::bin_dir().join("hip-inspect"))
@@ -476,7 +506,8 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
             o.status.success() && out.contains("HIP") && !out.contains("Malformed"),
         ));
     }
-    if m.iter().any(|x| x.0 == label && !x.2) {
+    let failed = m.iter().any(|x| x.0 == label && !x.2);
+    if failed || std::env::var_os("HIPL_KEEP").is_some() {
         let keep = std::env::temp_dir().join(format!(
             "hipl-interop-{}.pcap",
             label.replace([' ', '/', '>'], "_")
@@ -486,6 +517,12 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
         let _ = std::fs::write(keep.with_extension("hipl-hipd.log"), hl.log("hipd.log"));
         let _ = std::fs::write(keep.with_extension("hipl-hipfw.log"), hl.log("hipfw.log"));
         eprintln!("---- {label}: capture kept in {}", keep.display());
+    }
+    if failed {
+        eprintln!(
+            "---- hipd stats:\n{}",
+            h.hipconf_ok(&a, &["daemon", "stats"])
+        );
         eprintln!("---- hipd log:\n{}", tail(&h.log_text(), 40));
         eprintln!("---- HIPL hipd log:\n{}", tail(&hl.log("hipd.log"), 40));
         eprintln!("---- HIPL hipfw log:\n{}", tail(&hl.log("hipfw.log"), 20));
