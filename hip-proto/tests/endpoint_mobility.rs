@@ -8,7 +8,7 @@ mod netsim;
 use harness::*;
 use hip_proto::association::{Duration, Instant, State};
 use hip_proto::crypto::hi::KeySpec;
-use hip_proto::endpoint::{Config, DropReason, Event, Incoming, Transmit};
+use hip_proto::endpoint::{CompatProfile, Config, DropReason, Event, Incoming, Transmit};
 use hip_proto::registry::Version;
 use hip_proto::wire::{checksum, HipRepr, Packet, ParamType};
 use netsim::{Link, Net};
@@ -19,11 +19,26 @@ fn established() -> [Host; 2] {
 
 /// Two hosts with an established association, over UDP to `udp_port` if given.
 fn established_over(udp_port: Option<u16>) -> [Host; 2] {
+    established_with(udp_port, Version::V2, None)
+}
+
+/// Two hosts with an established association of `version`, each with
+/// `profile` for the other when given.
+fn established_with(
+    udp_port: Option<u16>,
+    version: Version,
+    profile: Option<CompatProfile>,
+) -> [Host; 2] {
     let [ka, kb] = keys(KeySpec::EcdsaP256);
     let mut h = [
-        Host::new(Config::default(), ka, Version::V2, locator(1), 41),
-        Host::new(Config::default(), kb, Version::V2, locator(2), 42),
+        Host::new(Config::default(), ka, version, locator(1), 41),
+        Host::new(Config::default(), kb, version, locator(2), 42),
     ];
+    if let Some(p) = profile {
+        let (a, b) = (h[0].hit, h[1].hit);
+        h[0].ep.set_peer_profile(b, p);
+        h[1].ep.set_peer_profile(a, p);
+    }
     let t0 = Instant(1_000_000_000);
     let (a, b) = (h[0].hit, h[1].hit);
     h[0].ep
@@ -475,4 +490,73 @@ fn addresses_a_new_locator_set_leaves_out_are_no_longer_candidates() {
             .failover(t, a, &|_| Some(locator(2)), &mut |x: &mut [u8]| r.fill(x)),
         "nothing left to fail over to"
     );
+}
+
+/// HIPL 1.0.8 concludes a locator UPDATE only when it is answered with SEQ,
+/// ACK and ECHO_REQUEST_SIGNED (it resends its UPDATE for about 10 s after a
+/// plain ACK, seen live): with the `hipl` profile a LOCATOR_SET that announces
+/// nothing new gets the locator in use verified; the association stays where
+/// it is and the exchange ends with the echo.
+#[test]
+fn hipl_profile_answers_every_locator_set_with_an_echo() {
+    let mut h = established_with(None, Version::V1, Some(CompatProfile::Hipl108));
+    let (a, b) = (h[0].hit, h[1].hit);
+    let t = Instant(5_000_000_000);
+    let mut r = netsim::Rng::new(19);
+    h[0].ep
+        .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x));
+    let u1 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], t, &u1);
+    let u2 = take(&mut h[1]).remove(0);
+    let r2 = HipRepr::parse_bytes(&u2.bytes).unwrap();
+    assert_eq!(u2.dst, locator(1), "to the locator in use");
+    for p in [
+        ParamType::EspInfo,
+        ParamType::Seq,
+        ParamType::Ack,
+        ParamType::EchoRequestSigned,
+    ] {
+        assert!(r2.param(p).is_some(), "{p:?} in the second packet");
+    }
+    deliver(&mut h[0], t, &u2);
+    let u3 = take(&mut h[0]).remove(0);
+    assert!(HipRepr::parse_bytes(&u3.bytes)
+        .unwrap()
+        .param(ParamType::EchoResponseSigned)
+        .is_some());
+    deliver(&mut h[1], t, &u3);
+    take(&mut h[1]);
+    assert_eq!(peer_locator(&h[1], a), locator(1));
+    assert!(!h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LocatorChanged { .. })));
+    let cands = h[1]
+        .ep
+        .associations()
+        .into_iter()
+        .find(|x| x.peer_hit == a)
+        .unwrap()
+        .peer_candidates;
+    assert_eq!(
+        cands,
+        vec![locator(21)],
+        "the locator in use is no candidate"
+    );
+    // Nothing left to resend on either side.
+    let later = Instant(t.0 + 30_000_000_000);
+    let mut r = netsim::Rng::new(20);
+    h[1].ep.handle_timeout(later, &mut |x: &mut [u8]| r.fill(x));
+    h[0].ep.handle_timeout(later, &mut |x: &mut [u8]| r.fill(x));
+    assert!(take(&mut h[1]).is_empty() && take(&mut h[0]).is_empty());
+    assert_eq!(h[0].ep.state(a, b), State::Established);
+    // Without the profile a plain ACK answers the same announcement.
+    let mut s = established();
+    let mut r = netsim::Rng::new(21);
+    s[0].ep
+        .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x));
+    let v1 = take(&mut s[0]).remove(0);
+    deliver(&mut s[1], t, &v1);
+    let v2 = HipRepr::parse_bytes(&take(&mut s[1]).remove(0).bytes).unwrap();
+    assert!(v2.param(ParamType::EchoRequestSigned).is_none());
 }

@@ -192,8 +192,6 @@ impl HipEngine {
         out
     }
 
-    /// The local HIT to use towards `peer`: `preferred` if its ORCHID version
-    /// matches the peer's, else the first identity that does.
     /// After a locator change a `hipl` peer restarts its ESP counter on the
     /// same SPI (`CompatProfile::esp_sequence_restarts_on_move`).
     fn sequence_restart(&self, peer: Hit, out: &mut Vec<Action>) {
@@ -207,6 +205,8 @@ impl HipEngine {
         }
     }
 
+    /// The local HIT to use towards `peer`: `preferred` if its ORCHID version
+    /// matches the peer's, else the first identity that does.
     fn local_for(&self, preferred: Hit, peer: &Hit) -> Option<Hit> {
         let want = match peer.orchid_version()? {
             OrchidVersion::V1 => Version::V1,

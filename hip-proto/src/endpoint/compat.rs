@@ -58,6 +58,15 @@ impl CompatProfile {
         self == CompatProfile::Hipl108
     }
 
+    /// Answer every LOCATOR(_SET) UPDATE with SEQ + ECHO_REQUEST_SIGNED, even
+    /// when it announces nothing new. HIPL 1.0.8 concludes a locator UPDATE
+    /// only on that second packet (`hip_classify_update_type` in its update
+    /// module); to a plain ACK it answers with an UPDATE holding only HMAC and
+    /// signature and resends its own for about 10 s (seen live).
+    pub fn echo_every_locator_set(self) -> bool {
+        self == CompatProfile::Hipl108
+    }
+
     /// ACK carries only the low byte of the Update ID (cutehip README item 12).
     pub fn ack_low_byte_only(self) -> bool {
         self == CompatProfile::Cutehip

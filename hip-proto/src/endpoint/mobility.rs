@@ -323,27 +323,36 @@ impl Endpoint {
         reply: &mut HipRepr,
         random: &mut dyn RandomSource,
     ) -> Option<IpAddr> {
-        let new = announced_address(repr)?;
+        let announced = announced_address(repr)?;
         let a = self.assocs.get_mut(&pair)?;
-        if let Some(ParamRepr::LocatorSet(ls)) = repr.param(ParamType::LocatorSet) {
-            let listed: Vec<IpAddr> = ls.iter().filter_map(Locator::address).collect();
-            // RFC 8046 section 5.2 (RFC 5206 section 5.2 step 4): addresses the
-            // set no longer lists are deprecated: no longer failover
-            // candidates, and no longer a home path to return to.
-            a.peer_candidates.retain(|c| listed.contains(c));
-            if a.home.is_some_and(|(_, r)| !listed.contains(&r)) {
-                a.home = None;
-            }
-            for x in listed {
-                if x != a.peer_locator
-                    && x.is_ipv4() == a.local_locator.is_ipv4()
-                    && !a.peer_candidates.contains(&x)
-                {
-                    a.peer_candidates.push(x);
-                }
+        let fam = a.local_locator.is_ipv4();
+        let listed: Vec<IpAddr> = match repr.param(ParamType::LocatorSet) {
+            Some(ParamRepr::LocatorSet(ls)) => ls.iter().filter_map(Locator::address).collect(),
+            _ => Vec::new(),
+        };
+        // RFC 8046 section 5.2 (RFC 5206 section 5.2 step 4): addresses the
+        // set no longer lists are deprecated: no longer failover candidates,
+        // and no longer a home path to return to.
+        a.peer_candidates.retain(|c| listed.contains(c));
+        if a.home.is_some_and(|(_, r)| !listed.contains(&r)) {
+            a.home = None;
+        }
+        for x in &listed {
+            if *x != a.peer_locator && x.is_ipv4() == fam && !a.peer_candidates.contains(x) {
+                a.peer_candidates.push(*x);
             }
         }
-        if new == a.peer_locator || new.is_ipv4() != a.local_locator.is_ipv4() {
+        // The preferred locator; without one of our family (HIPL sets no P bit
+        // and may list an IPv4 address first), the first listed of our family.
+        let new = if announced.is_ipv4() == fam {
+            announced
+        } else {
+            *listed.iter().find(|x| x.is_ipv4() == fam)?
+        };
+        // Nothing new to verify: a plain ACK does (RFC 8046). A peer that
+        // expects every LOCATOR to be answered with an echo (HIPL 1.0.8 keeps
+        // resending its UPDATE otherwise) gets its current locator verified.
+        if new == a.peer_locator && !a.profile.echo_every_locator_set() {
             return None;
         }
         let mut nonce = [0u8; 16];
@@ -389,6 +398,10 @@ impl Endpoint {
             a.pending_locator = None;
             let old = std::mem::replace(&mut a.peer_locator, addr);
             a.update_dst = None;
+            if old == addr {
+                // The locator in use, verified again (a `hipl` peer's echo).
+                return;
+            }
             // The previous locator stays a candidate (failover and back).
             a.peer_candidates.retain(|c| *c != addr);
             if !a.peer_candidates.contains(&old) {
