@@ -487,7 +487,13 @@ async fn udp_task(io: Arc<Io>, state: Shared) {
     let Some(udp) = &io.udp else { return };
     let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
     loop {
-        let (n, from) = match udp.recv_from(&mut buf[HEADROOM..HEADROOM + 65536]).await {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(udp);
+        let got = udp
+            .async_io(tokio::io::Interest::READABLE, || {
+                crate::raw_socket::recv_with_pktinfo(fd, &mut buf[HEADROOM..HEADROOM + 65536])
+            })
+            .await;
+        let (n, from, to) = match got {
             Ok(x) => x,
             Err(e) => {
                 tracing::debug!("UDP recv: {e}");
@@ -496,6 +502,8 @@ async fn udp_task(io: Arc<Io>, state: Shared) {
         };
         inc(&io.stats.hip_rx_udp);
         let src = crate::raw_socket::unmap(from.ip());
+        // The address the packet came to (IPV6_PKTINFO, v4-mapped for IPv4).
+        let dst = to.map(|d| crate::raw_socket::unmap(IpAddr::V6(d)));
         match control_plane::udp_demux(&buf[HEADROOM..HEADROOM + n]) {
             Ok(Some(hip)) => {
                 let hip = hip.to_vec();
@@ -504,7 +512,7 @@ async fn udp_task(io: Arc<Io>, state: Shared) {
                     &state,
                     Transport {
                         src,
-                        dst: None,
+                        dst,
                         udp_port: Some(from.port()),
                     },
                     &hip,

@@ -35,23 +35,9 @@ impl RawSocket {
         // SAFETY: fresh owned descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         if v6 {
-            // The destination of each packet (IPV6_PKTINFO): IPv6 raw sockets
-            // deliver no header, and a host with several addresses must check
-            // the HIP checksum and answer with the one the packet came to.
-            let on: libc::c_int = 1;
-            // SAFETY: setsockopt with a c_int option value.
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::IPPROTO_IPV6,
-                    libc::IPV6_RECVPKTINFO,
-                    (&on as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if r < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            // IPv6 raw sockets deliver no header: the destination comes with
+            // IPV6_PKTINFO.
+            recv_pktinfo6(fd.as_raw_fd())?;
         }
         // SAFETY: the OwnedFd is moved into the AsyncFd and closed only when it drops.
         let fd = unsafe { AsyncFd::register(fd)? };
@@ -73,6 +59,7 @@ impl RawSocket {
                 Err(_) => continue,
             }
         };
+        let src = src.ip();
         let pkt = &buf[..n];
         if self.v6 {
             return Ok((0..n, src, dst6.map(IpAddr::V6)));
@@ -180,12 +167,36 @@ impl RawSocket {
     }
 }
 
-/// recvmsg(2) into `buf`: length, source address, and the IPv6 destination
-/// from an IPV6_PKTINFO control message when there is one.
-fn recv_with_pktinfo(
+/// Asks for the IPV6_PKTINFO control message (the packet's destination; for
+/// IPv4 packets on a dual-stack socket, v4-mapped) with every received packet:
+/// a host with several addresses checks the HIP checksum with, and answers
+/// from, the address the packet came to.
+pub fn recv_pktinfo6(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt with a c_int option value.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVPKTINFO,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// recvmsg(2) into `buf`: length, source (address and port; the port is
+/// meaningless on raw sockets), and the IPv6 destination from an IPV6_PKTINFO
+/// control message when there is one.
+pub fn recv_with_pktinfo(
     fd: std::os::fd::RawFd,
     buf: &mut [u8],
-) -> std::io::Result<(usize, IpAddr, Option<Ipv6Addr>)> {
+) -> std::io::Result<(usize, SocketAddr, Option<Ipv6Addr>)> {
     // SAFETY: zeroed sockaddr_storage / msghdr are valid; every pointer set
     // below outlives the recvmsg call; buf is valid for its length.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -219,18 +230,24 @@ fn recv_with_pktinfo(
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok((n as usize, sockaddr_ip(&ss), dst))
+    Ok((n as usize, sockaddr_socket(&ss), dst))
 }
 
-fn sockaddr_ip(ss: &libc::sockaddr_storage) -> IpAddr {
+fn sockaddr_socket(ss: &libc::sockaddr_storage) -> SocketAddr {
     if i32::from(ss.ss_family) == libc::AF_INET6 {
         // SAFETY: family says sockaddr_in6.
         let a: &libc::sockaddr_in6 = unsafe { &*(ss as *const libc::sockaddr_storage).cast() };
-        IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr))
+        SocketAddr::new(
+            IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr)),
+            u16::from_be(a.sin6_port),
+        )
     } else {
-        // SAFETY: otherwise sockaddr_in (raw sockets here are AF_INET or AF_INET6).
+        // SAFETY: otherwise sockaddr_in (the sockets here are AF_INET or AF_INET6).
         let a: &libc::sockaddr_in = unsafe { &*(ss as *const libc::sockaddr_storage).cast() };
-        IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)))
+        SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))),
+            u16::from_be(a.sin_port),
+        )
     }
 }
 
@@ -261,6 +278,7 @@ fn ip_sockaddr(dst: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 pub fn bind_udp(port: u16) -> std::io::Result<tokio::net::UdpSocket> {
     let s = std::net::UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))?;
     s.set_nonblocking(true)?;
+    recv_pktinfo6(s.as_raw_fd())?;
     tokio::net::UdpSocket::from_std(s)
 }
 
@@ -306,6 +324,47 @@ mod tests {
             assert_eq!(&buf[r], b"pktinfo");
             assert_eq!(src, lo);
             assert_eq!(dst, Some(lo));
+        });
+    }
+
+    /// The dual-stack UDP socket reports the destination of IPv6 and (v4-mapped)
+    /// IPv4 packets, and the sender's port.
+    #[test]
+    fn udp_receive_reports_the_destination_of_both_families() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let s = bind_udp(0).expect("udp");
+            let port = s.local_addr().expect("addr").port();
+            for to in [
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ] {
+                let bind: SocketAddr = if to.is_ipv4() {
+                    "127.0.0.1:0".parse().expect("addr")
+                } else {
+                    "[::1]:0".parse().expect("addr")
+                };
+                let tx = std::net::UdpSocket::bind(bind).expect("sender");
+                tx.send_to(b"hip", (to, port)).expect("send");
+                let mut buf = [0u8; 16];
+                let fd = s.as_raw_fd();
+                let (n, from, dst) = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    s.async_io(tokio::io::Interest::READABLE, || {
+                        recv_with_pktinfo(fd, &mut buf)
+                    }),
+                )
+                .await
+                .expect("a datagram within 5 s")
+                .expect("recv");
+                assert_eq!(&buf[..n], b"hip");
+                assert_eq!(unmap(from.ip()), to);
+                assert_eq!(from.port(), tx.local_addr().expect("addr").port());
+                assert_eq!(dst.map(|d| unmap(IpAddr::V6(d))), Some(to));
+            }
         });
     }
 }
