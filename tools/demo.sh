@@ -30,6 +30,14 @@ ip link add veth-a netns $A type veth peer name veth-b netns $B
 ip -n $A addr add 2001:db8::1/64 dev veth-a nodad; ip -n $A addr add 192.0.2.1/24 dev veth-a
 ip -n $B addr add 2001:db8::2/64 dev veth-b nodad; ip -n $B addr add 192.0.2.2/24 dev veth-b
 ip -n $A link set veth-a up; ip -n $B link set veth-b up
+# The kernel activates a fresh link up to 1 s after "up" (link watch) and
+# drops what is sent before: wait for both ends to be operationally UP, or
+# the first I1 is lost and the first ping shows its 1 s retransmission.
+for i in $(seq 1 50); do
+    ip -n $A -o link show veth-a | grep -q 'state UP' &&
+        ip -n $B -o link show veth-b | grep -q 'state UP' && break
+    sleep 0.1
+done
 
 for ns in $A $B; do
     mkdir -p "$TMP/$ns"
