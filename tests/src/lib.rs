@@ -227,6 +227,16 @@ pub fn veth(a: &Netns, dev_a: &str, b: &Netns, dev_b: &str) {
     ]));
     a.exec_ok(&["ip", "link", "set", dev_a, "up"]);
     b.exec_ok(&["ip", "link", "set", dev_b, "up"]);
+    // The kernel activates a fresh link up to 1 s after "up" and drops what is
+    // sent before; wait (at most 5 s) until both ends are operationally UP.
+    let up = |ns: &Netns, dev: &str| {
+        String::from_utf8_lossy(&ns.exec(&["ip", "-o", "link", "show", dev]).stdout)
+            .contains("state UP")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(up(a, dev_a) && up(b, dev_b)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn run_ok(c: &mut Command) {
