@@ -189,6 +189,7 @@ impl HipEngine {
                 } => tracing::warn!(peer = %peer_hit, ?code, authenticated, "NOTIFY received"),
             }
         }
+        inbound_sas_first(&mut out);
         out
     }
 
@@ -223,6 +224,15 @@ impl HipEngine {
     pub fn counters(&self) -> hip_proto::endpoint::Counters {
         self.ep.counters()
     }
+}
+
+/// A new inbound SA must be in place before the packet that announces it
+/// leaves (RFC 7402 section 6.9: the peer may send on it as soon as it has our
+/// UPDATE), so SA additions go ahead of the transmits; the rest keeps its
+/// order. Seen in CI under load: the peer's first packets on the new SPI were
+/// dropped as unknown and a TCP transfer stalled.
+fn inbound_sas_first(actions: &mut [Action]) {
+    actions.sort_by_key(|a| !matches!(a, Action::InboundSa { .. }));
 }
 
 /// An identity of the store as the endpoint uses it (ORCHID version = HIP version).
@@ -432,5 +442,39 @@ impl ProtocolEngine for HipEngine {
                 verifying_locator: a.verifying.map(|l| l.to_string()),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hip_proto::endpoint::event::EspSaKeys;
+    use hip_proto::registry::EspTransformId;
+
+    #[test]
+    fn inbound_sas_go_before_the_packets_that_announce_them() {
+        let peer = Hit([0x20, 0x01, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let send = |n: u8| Action::SendControl {
+            src: IpAddr::from([192, 0, 2, 1]),
+            dst: IpAddr::from([192, 0, 2, 2]),
+            udp_port: None,
+            packet: vec![n],
+        };
+        let inbound = Action::InboundSa {
+            peer,
+            suite: EspTransformId::AesGcm16,
+            spi: 0x1234,
+            keys: EspSaKeys {
+                enc: vec![0; 20],
+                auth: Vec::new(),
+            },
+            icv_len: None,
+        };
+        let mut v = vec![send(1), send(2), inbound, Action::Closed { peer }];
+        inbound_sas_first(&mut v);
+        assert!(matches!(v[0], Action::InboundSa { spi: 0x1234, .. }));
+        assert!(matches!(&v[1], Action::SendControl { packet, .. } if packet == &vec![1]));
+        assert!(matches!(&v[2], Action::SendControl { packet, .. } if packet == &vec![2]));
+        assert!(matches!(v[3], Action::Closed { .. }));
     }
 }
