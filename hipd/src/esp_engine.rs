@@ -56,6 +56,8 @@ struct PeerSa {
     rekey_flag: bool,
     /// Reported already: wait for the new SAs.
     rekey_reported: bool,
+    /// When these SAs were installed.
+    installed: Instant,
     /// Last ESP sent to / received from the peer, and whether the current
     /// silence was reported.
     last_out: Option<Instant>,
@@ -72,6 +74,12 @@ struct PeerSa {
 const CREDIT_MAX: u64 = 1 << 20;
 /// An unverified locator is abandoned after this long.
 const UNVERIFIED_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// After a rekey, the next one waits until the peer sends on our new inbound
+/// SA (it has our final ACK) or this long has passed (a peer that sends
+/// nothing): starting it earlier would retire the inbound SA the peer may
+/// still be using when that ACK was lost or is late (RFC 7402 section 6.9;
+/// the peer retransmits its UPDATE about every second until ACKed).
+const REKEY_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// When to ask for a rekey (RFC 7402 section 6.9; hipd.conf `rekey_packets`,
 /// `rekey_bytes`).
@@ -194,6 +202,7 @@ impl EspEngine for BeetEsp {
                 sent_bytes: 0,
                 rekey_flag: false,
                 rekey_reported: false,
+                installed: Instant::now(),
                 last_out: None,
                 last_in: Some(Instant::now()),
                 silence_reported: false,
@@ -342,7 +351,8 @@ impl EspEngine for BeetEsp {
         p.last_out = Some(Instant::now());
         let over = self.limits.packets.is_some_and(|n| p.sent_packets >= n)
             || self.limits.bytes.is_some_and(|n| p.sent_bytes >= n);
-        if (over || sealed.rekey_needed) && !p.rekey_reported {
+        let settled = p.old_spi_in.is_none() || p.installed.elapsed() >= REKEY_SETTLE;
+        if (over || sealed.rekey_needed) && !p.rekey_reported && settled {
             p.rekey_flag = true;
         }
         self.counters.sealed.fetch_add(1, Ordering::Relaxed);
@@ -628,6 +638,70 @@ mod tests {
         assert_eq!(b.counters()["esp_drop_unknown_spi"], 0);
         b.remove(&hit(1));
         assert!(!b.has_sa(&hit(1)));
+    }
+
+    /// Under load a rekey's final ACK can be late or lost while the next packet
+    /// limit is already reached: the next rekey waits until the peer uses the
+    /// new inbound SA, so the one it may still send on is never retired early
+    /// (seen in CI: unknown-SPI drops and a stalled TCP transfer).
+    #[test]
+    fn next_rekey_waits_until_the_peer_uses_the_new_inbound_sa() {
+        let sa = |local: u8, peer: u8, spi_in, spi_out, kin, kout| SaInstall {
+            peer: hit(peer),
+            local: hit(local),
+            locator: IpAddr::from([192, 0, 2, peer]),
+            local_locator: IpAddr::from([192, 0, 2, local]),
+            udp_port: None,
+            icv_len: None,
+            esp: EspParams {
+                suite: EspTransformId::AesGcm16,
+                spi_in,
+                spi_out,
+                keys_in: keys(kin),
+                keys_out: keys(kout),
+                keymat_index: 0,
+            },
+            lsis: None,
+        };
+        let limits = RekeyLimits {
+            packets: Some(2),
+            bytes: None,
+        };
+        let (mut a, mut b) = (BeetEsp::new(limits), BeetEsp::default());
+        a.install(&sa(1, 2, 1000, 2000, 7, 9)).unwrap();
+        b.install(&sa(2, 1, 2000, 1000, 9, 7)).unwrap();
+        let send = |from: &mut BeetEsp, to: &mut BeetEsp, s: u8, d: u8| {
+            let (mut buf, r) = icmp6(hit(s), hit(d), b"x");
+            let (dst, _, sr) = from.seal(&hit(d), &mut buf, r).unwrap();
+            let (mut w, wr) = wire(&buf, sr);
+            to.open(dst, &mut w, wr)
+        };
+        for _ in 0..2 {
+            send(&mut a, &mut b, 1, 2).unwrap();
+        }
+        assert!(a.rekey_due(&hit(2)), "first limit reached");
+        // Rekeyed: A now receives on 1001; B has not switched yet (no ACK).
+        a.install(&sa(1, 2, 1001, 2001, 17, 19)).unwrap();
+        b.add_inbound(&hit(1), EspTransformId::AesGcm16, 2001, &keys(19), None)
+            .unwrap();
+        for _ in 0..4 {
+            let (mut buf, r) = icmp6(hit(1), hit(2), b"x");
+            let (dst, _, sr) = a.seal(&hit(2), &mut buf, r).unwrap();
+            let (mut w, wr) = wire(&buf, sr);
+            b.open(dst, &mut w, wr).unwrap();
+        }
+        assert!(
+            !a.rekey_due(&hit(2)),
+            "no second rekey while B still sends on the old inbound SA"
+        );
+        // B still on 1000: A opens it.
+        send(&mut b, &mut a, 2, 1).unwrap();
+        // B gets the ACK and moves to 1001; the next packet limit rekeys again.
+        b.install(&sa(2, 1, 2001, 1001, 19, 17)).unwrap();
+        send(&mut b, &mut a, 2, 1).unwrap();
+        send(&mut a, &mut b, 1, 2).unwrap();
+        assert!(a.rekey_due(&hit(2)));
+        assert_eq!(a.counters()["esp_drop_unknown_spi"], 0);
     }
 
     /// A `hipl` peer re-creates its SA (same SPI, counter from 1) after a move:

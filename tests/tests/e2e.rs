@@ -449,9 +449,18 @@ fn rekeying_by_packet_limit_during_a_transfer_loses_nothing() {
         p.hb.counter(&p.b, "hip_rekeyed_new_dh"),
     );
     assert_eq!((da, db), (ra, rb), "every rekey with a new DH key");
-    let unknown =
-        p.hb.counter(&p.b, "esp_drop_unknown_spi") + p.ha.counter(&p.a, "esp_drop_unknown_spi");
-    println!("rekeys: {ra}; ESP packets dropped for an unknown SPI during rekeys: {unknown}");
+    let (ua, ub) = (
+        p.ha.counter(&p.a, "esp_drop_unknown_spi"),
+        p.hb.counter(&p.b, "esp_drop_unknown_spi"),
+    );
+    let unknown = ua + ub;
+    println!(
+        "rekeys: {ra}; ESP packets dropped for an unknown SPI during rekeys: {unknown} (at A {ua}, at B {ub})"
+    );
+    if unknown > 0 {
+        println!("A log:\n{}", p.ha.log_text());
+        println!("B log:\n{}", p.hb.log_text());
+    }
     assert_eq!(unknown, 0, "no packet in flight is lost to a rekey");
 }
 
