@@ -82,6 +82,16 @@ fn take(h: &mut Host) -> Vec<Transmit> {
     v
 }
 
+/// Host `h` announces `locs` (the first preferred): exactly one UPDATE.
+fn announce(h: &mut Host, t: Instant, locs: &[std::net::IpAddr], seed: u64) -> Transmit {
+    let mut r = netsim::Rng::new(seed);
+    assert_eq!(
+        h.ep.update_locators(t, locs, &mut |x: &mut [u8]| r.fill(x)),
+        1
+    );
+    take(h).remove(0)
+}
+
 fn peer_locator(h: &Host, peer: hip_proto::Hit) -> std::net::IpAddr {
     h.ep.associations()
         .into_iter()
@@ -180,10 +190,7 @@ fn an_address_that_does_not_answer_is_never_adopted_and_gets_few_packets() {
     let mut h = established();
     let a = h[0].hit;
     let mut t = Instant(5_000_000_000);
-    let mut r = netsim::Rng::new(5);
-    h[0].ep
-        .update_locators(t, &[locator(11)], &mut |x: &mut [u8]| r.fill(x));
-    let u1 = take(&mut h[0]).remove(0);
+    let u1 = announce(&mut h[0], t, &[locator(11)], 5);
     deliver(&mut h[1], t, &u1);
     // Nothing sent to the new address ever arrives: count what B sends there.
     let mut to_new = take(&mut h[1])
@@ -220,14 +227,8 @@ fn multihomed_peer_fails_over_to_an_announced_locator_and_both_sides_move() {
     let mut h = established();
     let (a, b) = (h[0].hit, h[1].hit);
     let t = Instant(5_000_000_000);
-    let mut r = netsim::Rng::new(6);
     // A announces a second locator; its current one stays preferred.
-    assert_eq!(
-        h[0].ep
-            .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x)),
-        1
-    );
-    let u1 = take(&mut h[0]).remove(0);
+    let u1 = announce(&mut h[0], t, &[locator(1), locator(21)], 6);
     let r1 = HipRepr::parse_bytes(&u1.bytes).unwrap();
     let Some(hip_proto::wire::ParamRepr::LocatorSet(ls)) = r1.param(ParamType::LocatorSet) else {
         panic!("no LOCATOR_SET")
@@ -324,13 +325,7 @@ fn mobile_initiated_rekey_moves_and_rekeys_in_one_exchange() {
     );
     let old_spi = h[0].ep.associations()[0].spi_in;
     let t = Instant(5_000_000_000);
-    let mut r = netsim::Rng::new(12);
-    assert_eq!(
-        h[0].ep
-            .update_locators(t, &[locator(11)], &mut |x: &mut [u8]| r.fill(x)),
-        1
-    );
-    let u1 = take(&mut h[0]).remove(0);
+    let u1 = announce(&mut h[0], t, &[locator(11)], 12);
     let r1 = HipRepr::parse_bytes(&u1.bytes).unwrap();
     let Some(hip_proto::wire::ParamRepr::EspInfo(info)) = r1.param(ParamType::EspInfo) else {
         panic!("no ESP_INFO")
@@ -375,14 +370,8 @@ fn mobile_initiated_rekey_moves_and_rekeys_in_one_exchange() {
 fn a_stored_reply_sent_again_after_a_move_has_the_checksum_of_its_new_source() {
     let mut h = established();
     let t = Instant(5_000_000_000);
-    let mut r = netsim::Rng::new(12);
     // B announces a second address (its current one stays preferred): A ACKs.
-    assert_eq!(
-        h[1].ep
-            .update_locators(t, &[locator(2), locator(12)], &mut |x: &mut [u8]| r.fill(x)),
-        1
-    );
-    let u = take(&mut h[1]).remove(0);
+    let u = announce(&mut h[1], t, &[locator(2), locator(12)], 12);
     deliver(&mut h[0], t, &u);
     let ack = take(&mut h[0]).remove(0);
     assert_eq!(ack.src, locator(1));
@@ -429,10 +418,7 @@ fn failover_probe_of_a_udp_association_goes_over_udp() {
     let mut h = established_over(Some(10500));
     let a = h[0].hit;
     let t = Instant(5_000_000_000);
-    let mut r = netsim::Rng::new(14);
-    h[0].ep
-        .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x));
-    let u1 = take(&mut h[0]).remove(0);
+    let u1 = announce(&mut h[0], t, &[locator(1), locator(21)], 14);
     assert_eq!(u1.udp_port, Some(10500));
     deliver(&mut h[1], t, &u1);
     let ack = take(&mut h[1]).remove(0);
@@ -459,10 +445,7 @@ fn addresses_a_new_locator_set_leaves_out_are_no_longer_candidates() {
     let mut h = established();
     let a = h[0].hit;
     let t = Instant(5_000_000_000);
-    let mut r = netsim::Rng::new(16);
-    h[0].ep
-        .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x));
-    let u1 = take(&mut h[0]).remove(0);
+    let u1 = announce(&mut h[0], t, &[locator(1), locator(21)], 16);
     deliver(&mut h[1], t, &u1);
     let ack = take(&mut h[1]).remove(0);
     deliver(&mut h[0], t, &ack);
@@ -476,10 +459,7 @@ fn addresses_a_new_locator_set_leaves_out_are_no_longer_candidates() {
     };
     assert_eq!(cands(&h[1]), vec![locator(21)]);
     // A drops its second address and says so.
-    let mut r = netsim::Rng::new(17);
-    h[0].ep
-        .update_locators(t, &[locator(1)], &mut |x: &mut [u8]| r.fill(x));
-    let u2 = take(&mut h[0]).remove(0);
+    let u2 = announce(&mut h[0], t, &[locator(1)], 17);
     deliver(&mut h[1], t, &u2);
     take(&mut h[1]);
     assert!(cands(&h[1]).is_empty(), "{:?}", cands(&h[1]));
@@ -502,10 +482,7 @@ fn hipl_profile_answers_every_locator_set_with_an_echo() {
     let mut h = established_with(None, Version::V1, Some(CompatProfile::Hipl108));
     let (a, b) = (h[0].hit, h[1].hit);
     let t = Instant(5_000_000_000);
-    let mut r = netsim::Rng::new(19);
-    h[0].ep
-        .update_locators(t, &[locator(1), locator(21)], &mut |x: &mut [u8]| r.fill(x));
-    let u1 = take(&mut h[0]).remove(0);
+    let u1 = announce(&mut h[0], t, &[locator(1), locator(21)], 19);
     deliver(&mut h[1], t, &u1);
     let u2 = take(&mut h[1]).remove(0);
     let r2 = HipRepr::parse_bytes(&u2.bytes).unwrap();

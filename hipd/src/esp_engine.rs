@@ -451,11 +451,13 @@ mod tests {
     }
 
     /// A and B with mirrored SAs (AES-GCM), LSIs 1.0.0.1 (own) / 1.0.0.2 (peer) on both.
-    fn pair() -> (BeetEsp, BeetEsp) {
-        let sa = |local: u8, peer: u8, spi_in, spi_out, kin, kout, loc: u8| SaInstall {
+    /// SAs from `local` to `peer` (HIT n, locator 192.0.2.n), AES-GCM with
+    /// test keys `kin` / `kout`, no LSIs.
+    fn sa(local: u8, peer: u8, spi_in: u32, spi_out: u32, kin: u8, kout: u8) -> SaInstall {
+        SaInstall {
             peer: hit(peer),
             local: hit(local),
-            locator: IpAddr::from([192, 0, 2, loc]),
+            locator: IpAddr::from([192, 0, 2, peer]),
             local_locator: IpAddr::from([192, 0, 2, local]),
             udp_port: None,
             icv_len: None,
@@ -467,11 +469,19 @@ mod tests {
                 keys_out: keys(kout),
                 keymat_index: 0,
             },
-            lsis: Some((Ipv4Addr::new(1, 0, 0, 1), Ipv4Addr::new(1, 0, 0, 2))),
+            lsis: None,
+        }
+    }
+
+    fn pair() -> (BeetEsp, BeetEsp) {
+        // Each side's own LSI 1.0.0.1, the other's 1.0.0.2.
+        let with_lsis = |mut s: SaInstall| {
+            s.lsis = Some((Ipv4Addr::new(1, 0, 0, 1), Ipv4Addr::new(1, 0, 0, 2)));
+            s
         };
         let (mut a, mut b) = (BeetEsp::default(), BeetEsp::default());
-        a.install(&sa(1, 2, 1000, 2000, 7, 9, 2)).unwrap();
-        b.install(&sa(2, 1, 2000, 1000, 9, 7, 1)).unwrap();
+        a.install(&with_lsis(sa(1, 2, 1000, 2000, 7, 9))).unwrap();
+        b.install(&with_lsis(sa(2, 1, 2000, 1000, 9, 7))).unwrap();
         (a, b)
     }
 
@@ -646,23 +656,6 @@ mod tests {
     /// (seen in CI: unknown-SPI drops and a stalled TCP transfer).
     #[test]
     fn next_rekey_waits_until_the_peer_uses_the_new_inbound_sa() {
-        let sa = |local: u8, peer: u8, spi_in, spi_out, kin, kout| SaInstall {
-            peer: hit(peer),
-            local: hit(local),
-            locator: IpAddr::from([192, 0, 2, peer]),
-            local_locator: IpAddr::from([192, 0, 2, local]),
-            udp_port: None,
-            icv_len: None,
-            esp: EspParams {
-                suite: EspTransformId::AesGcm16,
-                spi_in,
-                spi_out,
-                keys_in: keys(kin),
-                keys_out: keys(kout),
-                keymat_index: 0,
-            },
-            lsis: None,
-        };
         let limits = RekeyLimits {
             packets: Some(2),
             bytes: None,
@@ -708,28 +701,19 @@ mod tests {
     /// B drops it as a replay until told to expect the restart, then accepts it.
     #[test]
     fn expected_sequence_restart_is_accepted_once() {
-        let sa = |local: u8, peer: u8, spi_in, spi_out, kin: u8, kout: u8| SaInstall {
-            peer: hit(peer),
-            local: hit(local),
-            locator: IpAddr::from([192, 0, 2, peer]),
-            local_locator: IpAddr::from([192, 0, 2, local]),
-            udp_port: None,
-            icv_len: None,
-            esp: EspParams {
-                suite: EspTransformId::Aes128CbcHmacSha1,
-                spi_in,
-                spi_out,
-                keys_in: EspSaKeys {
-                    enc: vec![kin; 16],
-                    auth: vec![kin; 20],
-                },
-                keys_out: EspSaKeys {
-                    enc: vec![kout; 16],
-                    auth: vec![kout; 20],
-                },
-                keymat_index: 0,
-            },
-            lsis: None,
+        // AES-CBC / HMAC-SHA1, as HIPL uses.
+        let sa = |local: u8, peer: u8, spi_in, spi_out, kin: u8, kout: u8| {
+            let mut s = super::tests::sa(local, peer, spi_in, spi_out, kin, kout);
+            s.esp.suite = EspTransformId::Aes128CbcHmacSha1;
+            s.esp.keys_in = EspSaKeys {
+                enc: vec![kin; 16],
+                auth: vec![kin; 20],
+            };
+            s.esp.keys_out = EspSaKeys {
+                enc: vec![kout; 16],
+                auth: vec![kout; 20],
+            };
+            s
         };
         let (mut a, mut b) = (BeetEsp::default(), BeetEsp::default());
         a.install(&sa(1, 2, 1000, 2000, 7, 9)).unwrap();
