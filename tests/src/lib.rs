@@ -58,6 +58,8 @@ pub struct Netns {
 impl Netns {
     /// Creates `hipr-<pid>-<n>-<tag>` with loopback up.
     pub fn new(tag: &str) -> Self {
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(remove_stale_namespaces);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("hipr{}-{n}-{tag}", std::process::id());
         run_ok(Command::new("ip").args(["netns", "add", &name]));
@@ -210,6 +212,37 @@ impl Drop for Netns {
 }
 
 /// Joins two namespaces with a veth pair `dev_a` (in `a`) <-> `dev_b` (in `b`), both up.
+/// Deletes namespaces `hipr<pid>-...` whose test process is gone (one killed
+/// from outside, whose Drop never ran), and with them their veth ends and
+/// processes' network: the next run starts clean.
+fn remove_stale_namespaces() {
+    let Ok(o) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if stale_namespace(name, |pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// True for a name of ours (`hipr<pid>-<n>-<tag>`) whose pid is not alive.
+fn stale_namespace(name: &str, alive: impl Fn(u32) -> bool) -> bool {
+    let Some(rest) = name.strip_prefix("hipr") else {
+        return false;
+    };
+    let Some((pid, tail)) = rest.split_once('-') else {
+        return false;
+    };
+    match pid.parse::<u32>() {
+        Ok(pid) => !tail.is_empty() && pid != std::process::id() && !alive(pid),
+        Err(_) => false,
+    }
+}
+
 pub fn veth(a: &Netns, dev_a: &str, b: &Netns, dev_b: &str) {
     run_ok(Command::new("ip").args([
         "link",
@@ -541,6 +574,19 @@ mod tests {
         assert!(is_documentation_addr("203.0.113.9"));
         assert!(!is_documentation_addr("10.0.0.1/8"));
         assert!(!is_documentation_addr("2001:20::1"));
+    }
+
+    #[test]
+    fn only_our_namespaces_of_dead_processes_are_stale() {
+        let dead = |_| false;
+        let alive = |_| true;
+        assert!(stale_namespace("hipr4242-0-ea", dead));
+        assert!(!stale_namespace("hipr4242-0-ea", alive));
+        assert!(!stale_namespace("hiprdemo-a", dead), "the demo's names");
+        assert!(!stale_namespace("other-1", dead));
+        assert!(!stale_namespace("hipr4242", dead));
+        let me = format!("hipr{}-3-x", std::process::id());
+        assert!(!stale_namespace(&me, dead), "never this process's own");
     }
 
     #[test]
