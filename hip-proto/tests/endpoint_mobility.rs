@@ -92,6 +92,19 @@ fn announce(h: &mut Host, t: Instant, locs: &[std::net::IpAddr], seed: u64) -> T
     take(h).remove(0)
 }
 
+/// Step 3: host 0 answers the verification `u2` with ACK + ECHO_RESPONSE_SIGNED
+/// and host 1 takes it.
+fn echo_back(h: &mut [Host; 2], t: Instant, u2: &Transmit) {
+    deliver(&mut h[0], t, u2);
+    let u3 = take(&mut h[0]).remove(0);
+    assert!(HipRepr::parse_bytes(&u3.bytes)
+        .unwrap()
+        .param(ParamType::EchoResponseSigned)
+        .is_some());
+    deliver(&mut h[1], t, &u3);
+    take(&mut h[1]);
+}
+
 fn peer_locator(h: &Host, peer: hip_proto::Hit) -> std::net::IpAddr {
     h.ep.associations()
         .into_iter()
@@ -129,15 +142,8 @@ fn locator_change_is_announced_verified_and_adopted() {
         locator(1),
         "not before verification"
     );
-    deliver(&mut h[0], t, &u2);
     // 3: ACK + ECHO_RESPONSE_SIGNED; now B uses the new locator.
-    let u3 = take(&mut h[0]).remove(0);
-    assert!(HipRepr::parse_bytes(&u3.bytes)
-        .unwrap()
-        .param(ParamType::EchoResponseSigned)
-        .is_some());
-    deliver(&mut h[1], t, &u3);
-    take(&mut h[1]);
+    echo_back(&mut h, t, &u2);
     assert_eq!(peer_locator(&h[1], a), new);
     assert!(h[1]
         .events
@@ -495,14 +501,7 @@ fn hipl_profile_answers_every_locator_set_with_an_echo() {
     ] {
         assert!(r2.param(p).is_some(), "{p:?} in the second packet");
     }
-    deliver(&mut h[0], t, &u2);
-    let u3 = take(&mut h[0]).remove(0);
-    assert!(HipRepr::parse_bytes(&u3.bytes)
-        .unwrap()
-        .param(ParamType::EchoResponseSigned)
-        .is_some());
-    deliver(&mut h[1], t, &u3);
-    take(&mut h[1]);
+    echo_back(&mut h, t, &u2);
     assert_eq!(peer_locator(&h[1], a), locator(1));
     assert!(!h[1]
         .events

@@ -486,8 +486,8 @@ async fn esp_raw_task(io: Arc<Io>, state: Shared, v6: bool) {
 async fn udp_task(io: Arc<Io>, state: Shared) {
     let Some(udp) = &io.udp else { return };
     let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    let fd = std::os::fd::AsRawFd::as_raw_fd(udp);
     loop {
-        let fd = std::os::fd::AsRawFd::as_raw_fd(udp);
         let got = udp
             .async_io(tokio::io::Interest::READABLE, || {
                 crate::raw_socket::recv_with_pktinfo(fd, &mut buf[HEADROOM..HEADROOM + 65536])

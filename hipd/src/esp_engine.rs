@@ -351,8 +351,11 @@ impl EspEngine for BeetEsp {
         p.last_out = Some(Instant::now());
         let over = self.limits.packets.is_some_and(|n| p.sent_packets >= n)
             || self.limits.bytes.is_some_and(|n| p.sent_bytes >= n);
-        let settled = p.old_spi_in.is_none() || p.installed.elapsed() >= REKEY_SETTLE;
-        if (over || sealed.rekey_needed) && !p.rekey_reported && settled {
+        // The clock is read only when a rekey would be asked for.
+        if (over || sealed.rekey_needed)
+            && !p.rekey_reported
+            && (p.old_spi_in.is_none() || p.installed.elapsed() >= REKEY_SETTLE)
+        {
             p.rekey_flag = true;
         }
         self.counters.sealed.fetch_add(1, Ordering::Relaxed);

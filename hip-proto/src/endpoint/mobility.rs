@@ -296,14 +296,15 @@ impl Endpoint {
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
         match self.protect_and_emit_to(pair, &mut r, Some(cand), random) {
             Ok(bytes) => {
+                // Same encapsulation as the association: a peer reached over
+                // UDP (RFC 5770) is probed over UDP at its port.
+                let mut udp = None;
                 if let Some(a) = self.assocs.get_mut(&pair) {
                     a.update_packet = Some(bytes.clone());
                     a.update_dst = Some(cand);
                     a.update_retx.start(now);
+                    udp = a.udp_port;
                 }
-                // Same encapsulation as the association: a peer reached over
-                // UDP (RFC 5770) is probed over UDP at its port.
-                let udp = self.assocs.get(&pair).and_then(|a| a.udp_port);
                 self.transmit(local, cand, udp, bytes);
                 true
             }
