@@ -46,8 +46,8 @@ fn esp(c: &mut Criterion) {
         for suite in Suite::ALL {
             let enc = vec![3u8; suite.enc_key_len()];
             let auth = vec![4u8; suite.auth_key_len()];
-            let mut out = OutboundSa::new(1, suite, &enc, &auth, [5; 16]).unwrap();
-            let mut inb = InboundSa::new(1, suite, &enc, &auth).unwrap();
+            let out = OutboundSa::new(1, suite, &enc, &auth, [5; 16]).unwrap();
+            let inb = InboundSa::new(1, suite, &enc, &auth).unwrap();
             let head = out.headroom();
             let mut buf = vec![0u8; head + size + out.tailroom()];
             g.bench_with_input(

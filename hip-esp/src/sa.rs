@@ -6,12 +6,21 @@
 //! The caller reserves [`OutboundSa::headroom`] octets before and
 //! [`OutboundSa::tailroom`] after the payload; nothing is allocated per packet.
 //!
-//! IVs: CBC IVs are AES encryptions of a per-SA counter under an IV key
-//! given at SA creation (unpredictable without that key, RFC 3602 section
-//! 2.3); GCM/GMAC explicit IVs are the 64-bit sequence number, unique per
-//! key as RFC 4106 section 3.1 requires.
+//! IVs: CBC IVs are AES encryptions of the packet's 64-bit sequence number
+//! under an IV key given at SA creation (unique per packet, unpredictable
+//! without that key, RFC 3602 section 2.3); GCM/GMAC explicit IVs are the
+//! sequence number itself, unique per key as RFC 4106 section 3.1 requires.
+//!
+//! Both SA types are `Sync`: [`OutboundSa::seal`] and [`InboundSa::open`] take
+//! `&self`, so packet workers on several cores share one SA without a lock
+//! around the crypto. The only per-SA mutable state is the outbound sequence
+//! number (an atomic counter) and the inbound replay window (a small mutex
+//! held for the bitmap check and update only, never during crypto), plus
+//! atomic counters.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use ring::{aead, hmac};
@@ -59,6 +68,32 @@ pub struct SaStats {
     pub replays: u64,
     pub icv_failures: u64,
     pub malformed: u64,
+}
+
+/// [`SaStats`] as atomics, updated by concurrent packet workers.
+#[derive(Debug, Default)]
+struct AtomicStats {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    replays: AtomicU64,
+    icv_failures: AtomicU64,
+    malformed: AtomicU64,
+}
+
+impl AtomicStats {
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+    fn snapshot(&self) -> SaStats {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SaStats {
+            packets: l(&self.packets),
+            bytes: l(&self.bytes),
+            replays: l(&self.replays),
+            icv_failures: l(&self.icv_failures),
+            malformed: l(&self.malformed),
+        }
+    }
 }
 
 /// Result of sealing.
@@ -313,11 +348,10 @@ pub struct OutboundSa {
     crypto: Crypto,
     icv_len: usize,
     /// The next sequence number to send (starts at 1, RFC 4303 3.3.3).
-    next_seq: u64,
+    next_seq: AtomicU64,
     esn: bool,
     iv_cipher: Option<Cbc>,
-    iv_counter: u128,
-    stats: SaStats,
+    stats: AtomicStats,
 }
 
 impl OutboundSa {
@@ -335,11 +369,10 @@ impl OutboundSa {
             suite,
             crypto: build_crypto(suite, enc_key, auth_key)?,
             icv_len: suite.icv_len(),
-            next_seq: 1,
+            next_seq: AtomicU64::new(1),
             esn: suite.supports_esn(),
             iv_cipher: Some(Cbc::new(&iv_key)?),
-            iv_counter: 0,
-            stats: SaStats::default(),
+            stats: AtomicStats::default(),
         })
     }
 
@@ -356,8 +389,14 @@ impl OutboundSa {
     pub fn suite(&self) -> Suite {
         self.suite
     }
+    /// Packets and octets sealed so far.
     pub fn stats(&self) -> SaStats {
-        self.stats
+        self.stats.snapshot()
+    }
+
+    /// The sequence number the next sealed packet gets.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed)
     }
 
     /// Octets needed before the payload.
@@ -371,8 +410,10 @@ impl OutboundSa {
     }
 
     /// Seal the payload at `buf[payload]` into an ESP packet in place.
+    /// Safe to call from several threads at once: each packet takes its own
+    /// sequence number.
     pub fn seal(
-        &mut self,
+        &self,
         buf: &mut [u8],
         payload: Range<usize>,
         next_header: u8,
@@ -382,7 +423,8 @@ impl OutboundSa {
         } else {
             u64::from(u32::MAX)
         };
-        if self.next_seq > limit || self.next_seq == 0 {
+        let next = self.next_seq.load(Ordering::Relaxed);
+        if next > limit || next == 0 {
             return Err(SealError::SequenceExhausted);
         }
         let iv_len = self.suite.iv_len();
@@ -397,8 +439,15 @@ impl OutboundSa {
         if end > buf.len() || payload.end < payload.start {
             return Err(SealError::NoRoom);
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        // Taken only once the buffer is known to fit, so a refused packet
+        // does not burn a sequence number. A concurrent seal may have taken
+        // the last one in between: check again.
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        if seq > limit || seq == 0 {
+            self.next_seq
+                .store(limit.wrapping_add(1), Ordering::Relaxed);
+            return Err(SealError::SequenceExhausted);
+        }
         buf[start..start + 4].copy_from_slice(&self.spi.to_be_bytes());
         buf[start + 4..start + 8].copy_from_slice(&(seq as u32).to_be_bytes());
         // Default padding 1, 2, 3, ... (RFC 4303 section 2.4).
@@ -411,8 +460,7 @@ impl OutboundSa {
         match &self.crypto {
             Crypto::CbcHmac { cbc, mac } => {
                 if let Some(cbc) = cbc {
-                    let mut iv = self.iv_counter.to_be_bytes();
-                    self.iv_counter = self.iv_counter.wrapping_add(1);
+                    let mut iv = u128::from(seq).to_be_bytes();
                     if let Some(g) = &self.iv_cipher {
                         g.encrypt_block(&mut iv);
                     }
@@ -480,8 +528,8 @@ impl OutboundSa {
                 buf[trailer_end..end].copy_from_slice(&t[..self.icv_len]);
             }
         }
-        self.stats.packets += 1;
-        self.stats.bytes += payload.len() as u64;
+        AtomicStats::add(&self.stats.packets, 1);
+        AtomicStats::add(&self.stats.bytes, payload.len() as u64);
         Ok(Sealed {
             range: start..end,
             rekey_needed: limit - seq < REKEY_MARGIN,
@@ -522,9 +570,10 @@ pub struct InboundSa {
     suite: Suite,
     crypto: Crypto,
     icv_len: usize,
-    replay: ReplayWindow,
-    stats: SaStats,
-    restart_armed: bool,
+    /// Held only for the window check and update, never during crypto.
+    replay: Mutex<ReplayWindow>,
+    stats: AtomicStats,
+    restart_armed: AtomicBool,
 }
 
 impl InboundSa {
@@ -540,9 +589,9 @@ impl InboundSa {
             suite,
             crypto: build_crypto(suite, enc_key, auth_key)?,
             icv_len: suite.icv_len(),
-            replay: ReplayWindow::new(suite.supports_esn()),
-            stats: SaStats::default(),
-            restart_armed: false,
+            replay: Mutex::new(ReplayWindow::new(suite.supports_esn())),
+            stats: AtomicStats::default(),
+            restart_armed: AtomicBool::new(false),
         })
     }
 
@@ -558,8 +607,8 @@ impl InboundSa {
     /// it re-creates its SAs with the same SPI after a locator change, so the
     /// caller arms this for such a peer at a locator change. The packet must
     /// pass the ICV check first; only then is the window restarted.
-    pub fn arm_sequence_restart(&mut self) {
-        self.restart_armed = true;
+    pub fn arm_sequence_restart(&self) {
+        self.restart_armed.store(true, Ordering::Relaxed);
     }
 
     pub fn spi(&self) -> u32 {
@@ -568,27 +617,40 @@ impl InboundSa {
     pub fn suite(&self) -> Suite {
         self.suite
     }
+    /// Packets and octets accepted, and drops by reason.
     pub fn stats(&self) -> SaStats {
-        self.stats
+        self.stats.snapshot()
+    }
+
+    /// The highest sequence number accepted so far.
+    pub fn highest_sequence(&self) -> u64 {
+        self.window().top()
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, ReplayWindow> {
+        // A worker that panicked mid-update leaves a consistent bitmap.
+        self.replay.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Verify and decrypt the ESP packet `pkt` (from the SPI on) in place.
     /// Every failure is counted in [`SaStats`].
-    pub fn open(&mut self, pkt: &mut [u8]) -> Result<Opened, OpenError> {
+    /// Safe to call from several threads at once.
+    pub fn open(&self, pkt: &mut [u8]) -> Result<Opened, OpenError> {
         let r = self.open_inner(pkt);
+        let s = &self.stats;
         match r {
             Ok(ref o) => {
-                self.stats.packets += 1;
-                self.stats.bytes += o.payload.len() as u64;
+                AtomicStats::add(&s.packets, 1);
+                AtomicStats::add(&s.bytes, o.payload.len() as u64);
             }
-            Err(OpenError::Replay | OpenError::TooOld) => self.stats.replays += 1,
-            Err(OpenError::BadIcv) => self.stats.icv_failures += 1,
-            Err(_) => self.stats.malformed += 1,
+            Err(OpenError::Replay | OpenError::TooOld) => AtomicStats::add(&s.replays, 1),
+            Err(OpenError::BadIcv) => AtomicStats::add(&s.icv_failures, 1),
+            Err(_) => AtomicStats::add(&s.malformed, 1),
         }
         r
     }
 
-    fn open_inner(&mut self, pkt: &mut [u8]) -> Result<Opened, OpenError> {
+    fn open_inner(&self, pkt: &mut [u8]) -> Result<Opened, OpenError> {
         let iv_len = self.suite.iv_len();
         let block = self.suite.block_len();
         let min = ESP_HEADER_LEN + iv_len + 2 + self.icv_len;
@@ -600,10 +662,15 @@ impl InboundSa {
             return Err(OpenError::WrongSpi(spi));
         }
         let seq_lo = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
-        let mut seq = self.replay.infer(seq_lo);
-        let restart = match self.replay.check(seq) {
+        let (inferred, checked) = {
+            let w = self.window();
+            let s = w.infer(seq_lo);
+            (s, w.check(s))
+        };
+        let mut seq = inferred;
+        let restart = match checked {
             Ok(()) => false,
-            Err(_) if self.restart_armed && !self.replay_esn() => {
+            Err(_) if self.restart_armed.load(Ordering::Relaxed) && !self.replay_esn() => {
                 seq = u64::from(seq_lo);
                 true
             }
@@ -710,11 +777,15 @@ impl InboundSa {
         if body + pad + 2 > icv_at {
             return Err(OpenError::BadPadding);
         }
-        if restart {
-            self.replay = ReplayWindow::new(self.replay_esn());
-            self.restart_armed = false;
+        {
+            let mut w = self.window();
+            // Only one packet restarts the window, even with concurrent workers.
+            if restart && self.restart_armed.swap(false, Ordering::Relaxed) {
+                *w = ReplayWindow::new(self.replay_esn());
+            }
+            // Checked again: a concurrent worker may have accepted `seq` since.
+            w.accept(seq).map_err(replay_err)?;
         }
-        self.replay.accept(seq).map_err(replay_err)?;
         Ok(Opened {
             payload: body..icv_at - 2 - pad,
             next_header,
@@ -750,7 +821,7 @@ mod tests {
     #[test]
     fn seal_open_every_suite_and_size() {
         for suite in Suite::ALL {
-            let (mut out, mut inb) = pair(suite);
+            let (out, inb) = pair(suite);
             for len in [0usize, 1, 15, 16, 17, 64, 1400] {
                 let head = out.headroom();
                 let mut buf = vec![0u8; head + len + out.tailroom()];
@@ -784,7 +855,7 @@ mod tests {
             let s = out.seal(&mut buf, head..head + 40, 58).unwrap();
             buf[s.range].to_vec()
         };
-        let (mut out, mut inb) = pair(suite);
+        let (mut out, inb) = pair(suite);
         for _ in 0..100 {
             inb.open(&mut seal(&mut out)).unwrap();
         }
@@ -809,7 +880,7 @@ mod tests {
     #[test]
     fn tampering_replay_and_truncation_are_counted() {
         for suite in Suite::ALL {
-            let (mut out, mut inb) = pair(suite);
+            let (out, inb) = pair(suite);
             let head = out.headroom();
             let mut buf = vec![0u8; head + 100 + out.tailroom()];
             let s = out.seal(&mut buf, head..head + 100, 6).unwrap();
@@ -836,8 +907,9 @@ mod tests {
 
     #[test]
     fn sequence_exhaustion_asks_for_rekey_then_stops() {
-        let (mut out, _) = pair(Suite::Aes128CbcHmacSha1);
-        out.next_seq = u64::from(u32::MAX) - 1;
+        let (out, _) = pair(Suite::Aes128CbcHmacSha1);
+        out.next_seq
+            .store(u64::from(u32::MAX) - 1, Ordering::Relaxed);
         let head = out.headroom();
         let mut buf = vec![0u8; head + 10 + out.tailroom()];
         assert!(out.seal(&mut buf, head..head + 10, 6).unwrap().rekey_needed);
@@ -854,7 +926,7 @@ mod tests {
 
     #[test]
     fn no_room_is_an_error() {
-        let (mut out, _) = pair(Suite::AesGcm16);
+        let (out, _) = pair(Suite::AesGcm16);
         let mut buf = vec![0u8; 40];
         assert_eq!(out.seal(&mut buf, 2..10, 6), Err(SealError::NoRoom));
         assert_eq!(out.seal(&mut buf, 16..40, 6), Err(SealError::NoRoom));
@@ -910,7 +982,7 @@ mod tests {
         assert_eq!(hex::encode(t1.as_ref()), "58e2fccefa7e3061367f1d57a4e7455a");
 
         let key: Vec<u8> = (100..120).collect();
-        let mut sa = OutboundSa::new(0x1234, Suite::AesGmac, &key, &[], [3; 16]).unwrap();
+        let sa = OutboundSa::new(0x1234, Suite::AesGmac, &key, &[], [3; 16]).unwrap();
         let head = sa.headroom();
         let mut buf = vec![0u8; head + 50 + sa.tailroom()];
         for (i, x) in buf[head..head + 50].iter_mut().enumerate() {
@@ -940,7 +1012,7 @@ mod tests {
     fn seal_both(a: Suite, b: Suite, key: &[u8], auth: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let mut out = Vec::new();
         for s in [a, b] {
-            let mut sa = OutboundSa::new(
+            let sa = OutboundSa::new(
                 5,
                 s,
                 &key[..s.enc_key_len()],
@@ -1050,5 +1122,59 @@ mod tests {
         );
         c.decrypt(&iv, &mut d);
         assert_eq!(d[31], 0x1f);
+    }
+
+    /// Workers on several threads share one SA pair: every sealed packet gets
+    /// its own sequence number, every one opens once, and a second copy of
+    /// any of them is a replay, whatever the interleaving.
+    #[test]
+    fn concurrent_workers_share_one_sa_without_reuse_or_replay() {
+        for suite in [Suite::AesGcm16, Suite::Aes128CbcHmacSha1] {
+            let (out, inb) = pair(suite);
+            let sealed: Vec<Vec<u8>> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..4)
+                    .map(|t| {
+                        let out = &out;
+                        s.spawn(move || {
+                            (0..500)
+                                .map(|i| {
+                                    let head = out.headroom();
+                                    let mut buf = vec![0u8; head + 64 + out.tailroom()];
+                                    buf[head] = t;
+                                    buf[head + 1] = i as u8;
+                                    let r = out.seal(&mut buf, head..head + 64, 17).unwrap();
+                                    buf[r.range].to_vec()
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            });
+            let mut seqs: Vec<u32> = sealed
+                .iter()
+                .map(|p| u32::from_be_bytes([p[4], p[5], p[6], p[7]]))
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            assert_eq!(seqs.len(), 2000, "{suite:?}: a sequence number was reused");
+            // Two threads open the same packets: each opens exactly once.
+            let ok: usize = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..2)
+                    .map(|_| {
+                        let (inb, sealed) = (&inb, &sealed);
+                        s.spawn(move || {
+                            sealed
+                                .iter()
+                                .filter(|p| inb.open(&mut p.to_vec()).is_ok())
+                                .count()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(ok, 2000, "{suite:?}");
+            assert_eq!(inb.stats().replays, 2000, "{suite:?}");
+        }
     }
 }

@@ -27,7 +27,8 @@ pub enum TableError {
 #[derive(Default)]
 pub struct SaTable {
     sas: HashMap<u32, InboundSa>,
-    stats: TableStats,
+    truncated: std::sync::atomic::AtomicU64,
+    unknown_spi: std::sync::atomic::AtomicU64,
 }
 
 impl SaTable {
@@ -62,20 +63,26 @@ impl SaTable {
     }
 
     pub fn stats(&self) -> TableStats {
-        self.stats
+        use std::sync::atomic::Ordering::Relaxed;
+        TableStats {
+            unknown_spi: self.unknown_spi.load(Relaxed),
+            truncated: self.truncated.load(Relaxed),
+        }
     }
 
     /// Find the SA by SPI and open the packet in place.
-    pub fn open(&mut self, pkt: &mut [u8]) -> Result<(u32, Opened), TableError> {
+    pub fn open(&self, pkt: &mut [u8]) -> Result<(u32, Opened), TableError> {
         let Some(spi) = pkt
             .get(..4)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         else {
-            self.stats.truncated += 1;
+            self.truncated
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(TableError::Truncated);
         };
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            self.stats.unknown_spi += 1;
+        let Some(sa) = self.sas.get(&spi) else {
+            self.unknown_spi
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(TableError::UnknownSpi(spi));
         };
         Ok((spi, sa.open(pkt)?))
@@ -83,7 +90,7 @@ impl SaTable {
 
     /// Open a batch; `results[i]` receives the outcome for `pkts[i]`.
     pub fn open_batch(
-        &mut self,
+        &self,
         pkts: &mut [&mut [u8]],
         results: &mut [Option<Result<(u32, Opened), TableError>>],
     ) {
@@ -103,7 +110,7 @@ pub struct SealJob<'a> {
 
 impl OutboundSa {
     /// Seal many packets with one SA; each job's `result` is filled in.
-    pub fn seal_batch(&mut self, jobs: &mut [SealJob<'_>]) {
+    pub fn seal_batch(&self, jobs: &mut [SealJob<'_>]) {
         for j in jobs {
             j.result = Some(self.seal(j.buf, j.payload.clone(), j.next_header));
         }
@@ -140,7 +147,7 @@ mod tests {
 
     #[test]
     fn table_and_batches() {
-        let mut out = OutboundSa::new(9, Suite::AesGcm16, &[1; 20], &[], [0; 16]).unwrap();
+        let out = OutboundSa::new(9, Suite::AesGcm16, &[1; 20], &[], [0; 16]).unwrap();
         let mut t = SaTable::new();
         t.insert(InboundSa::new(9, Suite::AesGcm16, &[1; 20], &[]).unwrap());
         let head = out.headroom();

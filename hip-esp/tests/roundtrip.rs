@@ -97,8 +97,8 @@ proptest! {
         prop_assert_eq!(nh, proto);
         let enc = vec![3u8; suite.enc_key_len()];
         let auth = vec![4u8; suite.auth_key_len()];
-        let mut out = OutboundSa::new(77, suite, &enc, &auth, [5; 16]).unwrap();
-        let mut inb = InboundSa::new(77, suite, &enc, &auth).unwrap();
+        let out = OutboundSa::new(77, suite, &enc, &auth, [5; 16]).unwrap();
+        let inb = InboundSa::new(77, suite, &enc, &auth).unwrap();
         // Buffer with room for the rebuilt inner header before the ESP packet.
         let head = 40 + out.headroom();
         let mut buf = vec![0u8; head + range.len() + out.tailroom()];
