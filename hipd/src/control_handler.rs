@@ -1,7 +1,7 @@
 //! Control socket requests (`hipconf`, HIPL command syntax): peer mappings,
 //! associations, identities, puzzle difficulty, LSI/HIT lookups, counters.
 use crate::control::{HiInfo, MapInfo, Request, Response};
-use crate::daemon::{lock, perform, Io, Shared};
+use crate::control_actor::Control;
 use crate::identity_store::{key_spec, HitVersion};
 use crate::{hosts, netconf};
 use hip_proto::Hit;
@@ -18,14 +18,13 @@ fn parse_hit(s: &str) -> Result<Hit, Response> {
 }
 
 /// Handles one control request.
-pub fn handle(io: &Io, state: &Shared, req: Request) -> Response {
-    match handle_inner(io, state, req) {
+pub fn handle(st: &mut Control, req: Request) -> Response {
+    match handle_inner(st, req) {
         Ok(r) | Err(r) => r,
     }
 }
 
-fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Response> {
-    let mut st = lock(state);
+fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
     Ok(match req {
         Request::AddMap { hit, locator, lsi } => {
             let h = parse_hit(&hit)?;
@@ -116,10 +115,7 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
                 .generate(spec, v, &algorithm, &mut rand_core::OsRng)
                 .map_err(err)?;
             let hit = new.hit;
-            let added = {
-                let st = &mut *st;
-                st.ids.by_hit(&hit).map(|i| st.engine.add_identity(i))
-            };
+            let added = st.ids.by_hit(&hit).map(|i| st.engine.add_identity(i));
             if let Some(Err(e)) = added {
                 tracing::warn!(%hit, "new identity not usable for HIP: {e}");
             }
@@ -149,9 +145,8 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
         Request::Rst { hit } => {
             let h = hit.as_deref().map(parse_hit).transpose()?;
             let actions = st.engine.close(h, std::time::Instant::now());
-            drop(st);
-            perform(io, state, actions);
-            return Ok(Response::Ok);
+            st.perform(actions);
+            Response::Ok
         }
         Request::SetPuzzle { k } => {
             st.config.puzzle_k = k;
@@ -194,7 +189,7 @@ fn handle_inner(io: &Io, state: &Shared, req: Request) -> Result<Response, Respo
             }
         }
         Request::Stats => {
-            let mut counters = io.stats.snapshot();
+            let mut counters = st.io.stats.snapshot();
             counters.extend(st.engine.counters());
             counters.extend(st.esp.counters());
             Response::Stats { counters }

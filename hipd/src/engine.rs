@@ -1,13 +1,12 @@
-//! The two seams hipd drives: the HIP protocol engine (RFC 7401 base exchange,
-//! UPDATE, CLOSE; implemented by [`crate::hip_engine`] over
-//! `hip_proto::endpoint`) and the ESP data plane (RFC 7402 BEET mode;
-//! implemented by [`crate::esp_engine`] over `hip_esp`).
+//! The seam between hipd's control actor and the HIP protocol engine (RFC
+//! 7401 base exchange, UPDATE, CLOSE; implemented by [`crate::hip_engine`]
+//! over `hip_proto::endpoint`), and the SA description both it and the ESP
+//! tables ([`crate::esp_tables`]) use.
 use crate::control::HaInfo;
 use hip_proto::endpoint::EspParams;
 use hip_proto::Hit;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::ops::Range;
 use std::time::Instant;
 
 /// Engine errors.
@@ -123,57 +122,5 @@ pub trait ProtocolEngine: Send {
     /// Current associations for `get ha`.
     fn associations(&self) -> Vec<HaInfo>;
     /// Named counters (drops by reason, exchanges), prefixed `hip_`.
-    fn counters(&self) -> BTreeMap<String, u64>;
-}
-
-/// The ESP data plane (BEET mode, RFC 7402). Packets are sealed and opened in
-/// place in the caller's buffer, which has headroom before and tailroom after
-/// the given range; nothing is allocated per packet.
-pub trait EspEngine: Send {
-    /// Installs (or replaces) the SAs of an association.
-    fn install(&mut self, sa: &SaInstall) -> Result<(), EngineError>;
-    /// Adds an inbound SA for `peer` ahead of a rekey.
-    fn add_inbound(
-        &mut self,
-        peer: &Hit,
-        suite: hip_proto::registry::EspTransformId,
-        spi: u32,
-        keys: &hip_proto::endpoint::event::EspSaKeys,
-        icv_len: Option<usize>,
-    ) -> Result<(), EngineError>;
-    /// Removes the SAs of `peer`.
-    fn remove(&mut self, peer: &Hit);
-    /// Sends ESP for `peer` to an unverified locator within its credit.
-    fn set_unverified(&mut self, peer: &Hit, locator: IpAddr);
-    /// Sends ESP for `peer` to a new locator.
-    fn set_locator(&mut self, peer: &Hit, locator: IpAddr);
-    /// The current inbound SA of `peer` accepts, once, an authentic packet
-    /// whose sequence number restarted behind its replay window.
-    fn expect_sequence_restart(&mut self, peer: &Hit);
-    /// True once after the outbound SA to `peer` reached its packet or byte
-    /// limit or nears sequence number exhaustion: time to rekey.
-    fn rekey_due(&mut self, peer: &Hit) -> bool;
-    /// Peers we keep sending ESP to without hearing back for `threshold`
-    /// (each reported once per silence).
-    fn silent_peers(&mut self, threshold: std::time::Duration) -> Vec<Hit>;
-    /// Is there an outbound SA to `peer`?
-    fn has_sa(&self, peer: &Hit) -> bool;
-    /// Seals the inner IP packet at `buf[inner]` for `peer`; returns the outer
-    /// destination, the peer UDP port if ESP goes over UDP, and the ESP packet's range.
-    fn seal(
-        &mut self,
-        peer: &Hit,
-        buf: &mut [u8],
-        inner: Range<usize>,
-    ) -> Result<(IpAddr, Option<u16>, Range<usize>), EngineError>;
-    /// Opens the ESP packet at `buf[esp]` from `src`; returns the peer and the
-    /// rebuilt inner IP packet's range.
-    fn open(
-        &mut self,
-        src: IpAddr,
-        buf: &mut [u8],
-        esp: Range<usize>,
-    ) -> Result<(Hit, Range<usize>), EngineError>;
-    /// Named counters (sealed, opened, drops by reason), prefixed `esp_`.
     fn counters(&self) -> BTreeMap<String, u64>;
 }

@@ -65,32 +65,70 @@ impl InnerFamily {
     }
 
     /// The family to rebuild an inbound packet with `next_header` and
-    /// transport payload `l4` as.
+    /// transport payload `l4` as (reads /proc/net on a cache miss).
     pub fn inbound(&mut self, next_header: u8, l4: &[u8], now: Instant) -> Family {
+        match self.cached(next_header, l4, now) {
+            Ok(f) => f,
+            Err(miss) => {
+                let f = miss.resolve();
+                self.remember(miss, f, now);
+                f
+            }
+        }
+    }
+
+    /// [`Self::inbound`] without any system call: the family, or the listener
+    /// lookup to do (outside any lock) and hand to [`Self::remember`].
+    pub fn cached(
+        &mut self,
+        next_header: u8,
+        l4: &[u8],
+        now: Instant,
+    ) -> Result<Family, ListenerMiss> {
         match next_header {
-            ICMP => return Family::V4,
-            ICMPV6 => return Family::V6,
+            ICMP => return Ok(Family::V4),
+            ICMPV6 => return Ok(Family::V6),
             _ => {}
         }
         let Some((sport, dport)) = ports(next_header, l4) else {
-            return Family::V6;
+            return Ok(Family::V6);
         };
         if let Some(t) = self.v4_flows.get(&(next_header, dport, sport)) {
             if now.duration_since(*t) < FLOW_IDLE {
-                return Family::V4;
+                return Ok(Family::V4);
             }
         }
         if let Some((f, t)) = self.listen_cache.get(&(next_header, dport)) {
             if now.duration_since(*t) < LISTEN_TTL {
-                return *f;
+                return Ok(*f);
             }
         }
-        let f = listener_family(next_header, dport);
+        Err(ListenerMiss {
+            proto: next_header,
+            port: dport,
+        })
+    }
+
+    /// Caches the result of a listener lookup.
+    pub fn remember(&mut self, miss: ListenerMiss, f: Family, now: Instant) {
         if self.listen_cache.len() > 4096 {
             self.listen_cache.clear();
         }
-        self.listen_cache.insert((next_header, dport), (f, now));
-        f
+        self.listen_cache.insert((miss.proto, miss.port), (f, now));
+    }
+}
+
+/// A listener lookup that [`InnerFamily::cached`] could not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerMiss {
+    proto: u8,
+    port: u16,
+}
+
+impl ListenerMiss {
+    /// Reads /proc/net for the listening family of the port.
+    pub fn resolve(self) -> Family {
+        listener_family(self.proto, self.port)
     }
 }
 

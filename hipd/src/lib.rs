@@ -1,17 +1,22 @@
 //! hipd: the HIP daemon's plumbing (RFC 7401 host, RFC 7402 BEET ESP, RFC 5338 LSIs).
 //!
-//! Thin glue: the protocol engine ([`hip_engine`] over `hip_proto::endpoint`)
-//! and the ESP SAs ([`esp_engine`] over `hip_esp`) sit behind
-//! [`engine::ProtocolEngine`] and [`engine::EspEngine`].
+//! Two planes: the control actor ([`control_actor`]) owns the protocol engine
+//! ([`hip_engine`] over `hip_proto::endpoint`, behind
+//! [`engine::ProtocolEngine`]), the peers and identities, and publishes the
+//! SA tables ([`esp_tables`]); the packet workers ([`workers`], [`esp_path`]
+//! over `hip_esp`) read those tables without a lock.
 pub mod addr_watch;
 pub mod config;
 pub mod control;
+pub mod control_actor;
 pub mod control_handler;
 pub mod control_plane;
+pub mod control_socket;
 pub mod daemon;
 pub mod dataplane;
 pub mod engine;
-pub mod esp_engine;
+pub mod esp_path;
+pub mod esp_tables;
 pub mod hip_engine;
 pub mod hosts;
 pub mod icmp;
@@ -23,3 +28,4 @@ pub mod peer_db;
 pub mod raw_socket;
 pub mod stats;
 pub mod tun;
+pub mod workers;

@@ -50,7 +50,7 @@ fn main() -> std::process::ExitCode {
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hipd: {e}");
+            // Once: the log goes to stderr already.
             tracing::error!("{e}");
             std::process::ExitCode::FAILURE
         }

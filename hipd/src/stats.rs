@@ -24,6 +24,7 @@ counters!(
     hip_rx_udp,
     hip_rx_malformed,
     hip_rx_refused_acl,
+    hip_rx_dropped_busy,
     hip_rx_unhandled,
     esp_rx,
     esp_tx,

@@ -1,0 +1,401 @@
+//! The control plane of hipd: one actor that owns the protocol engine
+//! (`hip_proto::endpoint`), the peer database, the identities, the packets
+//! waiting for a base exchange and the master SA tables, and takes its work
+//! from channels. It runs on a thread of its own, so a slow control request
+//! (key generation, a file sync) never stalls a packet worker; the workers
+//! read the SA tables it publishes without a lock ([`crate::esp_tables`]).
+use crate::config::Config;
+use crate::control::{Request, Response};
+use crate::dataplane::{classify, Dest, PendingQueues};
+use crate::engine::{Action, ProtocolEngine, SaInstall, Transport};
+use crate::esp_path::{EspPath, Notice, HEADROOM, TAILROOM};
+use crate::esp_tables::BeetEsp;
+use crate::identity_store::IdentityStore;
+use crate::peer_db::PeerDb;
+use crate::stats::inc;
+use crate::workers::{send_esp, send_udp, Io};
+use crate::{control_plane, icmp};
+use hip_proto::Hit;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Work for the control actor.
+pub enum Ctl {
+    /// A HIP control packet (raw IP 139 or UDP 10500, marker stripped).
+    Control { t: Transport, packet: Vec<u8> },
+    /// A packet read from the TUN for a destination without SAs.
+    NoSa { packet: Vec<u8> },
+    /// A worker saw the first packet on new SAs, or the peer's use of a new
+    /// inbound SA.
+    Notice { peer: Hit, notice: Notice },
+    /// An outbound SA reached a rekey limit.
+    RekeyDue { peer: Hit },
+    /// The host's addresses changed (rtnetlink).
+    AddressesChanged,
+    /// A `hipconf` request.
+    Request {
+        req: Request,
+        reply: oneshot::Sender<Response>,
+    },
+    /// Stop: CLOSE every association (RFC 7401 section 5.3.8), save the peers.
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// Capacity of the packet channel (HIP packets and packets without SAs);
+/// beyond it workers drop and count.
+pub const PACKET_QUEUE: usize = 4096;
+
+/// The senders workers and tasks use.
+#[derive(Clone)]
+pub struct CtlHandle {
+    /// Packets: bounded, a full queue drops.
+    pub packets: mpsc::Sender<Ctl>,
+    /// Signals and requests: rare (a few per association or request).
+    pub signals: mpsc::UnboundedSender<Ctl>,
+}
+
+/// How long we send ESP to a peer without hearing back before trying another
+/// of its locators (RFC 8047 failover).
+const FAILOVER_SILENCE: Duration = Duration::from_millis(700);
+/// How often a failed-over association tries its original path again.
+const RETURN_HOME_EVERY: Duration = Duration::from_secs(2);
+/// How often silence is checked.
+const SILENCE_TICK: Duration = Duration::from_millis(100);
+
+/// Why the actor's loop woke up.
+enum Woke {
+    Msg(Ctl),
+    Closed,
+    Timer,
+}
+
+/// The control actor's state.
+pub struct Control {
+    pub config: Config,
+    pub peers: PeerDb,
+    pub ids: IdentityStore,
+    pub local_lsi: Ipv4Addr,
+    pub engine: Box<dyn ProtocolEngine>,
+    pub esp: BeetEsp,
+    pub pending: PendingQueues,
+    pub io: Arc<Io>,
+    path: EspPath,
+}
+
+impl Control {
+    /// The actor over its state; `esp` is the master of the tables the
+    /// workers read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        peers: PeerDb,
+        ids: IdentityStore,
+        local_lsi: Ipv4Addr,
+        engine: Box<dyn ProtocolEngine>,
+        esp: BeetEsp,
+        io: Arc<Io>,
+    ) -> Self {
+        let path = esp.path();
+        Control {
+            config,
+            peers,
+            ids,
+            local_lsi,
+            engine,
+            esp,
+            pending: PendingQueues::default(),
+            io,
+            path,
+        }
+    }
+
+    /// Runs until [`Ctl::Shutdown`] or until every sender is gone.
+    pub async fn run(
+        mut self,
+        mut packets: mpsc::Receiver<Ctl>,
+        mut signals: mpsc::UnboundedReceiver<Ctl>,
+    ) {
+        let mut next_silence = Instant::now() + SILENCE_TICK;
+        let mut next_home = Instant::now() + RETURN_HOME_EVERY;
+        loop {
+            let wake = self
+                .engine
+                .next_deadline()
+                .map_or(next_silence, |d| d.min(next_silence));
+            let woke = tokio::select! {
+                biased;
+                m = signals.recv() => m.map_or(Woke::Closed, Woke::Msg),
+                m = packets.recv() => m.map_or(Woke::Closed, Woke::Msg),
+                _ = tokio::time::sleep_until(wake.into()) => Woke::Timer,
+            };
+            match woke {
+                Woke::Msg(Ctl::Shutdown { done }) => {
+                    self.shutdown();
+                    let _ = done.send(());
+                    return;
+                }
+                Woke::Msg(m) => self.handle(m),
+                Woke::Closed => {
+                    self.shutdown();
+                    return;
+                }
+                Woke::Timer => {}
+            }
+            let now = Instant::now();
+            if self.engine.next_deadline().is_some_and(|d| d <= now) {
+                let a = self.engine.poll(now);
+                self.perform(a);
+            }
+            if now >= next_silence {
+                next_silence = now + SILENCE_TICK;
+                // A path that stopped answering: probe another locator of the peer.
+                for peer in self.esp.silent_peers(FAILOVER_SILENCE) {
+                    let a = self.engine.failover(peer, now);
+                    self.perform(a);
+                }
+            }
+            if now >= next_home {
+                next_home = now + RETURN_HOME_EVERY;
+                let a = self.engine.return_home(now);
+                self.perform(a);
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let actions = self.engine.close(None, Instant::now());
+        self.perform(actions);
+        if let Err(e) = self.peers.save() {
+            tracing::warn!("saving peers: {e}");
+        }
+    }
+
+    fn handle(&mut self, m: Ctl) {
+        let now = Instant::now();
+        match m {
+            Ctl::Control { t, packet } => self.on_control(t, &packet),
+            Ctl::NoSa { packet } => self.on_no_sa(packet),
+            Ctl::Notice { peer, notice } => match notice {
+                Notice::FirstPacket => self.engine.on_data_received(peer, now),
+                Notice::NewInboundSaUsed => self.esp.retire_old_inbound(&peer),
+            },
+            Ctl::RekeyDue { peer } => {
+                if self.esp.rekey_due(&peer) {
+                    tracing::info!(%peer, "SA limit reached: rekeying");
+                    let a = self.engine.rekey(peer, now);
+                    self.perform(a);
+                }
+            }
+            Ctl::AddressesChanged => {
+                let addrs =
+                    crate::addr_watch::locators(&self.config.tun_name, self.config.lsi_prefix);
+                tracing::debug!(?addrs, "addresses changed");
+                let a = self.engine.update_locators(&addrs, now);
+                self.perform(a);
+            }
+            Ctl::Request { req, reply } => {
+                let r = crate::control_handler::handle(self, req);
+                let _ = reply.send(r);
+            }
+            Ctl::Shutdown { .. } => {}
+        }
+    }
+
+    /// Access control + engine hand-off for one control packet.
+    fn on_control(&mut self, t: Transport, pkt: &[u8]) {
+        let stats = &self.io.stats;
+        let Ok(sender) = control_plane::sender_hit(pkt) else {
+            inc(&stats.hip_rx_malformed);
+            return;
+        };
+        if !self.config.is_allowed(&sender) {
+            inc(&stats.hip_rx_refused_acl);
+            tracing::debug!(src = %t.src, %sender, "HIP packet refused: sender HIT not in allow list");
+            return;
+        }
+        tracing::trace!(src = %t.src, %sender, len = pkt.len(), "HIP control packet received");
+        let a = self.engine.on_control_packet(t, pkt, Instant::now());
+        self.perform(a);
+    }
+
+    /// A TUN packet the workers had no SA for: seal it if the SAs exist by
+    /// now, else queue it and start a base exchange, or answer ICMP
+    /// unreachable for a destination that is no known peer.
+    fn on_no_sa(&mut self, pkt: Vec<u8>) {
+        let stats = &self.io.stats;
+        let dest = classify(&pkt, |a| self.peers.is_lsi(a));
+        let peer = match dest {
+            Dest::Hit(h) => self.peers.get(&h).map(|p| p.hit),
+            Dest::Lsi(a) => self.peers.by_lsi(a).map(|p| p.hit),
+            Dest::Other => {
+                inc(&stats.tun_rx_unhandled);
+                return;
+            }
+        };
+        let Some(peer) = peer else {
+            let reply = match dest {
+                Dest::Hit(h) => icmp::unreachable_v6(&pkt, h.into()),
+                Dest::Lsi(a) => icmp::unreachable_v4(&pkt, a),
+                Dest::Other => None,
+            };
+            if let Some(r) = reply {
+                inc(&stats.icmp_unreach_sent);
+                if let Err(e) = self.io.tun.send(&r) {
+                    tracing::debug!("TUN write ICMP: {e}");
+                }
+            }
+            return;
+        };
+        if self.esp.has_sa(&peer) {
+            self.seal_and_send(&peer, &pkt);
+            return;
+        }
+        let first = self.pending.is_first(&peer);
+        if self.pending.push(peer, pkt) {
+            inc(&stats.queued);
+        } else {
+            inc(&stats.queue_dropped);
+        }
+        if !first {
+            return;
+        }
+        let Some(local) = self.ids.default_identity().map(|i| i.hit) else {
+            return;
+        };
+        let locs = self
+            .peers
+            .get(&peer)
+            .map(|p| p.locators.clone())
+            .unwrap_or_default();
+        tracing::info!(%peer, "first packet to peer: starting a base exchange");
+        match self.engine.initiate(local, peer, &locs, Instant::now()) {
+            Ok(a) => self.perform(a),
+            Err(e) => {
+                // No exchange will run: drop what was queued so the next packet retries.
+                let dropped = self.pending.take(&peer).len() as u64;
+                stats
+                    .queue_dropped
+                    .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+                inc(&stats.bex_trigger_unhandled);
+                tracing::warn!(%peer, "base exchange trigger: {e}");
+            }
+        }
+    }
+
+    fn seal_and_send(&mut self, peer: &Hit, pkt: &[u8]) {
+        let n = pkt.len().min(65536);
+        let mut buf = vec![0u8; HEADROOM + n + TAILROOM];
+        buf[HEADROOM..HEADROOM + n].copy_from_slice(&pkt[..n]);
+        let snap = self.path.snapshot();
+        if send_esp(
+            &self.io,
+            &self.path,
+            &snap,
+            peer,
+            &mut buf,
+            HEADROOM..HEADROOM + n,
+        ) {
+            drop(snap);
+            if self.esp.rekey_due(peer) {
+                let a = self.engine.rekey(*peer, Instant::now());
+                self.perform(a);
+            }
+        }
+    }
+
+    /// Executes engine actions (sending, SA installation, queue flushing).
+    pub fn perform(&mut self, actions: Vec<Action>) {
+        let mut work: std::collections::VecDeque<Action> = actions.into();
+        // Bounded: follow-up actions come only from Established (one announcement).
+        let mut budget = 10_000;
+        while let Some(a) = work.pop_front() {
+            budget -= 1;
+            if budget == 0 {
+                tracing::error!("engine action loop cut short");
+                return;
+            }
+            match a {
+                Action::SendControl {
+                    src,
+                    dst,
+                    udp_port: None,
+                    packet,
+                } => {
+                    let s = if dst.is_ipv4() {
+                        &self.io.hip4
+                    } else {
+                        &self.io.hip6
+                    };
+                    if let Err(e) = s.send_from(&packet, src, dst) {
+                        tracing::warn!(%src, %dst, "HIP send: {e}");
+                    }
+                }
+                Action::SendControl {
+                    dst,
+                    udp_port: Some(port),
+                    packet,
+                    ..
+                } => {
+                    let mut d = vec![0u8; 4];
+                    d.extend_from_slice(&packet);
+                    send_udp(&self.io, dst, port, &d);
+                }
+                Action::Established(sa) | Action::Rekeyed(sa) => {
+                    let sa = self.with_lsis(sa);
+                    if let Err(e) = self.esp.install(&sa) {
+                        tracing::error!(peer = %sa.peer, "installing SAs: {e}");
+                        continue;
+                    }
+                    tracing::info!(peer = %sa.peer, locator = %sa.locator, spi_in = sa.esp.spi_in, spi_out = sa.esp.spi_out, "SAs installed");
+                    // Tell the peer about our other locators (RFC 8047 failover candidates).
+                    let addrs =
+                        crate::addr_watch::locators(&self.config.tun_name, self.config.lsi_prefix);
+                    work.extend(self.engine.update_locators(&addrs, Instant::now()));
+                    for pkt in self.pending.take(&sa.peer) {
+                        self.seal_and_send(&sa.peer, &pkt);
+                    }
+                }
+                Action::InboundSa {
+                    peer,
+                    suite,
+                    spi,
+                    keys,
+                    icv_len,
+                } => {
+                    if let Err(e) = self.esp.add_inbound(&peer, suite, spi, &keys, icv_len) {
+                        tracing::warn!(%peer, "new inbound SA: {e}");
+                    }
+                }
+                Action::LocatorUnverified { peer, locator } => {
+                    self.esp.set_unverified(&peer, locator);
+                }
+                Action::LocatorChanged { peer, locator } => {
+                    self.esp.set_locator(&peer, locator);
+                }
+                Action::ExpectSequenceRestart { peer } => {
+                    self.esp.expect_sequence_restart(&peer);
+                }
+                Action::Closed { peer } => {
+                    self.esp.remove(&peer);
+                    let dropped = self.pending.take(&peer).len();
+                    tracing::info!(%peer, dropped, "association closed");
+                }
+            }
+        }
+    }
+
+    /// The LSIs (ours, the peer's) the data plane rebuilds IPv4 packets with.
+    fn with_lsis(&self, mut sa: SaInstall) -> SaInstall {
+        sa.lsis = self.peers.get(&sa.peer).map(|p| (self.local_lsi, p.lsi));
+        sa
+    }
+}
+
+/// Sends `m` on the packet channel; a full channel drops it (counted).
+pub fn offer(h: &CtlHandle, m: Ctl, dropped: &std::sync::atomic::AtomicU64) {
+    if h.packets.try_send(m).is_err() {
+        inc(dropped);
+    }
+}

@@ -1,0 +1,416 @@
+//! The SA tables of hipd's data plane (RFC 4301 section 4.4.2 SAD, for BEET
+//! mode, RFC 7402 section 3.1): the control actor writes them, the packet
+//! workers read them without a lock.
+//!
+//! The control side ([`BeetEsp`]) keeps the master copy and, after every
+//! change, publishes an immutable [`SaSnapshot`] (copy on write of maps of
+//! `Arc`s) through an [`ArcSwap`]; a worker loads the current snapshot with
+//! one atomic operation. What a worker changes per packet lives in atomics
+//! shared by the snapshots: the outbound sequence number and the inbound
+//! replay window inside the `hip_esp` SAs, and the per-peer [`PeerLive`]
+//! counters (traffic times, credit, rekey and first-packet signals).
+use crate::engine::{EngineError, SaInstall};
+use crate::esp_path::EspPath;
+use crate::inner_family::InnerFamily;
+use arc_swap::ArcSwap;
+use hip_esp::{InboundSa, OutboundSa, Suite};
+use hip_proto::Hit;
+use rand_core::RngCore;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Counters of the data plane, shared by every worker.
+#[derive(Debug, Default)]
+pub struct EspCounters {
+    pub sealed: AtomicU64,
+    pub opened: AtomicU64,
+    pub unknown_spi: AtomicU64,
+    pub icv_failed: AtomicU64,
+    pub replayed: AtomicU64,
+    pub malformed: AtomicU64,
+    pub no_sa: AtomicU64,
+    /// Packets sent to an unverified locator within the credit.
+    pub credit_sent: AtomicU64,
+}
+
+impl EspCounters {
+    /// Named counters, prefixed `esp_` (`hipconf daemon get stats`).
+    pub fn named(&self) -> std::collections::BTreeMap<String, u64> {
+        [
+            ("esp_sealed", &self.sealed),
+            ("esp_opened", &self.opened),
+            ("esp_drop_unknown_spi", &self.unknown_spi),
+            ("esp_drop_icv", &self.icv_failed),
+            ("esp_drop_replay", &self.replayed),
+            ("esp_drop_malformed", &self.malformed),
+            ("esp_drop_no_sa", &self.no_sa),
+            ("esp_sent_on_credit", &self.credit_sent),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.load(Ordering::Relaxed)))
+        .collect()
+    }
+}
+
+/// When to ask for a rekey (RFC 7402 section 6.9; hipd.conf `rekey_packets`,
+/// `rekey_bytes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RekeyLimits {
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// Most credit a peer can accumulate (octets), RFC 8046 section 3.3.2.
+pub(crate) const CREDIT_MAX: u64 = 1 << 20;
+/// An unverified locator is abandoned after this long.
+pub(crate) const UNVERIFIED_LIFETIME: Duration = Duration::from_secs(5);
+/// After a rekey, the next one waits until the peer sends on our new inbound
+/// SA (it has our final ACK) or this long has passed (a peer that sends
+/// nothing): starting it earlier would retire the inbound SA the peer may
+/// still be using when that ACK was lost or is late (RFC 7402 section 6.9;
+/// the peer retransmits its UPDATE about every second until ACKed).
+pub(crate) const REKEY_SETTLE: Duration = Duration::from_secs(3);
+
+/// What the workers update per packet for one installed set of SAs.
+#[derive(Debug, Default)]
+pub struct PeerLive {
+    /// Packets and payload octets sealed on the outbound SA.
+    pub(crate) sent_packets: AtomicU64,
+    pub(crate) sent_bytes: AtomicU64,
+    /// Last ESP sent / received, in nanoseconds since the tables' origin
+    /// (0: never).
+    pub(crate) last_out: AtomicU64,
+    pub(crate) last_in: AtomicU64,
+    /// The current silence was reported to the control actor.
+    pub(crate) silence_reported: AtomicBool,
+    /// Credit-based authorization (RFC 8046 section 3.3.2): octets received
+    /// from the peer that may be sent to its unverified locator.
+    pub(crate) credit: AtomicU64,
+    /// A rekey limit was reached and reported (once per set of SAs).
+    pub(crate) rekey_reported: AtomicBool,
+    /// Reported and not yet taken by [`BeetEsp::rekey_due`].
+    pub(crate) rekey_pending: AtomicBool,
+    /// The first packet on these SAs was reported.
+    pub(crate) first_in_reported: AtomicBool,
+    /// The peer's use of the new inbound SA was reported.
+    pub(crate) new_spi_reported: AtomicBool,
+}
+
+/// One peer's outbound SA and the addressing both directions need.
+#[derive(Clone)]
+pub struct OutEntry {
+    pub(crate) local_hit: Hit,
+    pub(crate) local_lsi: Ipv4Addr,
+    pub(crate) peer_lsi: Ipv4Addr,
+    pub(crate) sa: Arc<OutboundSa>,
+    pub(crate) dst: IpAddr,
+    pub(crate) udp_port: Option<u16>,
+    /// The current inbound SPI, and the one before the last rekey while it
+    /// is kept.
+    pub(crate) spi_in: u32,
+    pub(crate) old_spi_in: Option<u32>,
+    /// When these SAs were installed (nanoseconds since the origin).
+    pub(crate) installed: u64,
+    /// The peer's announced, unverified locator and when it was announced.
+    pub(crate) unverified: Option<(IpAddr, u64)>,
+    pub(crate) live: Arc<PeerLive>,
+}
+
+/// An inbound SA and the peer it belongs to.
+pub struct InEntry {
+    pub(crate) peer: Hit,
+    pub(crate) sa: InboundSa,
+}
+
+/// What the workers see: immutable, replaced as a whole by the control actor.
+#[derive(Clone, Default)]
+pub struct SaSnapshot {
+    /// Outbound, by peer HIT.
+    pub(crate) out: HashMap<Hit, Arc<OutEntry>>,
+    /// Inbound, by SPI (RFC 4301 section 4.4.2: the SPI alone selects the SA).
+    pub(crate) inbound: HashMap<u32, Arc<InEntry>>,
+    /// Peer LSIs with SAs, for classifying IPv4 packets read from the TUN.
+    pub(crate) lsi: HashMap<Ipv4Addr, Hit>,
+}
+
+impl SaSnapshot {
+    /// The peer an LSI with SAs stands for.
+    pub fn peer_by_lsi(&self, lsi: Ipv4Addr) -> Option<Hit> {
+        self.lsi.get(&lsi).copied()
+    }
+
+    /// Is there an outbound SA to `peer`?
+    pub fn has_sa(&self, peer: &Hit) -> bool {
+        self.out.contains_key(peer)
+    }
+}
+
+/// State the control actor and the workers share (all lock-free but the
+/// inner-family cache, which only workers take).
+pub(crate) struct Shared {
+    pub(crate) snapshot: ArcSwap<SaSnapshot>,
+    pub(crate) counters: EspCounters,
+    pub(crate) families: Mutex<InnerFamily>,
+    pub(crate) limits: RekeyLimits,
+    pub(crate) origin: Instant,
+}
+
+impl Shared {
+    /// Nanoseconds since the origin (never 0, which means "never").
+    pub(crate) fn now(&self) -> u64 {
+        (self.origin.elapsed().as_nanos() as u64).max(1)
+    }
+}
+
+/// The control side of the SA tables.
+pub struct BeetEsp {
+    master: SaSnapshot,
+    shared: Arc<Shared>,
+}
+
+impl Default for BeetEsp {
+    fn default() -> Self {
+        Self::new(RekeyLimits::default())
+    }
+}
+
+fn err(e: impl ToString) -> EngineError {
+    EngineError::Protocol(e.to_string())
+}
+
+impl BeetEsp {
+    /// Empty tables that ask for a rekey at `limits`.
+    pub fn new(limits: RekeyLimits) -> Self {
+        BeetEsp {
+            master: SaSnapshot::default(),
+            shared: Arc::new(Shared {
+                snapshot: ArcSwap::from_pointee(SaSnapshot::default()),
+                counters: EspCounters::default(),
+                families: Mutex::new(InnerFamily::default()),
+                limits,
+                origin: Instant::now(),
+            }),
+        }
+    }
+
+    /// A handle for packet workers (cheap to clone, `Send + Sync`).
+    pub fn path(&self) -> EspPath {
+        EspPath::new(self.shared.clone())
+    }
+
+    /// Counters of the data plane.
+    pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.counters.named()
+    }
+
+    fn publish(&self) {
+        self.shared.snapshot.store(Arc::new(self.master.clone()));
+    }
+
+    /// Installs (or replaces, after a rekey) the SAs of an association.
+    pub fn install(&mut self, sa: &SaInstall) -> Result<(), EngineError> {
+        let suite = Suite::from_transform_id(sa.esp.suite.value()).map_err(err)?;
+        let mut iv_key = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut iv_key);
+        let out = OutboundSa::new(
+            sa.esp.spi_out,
+            suite,
+            &sa.esp.keys_out.enc,
+            &sa.esp.keys_out.auth,
+            iv_key,
+        )
+        .map_err(err)?;
+        let out = match sa.icv_len {
+            Some(n) => out.with_icv_len(n),
+            None => out,
+        };
+        let inb = InboundSa::new(
+            sa.esp.spi_in,
+            suite,
+            &sa.esp.keys_in.enc,
+            &sa.esp.keys_in.auth,
+        )
+        .map_err(err)?;
+        let inb = match sa.icv_len {
+            Some(n) => inb.with_icv_len(n),
+            None => inb,
+        };
+        let (local_lsi, peer_lsi) = sa
+            .lsis
+            .unwrap_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED));
+        // A rekey keeps the previous inbound SA until the peer uses the new one
+        // (RFC 7402 section 6.9); an older one still kept is dropped now.
+        let mut old_spi_in = None;
+        if let Some(o) = self.master.out.remove(&sa.peer) {
+            if let Some(s) = o.old_spi_in {
+                self.master.inbound.remove(&s);
+            }
+            if o.spi_in != sa.esp.spi_in {
+                old_spi_in = Some(o.spi_in);
+            }
+            self.master.lsi.retain(|_, h| *h != sa.peer);
+        }
+        // Added ahead of the rekey already (and maybe in use): keep that one.
+        if self
+            .master
+            .inbound
+            .get(&sa.esp.spi_in)
+            .is_none_or(|e| e.peer != sa.peer)
+        {
+            self.master.inbound.insert(
+                sa.esp.spi_in,
+                Arc::new(InEntry {
+                    peer: sa.peer,
+                    sa: inb,
+                }),
+            );
+        }
+        let now = self.shared.now();
+        let live = PeerLive::default();
+        live.last_in.store(now, Ordering::Relaxed);
+        self.master.out.insert(
+            sa.peer,
+            Arc::new(OutEntry {
+                local_hit: sa.local,
+                local_lsi,
+                peer_lsi,
+                sa: Arc::new(out),
+                dst: sa.locator,
+                udp_port: sa.udp_port,
+                spi_in: sa.esp.spi_in,
+                old_spi_in,
+                installed: now,
+                unverified: None,
+                live: Arc::new(live),
+            }),
+        );
+        if sa.lsis.is_some() {
+            self.master.lsi.insert(peer_lsi, sa.peer);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Adds an inbound SA for `peer` ahead of a rekey (RFC 7402 section 6.9).
+    pub fn add_inbound(
+        &mut self,
+        peer: &Hit,
+        suite: hip_proto::registry::EspTransformId,
+        spi: u32,
+        keys: &hip_proto::endpoint::event::EspSaKeys,
+        icv_len: Option<usize>,
+    ) -> Result<(), EngineError> {
+        if !self.master.out.contains_key(peer) {
+            return Err(err(format!("no SAs with {peer}")));
+        }
+        let suite = Suite::from_transform_id(suite.value()).map_err(err)?;
+        let inb = InboundSa::new(spi, suite, &keys.enc, &keys.auth).map_err(err)?;
+        let inb = match icv_len {
+            Some(n) => inb.with_icv_len(n),
+            None => inb,
+        };
+        self.master.inbound.insert(
+            spi,
+            Arc::new(InEntry {
+                peer: *peer,
+                sa: inb,
+            }),
+        );
+        self.publish();
+        Ok(())
+    }
+
+    /// Removes the SAs of `peer`, every inbound one included.
+    pub fn remove(&mut self, peer: &Hit) {
+        self.master.out.remove(peer);
+        self.master.inbound.retain(|_, e| e.peer != *peer);
+        self.master.lsi.retain(|_, h| h != peer);
+        self.publish();
+    }
+
+    fn update(&mut self, peer: &Hit, f: impl FnOnce(&mut OutEntry)) {
+        if let Some(e) = self.master.out.get_mut(peer) {
+            f(Arc::make_mut(e));
+            self.publish();
+        }
+    }
+
+    /// Sends ESP for `peer` to an unverified locator within its credit.
+    pub fn set_unverified(&mut self, peer: &Hit, locator: IpAddr) {
+        let now = self.shared.now();
+        self.update(peer, |e| e.unverified = Some((locator, now)));
+    }
+
+    /// Sends ESP for `peer` to a new (verified) locator.
+    pub fn set_locator(&mut self, peer: &Hit, locator: IpAddr) {
+        let now = self.shared.now();
+        self.update(peer, |e| {
+            e.dst = locator;
+            e.unverified = None;
+            e.live.last_in.store(now, Ordering::Relaxed);
+            e.live.silence_reported.store(false, Ordering::Relaxed);
+        });
+    }
+
+    /// The current inbound SA of `peer` accepts, once, an authentic packet
+    /// whose sequence number restarted behind its replay window.
+    pub fn expect_sequence_restart(&mut self, peer: &Hit) {
+        if let Some(e) = self.master.out.get(peer) {
+            if let Some(i) = self.master.inbound.get(&e.spi_in) {
+                i.sa.arm_sequence_restart();
+            }
+        }
+    }
+
+    /// The peer now sends on its new inbound SA: retire the old one.
+    pub fn retire_old_inbound(&mut self, peer: &Hit) {
+        let Some(old) = self.master.out.get(peer).and_then(|e| e.old_spi_in) else {
+            return;
+        };
+        self.master.inbound.remove(&old);
+        self.update(peer, |e| e.old_spi_in = None);
+    }
+
+    /// True once after the outbound SA to `peer` reached its packet or byte
+    /// limit or nears sequence number exhaustion: time to rekey.
+    pub fn rekey_due(&mut self, peer: &Hit) -> bool {
+        self.master
+            .out
+            .get(peer)
+            .is_some_and(|e| e.live.rekey_pending.swap(false, Ordering::Relaxed))
+    }
+
+    /// Peers we keep sending ESP to without hearing back for `threshold`
+    /// (each reported once per silence).
+    pub fn silent_peers(&mut self, threshold: Duration) -> Vec<Hit> {
+        let now = self.shared.now();
+        let t = threshold.as_nanos() as u64;
+        let mut out = Vec::new();
+        for (h, e) in &self.master.out {
+            let l = &e.live;
+            let (o, i) = (
+                l.last_out.load(Ordering::Relaxed),
+                l.last_in.load(Ordering::Relaxed),
+            );
+            if o == 0 || i == 0 {
+                continue;
+            }
+            // Sending recently, nothing heard for `threshold`.
+            if now.saturating_sub(o) < t
+                && now.saturating_sub(i) >= t
+                && !l.silence_reported.swap(true, Ordering::Relaxed)
+            {
+                out.push(*h);
+            }
+        }
+        out
+    }
+
+    /// Is there an outbound SA to `peer`?
+    pub fn has_sa(&self, peer: &Hit) -> bool {
+        self.master.has_sa(peer)
+    }
+}

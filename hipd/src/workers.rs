@@ -1,0 +1,249 @@
+//! The packet workers of hipd: TUN reader (seal and send), ESP readers (raw
+//! IP 50 and UDP 10500: open and write to the TUN), and the HIP readers that
+//! hand control packets to the control actor. Workers read the SA tables
+//! lock-free ([`crate::esp_tables`]) and never wait for the control actor:
+//! what they give it goes through a bounded channel that drops (counted)
+//! when full.
+use crate::control_actor::{offer, Ctl, CtlHandle};
+use crate::control_plane;
+use crate::dataplane::{classify, Dest};
+use crate::engine::Transport;
+use crate::esp_path::{EspPath, HEADROOM, TAILROOM};
+use crate::esp_tables::SaSnapshot;
+use crate::raw_socket::RawSocket;
+use crate::stats::{inc, Stats};
+use crate::tun::Tun;
+use hip_proto::Hit;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+/// I/O handles the workers and the control actor share (every send is one
+/// system call on a descriptor, safe from any thread).
+pub struct Io {
+    pub tun: Tun,
+    pub hip4: RawSocket,
+    pub hip6: RawSocket,
+    pub esp4: RawSocket,
+    pub esp6: RawSocket,
+    pub udp: Option<tokio::net::UdpSocket>,
+    pub stats: Stats,
+}
+
+/// Sends a UDP 10500 datagram (RFC 5770 / RFC 3948 framing already applied).
+pub fn send_udp(io: &Io, dst: IpAddr, port: u16, d: &[u8]) {
+    if let Some(u) = &io.udp {
+        let dst = match dst {
+            IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
+            v6 => v6,
+        };
+        if let Err(e) = u.try_send_to(d, (dst, port).into()) {
+            inc(&io.stats.esp_tx_failed);
+            tracing::debug!(%dst, "UDP send: {e}");
+        }
+    }
+}
+
+/// Seals the inner packet at `buf[inner]` for `peer` and sends it, in place.
+/// Returns true when a rekey limit was reached with it.
+pub fn send_esp(
+    io: &Io,
+    path: &EspPath,
+    snap: &SaSnapshot,
+    peer: &Hit,
+    buf: &mut [u8],
+    inner: std::ops::Range<usize>,
+) -> bool {
+    match path.seal(snap, peer, buf, inner) {
+        Ok(s) => {
+            match s.udp_port {
+                None => {
+                    let sock = if s.dst.is_ipv4() { &io.esp4 } else { &io.esp6 };
+                    match sock.send_to(&buf[s.range], s.dst) {
+                        Ok(_) => inc(&io.stats.esp_tx),
+                        Err(e) => {
+                            inc(&io.stats.esp_tx_failed);
+                            tracing::trace!(dst = %s.dst, "ESP send: {e}")
+                        }
+                    }
+                }
+                Some(port) => {
+                    send_udp(io, s.dst, port, &buf[s.range]);
+                    inc(&io.stats.esp_tx);
+                }
+            }
+            s.rekey_due
+        }
+        Err(e) => {
+            inc(&io.stats.esp_tx_failed);
+            tracing::trace!(%peer, "ESP seal: {e}");
+            false
+        }
+    }
+}
+
+fn in_prefix(a: Ipv4Addr, (p, len): (Ipv4Addr, u8)) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len.min(32)))
+    };
+    (u32::from(a) & mask) == (u32::from(p) & mask)
+}
+
+/// Reads the TUN: packets to peers with SAs are sealed and sent here, the
+/// rest go to the control actor.
+pub async fn tun_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, lsi_prefix: (Ipv4Addr, u8)) {
+    let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    loop {
+        let n = match io.tun.recv(&mut buf[HEADROOM..HEADROOM + 65536]).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("TUN read: {e}");
+                return;
+            }
+        };
+        inc(&io.stats.tun_rx);
+        let snap = path.snapshot();
+        let pkt = &buf[HEADROOM..HEADROOM + n];
+        let peer = match classify(pkt, |a| in_prefix(a, lsi_prefix)) {
+            Dest::Hit(h) => snap.has_sa(&h).then_some(h),
+            Dest::Lsi(a) => snap.peer_by_lsi(a),
+            Dest::Other => {
+                inc(&io.stats.tun_rx_unhandled);
+                continue;
+            }
+        };
+        match peer {
+            Some(peer) => {
+                if send_esp(&io, &path, &snap, &peer, &mut buf, HEADROOM..HEADROOM + n) {
+                    let _ = ctl.signals.send(Ctl::RekeyDue { peer });
+                }
+            }
+            None => offer(
+                &ctl,
+                Ctl::NoSa {
+                    packet: pkt.to_vec(),
+                },
+                &io.stats.queue_dropped,
+            ),
+        }
+    }
+}
+
+/// Opens the ESP packet at `buf[esp]` in place (with [`HEADROOM`] before it)
+/// and writes the inner packet to the TUN.
+fn on_esp(io: &Io, path: &EspPath, ctl: &CtlHandle, buf: &mut [u8], esp: std::ops::Range<usize>) {
+    inc(&io.stats.esp_rx);
+    let snap = path.snapshot();
+    match path.open(&snap, buf, esp) {
+        Ok(o) => {
+            if let Some(notice) = o.notice {
+                let _ = ctl.signals.send(Ctl::Notice {
+                    peer: o.peer,
+                    notice,
+                });
+            }
+            if let Err(e) = io.tun.send(&buf[o.range]) {
+                tracing::debug!("TUN write: {e}");
+            }
+        }
+        Err(_) => inc(&io.stats.esp_rx_unhandled),
+    }
+}
+
+/// Reads ESP from a raw IP 50 socket.
+pub async fn esp_raw_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, v6: bool) {
+    let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    loop {
+        let sock = if v6 { &io.esp6 } else { &io.esp4 };
+        match sock.recv(&mut buf[HEADROOM..HEADROOM + 65536]).await {
+            Ok((r, _src, _)) => {
+                let r = HEADROOM + r.start..HEADROOM + r.end;
+                on_esp(&io, &path, &ctl, &mut buf, r);
+            }
+            Err(e) => tracing::trace!("ESP raw recv: {e}"),
+        }
+    }
+}
+
+/// Hands a control packet to the actor after the cheap header check (a
+/// malformed one costs no allocation).
+fn offer_control(io: &Io, ctl: &CtlHandle, t: Transport, pkt: &[u8]) {
+    if control_plane::sender_hit(pkt).is_err() {
+        inc(&io.stats.hip_rx_malformed);
+        return;
+    }
+    offer(
+        ctl,
+        Ctl::Control {
+            t,
+            packet: pkt.to_vec(),
+        },
+        &io.stats.hip_rx_dropped_busy,
+    );
+}
+
+/// Reads HIP control packets from a raw IP 139 socket.
+pub async fn hip_raw_task(io: Arc<Io>, ctl: CtlHandle, v6: bool) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let sock = if v6 { &io.hip6 } else { &io.hip4 };
+        match sock.recv(&mut buf).await {
+            Ok((range, src, dst)) => {
+                inc(if v6 {
+                    &io.stats.hip_rx_v6
+                } else {
+                    &io.stats.hip_rx_v4
+                });
+                let t = Transport {
+                    src,
+                    dst,
+                    udp_port: None,
+                };
+                offer_control(&io, &ctl, t, &buf[range]);
+            }
+            Err(e) => {
+                inc(&io.stats.hip_rx_malformed);
+                tracing::trace!("HIP raw recv: {e}");
+            }
+        }
+    }
+}
+
+/// Reads UDP 10500: HIP control packets (zero marker, RFC 5770 section 5.1)
+/// and ESP (RFC 3948).
+pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
+    let Some(udp) = &io.udp else { return };
+    let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    let fd = std::os::fd::AsRawFd::as_raw_fd(udp);
+    loop {
+        let got = udp
+            .async_io(tokio::io::Interest::READABLE, || {
+                crate::raw_socket::recv_with_pktinfo(fd, &mut buf[HEADROOM..HEADROOM + 65536])
+            })
+            .await;
+        let (n, from, to) = match got {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::trace!("UDP recv: {e}");
+                continue;
+            }
+        };
+        inc(&io.stats.hip_rx_udp);
+        let src = crate::raw_socket::unmap(from.ip());
+        // The address the packet came to (IPV6_PKTINFO, v4-mapped for IPv4).
+        let dst = to.map(|d| crate::raw_socket::unmap(IpAddr::V6(d)));
+        match control_plane::udp_demux(&buf[HEADROOM..HEADROOM + n]) {
+            Ok(Some(hip)) => {
+                let t = Transport {
+                    src,
+                    dst,
+                    udp_port: Some(from.port()),
+                };
+                offer_control(&io, &ctl, t, hip);
+            }
+            Ok(None) => on_esp(&io, &path, &ctl, &mut buf, HEADROOM..HEADROOM + n),
+            Err(_) => inc(&io.stats.hip_rx_malformed),
+        }
+    }
+}
