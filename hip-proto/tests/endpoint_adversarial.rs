@@ -376,3 +376,109 @@ proptest! {
         prop_assert!(h[1].ep.state_count() <= 1);
     }
 }
+
+/// An I1 from `hit` to `to` with `extra` after DH_GROUP_LIST, from `src`.
+fn i1_with(hit: Hit, to: Hit, extra: Option<ParamRepr>, src: std::net::IpAddr) -> Transmit {
+    let mut i1 = HipRepr::new(PacketType::I1, Version::V2, hit, to);
+    i1.params
+        .push(ParamRepr::DhGroupList(vec![DhGroupId::NistP256]));
+    i1.params.extend(extra);
+    let dst = locator(2);
+    Transmit {
+        src,
+        dst,
+        udp_port: None,
+        bytes: i1.to_bytes_with_checksum(src, dst).unwrap(),
+    }
+}
+
+#[test]
+fn unknown_critical_parameter_is_refused_with_a_rate_limited_notify() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    let unknown = |ty: u16| {
+        Some(ParamRepr::Unknown {
+            ty,
+            contents: vec![7; 5],
+        })
+    };
+    // Critical (lowest bit set), unknown: dropped, answered with NOTIFY
+    // UNSUPPORTED_CRITICAL_PARAMETER_TYPE carrying the type (RFC 7401 5.2.1, 5.2.19).
+    deliver(&mut h[1], now, &i1_with(a, b, unknown(1001), locator(1)));
+    let out = take(&mut h[1]);
+    assert_eq!(out.len(), 1, "one answer, and no R1");
+    assert_eq!(out[0].dst, locator(1));
+    let n = HipRepr::parse_bytes(&out[0].bytes).unwrap();
+    assert_eq!(n.packet_type, PacketType::Notify);
+    assert_eq!((n.sender_hit, n.receiver_hit), (b, a));
+    assert!(
+        checksum::verify(&out[0].bytes, out[0].src, out[0].dst),
+        "checksum for the path"
+    );
+    let Some(ParamRepr::Notification(note)) = n.param(ParamType::Notification) else {
+        panic!("no NOTIFICATION")
+    };
+    assert_eq!(
+        note.msg_type,
+        NotifyMessageType::UnsupportedCriticalParameterType
+    );
+    assert_eq!(note.data, 1001u16.to_be_bytes());
+    assert!(
+        n.param(ParamType::HipSignature).is_none(),
+        "no state, no signature"
+    );
+    let c = h[1].ep.counters();
+    assert_eq!(c.dropped(DropReason::UnknownCriticalParam), 1);
+    assert_eq!(c.notify_sent, 1);
+    assert_eq!((c.r1_sent, h[1].ep.state_count()), (0, 0));
+    // The initiator reports it (unauthenticated: no HI known yet).
+    deliver(&mut h[0], now, &out[0]);
+    take(&mut h[0]);
+    assert!(h[0].events.iter().any(|e| matches!(
+        e,
+        Event::Notified {
+            code: NotifyMessageType::UnsupportedCriticalParameterType,
+            authenticated: false,
+            ..
+        }
+    )));
+
+    // Unknown but not critical: ignored, the I1 gets its R1.
+    deliver(&mut h[1], now, &i1_with(a, b, unknown(1000), locator(1)));
+    let out = take(&mut h[1]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(kind(&out[0]), PacketType::R1);
+
+    // One sender repeating the I1: the answers stop at the burst, then come
+    // back at the configured rate; every packet is still counted as dropped.
+    let burst = Config::default().unsolicited_notify.burst as usize;
+    let bad = i1_with(a, b, unknown(1001), locator(1));
+    let mut answers = 0;
+    for _ in 0..1000 {
+        deliver(&mut h[1], now, &bad);
+        answers += take(&mut h[1]).len();
+    }
+    assert_eq!(answers, burst - 1, "the first NOTIFY used one token");
+    let c = h[1].ep.counters();
+    assert_eq!(c.dropped(DropReason::UnknownCriticalParam), 1001);
+    assert_eq!(c.notify_rate_limited, 1000 - (burst as u64 - 1));
+    let later = now + Config::default().unsolicited_notify.per_token;
+    deliver(&mut h[1], later, &bad);
+    assert_eq!(take(&mut h[1]).len(), 1, "one token earned back");
+    // A NOTIFY with an unknown critical parameter is never answered.
+    let mut notify = HipRepr::new(PacketType::Notify, Version::V2, a, b);
+    notify.params.extend(unknown(1001));
+    let t = Transmit {
+        bytes: notify
+            .to_bytes_with_checksum(locator(1), locator(2))
+            .unwrap(),
+        ..bad.clone()
+    };
+    deliver(
+        &mut h[1],
+        later + Config::default().unsolicited_notify.per_token * 20,
+        &t,
+    );
+    assert!(take(&mut h[1]).is_empty());
+}

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::compat::CompatProfile;
+use super::rate_limit::RateLimit;
 use crate::association::{Duration, RetransmitConfig};
 use crate::crypto::puzzle::MAX_K;
 use crate::registry::{
@@ -81,6 +82,10 @@ pub struct Config {
     /// RFC 7402 sections 6.8-6.10); off: KEYMAT continues unless the peer
     /// sends a new key.
     pub rekey_new_dh: bool,
+    /// Rate of the unsigned NOTIFYs answering packets that create no state
+    /// (UNSUPPORTED_CRITICAL_PARAMETER_TYPE, RFC 7401 sections 5.2.1 and
+    /// 5.4), endpoint-wide.
+    pub unsolicited_notify: RateLimit,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
 }
@@ -132,6 +137,7 @@ impl Default for Config {
             rekey_interval: None,
             rekey_on_locator_change: false,
             rekey_new_dh: false,
+            unsolicited_notify: RateLimit::DEFAULT,
             peer_profiles: HashMap::new(),
         }
     }

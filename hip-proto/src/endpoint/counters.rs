@@ -35,6 +35,10 @@ pub enum DropReason {
     /// UPDATE with DIFFIE_HELLMAN but a non-zero KEYMAT index, another group
     /// than the association's, or an invalid public value (RFC 7402 section 6.9).
     BadRekeyDh,
+    /// A parameter with the critical bit set whose type we do not know (RFC
+    /// 7401 section 5.2.1: the packet MUST be dropped); a NOTIFY
+    /// UNSUPPORTED_CRITICAL_PARAMETER_TYPE was sent unless rate-limited.
+    UnknownCriticalParam,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -69,6 +73,10 @@ pub struct Counters {
     pub notify_received: u64,
     /// Own packets that could not be built (a broken local key).
     pub build_failed: u64,
+    /// Unsigned NOTIFYs answering a packet that creates no state (e.g.
+    /// UNSUPPORTED_CRITICAL_PARAMETER_TYPE) not sent because of the rate
+    /// limit ([`crate::endpoint::Config::unsolicited_notify`]).
+    pub notify_rate_limited: u64,
     /// Drops by reason.
     pub malformed: u64,
     /// See [`DropReason::BadChecksum`].
@@ -99,6 +107,8 @@ pub struct Counters {
     pub not_peer: u64,
     /// See [`DropReason::BadRekeyDh`].
     pub bad_rekey_dh: u64,
+    /// See [`DropReason::UnknownCriticalParam`].
+    pub unknown_critical: u64,
 }
 
 impl Counters {
@@ -135,12 +145,13 @@ impl Counters {
             DropReason::Negotiation => &mut self.negotiation,
             DropReason::NotPeer => &mut self.not_peer,
             DropReason::BadRekeyDh => &mut self.bad_rekey_dh,
+            DropReason::UnknownCriticalParam => &mut self.unknown_critical,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 15] = [
+pub const ALL_REASONS: [DropReason; 16] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -156,6 +167,7 @@ pub const ALL_REASONS: [DropReason; 15] = [
     DropReason::Negotiation,
     DropReason::NotPeer,
     DropReason::BadRekeyDh,
+    DropReason::UnknownCriticalParam,
 ];
 
 #[cfg(test)]
@@ -173,6 +185,9 @@ mod tests {
         for (n, r) in ALL_REASONS.iter().enumerate() {
             assert_eq!(c.dropped(*r), n as u64 + 1, "{r:?}");
         }
-        assert_eq!(c.dropped_total(), (1..=15).sum::<u64>());
+        assert_eq!(
+            c.dropped_total(),
+            (1..=ALL_REASONS.len() as u64).sum::<u64>()
+        );
     }
 }
