@@ -86,6 +86,10 @@ pub struct Config {
     /// (UNSUPPORTED_CRITICAL_PARAMETER_TYPE, RFC 7401 sections 5.2.1 and
     /// 5.4), endpoint-wide.
     pub unsolicited_notify: RateLimit,
+    /// Accepted I2 puzzle solutions remembered per R1 generation, to refuse
+    /// replays (RFC 7401 sections 4.1.1, 6.9); when a generation's set is
+    /// full, its further I2s are refused until the next rotation.
+    pub spent_puzzle_capacity: usize,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
 }
@@ -138,6 +142,7 @@ impl Default for Config {
             rekey_on_locator_change: false,
             rekey_new_dh: false,
             unsolicited_notify: RateLimit::DEFAULT,
+            spent_puzzle_capacity: 8192,
             peer_profiles: HashMap::new(),
         }
     }

@@ -20,6 +20,7 @@ use super::protect;
 use super::r1_generation::R1Factory;
 use super::random::RandomSource;
 use super::rate_limit::TokenBucket;
+use super::spent_puzzles::SpentPuzzles;
 use crate::association::{
     Action, Association, Driver, Input, Instant, Retransmit, RetransmitOutcome, State,
 };
@@ -108,6 +109,8 @@ pub struct Endpoint {
     pub(super) counters: Counters,
     /// Budget of unsigned NOTIFYs to packets that create no state.
     pub(super) notify_bucket: TokenBucket,
+    /// Puzzle solutions of accepted I2s, per live R1 generation.
+    pub(super) spent: SpentPuzzles,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -126,6 +129,7 @@ impl Endpoint {
         let r1 = R1Factory::new(random);
         Ok(Endpoint {
             notify_bucket: TokenBucket::new(cfg.unsolicited_notify),
+            spent: SpentPuzzles::new(r1.secrets.generation(), cfg.spent_puzzle_capacity),
             cfg,
             identities: Vec::new(),
             r1,
@@ -447,6 +451,7 @@ impl Endpoint {
             None => self.next_rotation = Some(now + self.cfg.r1_generation_interval),
             Some(t) if now >= t => {
                 self.r1.rotate(random);
+                self.spent.rotate(self.r1.secrets.generation());
                 self.next_rotation = Some(now + self.cfg.r1_generation_interval);
             }
             Some(_) => {}

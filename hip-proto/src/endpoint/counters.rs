@@ -39,6 +39,14 @@ pub enum DropReason {
     /// 7401 section 5.2.1: the packet MUST be dropped); a NOTIFY
     /// UNSUPPORTED_CRITICAL_PARAMETER_TYPE was sent unless rate-limited.
     UnknownCriticalParam,
+    /// An I2 whose puzzle solution was accepted before (RFC 7401 sections
+    /// 4.1.1 and 6.9: a solution is good for one exchange), or a copy of the
+    /// association's own I2 from another locator or after the association
+    /// left R2-SENT / ESTABLISHED.
+    I2Replayed,
+    /// An I2 refused because its R1 generation's set of spent solutions is
+    /// full (memory stays bounded; the next rotation starts a new set).
+    I2SpentSetFull,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -109,6 +117,10 @@ pub struct Counters {
     pub bad_rekey_dh: u64,
     /// See [`DropReason::UnknownCriticalParam`].
     pub unknown_critical: u64,
+    /// See [`DropReason::I2Replayed`].
+    pub i2_replayed: u64,
+    /// See [`DropReason::I2SpentSetFull`].
+    pub i2_spent_set_full: u64,
 }
 
 impl Counters {
@@ -146,12 +158,14 @@ impl Counters {
             DropReason::NotPeer => &mut self.not_peer,
             DropReason::BadRekeyDh => &mut self.bad_rekey_dh,
             DropReason::UnknownCriticalParam => &mut self.unknown_critical,
+            DropReason::I2Replayed => &mut self.i2_replayed,
+            DropReason::I2SpentSetFull => &mut self.i2_spent_set_full,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 16] = [
+pub const ALL_REASONS: [DropReason; 18] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -168,6 +182,8 @@ pub const ALL_REASONS: [DropReason; 16] = [
     DropReason::NotPeer,
     DropReason::BadRekeyDh,
     DropReason::UnknownCriticalParam,
+    DropReason::I2Replayed,
+    DropReason::I2SpentSetFull,
 ];
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! * [`random`]: the caller-supplied randomness source.
 //! * [`rate_limit`]: the token bucket for replies to packets that create no state.
 //! * [`solution`]: stateless I2 SOLUTION check.
+//! * [`spent_puzzles`]: I2 replay protection, each puzzle solution accepted once.
 //! * [`fuzz`]: entry points for the fuzz crate.
 
 pub mod close;
@@ -40,6 +41,7 @@ pub mod rate_limit;
 pub mod rekey_dh;
 pub mod responder;
 pub mod solution;
+pub mod spent_puzzles;
 pub mod update;
 
 pub use compat::CompatProfile;
