@@ -376,3 +376,322 @@ proptest! {
         prop_assert!(h[1].ep.state_count() <= 1);
     }
 }
+
+/// An I1 from `hit` to `to` with `extra` after DH_GROUP_LIST, from `src`.
+fn i1_with(hit: Hit, to: Hit, extra: Option<ParamRepr>, src: std::net::IpAddr) -> Transmit {
+    let mut i1 = HipRepr::new(PacketType::I1, Version::V2, hit, to);
+    i1.params
+        .push(ParamRepr::DhGroupList(vec![DhGroupId::NistP256]));
+    i1.params.extend(extra);
+    let dst = locator(2);
+    Transmit {
+        src,
+        dst,
+        udp_port: None,
+        bytes: i1.to_bytes_with_checksum(src, dst).unwrap(),
+    }
+}
+
+#[test]
+fn unknown_critical_parameter_is_refused_with_a_rate_limited_notify() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    let unknown = |ty: u16| {
+        Some(ParamRepr::Unknown {
+            ty,
+            contents: vec![7; 5],
+        })
+    };
+    // Critical (lowest bit set), unknown: dropped, answered with NOTIFY
+    // UNSUPPORTED_CRITICAL_PARAMETER_TYPE carrying the type (RFC 7401 5.2.1, 5.2.19).
+    deliver(&mut h[1], now, &i1_with(a, b, unknown(1001), locator(1)));
+    let out = take(&mut h[1]);
+    assert_eq!(out.len(), 1, "one answer, and no R1");
+    assert_eq!(out[0].dst, locator(1));
+    let n = HipRepr::parse_bytes(&out[0].bytes).unwrap();
+    assert_eq!(n.packet_type, PacketType::Notify);
+    assert_eq!((n.sender_hit, n.receiver_hit), (b, a));
+    assert!(
+        checksum::verify(&out[0].bytes, out[0].src, out[0].dst),
+        "checksum for the path"
+    );
+    let Some(ParamRepr::Notification(note)) = n.param(ParamType::Notification) else {
+        panic!("no NOTIFICATION")
+    };
+    assert_eq!(
+        note.msg_type,
+        NotifyMessageType::UnsupportedCriticalParameterType
+    );
+    assert_eq!(note.data, 1001u16.to_be_bytes());
+    assert!(
+        n.param(ParamType::HipSignature).is_none(),
+        "no state, no signature"
+    );
+    let c = h[1].ep.counters();
+    assert_eq!(c.dropped(DropReason::UnknownCriticalParam), 1);
+    assert_eq!(c.notify_sent, 1);
+    assert_eq!((c.r1_sent, h[1].ep.state_count()), (0, 0));
+    // The initiator reports it (unauthenticated: no HI known yet).
+    deliver(&mut h[0], now, &out[0]);
+    take(&mut h[0]);
+    assert!(h[0].events.iter().any(|e| matches!(
+        e,
+        Event::Notified {
+            code: NotifyMessageType::UnsupportedCriticalParameterType,
+            authenticated: false,
+            ..
+        }
+    )));
+
+    // Unknown but not critical: ignored, the I1 gets its R1.
+    deliver(&mut h[1], now, &i1_with(a, b, unknown(1000), locator(1)));
+    let out = take(&mut h[1]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(kind(&out[0]), PacketType::R1);
+
+    // One sender repeating the I1: the answers stop at the burst, then come
+    // back at the configured rate; every packet is still counted as dropped.
+    let burst = Config::default().unsolicited_notify.burst as usize;
+    let bad = i1_with(a, b, unknown(1001), locator(1));
+    let mut answers = 0;
+    for _ in 0..1000 {
+        deliver(&mut h[1], now, &bad);
+        answers += take(&mut h[1]).len();
+    }
+    assert_eq!(answers, burst - 1, "the first NOTIFY used one token");
+    let c = h[1].ep.counters();
+    assert_eq!(c.dropped(DropReason::UnknownCriticalParam), 1001);
+    assert_eq!(c.notify_rate_limited, 1000 - (burst as u64 - 1));
+    let later = now + Config::default().unsolicited_notify.per_token;
+    deliver(&mut h[1], later, &bad);
+    assert_eq!(take(&mut h[1]).len(), 1, "one token earned back");
+    // A NOTIFY with an unknown critical parameter is never answered.
+    let mut notify = HipRepr::new(PacketType::Notify, Version::V2, a, b);
+    notify.params.extend(unknown(1001));
+    let t = Transmit {
+        bytes: notify
+            .to_bytes_with_checksum(locator(1), locator(2))
+            .unwrap(),
+        ..bad.clone()
+    };
+    deliver(
+        &mut h[1],
+        later + Config::default().unsolicited_notify.per_token * 20,
+        &t,
+    );
+    assert!(take(&mut h[1]).is_empty());
+}
+
+/// A copy of `t` as if sent from `src` (checksum repaired: an on-path
+/// replayer can always do that).
+fn from_addr(t: &Transmit, src: std::net::IpAddr) -> Transmit {
+    let mut t = t.clone();
+    t.src = src;
+    checksum::fill(&mut t.bytes, t.src, t.dst);
+    t
+}
+
+/// The responder's view of its association with the initiator.
+fn peer_locator_at_b(h: &[Host; 2]) -> std::net::IpAddr {
+    let info = h[1].ep.associations();
+    assert_eq!(info.len(), 1);
+    info[0].peer_locator
+}
+
+#[test]
+fn replayed_i2_is_refused_and_counted_in_every_state() {
+    let now = Instant(1_000_000_000);
+    let attacker = locator(9);
+    // Short lingers, so that CLOSED ends well within the puzzle's lifetime.
+    let b_cfg = Config {
+        ual: hip_proto::association::Duration::from_secs(10),
+        msl: hip_proto::association::Duration::from_secs(5),
+        ..Config::default()
+    };
+    let replayed = |h: &[Host; 2]| h[1].ep.counters().dropped(DropReason::I2Replayed);
+
+    // R2-SENT: a copy from elsewhere gets no R2 and moves nothing.
+    let mut h = hosts(Config::default(), b_cfg.clone());
+    let (a, b) = (h[0].hit, h[1].hit);
+    let (i2, _) = establish(&mut h, now);
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    deliver(&mut h[1], now, &from_addr(&i2, attacker));
+    assert!(take(&mut h[1]).is_empty(), "R2-SENT: no R2 to the replayer");
+    assert_eq!(replayed(&h), 1);
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    assert_eq!(peer_locator_at_b(&h), locator(1));
+
+    // ESTABLISHED: the same. From the peer's own locator it is a
+    // retransmission (its R2 was lost): the stored R2 again (section 6.9).
+    h[1].ep.data_received(now, b, a);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    deliver(&mut h[1], now, &from_addr(&i2, attacker));
+    assert!(
+        take(&mut h[1]).is_empty(),
+        "ESTABLISHED: no R2 to the replayer"
+    );
+    assert_eq!(replayed(&h), 2);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    assert_eq!(peer_locator_at_b(&h), locator(1));
+    deliver(&mut h[1], now, &i2);
+    assert_eq!(take(&mut h[1]).len(), 1, "retransmission answered");
+    assert_eq!(h[1].ep.counters().i2_resent, 1);
+
+    // After CLOSE (CLOSED, then no state once the linger ends): refused from
+    // anywhere, no R2, no new association.
+    let mut r = netsim::Rng::new(3);
+    assert!(h[0].ep.close(now, a, b, &mut |x: &mut [u8]| r.fill(x)));
+    let close = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &close);
+    let ack = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &ack);
+    take(&mut h[0]);
+    assert_eq!(h[1].ep.state(b, a), State::Closed);
+    for src in [attacker, locator(1)] {
+        deliver(&mut h[1], now, &from_addr(&i2, src));
+        assert!(take(&mut h[1]).is_empty(), "CLOSED: no R2");
+    }
+    assert_eq!(replayed(&h), 4);
+    assert_eq!(h[1].ep.state(b, a), State::Closed);
+    let end = h[1].ep.poll_timeout().expect("CLOSED linger");
+    assert!(end < now + hip_proto::association::Duration::from_secs(60));
+    let mut r = netsim::Rng::new(4);
+    h[1].ep.handle_timeout(end, &mut |x: &mut [u8]| r.fill(x));
+    take(&mut h[1]);
+    assert_eq!(h[1].ep.state_count(), 0);
+    for src in [attacker, locator(1)] {
+        deliver(&mut h[1], end, &from_addr(&i2, src));
+        assert!(take(&mut h[1]).is_empty(), "no state: no R2");
+        assert_eq!(h[1].ep.state_count(), 0, "no association from a replay");
+    }
+    assert_eq!(replayed(&h), 6);
+
+    // No state after a reset (`hipconf rst`): the same.
+    let mut h = hosts(Config::default(), Config::default());
+    let (i2, _) = establish(&mut h, now);
+    h[1].ep.reset(None);
+    take(&mut h[1]);
+    deliver(&mut h[1], now, &from_addr(&i2, attacker));
+    assert!(take(&mut h[1]).is_empty());
+    assert_eq!(h[1].ep.state_count(), 0);
+    assert_eq!(replayed(&h), 1);
+    assert_eq!(h[1].ep.counters().established, 1);
+}
+
+#[test]
+fn a_fresh_exchange_after_close_or_reset_is_accepted_in_the_same_generation() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    let (first, _) = establish(&mut h, now);
+    // CLOSE, then the same initiator runs the exchange again: the R1 comes from
+    // the same generation (same #I), the new I2 has a new J and DH key.
+    let mut r = netsim::Rng::new(3);
+    assert!(h[0].ep.close(now, a, b, &mut |x: &mut [u8]| r.fill(x)));
+    let close = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &close);
+    let ack = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &ack);
+    take(&mut h[0]);
+    let (second, _) = establish(&mut h, now);
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    let sol = |t: &Transmit| match HipRepr::parse_bytes(&t.bytes)
+        .unwrap()
+        .param(ParamType::Solution)
+    {
+        Some(ParamRepr::Solution(s)) => s.clone(),
+        _ => panic!("no SOLUTION"),
+    };
+    assert_eq!(sol(&first).i, sol(&second).i, "same generation, same #I");
+    // Both sides reset, a third run.
+    h[0].ep.reset(None);
+    h[1].ep.reset(None);
+    take(&mut h[0]);
+    take(&mut h[1]);
+    establish(&mut h, now);
+    assert_eq!(h[1].ep.counters().established, 3);
+    assert_eq!(h[1].ep.counters().dropped_total(), 0);
+}
+
+#[test]
+fn a_full_spent_set_refuses_i2s_until_the_next_generation() {
+    let now = Instant(1_000_000_000);
+    let b_cfg = Config {
+        spent_puzzle_capacity: 1,
+        ..Config::default()
+    };
+    let mut h = hosts(Config::default(), b_cfg);
+    let (a, b) = (h[0].hit, h[1].hit);
+    establish(&mut h, now);
+    h[0].ep.reset(None);
+    h[1].ep.reset(None);
+    take(&mut h[1]);
+    let i2 = up_to_i2(&mut h, now);
+    deliver(&mut h[1], now, &i2);
+    assert!(take(&mut h[1]).is_empty());
+    assert_eq!(h[1].ep.counters().dropped(DropReason::I2SpentSetFull), 1);
+    assert_eq!(h[1].ep.state_count(), 0);
+    // The rotation starts an empty set; a new R1 (new generation) works.
+    let later = now + Config::default().r1_generation_interval;
+    let mut r = netsim::Rng::new(6);
+    h[1].ep.handle_timeout(later, &mut |x: &mut [u8]| r.fill(x));
+    h[0].ep.reset(None);
+    take(&mut h[0]);
+    let i2 = up_to_i2(&mut h, later);
+    deliver(&mut h[1], later, &i2);
+    assert_eq!(take(&mut h[1]).len(), 1, "R2");
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+}
+
+/// RFC 7401 section 4.4.3 table 6 / section 6.9: a valid I2 in ESTABLISHED
+/// means the peer lost its state. A new I2 needs a fresh puzzle solution
+/// signed with the peer's Host Identity, so only the peer can send one; the
+/// association is then replaced at once and its peer locator is the I2's
+/// source, *without* an address check (RFC 8046 section 5.4 checks are made
+/// for UPDATE-announced locators only). This test pins that behaviour down.
+#[test]
+fn a_new_i2_in_established_from_another_locator_replaces_the_association() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    establish(&mut h, now);
+    h[1].ep.data_received(now, b, a);
+    take(&mut h[1]);
+    let spi_before = h[1].ep.associations()[0].spi_out;
+    // The initiator loses its state and starts again from another address.
+    h[0].ep.reset(None);
+    take(&mut h[0]);
+    let moved = locator(3);
+    h[0].ep.connect(now, a, b, moved, locator(2), None).unwrap();
+    let i1 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &i1);
+    let r1 = take(&mut h[1]).remove(0);
+    assert_eq!(r1.dst, moved);
+    assert_eq!(
+        h[1].ep.state(b, a),
+        State::Established,
+        "an I1 changes nothing"
+    );
+    deliver(&mut h[0], now, &r1);
+    let i2 = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &i2);
+    let r2 = take(&mut h[1]);
+    assert_eq!(r2.len(), 1);
+    assert_eq!(r2[0].dst, moved, "R2 to the new locator");
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    assert_eq!(
+        peer_locator_at_b(&h),
+        moved,
+        "the new HA points at the new locator"
+    );
+    assert_ne!(h[1].ep.associations()[0].spi_out, spi_before, "new SAs");
+    assert!(h[1].events.iter().any(|e| matches!(
+        e,
+        Event::Established { peer_locator, .. } if *peer_locator == moved
+    )));
+    // Its replay from yet another address changes nothing more.
+    deliver(&mut h[1], now, &from_addr(&i2, locator(9)));
+    assert!(take(&mut h[1]).is_empty());
+    assert_eq!(peer_locator_at_b(&h), moved);
+}

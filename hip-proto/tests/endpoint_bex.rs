@@ -399,3 +399,74 @@ fn periodic_rekeying_by_time_keeps_both_sides_in_step() {
     assert_eq!(la.keys_out, lb.keys_in);
     assert_eq!(la.keys_in, lb.keys_out);
 }
+
+/// Completion times (initiator and responder ESTABLISHED) of `n` seeded
+/// exchanges over `link`, in virtual time, sorted.
+fn completion_times(cfg: &Config, link: Link, n: u64) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for seed in 0..n {
+        let [ka, kb] = keys(KeySpec::EcdsaP256);
+        let mut hosts = [
+            Host::new(cfg.clone(), ka, Version::V2, locator(1), seed * 2 + 1),
+            Host::new(cfg.clone(), kb, Version::V2, locator(2), seed * 2 + 2),
+        ];
+        let t0 = Instant(1_000_000_000);
+        let (a, b) = (hosts[0].hit, hosts[1].hit);
+        hosts[0]
+            .ep
+            .connect(t0, a, b, locator(1), locator(2), None)
+            .unwrap();
+        let mut net = Net::new(1000 + seed, link);
+        // Done when the initiator has R2: from then on it sends ESP, which
+        // also moves the responder to ESTABLISHED (`run` feeds it at once).
+        let initiator_up = |h: &[Host]| h[0].ep.state(h[0].hit, h[1].hit) == State::Established;
+        let end = run(
+            &mut hosts,
+            &mut net,
+            t0,
+            Duration::from_secs(600),
+            initiator_up,
+        );
+        run(
+            &mut hosts,
+            &mut net,
+            end,
+            Duration::from_secs(600),
+            both_established,
+        );
+        if !both_established(&hosts) {
+            times.push(Duration::MAX);
+            continue;
+        }
+        assert_keys_match(&hosts[0], &hosts[1]);
+        times.push(end - t0);
+    }
+    times.sort();
+    times
+}
+
+/// RFC 7401 section 4.4.3: I1 and I2 are retransmitted on a timer until
+/// I1_RETRIES_MAX / I2_RETRIES_MAX. Under 30 % loss, 5 % duplication and 25 %
+/// reordering (20 ms path), 200 seeded exchanges in virtual time: all
+/// complete, median under 2 s, 90 % under 10 s, all under 25 s. With the old
+/// defaults (1 s doubling to 16 s, 6 retries, no RTT sample) 4 of them failed
+/// and the median was 2.1 s.
+#[test]
+fn base_exchange_under_loss_completes_in_bounded_time() {
+    let link = Link {
+        loss: 0.3,
+        duplicate: 0.05,
+        reorder: 0.25,
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(10),
+    };
+    let times = completion_times(&Config::default(), link, 200);
+    let failed = times.iter().filter(|d| **d == Duration::MAX).count();
+    assert_eq!(failed, 0, "exchanges that never completed");
+    let median = times[times.len() / 2];
+    let p90 = times[times.len() * 9 / 10];
+    let worst = *times.last().unwrap();
+    assert!(median < Duration::from_secs(2), "median {median:?}");
+    assert!(p90 < Duration::from_secs(10), "p90 {p90:?}");
+    assert!(worst < Duration::from_secs(25), "worst {worst:?}");
+}

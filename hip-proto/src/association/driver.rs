@@ -38,6 +38,8 @@ pub struct Driver {
     closing_since: Option<Instant>,
     linger_until: Option<Instant>,
     r2_wait_until: Option<Instant>,
+    /// When the first I1 left (cleared once the I1 is retransmitted).
+    i1_sent_at: Option<Instant>,
 }
 
 impl Driver {
@@ -63,6 +65,7 @@ impl Driver {
             closing_since: None,
             linger_until: None,
             r2_wait_until: None,
+            i1_sent_at: None,
         }
     }
 
@@ -87,10 +90,21 @@ impl Driver {
             (Action::SendI1, _) => {
                 self.retransmit = self.i1;
                 self.retransmit.start(now);
+                self.i1_sent_at = Some(now);
             }
             (Action::SendI2, _) => {
+                // An R1 answering the only I1 measures the round trip; the I2
+                // timer starts from it instead of the blind initial value.
+                let rtt = match (prev, self.retransmit.retries()) {
+                    (State::I1Sent, 0) => self.i1_sent_at.map(|t| now - t),
+                    _ => None,
+                };
+                self.i1_sent_at = None;
                 self.retransmit = self.i2;
-                self.retransmit.start(now);
+                match rtt {
+                    Some(rtt) => self.retransmit.start_after_rtt(now, rtt),
+                    None => self.retransmit.start(now),
+                }
             }
             (Action::SendClose, _) => {
                 self.retransmit = self.close;
@@ -226,6 +240,7 @@ mod tests {
         d.apply(Instant(0), Input::UserDataToSend);
         let t = Instant(500_000_000);
         assert_eq!(d.apply(t, Input::R1 { ok: true }).action, Action::SendI2);
+        // R1 500 ms after the only I1: 4 x RTT is above the initial timeout.
         assert_eq!(d.poll_timeout(), Some(t + c.i2_retransmit.initial));
         d.apply(t, Input::R2 { ok: true });
         assert_eq!(d.state(), State::Established);
@@ -248,6 +263,31 @@ mod tests {
             d.apply(r, Input::CloseAck { ok: true }).next,
             State::Unassociated
         );
+    }
+
+    #[test]
+    fn i2_timer_starts_from_the_i1_round_trip_only_when_unambiguous() {
+        let c = cfg();
+        let ms = |n: u64| Instant(n * 1_000_000);
+        // R1 40 ms after the only I1: I2 timeout 4 x 40 ms, raised to 200 ms.
+        let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, ms(0));
+        d.apply(ms(0), Input::UserDataToSend);
+        d.apply(ms(40), Input::R1 { ok: true });
+        assert_eq!(d.poll_timeout(), Some(ms(240)));
+        // 150 ms: 600 ms.
+        let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, ms(0));
+        d.apply(ms(0), Input::UserDataToSend);
+        d.apply(ms(150), Input::R1 { ok: true });
+        assert_eq!(d.poll_timeout(), Some(ms(750)));
+        // After an I1 retransmission the round trip is ambiguous (Karn): the
+        // configured initial timeout.
+        let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, ms(0));
+        d.apply(ms(0), Input::UserDataToSend);
+        let t = d.poll_timeout().expect("I1 timer");
+        assert_eq!(d.handle_timeout(t).map(|s| s.action), Some(Action::SendI1));
+        let r1_at = t + Duration::from_millis(30);
+        d.apply(r1_at, Input::R1 { ok: true });
+        assert_eq!(d.poll_timeout(), Some(r1_at + c.i2_retransmit.initial));
     }
 
     #[test]

@@ -58,6 +58,24 @@ impl RetransmitConfig {
     };
 }
 
+impl RetransmitConfig {
+    /// Default for I1 and I2 (RFC 7401 section 4.4.3: retransmitted on a
+    /// timer until I1_RETRIES_MAX / I2_RETRIES_MAX): 1 s, doubling to 2 s, 20
+    /// retries (41 s in all). A base exchange has four packets that must all
+    /// arrive; under heavy loss the 16 s cap of [`RetransmitConfig::DEFAULT`]
+    /// left exchanges idle for 15 s and more (and 6 retries let 2 % of them
+    /// fail at 30 % loss), while the packets are small, few, and answered
+    /// without state (I1) or idempotently (I2).
+    pub const BASE_EXCHANGE: RetransmitConfig = RetransmitConfig {
+        initial: Duration::from_secs(1),
+        max_interval: Duration::from_secs(2),
+        max_retries: 20,
+    };
+
+    /// Lower bound of an RTT-derived first timeout ([`Retransmit::start_after_rtt`]).
+    pub const MIN_RTT_TIMEOUT: Duration = Duration::from_millis(200);
+}
+
 impl Default for RetransmitConfig {
     fn default() -> Self {
         Self::DEFAULT
@@ -99,6 +117,19 @@ impl Retransmit {
     pub fn start(&mut self, now: Instant) {
         self.retries = 0;
         self.interval = self.cfg.initial;
+        self.deadline = Some(now + self.interval);
+    }
+
+    /// Arms the timer like [`Retransmit::start`], but with a first timeout of
+    /// four times a measured round trip (at least
+    /// [`RetransmitConfig::MIN_RTT_TIMEOUT`], at most the configured initial
+    /// one): the I2 after an R1 that answered a never-retransmitted I1, whose
+    /// round trip is unambiguous (Karn's rule). The backoff then doubles from there.
+    pub fn start_after_rtt(&mut self, now: Instant, rtt: Duration) {
+        self.retries = 0;
+        self.interval = (rtt * 4)
+            .max(RetransmitConfig::MIN_RTT_TIMEOUT)
+            .min(self.cfg.initial);
         self.deadline = Some(now + self.interval);
     }
 

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::compat::CompatProfile;
+use super::rate_limit::RateLimit;
 use crate::association::{Duration, RetransmitConfig};
 use crate::crypto::puzzle::MAX_K;
 use crate::registry::{
@@ -81,6 +82,14 @@ pub struct Config {
     /// RFC 7402 sections 6.8-6.10); off: KEYMAT continues unless the peer
     /// sends a new key.
     pub rekey_new_dh: bool,
+    /// Rate of the unsigned NOTIFYs answering packets that create no state
+    /// (UNSUPPORTED_CRITICAL_PARAMETER_TYPE, RFC 7401 sections 5.2.1 and
+    /// 5.4), endpoint-wide.
+    pub unsolicited_notify: RateLimit,
+    /// Accepted I2 puzzle solutions remembered per R1 generation, to refuse
+    /// replays (RFC 7401 sections 4.1.1, 6.9); when a generation's set is
+    /// full, its further I2s are refused until the next rotation.
+    pub spent_puzzle_capacity: usize,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
 }
@@ -122,8 +131,8 @@ impl Default for Config {
             puzzle_lifetime: 37,
             max_solved_puzzle: 24,
             r1_generation_interval: Duration::from_secs(60),
-            i1_retransmit: RetransmitConfig::DEFAULT,
-            i2_retransmit: RetransmitConfig::DEFAULT,
+            i1_retransmit: RetransmitConfig::BASE_EXCHANGE,
+            i2_retransmit: RetransmitConfig::BASE_EXCHANGE,
             update_retransmit: RetransmitConfig::DEFAULT,
             close_retransmit: RetransmitConfig::DEFAULT,
             ual: Duration::from_secs(15 * 60),
@@ -132,6 +141,8 @@ impl Default for Config {
             rekey_interval: None,
             rekey_on_locator_change: false,
             rekey_new_dh: false,
+            unsolicited_notify: RateLimit::DEFAULT,
+            spent_puzzle_capacity: 8192,
             peer_profiles: HashMap::new(),
         }
     }

@@ -19,15 +19,26 @@ use super::identity::LocalIdentity;
 use super::protect;
 use super::r1_generation::R1Factory;
 use super::random::RandomSource;
+use super::rate_limit::TokenBucket;
+use super::spent_puzzles::SpentPuzzles;
 use crate::association::{
     Action, Association, Driver, Input, Instant, Retransmit, RetransmitOutcome, State,
 };
 use crate::registry::{PacketType, Version};
-use crate::wire::{HipRepr, Packet, ParseOptions};
+use crate::wire::{Error as WireError, HipRepr, Packet, ParseOptions};
 use crate::Hit;
 
 /// (local HIT, peer HIT).
 pub type HitPair = (Hit, Hit);
+
+/// Why [`Endpoint::parse`] refused a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ParseFailure {
+    /// Any syntax error.
+    Malformed,
+    /// A parameter of this type has the critical bit set and is unknown to us.
+    UnknownCritical(u16),
+}
 
 /// A received HIP packet and where it came from.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +107,10 @@ pub struct Endpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     pub(super) counters: Counters,
+    /// Budget of unsigned NOTIFYs to packets that create no state.
+    pub(super) notify_bucket: TokenBucket,
+    /// Puzzle solutions of accepted I2s, per live R1 generation.
+    pub(super) spent: SpentPuzzles,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -111,10 +126,13 @@ impl Endpoint {
     /// An endpoint with no identities yet.
     pub fn new(cfg: Config, random: &mut dyn RandomSource) -> Result<Self, ConfigError> {
         cfg.validate()?;
+        let r1 = R1Factory::new(random);
         Ok(Endpoint {
+            notify_bucket: TokenBucket::new(cfg.unsolicited_notify),
+            spent: SpentPuzzles::new(r1.secrets.generation(), cfg.spent_puzzle_capacity),
             cfg,
             identities: Vec::new(),
-            r1: R1Factory::new(random),
+            r1,
             next_rotation: None,
             assocs: HashMap::new(),
             transmits: VecDeque::new(),
@@ -333,15 +351,18 @@ impl Endpoint {
     }
 
     /// Parses a received packet with the options the sender's profile allows.
-    pub(super) fn parse(&self, bytes: &[u8]) -> Result<HipRepr, DropReason> {
-        let pk = Packet::new_checked(bytes).map_err(|_| DropReason::Malformed)?;
+    /// An unknown critical parameter is its own error, carrying the type.
+    pub(super) fn parse(&self, pk: &Packet<&[u8]>) -> Result<HipRepr, ParseFailure> {
         let profile = self.cfg.profile_for(&pk.sender_hit());
         let opts = ParseOptions {
             allow_unordered: profile == CompatProfile::Cutehip,
             allow_unknown_critical: false,
             hipl_private: profile == CompatProfile::Hipl108,
         };
-        HipRepr::parse(&pk, opts).map_err(|_| DropReason::Malformed)
+        HipRepr::parse(pk, opts).map_err(|e| match e {
+            WireError::UnknownCriticalParam(ty) => ParseFailure::UnknownCritical(ty),
+            _ => ParseFailure::Malformed,
+        })
     }
 
     /// Handles one received HIP packet. Every dropped packet is counted under
@@ -379,7 +400,14 @@ impl Endpoint {
             return Err(DropReason::UnsupportedVersion);
         }
         protect::check_checksum(inc.bytes, inc.src, inc.dst, inc.udp_port.is_some())?;
-        let repr = self.parse(inc.bytes)?;
+        let repr = match self.parse(&pk) {
+            Ok(r) => r,
+            Err(ParseFailure::Malformed) => return Err(DropReason::Malformed),
+            Err(ParseFailure::UnknownCritical(ty)) => {
+                self.refuse_unknown_critical(now, inc, &pk, ty, random);
+                return Err(DropReason::UnknownCriticalParam);
+            }
+        };
         if repr.sender_hit.is_null() {
             return Err(DropReason::Malformed);
         }
@@ -423,6 +451,7 @@ impl Endpoint {
             None => self.next_rotation = Some(now + self.cfg.r1_generation_interval),
             Some(t) if now >= t => {
                 self.r1.rotate(random);
+                self.spent.rotate(self.r1.secrets.generation());
                 self.next_rotation = Some(now + self.cfg.r1_generation_interval);
             }
             Some(_) => {}

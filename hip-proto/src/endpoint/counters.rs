@@ -35,6 +35,18 @@ pub enum DropReason {
     /// UPDATE with DIFFIE_HELLMAN but a non-zero KEYMAT index, another group
     /// than the association's, or an invalid public value (RFC 7402 section 6.9).
     BadRekeyDh,
+    /// A parameter with the critical bit set whose type we do not know (RFC
+    /// 7401 section 5.2.1: the packet MUST be dropped); a NOTIFY
+    /// UNSUPPORTED_CRITICAL_PARAMETER_TYPE was sent unless rate-limited.
+    UnknownCriticalParam,
+    /// An I2 whose puzzle solution was accepted before (RFC 7401 sections
+    /// 4.1.1 and 6.9: a solution is good for one exchange), or a copy of the
+    /// association's own I2 from another locator or after the association
+    /// left R2-SENT / ESTABLISHED.
+    I2Replayed,
+    /// An I2 refused because its R1 generation's set of spent solutions is
+    /// full (memory stays bounded; the next rotation starts a new set).
+    I2SpentSetFull,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -69,6 +81,10 @@ pub struct Counters {
     pub notify_received: u64,
     /// Own packets that could not be built (a broken local key).
     pub build_failed: u64,
+    /// Unsigned NOTIFYs answering a packet that creates no state (e.g.
+    /// UNSUPPORTED_CRITICAL_PARAMETER_TYPE) not sent because of the rate
+    /// limit ([`crate::endpoint::Config::unsolicited_notify`]).
+    pub notify_rate_limited: u64,
     /// Drops by reason.
     pub malformed: u64,
     /// See [`DropReason::BadChecksum`].
@@ -99,6 +115,12 @@ pub struct Counters {
     pub not_peer: u64,
     /// See [`DropReason::BadRekeyDh`].
     pub bad_rekey_dh: u64,
+    /// See [`DropReason::UnknownCriticalParam`].
+    pub unknown_critical: u64,
+    /// See [`DropReason::I2Replayed`].
+    pub i2_replayed: u64,
+    /// See [`DropReason::I2SpentSetFull`].
+    pub i2_spent_set_full: u64,
 }
 
 impl Counters {
@@ -135,12 +157,15 @@ impl Counters {
             DropReason::Negotiation => &mut self.negotiation,
             DropReason::NotPeer => &mut self.not_peer,
             DropReason::BadRekeyDh => &mut self.bad_rekey_dh,
+            DropReason::UnknownCriticalParam => &mut self.unknown_critical,
+            DropReason::I2Replayed => &mut self.i2_replayed,
+            DropReason::I2SpentSetFull => &mut self.i2_spent_set_full,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 15] = [
+pub const ALL_REASONS: [DropReason; 18] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -156,6 +181,9 @@ pub const ALL_REASONS: [DropReason; 15] = [
     DropReason::Negotiation,
     DropReason::NotPeer,
     DropReason::BadRekeyDh,
+    DropReason::UnknownCriticalParam,
+    DropReason::I2Replayed,
+    DropReason::I2SpentSetFull,
 ];
 
 #[cfg(test)]
@@ -173,6 +201,9 @@ mod tests {
         for (n, r) in ALL_REASONS.iter().enumerate() {
             assert_eq!(c.dropped(*r), n as u64 + 1, "{r:?}");
         }
-        assert_eq!(c.dropped_total(), (1..=15).sum::<u64>());
+        assert_eq!(
+            c.dropped_total(),
+            (1..=ALL_REASONS.len() as u64).sum::<u64>()
+        );
     }
 }

@@ -16,7 +16,9 @@
 //! * [`counters`]: named drop reasons and counters.
 //! * [`event`]: events, transmits, ESP parameters handed to the caller.
 //! * [`random`]: the caller-supplied randomness source.
+//! * [`rate_limit`]: the token bucket for replies to packets that create no state.
 //! * [`solution`]: stateless I2 SOLUTION check.
+//! * [`spent_puzzles`]: I2 replay protection, each puzzle solution accepted once.
 //! * [`fuzz`]: entry points for the fuzz crate.
 
 pub mod close;
@@ -35,9 +37,11 @@ pub mod protect;
 pub mod puzzle_secret;
 pub mod r1_generation;
 pub mod random;
+pub mod rate_limit;
 pub mod rekey_dh;
 pub mod responder;
 pub mod solution;
+pub mod spent_puzzles;
 pub mod update;
 
 pub use compat::CompatProfile;
@@ -49,4 +53,5 @@ pub use identity::{IdentityError, LocalIdentity};
 pub use negotiate::NegotiationError;
 pub use puzzle_secret::PuzzleSecrets;
 pub use random::RandomSource;
+pub use rate_limit::RateLimit;
 pub use update::RekeyError;

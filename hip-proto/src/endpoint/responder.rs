@@ -2,8 +2,9 @@
 //! 6.7), I2 -> R2 (section 6.9; RFC 5201 sections 6.7 and 6.9 for v1).
 //!
 //! The I2 checks run cheapest first and create no state until all passed
-//! (section 4.1.1): puzzle (one hash plus the #I recomputation), then the DH
-//! and KEYMAT, HIP_MAC, and only then the signature.
+//! (section 4.1.1): puzzle (one hash plus the #I recomputation) and whether
+//! the solution was spent already ([`super::spent_puzzles`]), then the DH and
+//! KEYMAT, HIP_MAC, and only then the signature.
 
 use super::core::{Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
@@ -14,6 +15,7 @@ use super::protect;
 use super::r1_generation::{groups_for, rhash_for};
 use super::random::RandomSource;
 use super::solution::{check_solution, SolutionView};
+use super::spent_puzzles::{Spent, SpentPuzzles};
 use crate::association::keys::{derive, KeyInput};
 use crate::association::{Action, Input, Instant, State};
 use crate::crypto::cipher;
@@ -100,15 +102,23 @@ impl Endpoint {
             return Err(DropReason::Malformed);
         };
         if let Some(a) = self.assocs.get(&pair) {
-            // A retransmitted I2 (our R2 was lost): the same R2 again, no new state.
             if a.i2_id
                 .as_ref()
                 .is_some_and(|(i, j)| *i == sol.i && *j == sol.j)
             {
-                if let Some(r2) = a.r2.clone() {
-                    self.counters.i2_resent += 1;
-                    self.transmit(inc.dst, inc.src, inc.udp_port, r2);
-                    return Ok(());
+                // A retransmitted I2 (our R2 was lost, section 6.9 step 3):
+                // the same R2 again, no new state, but only while the exchange
+                // it belongs to is open and only to the peer's locator. A copy
+                // from elsewhere, or after CLOSE, is a replay.
+                let open = matches!(a.driver.state(), State::R2Sent | State::Established);
+                let from_peer = inc.src == a.peer_locator && inc.udp_port == a.udp_port;
+                match a.r2.clone() {
+                    Some(r2) if open && from_peer => {
+                        self.counters.i2_resent += 1;
+                        self.transmit(inc.dst, inc.src, inc.udp_port, r2);
+                        return Ok(());
+                    }
+                    _ => return Err(DropReason::I2Replayed),
                 }
             }
             let s = crate::association::state::step(
@@ -141,6 +151,13 @@ impl Endpoint {
             return Err(DropReason::Malformed);
         };
         let value = dh.values.first().ok_or(DropReason::Malformed)?;
+        // 1b. Each solution is good for one exchange (spent_puzzles).
+        let spent =
+            SpentPuzzles::fingerprint(generation, &hit_i, &hit_r, &sol.i, &sol.j, &value.public);
+        self.spent.check(generation, &spent).map_err(|e| match e {
+            Spent::Replayed => DropReason::I2Replayed,
+            Spent::Full => DropReason::I2SpentSetFull,
+        })?;
         let template = self
             .r1
             .template(generation, &hit_r, value.group, profile.r1_has_r1_counter())
@@ -217,6 +234,9 @@ impl Endpoint {
             })
             .and_then(|()| protect::emit(&r2, inc.dst, inc.src, inc.udp_port.is_some()));
         let r2_bytes = built.map_err(|_| DropReason::Policy)?;
+        if !self.spent.spend(generation, spent) {
+            return Err(DropReason::I2Replayed);
+        }
         let mut a = match self.assocs.remove(&pair) {
             Some(a) => a,
             None => self.new_association(now, pair, version, inc.dst, inc.src),
