@@ -41,7 +41,7 @@ pub enum PeerDbError {
     LsiExhausted,
     #[error("LSI {0} is already used by another peer")]
     LsiInUse(Ipv4Addr),
-    #[error("LSI {0} is outside the LSI prefix")]
+    #[error("LSI {0} is outside the LSI prefix, or is its network or broadcast address")]
     LsiOutsidePrefix(Ipv4Addr),
     #[error("peer database {path}: {msg}")]
     Store { path: String, msg: String },
@@ -182,16 +182,18 @@ impl PeerDb {
         let lsi = match (lsi, self.lsis.lsi_of(&hit)) {
             (Some(want), Some(have)) if want == have => have,
             (Some(want), _) => {
-                if !in_prefix(want, self.prefix) {
+                // Checked before anything changes: the allocator refuses the
+                // prefix's network and broadcast addresses too.
+                if !self.lsis.contains(want) {
                     return Err(PeerDbError::LsiOutsidePrefix(want));
                 }
                 if self.lsis.hit_of(want).is_some_and(|h| h != hit) {
                     return Err(PeerDbError::LsiInUse(want));
                 }
-                self.lsis.release(&hit);
-                if self.lsis.assign(hit, want).is_err() {
-                    return Err(PeerDbError::LsiInUse(want));
-                }
+                // Releases the HIT's previous LSI itself.
+                self.lsis
+                    .assign(hit, want)
+                    .map_err(|_| PeerDbError::LsiInUse(want))?;
                 want
             }
             (None, Some(have)) => have,
@@ -538,6 +540,32 @@ mod tests {
             e.to_string().contains("hosts line 1") && e.to_string().contains("LSI prefix"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_lsi_that_cannot_be_assigned_leaves_the_peer_as_it_was() {
+        let mut db = PeerDb::new((Ipv4Addr::new(198, 19, 0, 0), 16)).unwrap();
+        let kept = Ipv4Addr::new(198, 19, 0, 7);
+        db.upsert(hit("2001:20::1"), vec![], Some(kept), None)
+            .unwrap();
+        for bad in [
+            Ipv4Addr::new(198, 19, 0, 0),
+            Ipv4Addr::new(198, 19, 255, 255),
+        ] {
+            let e = db
+                .upsert(hit("2001:20::1"), vec![], Some(bad), None)
+                .unwrap_err();
+            assert!(
+                matches!(e, PeerDbError::LsiOutsidePrefix(a) if a == bad),
+                "{e}"
+            );
+            assert_eq!(db.by_lsi(kept).map(|p| p.hit), Some(hit("2001:20::1")));
+        }
+        // The kept LSI is still taken: no other peer is given it.
+        for i in 2..10u16 {
+            let h = Hit::from(Ipv6Addr::new(0x2001, 0x20, 0, 0, 0, 0, 0, i));
+            assert_ne!(db.upsert(h, vec![], None, None).unwrap(), kept);
+        }
     }
 
     #[test]
