@@ -84,29 +84,13 @@ impl AddrWatch {
     }
 }
 
-/// Is `a` usable as a HIP locator?
+/// Is `a` usable as a HIP locator? The rules a peer's locator must pass
+/// ([`crate::locator_rules::check_peer_locator`]), so that this host never
+/// announces an address its peers would refuse: not unspecified, loopback,
+/// multicast, broadcast, link-local, a HIT, inside the LSI prefix, or an
+/// IPv4-mapped form of one of these.
 pub fn usable(a: IpAddr, lsi_prefix: (std::net::Ipv4Addr, u8)) -> bool {
-    match a {
-        IpAddr::V4(v4) => {
-            let (p, len) = lsi_prefix;
-            let mask = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(len))
-            };
-            !v4.is_loopback()
-                && !v4.is_link_local()
-                && !v4.is_unspecified()
-                && (u32::from(v4) & mask) != (u32::from(p) & mask)
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            !v6.is_loopback()
-                && !v6.is_unspecified()
-                && (s[0] & 0xffc0) != 0xfe80
-                && hip_proto::Hit::from(v6).orchid_version().is_none()
-        }
-    }
+    crate::locator_rules::check_peer_locator(a, Some(lsi_prefix), &[]).is_ok()
 }
 
 /// The host's usable locators, except those on `tun`.
@@ -151,6 +135,11 @@ mod tests {
             ("::1", false),
             ("2001:20::1", false),
             ("2001:10::1", false),
+            ("224.0.0.1", false),
+            ("255.255.255.255", false),
+            ("ff02::1", false),
+            ("0.1.2.3", false),
+            ("::ffff:127.0.0.1", false),
         ] {
             assert_eq!(usable(a.parse().unwrap(), lsi), ok, "{a}");
         }

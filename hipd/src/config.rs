@@ -1,12 +1,25 @@
 //! `hipd.conf`: daemon configuration, one `key = value` per line, `#` comments.
 //!
 //! Keys: `tun` (device name, default `hip0`), `lsi_prefix` (RFC 5338 section 3,
-//! default `1.0.0.0/8` as HIPL), `allow` (a peer HIT; repeatable: access control
+//! default [`DEFAULT_LSI_PREFIX`] `198.19.0.0/16`; `1.0.0.0/8` for HIPL's
+//! numbering), `allow` (a peer HIT; repeatable: access control
 //! list, RFC 7401 section 6.4 "the Responder may refuse"), `udp_encap` (`yes`/`no`,
 //! RFC 5770 UDP port 10500), `puzzle_k` (RFC 7401 section 4.1.2 difficulty).
 use hip_proto::Hit;
 use std::net::Ipv4Addr;
 use std::path::Path;
+
+/// The default LSI prefix, 198.19.0.0/16: the upper half of 198.18.0.0/15,
+/// the block RFC 6890 lists for benchmarking (RFC 2544), not globally
+/// reachable, so no public service can be hidden behind the routes hipd puts
+/// into the TUN device. HIPL's 1.0.0.0/8 was unallocated when HIPL chose it
+/// but is APNIC's today (1.1.1.1 and 1.0.0.1 are public DNS resolvers), and
+/// 100.64.0.0/10 (RFC 6598 shared address space) is used by carrier-grade
+/// NATs, cloud providers and overlay VPNs. The lower half 198.18.0.0/16 is
+/// left alone: it is the half benchmarking setups and local "fake IP" DNS
+/// proxies pick first. 65534 LSIs. Set `lsi_prefix = 1.0.0.0/8` to number
+/// LSIs as HIPL does. See rfc-notes/rfc5338.md.
+pub const DEFAULT_LSI_PREFIX: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 19, 0, 0), 16);
 
 /// Errors from parsing `hipd.conf`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,7 +65,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             tun_name: "hip0".into(),
-            lsi_prefix: (Ipv4Addr::new(1, 0, 0, 0), 8),
+            lsi_prefix: DEFAULT_LSI_PREFIX,
             allow: Vec::new(),
             udp_encap: false,
             puzzle_k: 10,
@@ -200,6 +213,29 @@ mod tests {
         assert!(!c.is_allowed(&Hit::from(
             "2001:20::2".parse::<std::net::Ipv6Addr>().unwrap()
         )));
+    }
+
+    #[test]
+    fn default_lsi_prefix_is_not_public_space_and_hipl_s_is_a_setting() {
+        let d = Config::default().lsi_prefix;
+        assert_eq!(d, (Ipv4Addr::new(198, 19, 0, 0), 16));
+        assert_eq!(Config::parse("").unwrap().lsi_prefix, d);
+        // Inside 198.18.0.0/15 (RFC 6890: benchmarking, not globally reachable),
+        // and away from the public resolvers HIPL's default routes into the TUN.
+        let mask = u32::MAX << (32 - u32::from(d.1));
+        assert_eq!(
+            u32::from(d.0) >> 17,
+            u32::from(Ipv4Addr::new(198, 18, 0, 0)) >> 17
+        );
+        for public in [Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(1, 0, 0, 1)] {
+            assert_ne!(u32::from(public) & mask, u32::from(d.0) & mask);
+        }
+        // The allocator accepts it.
+        assert!(hip_proto::lsi::LsiAllocator::new(d.0, d.1).is_ok());
+        assert_eq!(
+            Config::parse("lsi_prefix = 1.0.0.0/8").unwrap().lsi_prefix,
+            (Ipv4Addr::new(1, 0, 0, 0), 8)
+        );
     }
 
     #[test]

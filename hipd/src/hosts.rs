@@ -1,11 +1,19 @@
 //! The hosts file (`hosts` in the configuration directory): one peer per line,
 //! `HIT LOCATOR [LSI] [NAME]` (RFC 7401 section 3: HIT; RFC 5338: LSI), `#` comments.
+//!
+//! The locator is checked here with [`crate::locator_rules::check_locator`] (so
+//! the error names the line); the rules that depend on this host (own HITs and
+//! addresses, the LSI prefix) are applied when the lines are added to the peer
+//! database ([`crate::peer_db::PeerDb::load_hosts`], which names the line too).
+use crate::locator_rules::{self, PeerHitError};
 use hip_proto::Hit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One parsed hosts line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostLine {
+    /// 1-based line number in the file.
+    pub line: usize,
     pub hit: Hit,
     pub locator: IpAddr,
     pub lsi: Option<Ipv4Addr>,
@@ -25,9 +33,7 @@ pub fn parse_hit(s: &str) -> Result<Hit, String> {
     let a: Ipv6Addr = s.parse().map_err(|_| format!("bad HIT {s:?}"))?;
     let h = Hit::from(a);
     if h.orchid_version().is_none() {
-        return Err(format!(
-            "{s} is not an ORCHID HIT (2001:10::/28 or 2001:20::/28)"
-        ));
+        return Err(PeerHitError::NotOrchid(h).to_string());
     }
     Ok(h)
 }
@@ -53,11 +59,7 @@ pub fn parse(text: &str) -> Result<Vec<HostLine>, HostsError> {
         let locator: IpAddr = f[1]
             .parse()
             .map_err(|_| err(format!("bad locator {:?}", f[1])))?;
-        if let IpAddr::V6(a) = locator {
-            if Hit::from(a).orchid_version().is_some() {
-                return Err(err(format!("locator {a} is a HIT, not a routable address")));
-            }
-        }
+        let locator = locator_rules::check_locator(locator).map_err(|e| err(e.to_string()))?;
         let (mut lsi, mut name) = (None, None);
         for extra in &f[2..] {
             match extra.parse::<Ipv4Addr>() {
@@ -73,6 +75,7 @@ pub fn parse(text: &str) -> Result<Vec<HostLine>, HostsError> {
             }
         }
         out.push(HostLine {
+            line,
             hit,
             locator,
             lsi,
@@ -114,5 +117,29 @@ mod tests {
                 .line,
             1
         );
+    }
+
+    #[test]
+    fn locators_follow_the_common_rules() {
+        for bad in [
+            "::",
+            "0.0.0.0",
+            "127.0.0.1",
+            "::1",
+            "224.0.0.1",
+            "ff02::1",
+            "255.255.255.255",
+            "169.254.3.4",
+            "fe80::1",
+            "2001:10::9",
+            "::ffff:127.0.0.1",
+        ] {
+            let e = parse(&format!("# c\n2001:20::1 {bad}\n")).unwrap_err();
+            assert_eq!(e.line, 2, "{bad}");
+            assert!(e.msg.contains(bad), "{bad}: {e}");
+        }
+        let v = parse("2001:20::1 ::ffff:198.51.100.4\n2001:20::2 203.0.113.9\n").unwrap();
+        assert_eq!(v[0].locator, "198.51.100.4".parse::<IpAddr>().unwrap());
+        assert_eq!((v[0].line, v[1].line), (1, 2));
     }
 }

@@ -23,6 +23,7 @@ pub mod icmp;
 pub mod identity_store;
 pub mod inner_family;
 pub mod key_file;
+pub mod locator_rules;
 pub mod netconf;
 pub mod peer_db;
 pub mod raw_socket;

@@ -1,7 +1,14 @@
 //! Peer database: HIT <-> LSI <-> locators (RFC 7401 section 3, RFC 5338 LSIs),
 //! filled from the hosts file and hipconf, persisted atomically (temp + rename)
 //! as `peers.json` in the configuration directory.
+//!
+//! Every peer goes through [`PeerDb::upsert`], which applies the rules of
+//! [`crate::locator_rules`] to the HIT and to each locator. The daemon tells the
+//! database what it knows about this host with [`PeerDb::set_own_hits`] (before
+//! the hosts file is loaded) and [`PeerDb::set_own_addrs`] (at start and on
+//! every address change).
 use crate::hosts::HostLine;
+use crate::locator_rules::{self, LocatorError, PeerHitError};
 use hip_proto::lsi::LsiAllocator;
 use hip_proto::Hit;
 use serde::{Deserialize, Serialize};
@@ -34,12 +41,35 @@ pub enum PeerDbError {
     LsiExhausted,
     #[error("LSI {0} is already used by another peer")]
     LsiInUse(Ipv4Addr),
-    #[error("LSI {0} is outside the LSI prefix")]
+    #[error("LSI {0} is outside the LSI prefix, or is its network or broadcast address")]
     LsiOutsidePrefix(Ipv4Addr),
     #[error("peer database {path}: {msg}")]
     Store { path: String, msg: String },
     #[error("bad LSI prefix: {0}")]
     Prefix(String),
+    #[error("{0}")]
+    Locator(#[from] LocatorError),
+    #[error("peer HIT {0}")]
+    PeerHit(#[from] PeerHitError),
+    /// An entry of `peers.json` that the rules refuse.
+    #[error("peer database {path}: entry {entry} (HIT {hit}): {source}")]
+    Entry {
+        path: String,
+        /// 1-based position in the file's list.
+        entry: usize,
+        hit: Ipv6Addr,
+        source: Box<PeerDbError>,
+    },
+    /// A hosts-file line that the rules refuse.
+    #[error("hosts line {line}: {source}")]
+    HostsLine {
+        line: usize,
+        source: Box<PeerDbError>,
+    },
+    /// A HIT given to [`PeerDb::set_own_hits`] or [`PeerDb::reserve_local`] is
+    /// already stored as a peer (e.g. in a `peers.json` written by an older hipd).
+    #[error("{hit} is one of this host's own HITs but is stored as a peer{}; remove that entry", .path.as_deref().map(|p| format!(" in {p}")).unwrap_or_default())]
+    OwnHitStored { hit: Hit, path: Option<String> },
 }
 
 /// The peer database.
@@ -48,6 +78,8 @@ pub struct PeerDb {
     lsis: LsiAllocator,
     prefix: (Ipv4Addr, u8),
     path: Option<PathBuf>,
+    own_hits: Vec<Hit>,
+    own_addrs: Vec<IpAddr>,
 }
 
 fn in_prefix(a: Ipv4Addr, (p, l): (Ipv4Addr, u8)) -> bool {
@@ -65,6 +97,8 @@ impl PeerDb {
             lsis,
             prefix,
             path: None,
+            own_hits: Vec::new(),
+            own_addrs: Vec::new(),
         })
     }
 
@@ -79,8 +113,14 @@ impl PeerDb {
             Ok(t) => {
                 let stored: Vec<StoredPeer> =
                     serde_json::from_str(&t).map_err(|e| serr(e.to_string()))?;
-                for s in stored {
-                    db.upsert(Hit::from(s.hit), s.locators, Some(s.lsi), s.name)?;
+                for (i, s) in stored.into_iter().enumerate() {
+                    db.upsert(Hit::from(s.hit), s.locators, Some(s.lsi), s.name)
+                        .map_err(|e| PeerDbError::Entry {
+                            path: path.display().to_string(),
+                            entry: i + 1,
+                            hit: s.hit,
+                            source: Box::new(e),
+                        })?;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -90,7 +130,43 @@ impl PeerDb {
         Ok(db)
     }
 
+    /// Records this host's HITs (every local identity's, v1 and v2): from now
+    /// on none of them is accepted as a peer by [`Self::upsert`]. The daemon
+    /// calls this once its identities are loaded, before [`Self::load_hosts`]
+    /// and again whenever an identity is added (`hipconf daemon new hi`); it
+    /// replaces the previous list.
+    ///
+    /// Fails with [`PeerDbError::OwnHitStored`] when one of them is already
+    /// stored as a peer (loaded from `peers.json` before this call); the list is
+    /// recorded all the same.
+    pub fn set_own_hits(&mut self, hits: &[Hit]) -> Result<(), PeerDbError> {
+        self.own_hits = hits.to_vec();
+        match hits.iter().find(|h| self.peers.contains_key(h)) {
+            Some(h) => Err(PeerDbError::OwnHitStored {
+                hit: *h,
+                path: self.path.as_ref().map(|p| p.display().to_string()),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records this host's own addresses (e.g. `addr_watch::locators`): from
+    /// now on none of them is accepted as a peer's locator by [`Self::upsert`].
+    /// Replaces the previous list; call it at start and on every address
+    /// change. Until it is called (or with an empty list) this rule is not
+    /// applied. Locators already stored are not re-checked: an address this
+    /// host has just taken over stays with the peer that had it.
+    pub fn set_own_addrs(&mut self, addrs: &[IpAddr]) {
+        self.own_addrs = addrs.iter().map(|a| locator_rules::canonical(*a)).collect();
+    }
+
     /// Adds or updates a peer; returns its LSI. Locators are merged (new first).
+    ///
+    /// The HIT and every locator must pass [`crate::locator_rules`]: an ORCHID
+    /// HIT that is not one of ours ([`Self::set_own_hits`]), and locators that
+    /// are not unspecified, loopback, multicast, broadcast, link-local, a HIT,
+    /// inside the LSI prefix or one of our addresses ([`Self::set_own_addrs`]).
+    /// IPv4-mapped locators are stored as IPv4. Nothing changes on an error.
     pub fn upsert(
         &mut self,
         hit: Hit,
@@ -98,19 +174,26 @@ impl PeerDb {
         lsi: Option<Ipv4Addr>,
         name: Option<String>,
     ) -> Result<Ipv4Addr, PeerDbError> {
+        locator_rules::check_peer_hit(hit, &self.own_hits)?;
+        let locators = locators
+            .into_iter()
+            .map(|l| locator_rules::check_peer_locator(l, Some(self.prefix), &self.own_addrs))
+            .collect::<Result<Vec<_>, _>>()?;
         let lsi = match (lsi, self.lsis.lsi_of(&hit)) {
             (Some(want), Some(have)) if want == have => have,
             (Some(want), _) => {
-                if !in_prefix(want, self.prefix) {
+                // Checked before anything changes: the allocator refuses the
+                // prefix's network and broadcast addresses too.
+                if !self.lsis.contains(want) {
                     return Err(PeerDbError::LsiOutsidePrefix(want));
                 }
                 if self.lsis.hit_of(want).is_some_and(|h| h != hit) {
                     return Err(PeerDbError::LsiInUse(want));
                 }
-                self.lsis.release(&hit);
-                if self.lsis.assign(hit, want).is_err() {
-                    return Err(PeerDbError::LsiInUse(want));
-                }
+                // Releases the HIT's previous LSI itself.
+                self.lsis
+                    .assign(hit, want)
+                    .map_err(|_| PeerDbError::LsiInUse(want))?;
                 want
             }
             (None, Some(have)) => have,
@@ -139,13 +222,28 @@ impl PeerDb {
     /// Adds every hosts-file line.
     pub fn load_hosts(&mut self, lines: &[HostLine]) -> Result<(), PeerDbError> {
         for l in lines {
-            self.upsert(l.hit, vec![l.locator], l.lsi, l.name.clone())?;
+            self.upsert(l.hit, vec![l.locator], l.lsi, l.name.clone())
+                .map_err(|e| PeerDbError::HostsLine {
+                    line: l.line,
+                    source: Box::new(e),
+                })?;
         }
         Ok(())
     }
 
-    /// Reserves an LSI for a local HIT (not stored as a peer).
+    /// Reserves an LSI for a local HIT (not stored as a peer) and counts the
+    /// HIT as one of ours (see [`Self::set_own_hits`]). Fails when the HIT is
+    /// stored as a peer (its LSI would be the peer's).
     pub fn reserve_local(&mut self, hit: Hit) -> Result<Ipv4Addr, PeerDbError> {
+        if self.peers.contains_key(&hit) {
+            return Err(PeerDbError::OwnHitStored {
+                hit,
+                path: self.path.as_ref().map(|p| p.display().to_string()),
+            });
+        }
+        if !self.own_hits.contains(&hit) {
+            self.own_hits.push(hit);
+        }
         if let Some(l) = self.lsis.lsi_of(&hit) {
             return Ok(l);
         }
@@ -282,6 +380,192 @@ mod tests {
             ),
             Err(PeerDbError::LsiOutsidePrefix(_))
         ));
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn bad_locators_are_refused_and_change_nothing() {
+        let mut db = PeerDb::new((Ipv4Addr::new(198, 18, 0, 0), 15)).unwrap();
+        db.upsert(hit("2001:20::1"), vec![ip("192.0.2.1")], None, None)
+            .unwrap();
+        for bad in [
+            "::",
+            "0.0.0.0",
+            "127.0.0.1",
+            "::1",
+            "224.0.0.9",
+            "ff02::1",
+            "255.255.255.255",
+            "169.254.0.1",
+            "fe80::2",
+            "2001:20::99",
+            "2001:10::99",
+            "::ffff:127.0.0.1",
+            "198.18.0.7",
+        ] {
+            let e = db
+                .upsert(
+                    hit("2001:20::1"),
+                    vec![ip("192.0.2.5"), ip(bad)],
+                    None,
+                    None,
+                )
+                .unwrap_err();
+            assert!(matches!(e, PeerDbError::Locator(_)), "{bad}: {e}");
+            assert!(e.to_string().contains(bad), "{bad}: {e}");
+            let e = db
+                .upsert(hit("2001:20::2"), vec![ip(bad)], None, None)
+                .unwrap_err();
+            assert!(matches!(e, PeerDbError::Locator(_)), "{bad}: {e}");
+        }
+        assert_eq!(
+            db.get(&hit("2001:20::1")).unwrap().locators,
+            vec![ip("192.0.2.1")]
+        );
+        assert!(db.get(&hit("2001:20::2")).is_none());
+        assert_eq!(db.iter().count(), 1);
+        // Mapped forms are stored as IPv4 and merged with the plain one.
+        db.upsert(hit("2001:20::1"), vec![ip("::ffff:192.0.2.1")], None, None)
+            .unwrap();
+        assert_eq!(
+            db.get(&hit("2001:20::1")).unwrap().locators,
+            vec![ip("192.0.2.1")]
+        );
+        // A non-ORCHID HIT is refused here too (peers.json has no other check).
+        assert!(matches!(
+            db.upsert(hit("2001:db8::1"), vec![ip("192.0.2.1")], None, None),
+            Err(PeerDbError::PeerHit(PeerHitError::NotOrchid(_)))
+        ));
+    }
+
+    #[test]
+    fn own_hits_and_addresses_are_not_peers() {
+        let mut db = PeerDb::new((Ipv4Addr::new(198, 18, 0, 0), 15)).unwrap();
+        let (v2, v1) = (hit("2001:20::a"), hit("2001:10::a"));
+        db.set_own_hits(&[v2, v1]).unwrap();
+        for own in [v2, v1] {
+            let e = db
+                .upsert(own, vec![ip("192.0.2.1")], None, None)
+                .unwrap_err();
+            assert!(
+                matches!(e, PeerDbError::PeerHit(PeerHitError::OwnHit(h)) if h == own),
+                "{e}"
+            );
+        }
+        // Own addresses apply once they are known, and are replaced on each call.
+        db.upsert(hit("2001:20::1"), vec![ip("2001:db8::1")], None, None)
+            .unwrap();
+        db.set_own_addrs(&[ip("2001:db8::1"), ip("::ffff:198.51.100.1")]);
+        for a in ["2001:db8::1", "198.51.100.1"] {
+            assert!(matches!(
+                db.upsert(hit("2001:20::2"), vec![ip(a)], None, None),
+                Err(PeerDbError::Locator(LocatorError::OwnAddress(_)))
+            ));
+        }
+        db.set_own_addrs(&[ip("198.51.100.1")]);
+        db.upsert(hit("2001:20::2"), vec![ip("2001:db8::1")], None, None)
+            .unwrap();
+        // The reserved local HIT counts as ours even without set_own_hits.
+        let mut db = PeerDb::new((Ipv4Addr::new(198, 18, 0, 0), 15)).unwrap();
+        db.reserve_local(v2).unwrap();
+        assert!(db.upsert(v2, vec![ip("192.0.2.1")], None, None).is_err());
+        // A stored peer that turns out to be ours is reported, not kept silently.
+        let mut db = PeerDb::new((Ipv4Addr::new(198, 18, 0, 0), 15)).unwrap();
+        db.upsert(v2, vec![ip("192.0.2.1")], None, None).unwrap();
+        assert!(matches!(
+            db.set_own_hits(&[v2]),
+            Err(PeerDbError::OwnHitStored { hit, .. }) if hit == v2
+        ));
+        assert!(matches!(
+            db.reserve_local(v2),
+            Err(PeerDbError::OwnHitStored { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_stored_entry_names_file_and_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("peers.json");
+        std::fs::write(
+            &p,
+            r#"[{"hit":"2001:20::1","lsi":"198.18.0.2","locators":["192.0.2.1"],"name":null},
+               {"hit":"2001:20::2","lsi":"198.18.0.3","locators":["127.0.0.1"],"name":"x"}]"#,
+        )
+        .unwrap();
+        let e = PeerDb::open(&p, (Ipv4Addr::new(198, 18, 0, 0), 15))
+            .err()
+            .expect("must fail");
+        assert!(
+            matches!(&e, PeerDbError::Entry { entry: 2, hit, .. } if *hit == "2001:20::2".parse::<Ipv6Addr>().unwrap()),
+            "{e}"
+        );
+        let m = e.to_string();
+        assert!(
+            m.contains(&p.display().to_string()) && m.contains("entry 2"),
+            "{m}"
+        );
+        assert!(m.contains("127.0.0.1") && m.contains("loopback"), "{m}");
+        // An entry with our own HIT is found by set_own_hits after loading.
+        std::fs::write(
+            &p,
+            r#"[{"hit":"2001:20::1","lsi":"198.18.0.2","locators":["192.0.2.1"],"name":null}]"#,
+        )
+        .unwrap();
+        let mut db = PeerDb::open(&p, (Ipv4Addr::new(198, 18, 0, 0), 15)).unwrap();
+        let m = db
+            .set_own_hits(&[hit("2001:20::1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("2001:20::1") && m.contains(&p.display().to_string()),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn hosts_lines_are_checked_against_this_host() {
+        let mut db = PeerDb::new((Ipv4Addr::new(198, 18, 0, 0), 15)).unwrap();
+        db.set_own_hits(&[hit("2001:20::a")]).unwrap();
+        let lines =
+            crate::hosts::parse("2001:20::1 192.0.2.1\n# ours:\n2001:20::a 192.0.2.2\n").unwrap();
+        let e = db.load_hosts(&lines).unwrap_err();
+        assert!(matches!(e, PeerDbError::HostsLine { line: 3, .. }), "{e}");
+        assert!(e.to_string().contains("own HITs"), "{e}");
+        let lines = crate::hosts::parse("2001:20::3 198.19.255.1\n").unwrap();
+        let e = db.load_hosts(&lines).unwrap_err();
+        assert!(
+            e.to_string().contains("hosts line 1") && e.to_string().contains("LSI prefix"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_lsi_that_cannot_be_assigned_leaves_the_peer_as_it_was() {
+        let mut db = PeerDb::new((Ipv4Addr::new(198, 19, 0, 0), 16)).unwrap();
+        let kept = Ipv4Addr::new(198, 19, 0, 7);
+        db.upsert(hit("2001:20::1"), vec![], Some(kept), None)
+            .unwrap();
+        for bad in [
+            Ipv4Addr::new(198, 19, 0, 0),
+            Ipv4Addr::new(198, 19, 255, 255),
+        ] {
+            let e = db
+                .upsert(hit("2001:20::1"), vec![], Some(bad), None)
+                .unwrap_err();
+            assert!(
+                matches!(e, PeerDbError::LsiOutsidePrefix(a) if a == bad),
+                "{e}"
+            );
+            assert_eq!(db.by_lsi(kept).map(|p| p.hit), Some(hit("2001:20::1")));
+        }
+        // The kept LSI is still taken: no other peer is given it.
+        for i in 2..10u16 {
+            let h = Hit::from(Ipv6Addr::new(0x2001, 0x20, 0, 0, 0, 0, 0, i));
+            assert_ne!(db.upsert(h, vec![], None, None).unwrap(), kept);
+        }
     }
 
     #[test]

@@ -104,7 +104,10 @@ fn daemons_identity_tun_control_and_raw_hip() {
         hit_a.starts_with("2001:2"),
         "ORCHIDv2 HIT expected, got {hit_a}"
     );
-    assert_eq!(lsi_a, "1.0.0.1");
+    assert_eq!(
+        lsi_a, "198.19.0.1",
+        "first LSI of the default prefix 198.19.0.0/16"
+    );
     assert_ne!(hit_a, hit_b);
 
     // TUN hip0 with the HIT, the ORCHID routes and the LSI.
@@ -116,7 +119,7 @@ fn daemons_identity_tun_control_and_raw_hip() {
         "{routes}"
     );
     let v4 = a.exec_ok(&["ip", "-4", "addr", "show", "dev", "hip0"]);
-    assert!(v4.contains("1.0.0.1/8"), "{v4}");
+    assert!(v4.contains("198.19.0.1/16"), "{v4}");
 
     // Peer map through hipconf.
     ha.hipconf_ok(&a, &["daemon", "add", "map", &hit_b, "2001:db8::2"]);
@@ -124,7 +127,7 @@ fn daemons_identity_tun_control_and_raw_hip() {
         .hipconf_ok(&a, &["daemon", "hit-to-lsi", &hit_b])
         .trim()
         .to_string();
-    assert_eq!(lsi, "1.0.0.2");
+    assert_eq!(lsi, "198.19.0.2");
     assert_eq!(
         ha.hipconf_ok(&a, &["daemon", "lsi-to-hit", &lsi]).trim(),
         hit_b
@@ -188,7 +191,7 @@ fn daemons_identity_tun_control_and_raw_hip() {
     let o = a.exec(&["ping", "-6", "-n", "-c", "1", "-W", "2", "2001:20::77"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Destination unreachable"), "{out}");
-    let o = a.exec(&["ping", "-n", "-c", "1", "-W", "2", "1.0.0.99"]);
+    let o = a.exec(&["ping", "-n", "-c", "1", "-W", "2", "198.19.0.99"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Unreachable"), "{out}");
     assert!(ha.counter(&a, "icmp_unreach_sent") >= 2);
@@ -226,11 +229,15 @@ fn allow_list_refuses_other_hits_before_the_engine() {
 fn peers_from_hosts_file_and_persisted_map() {
     require_netns!();
     let ns = Netns::new("hosts");
-    let h = Hipd::start(&ns, None, Some("2001:20::aa 192.0.2.10 1.0.0.42 alice\n"));
+    let h = Hipd::start(
+        &ns,
+        None,
+        Some("2001:20::aa 192.0.2.10 198.19.0.42 alice\n"),
+    );
     assert_eq!(
         h.hipconf_ok(&ns, &["daemon", "hit-to-lsi", "2001:20::aa"])
             .trim(),
-        "1.0.0.42"
+        "198.19.0.42"
     );
     h.hipconf_ok(
         &ns,
@@ -240,13 +247,13 @@ fn peers_from_hosts_file_and_persisted_map() {
             "map",
             "2001:20::bb",
             "2001:db8::b",
-            "1.0.0.43",
+            "198.19.0.43",
         ],
     );
     let peers =
         std::fs::read_to_string(h.dir.path().join("config/peers.json")).expect("peers.json");
     assert!(
-        peers.contains("2001:20::bb") && peers.contains("1.0.0.43"),
+        peers.contains("2001:20::bb") && peers.contains("198.19.0.43"),
         "{peers}"
     );
 }
