@@ -16,7 +16,8 @@ use crate::stats::inc;
 use crate::workers::{send_esp, send_udp, Io};
 use crate::{control_plane, icmp};
 use hip_proto::Hit;
-use std::net::Ipv4Addr;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -32,6 +33,9 @@ pub enum Ctl {
     Notice { peer: Hit, notice: Notice },
     /// An outbound SA reached a rekey limit.
     RekeyDue { peer: Hit },
+    /// ESP to an SPI without inbound SA arrived from `src` (reported at most
+    /// every few tens of milliseconds per worker).
+    UnknownSpi { src: IpAddr, spi: u32 },
     /// The host's addresses changed (rtnetlink).
     AddressesChanged,
     /// A `hipconf` request.
@@ -63,6 +67,11 @@ const FAILOVER_SILENCE: Duration = Duration::from_millis(700);
 const RETURN_HOME_EVERY: Duration = Duration::from_secs(2);
 /// How often silence is checked.
 const SILENCE_TICK: Duration = Duration::from_millis(100);
+/// At most one recovery base exchange per peer this often (see
+/// [`Control::on_unknown_spi`]).
+const RECOVERY_EVERY: Duration = Duration::from_secs(1);
+/// Peers remembered for [`RECOVERY_EVERY`]; the table is cleared when full.
+const RECOVERY_TABLE: usize = 4096;
 
 /// Why the actor's loop woke up.
 enum Woke {
@@ -82,6 +91,8 @@ pub struct Control {
     pub pending: PendingQueues,
     pub io: Arc<Io>,
     path: EspPath,
+    /// When each peer last got a recovery base exchange.
+    recoveries: HashMap<Hit, Instant>,
 }
 
 impl Control {
@@ -108,6 +119,7 @@ impl Control {
             pending: PendingQueues::default(),
             io,
             path,
+            recoveries: HashMap::new(),
         }
     }
 
@@ -188,10 +200,12 @@ impl Control {
                     self.perform(a);
                 }
             }
+            Ctl::UnknownSpi { src, spi } => self.on_unknown_spi(src, spi),
             Ctl::AddressesChanged => {
                 let addrs =
                     crate::addr_watch::locators(&self.config.tun_name, self.config.lsi_prefix);
                 tracing::debug!(?addrs, "addresses changed");
+                self.peers.set_own_addrs(&addrs);
                 let a = self.engine.update_locators(&addrs, now);
                 self.perform(a);
             }
@@ -281,6 +295,58 @@ impl Control {
                 inc(&stats.bex_trigger_unhandled);
                 tracing::warn!(%peer, "base exchange trigger: {e}");
             }
+        }
+    }
+
+    /// ESP to an SPI we have no SA for, from a known peer's locator: the
+    /// peer still holds SAs with us, so this host lost its state (a restart)
+    /// or never had it. RFC 4303 section 3.4.2 has the packet discarded
+    /// (done, counted by the worker); this host then starts a base exchange
+    /// with that peer, which any host may do at any time (RFC 7401 section
+    /// 4.4.2: the peer answers an I1 in ESTABLISHED with an R1 and replaces
+    /// the old association when the I2 verifies). At most one per peer per
+    /// [`RECOVERY_EVERY`]; nothing for unknown sources or peers we have SAs
+    /// with (late packets of an old SA after a rekey).
+    fn on_unknown_spi(&mut self, src: IpAddr, spi: u32) {
+        let stats = &self.io.stats;
+        let Some(peer) = self
+            .peers
+            .iter()
+            .find(|p| p.locators.contains(&src))
+            .map(|p| p.hit)
+        else {
+            return;
+        };
+        if self.esp.has_sa(&peer) {
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .recoveries
+            .get(&peer)
+            .is_some_and(|t| now.duration_since(*t) < RECOVERY_EVERY)
+        {
+            return;
+        }
+        if self.recoveries.len() >= RECOVERY_TABLE {
+            self.recoveries.clear();
+        }
+        self.recoveries.insert(peer, now);
+        let Some(local) = self.ids.default_identity().map(|i| i.hit) else {
+            return;
+        };
+        // The locator it sends from first: that is where it expects us.
+        let mut locs = vec![src];
+        if let Some(p) = self.peers.get(&peer) {
+            locs.extend(p.locators.iter().filter(|l| **l != src));
+        }
+        match self.engine.initiate(local, peer, &locs, now) {
+            Ok(a) => {
+                inc(&stats.bex_recovery);
+                tracing::info!(%peer, %src, spi = format_args!("{spi:#x}"), "ESP for an unknown SPI from a known peer: re-running the base exchange");
+                self.perform(a);
+            }
+            Err(e) => tracing::debug!(%peer, "recovery base exchange: {e}"),
         }
     }
 

@@ -116,6 +116,10 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
                 .map_err(err)?;
             let hit = new.hit;
             let added = st.ids.by_hit(&hit).map(|i| st.engine.add_identity(i));
+            let own: Vec<Hit> = st.ids.identities.iter().map(|i| i.hit).collect();
+            if let Err(e) = st.peers.set_own_hits(&own) {
+                tracing::warn!("new identity: {e}");
+            }
             if let Some(Err(e)) = added {
                 tracing::warn!(%hit, "new identity not usable for HIP: {e}");
             }

@@ -43,6 +43,13 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
         IdentityStore::open(&opts.config_dir, &mut rand_core::OsRng).map_err(|e| e.to_string())?;
     let mut peers = PeerDb::open(&opts.config_dir.join("peers.json"), config.lsi_prefix)
         .map_err(|e| e.to_string())?;
+    // Our own HITs and addresses are never a peer or a peer's locator.
+    let own: Vec<_> = ids.identities.iter().map(|i| i.hit).collect();
+    peers.set_own_hits(&own).map_err(|e| e.to_string())?;
+    peers.set_own_addrs(&crate::addr_watch::locators(
+        &config.tun_name,
+        config.lsi_prefix,
+    ));
     let hosts_path = opts.config_dir.join("hosts");
     match std::fs::read_to_string(&hosts_path) {
         Ok(t) => {

@@ -15,6 +15,11 @@ pub enum EngineError {
     /// The engine refused or failed.
     #[error("{0}")]
     Protocol(String),
+    /// ESP arrived for an SPI no inbound SA has (RFC 4303 section 3.4.2:
+    /// discarded; the caller may start a base exchange, see
+    /// [`crate::control_actor::Ctl::UnknownSpi`]).
+    #[error("no SA for SPI {0:#010x}")]
+    UnknownSpi(u32),
 }
 
 /// How a HIP control packet arrived (RFC 7401 section 5.1 over raw IP 139,

@@ -179,7 +179,7 @@ impl EspPath {
         };
         let Some(e) = snap.inbound.get(&spi) else {
             bump(&c.unknown_spi);
-            return Err(err(TableError::UnknownSpi(spi)));
+            return Err(EngineError::UnknownSpi(spi));
         };
         let opened = match e.sa.open(pkt) {
             Ok(o) => o,

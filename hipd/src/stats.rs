@@ -36,6 +36,7 @@ counters!(
     queued,
     queue_dropped,
     bex_trigger_unhandled,
+    bex_recovery,
 );
 
 /// Increments a counter.

@@ -7,7 +7,7 @@
 use crate::control_actor::{offer, Ctl, CtlHandle};
 use crate::control_plane;
 use crate::dataplane::{classify, Dest};
-use crate::engine::Transport;
+use crate::engine::{EngineError, Transport};
 use crate::esp_path::{EspPath, HEADROOM, TAILROOM};
 use crate::esp_tables::SaSnapshot;
 use crate::raw_socket::RawSocket;
@@ -130,9 +130,59 @@ pub async fn tun_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, lsi_prefix: (I
     }
 }
 
+/// At most one unknown-SPI report to the control actor per this long and
+/// worker: a flood of forged ESP costs one channel message per interval.
+const UNKNOWN_SPI_REPORT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Per-worker state of the ESP receive path.
+pub struct EspRx {
+    last_unknown_report: Option<std::time::Instant>,
+}
+
+impl EspRx {
+    /// A receive path that has reported nothing yet.
+    pub fn new() -> Self {
+        EspRx {
+            last_unknown_report: None,
+        }
+    }
+
+    /// Reports ESP to an unknown SPI (a peer that still has SAs with us after
+    /// we lost ours), at most once per [`UNKNOWN_SPI_REPORT_EVERY`].
+    fn unknown_spi(&mut self, io: &Io, ctl: &CtlHandle, src: IpAddr, spi: u32) {
+        let now = std::time::Instant::now();
+        if self
+            .last_unknown_report
+            .is_some_and(|t| now.duration_since(t) < UNKNOWN_SPI_REPORT_EVERY)
+        {
+            return;
+        }
+        self.last_unknown_report = Some(now);
+        offer(
+            ctl,
+            Ctl::UnknownSpi { src, spi },
+            &io.stats.hip_rx_dropped_busy,
+        );
+    }
+}
+
+impl Default for EspRx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Opens the ESP packet at `buf[esp]` in place (with [`HEADROOM`] before it)
 /// and writes the inner packet to the TUN.
-fn on_esp(io: &Io, path: &EspPath, ctl: &CtlHandle, buf: &mut [u8], esp: std::ops::Range<usize>) {
+fn on_esp(
+    io: &Io,
+    path: &EspPath,
+    ctl: &CtlHandle,
+    rx: &mut EspRx,
+    src: IpAddr,
+    buf: &mut [u8],
+    esp: std::ops::Range<usize>,
+) {
     inc(&io.stats.esp_rx);
     let snap = path.snapshot();
     match path.open(&snap, buf, esp) {
@@ -147,6 +197,10 @@ fn on_esp(io: &Io, path: &EspPath, ctl: &CtlHandle, buf: &mut [u8], esp: std::op
                 tracing::debug!("TUN write: {e}");
             }
         }
+        Err(EngineError::UnknownSpi(spi)) => {
+            inc(&io.stats.esp_rx_unhandled);
+            rx.unknown_spi(io, ctl, src, spi);
+        }
         Err(_) => inc(&io.stats.esp_rx_unhandled),
     }
 }
@@ -154,12 +208,13 @@ fn on_esp(io: &Io, path: &EspPath, ctl: &CtlHandle, buf: &mut [u8], esp: std::op
 /// Reads ESP from a raw IP 50 socket.
 pub async fn esp_raw_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, v6: bool) {
     let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    let mut rx = EspRx::new();
     loop {
         let sock = if v6 { &io.esp6 } else { &io.esp4 };
         match sock.recv(&mut buf[HEADROOM..HEADROOM + 65536]).await {
-            Ok((r, _src, _)) => {
+            Ok((r, src, _)) => {
                 let r = HEADROOM + r.start..HEADROOM + r.end;
-                on_esp(&io, &path, &ctl, &mut buf, r);
+                on_esp(&io, &path, &ctl, &mut rx, src, &mut buf, r);
             }
             Err(e) => tracing::trace!("ESP raw recv: {e}"),
         }
@@ -215,6 +270,7 @@ pub async fn hip_raw_task(io: Arc<Io>, ctl: CtlHandle, v6: bool) {
 pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
     let Some(udp) = &io.udp else { return };
     let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    let mut rx = EspRx::new();
     let fd = std::os::fd::AsRawFd::as_raw_fd(udp);
     loop {
         let got = udp
@@ -242,7 +298,15 @@ pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
                 };
                 offer_control(&io, &ctl, t, hip);
             }
-            Ok(None) => on_esp(&io, &path, &ctl, &mut buf, HEADROOM..HEADROOM + n),
+            Ok(None) => on_esp(
+                &io,
+                &path,
+                &ctl,
+                &mut rx,
+                src,
+                &mut buf,
+                HEADROOM..HEADROOM + n,
+            ),
             Err(_) => inc(&io.stats.hip_rx_malformed),
         }
     }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod pair;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Returns why namespace tests cannot run here (not root, no `ip netns`), or None.
@@ -397,9 +399,31 @@ impl Hipd {
     /// Stops this hipd (SIGTERM, bounded wait) and starts it again with the same
     /// configuration directory, socket and identities.
     pub fn restart(&mut self, ns: &Netns) {
-        ns.signal_and_wait(self.pid, libc::SIGTERM, Duration::from_secs(10))
-            .expect("hipd did not stop on SIGTERM");
-        let _ = std::fs::remove_file(&self.socket);
+        self.restart_after(ns, libc::SIGTERM);
+    }
+
+    /// Kills this hipd with SIGKILL (no CLOSE, no cleanup: a crash or a
+    /// power cut) and starts it again with the same configuration.
+    pub fn crash_and_restart(&mut self, ns: &Netns) {
+        self.restart_after(ns, libc::SIGKILL);
+    }
+
+    fn restart_after(&mut self, ns: &Netns, sig: libc::c_int) {
+        ns.signal_and_wait(self.pid, sig, Duration::from_secs(10))
+            .expect("hipd did not stop");
+        if sig == libc::SIGKILL {
+            // A stale control socket stays behind, as after a real crash:
+            // the new hipd must replace it itself.
+            assert!(self.socket.exists(), "the killed hipd left its socket");
+            return self.start_again(ns, true);
+        }
+        self.start_again(ns, false)
+    }
+
+    fn start_again(&mut self, ns: &Netns, stale_socket: bool) {
+        if !stale_socket {
+            let _ = std::fs::remove_file(&self.socket);
+        }
         let logf = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.log)
@@ -414,8 +438,17 @@ impl Hipd {
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(logf);
         self.pid = ns.spawn(cmd);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.socket.exists() {
-            assert!(Instant::now() < deadline, "hipd did not restart");
+        // Ready when it answers on its socket (a stale one exists already).
+        while !self
+            .hipconf(ns, &["daemon", "get", "hi", "default"])
+            .status
+            .success()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "hipd did not restart; log:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
