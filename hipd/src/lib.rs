@@ -24,6 +24,7 @@ pub mod identity_store;
 pub mod inner_family;
 pub mod key_file;
 pub mod netconf;
+pub mod offload;
 pub mod peer_db;
 pub mod raw_socket;
 pub mod stats;
