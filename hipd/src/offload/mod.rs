@@ -3,7 +3,7 @@
 //! With `IFF_VNET_HDR` and `TUNSETOFFLOAD` (`TUN_F_CSUM | TUN_F_TSO4 |
 //! TUN_F_TSO6 [| TUN_F_USO4 | TUN_F_USO6]`), every read from the TUN starts
 //! with a `struct virtio_net_hdr` ([`vnet`]) and may carry a TCP or UDP
-//! super-packet of up to 64 KB with a partial checksum; [`segment`] splits it
+//! super-packet of up to 64 KB with a partial checksum; [`segment()`] splits it
 //! into MSS-sized IP packets ready for ESP. On the way back, [`coalesce`]
 //! merges in-order TCP segments of one flow into one super-packet written to
 //! the TUN with a vnet header, so the kernel's TCP stack sees few large
