@@ -25,6 +25,7 @@ pub mod inner_family;
 pub mod key_file;
 pub mod locator_rules;
 pub mod netconf;
+pub mod offload;
 pub mod peer_db;
 pub mod raw_socket;
 pub mod stats;
