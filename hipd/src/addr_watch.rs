@@ -2,9 +2,8 @@
 //! RTMGRP_IPV6_IFADDR) so that a changed locator is announced to every peer
 //! at once (RFC 8046 section 3.2.1; the mobile host's side).
 //!
-//! Any address notification triggers a rescan with getifaddrs(3); the usable
-//! locators are the global-scope addresses outside the TUN device, loopback,
-//! link-local ranges, the LSI prefix and the HIT (ORCHID) prefixes.
+//! Any address notification (a new address, or DAD finishing on one) triggers
+//! a rescan ([`crate::local_locators`]).
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use tokio::io::unix::AsyncFd;
@@ -91,31 +90,6 @@ impl AddrWatch {
 /// IPv4-mapped form of one of these.
 pub fn usable(a: IpAddr, lsi_prefix: (std::net::Ipv4Addr, u8)) -> bool {
     crate::locator_rules::check_peer_locator(a, Some(lsi_prefix), &[]).is_ok()
-}
-
-/// The host's usable locators, except those on `tun`.
-pub fn locators(tun: &str, lsi_prefix: (std::net::Ipv4Addr, u8)) -> Vec<IpAddr> {
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for ifa in addrs {
-        if ifa.interface_name == tun {
-            continue;
-        }
-        let Some(a) = ifa.address else { continue };
-        let ip = if let Some(s) = a.as_sockaddr_in() {
-            IpAddr::V4(s.ip())
-        } else if let Some(s) = a.as_sockaddr_in6() {
-            IpAddr::V6(s.ip())
-        } else {
-            continue;
-        };
-        if usable(ip, lsi_prefix) && !out.contains(&ip) {
-            out.push(ip);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

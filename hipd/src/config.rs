@@ -59,6 +59,9 @@ pub struct Config {
     pub rekey_packets: Option<u64>,
     /// Rekey after this many payload bytes sent on one outbound SA.
     pub rekey_bytes: Option<u64>,
+    /// Which interfaces' addresses are announced as locators
+    /// (`locator_interfaces`, `locator_exclude`).
+    pub locators: crate::local_locators::LocatorPolicy,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             rekey_interval: None,
             rekey_packets: None,
             rekey_bytes: None,
+            locators: Default::default(),
         }
     }
 }
@@ -137,6 +141,14 @@ impl Config {
                     c.allow.push(hit);
                 }
                 "udp_encap" => c.udp_encap = yes_no(v).map_err(&err)?,
+                "locator_interfaces" | "locator_exclude" => {
+                    let names = crate::local_locators::parse_interface_list(v).map_err(err)?;
+                    if k == "locator_interfaces" {
+                        c.locators.include.extend(names);
+                    } else {
+                        c.locators.exclude.extend(names);
+                    }
+                }
                 "rekey_on_move" => c.rekey_on_move = yes_no(v).map_err(&err)?,
                 "rekey_dh" => c.rekey_dh = yes_no(v).map_err(&err)?,
                 "puzzle_k" => {

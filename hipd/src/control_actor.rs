@@ -15,6 +15,7 @@ use crate::peer_db::PeerDb;
 use crate::stats::inc;
 use crate::workers::{send_esp, send_udp, Io};
 use crate::{control_plane, icmp};
+use hip_proto::liveness::{Liveness, Verdict};
 use hip_proto::Hit;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -65,6 +66,9 @@ pub struct CtlHandle {
 const FAILOVER_SILENCE: Duration = Duration::from_millis(700);
 /// How often a failed-over association tries its original path again.
 const RETURN_HOME_EVERY: Duration = Duration::from_secs(2);
+/// How long a heartbeat is given before the peer's other locators are tried.
+const HEARTBEAT_WAIT: hip_proto::association::Duration =
+    hip_proto::association::Duration::from_millis(1500);
 /// How often silence is checked.
 const SILENCE_TICK: Duration = Duration::from_millis(100);
 /// At most one recovery base exchange per peer this often (see
@@ -93,6 +97,10 @@ pub struct Control {
     path: EspPath,
     /// When each peer last got a recovery base exchange.
     recoveries: HashMap<Hit, Instant>,
+    /// Outstanding heartbeats.
+    liveness: Liveness,
+    /// Origin of the protocol library's time.
+    origin: Instant,
 }
 
 impl Control {
@@ -120,6 +128,8 @@ impl Control {
             io,
             path,
             recoveries: HashMap::new(),
+            liveness: Liveness::new(HEARTBEAT_WAIT),
+            origin: Instant::now(),
         }
     }
 
@@ -162,11 +172,7 @@ impl Control {
             }
             if now >= next_silence {
                 next_silence = now + SILENCE_TICK;
-                // A path that stopped answering: probe another locator of the peer.
-                for peer in self.esp.silent_peers(FAILOVER_SILENCE) {
-                    let a = self.engine.failover(peer, now);
-                    self.perform(a);
-                }
+                self.check_paths(now);
             }
             if now >= next_home {
                 next_home = now + RETURN_HOME_EVERY;
@@ -174,6 +180,40 @@ impl Control {
                 self.perform(a);
             }
         }
+    }
+
+    /// Silence on the data path asks for a heartbeat; only an unanswered
+    /// heartbeat fails over to another locator of the peer
+    /// ([`hip_proto::liveness`], RFC 8047).
+    fn check_paths(&mut self, now: Instant) {
+        let t = self.proto_time(now);
+        for peer in self.esp.silent_peers(FAILOVER_SILENCE) {
+            if self.liveness.silent(&peer) != Verdict::Heartbeat {
+                continue;
+            }
+            if let Some(a) = self.engine.heartbeat(peer, now) {
+                tracing::debug!(%peer, "no ESP back from the peer: heartbeat on the path in use");
+                inc(&self.io.stats.heartbeats_sent);
+                self.liveness.sent(peer, t);
+                self.perform(a);
+            }
+        }
+        for peer in self.liveness.due(t) {
+            if self.esp.heard_within(&peer, self.liveness_wait()) {
+                continue;
+            }
+            let a = self.engine.failover(peer, now);
+            self.perform(a);
+        }
+    }
+
+    fn liveness_wait(&self) -> Duration {
+        Duration::from_nanos(self.liveness.wait().as_nanos() as u64)
+    }
+
+    /// `now` as the protocol library's time.
+    fn proto_time(&self, now: Instant) -> hip_proto::association::Instant {
+        hip_proto::association::Instant(now.saturating_duration_since(self.origin).as_nanos() as u64)
     }
 
     fn shutdown(&mut self) {
@@ -202,8 +242,7 @@ impl Control {
             }
             Ctl::UnknownSpi { src, spi } => self.on_unknown_spi(src, spi),
             Ctl::AddressesChanged => {
-                let addrs =
-                    crate::addr_watch::locators(&self.config.tun_name, self.config.lsi_prefix);
+                let addrs = self.local_locators();
                 tracing::debug!(?addrs, "addresses changed");
                 self.peers.set_own_addrs(&addrs);
                 let a = self.engine.update_locators(&addrs, now);
@@ -416,8 +455,7 @@ impl Control {
                     }
                     tracing::info!(peer = %sa.peer, locator = %sa.locator, spi_in = sa.esp.spi_in, spi_out = sa.esp.spi_out, "SAs installed");
                     // Tell the peer about our other locators (RFC 8047 failover candidates).
-                    let addrs =
-                        crate::addr_watch::locators(&self.config.tun_name, self.config.lsi_prefix);
+                    let addrs = self.local_locators();
                     work.extend(self.engine.update_locators(&addrs, Instant::now()));
                     for pkt in self.pending.take(&sa.peer) {
                         self.seal_and_send(&sa.peer, &pkt);
@@ -443,13 +481,28 @@ impl Control {
                 Action::ExpectSequenceRestart { peer } => {
                     self.esp.expect_sequence_restart(&peer);
                 }
+                Action::PathConfirmed { peer } => {
+                    self.liveness.confirmed(&peer);
+                    self.esp.path_confirmed(&peer);
+                }
                 Action::Closed { peer } => {
+                    self.liveness.confirmed(&peer);
                     self.esp.remove(&peer);
                     let dropped = self.pending.take(&peer).len();
                     tracing::info!(%peer, dropped, "association closed");
                 }
             }
         }
+    }
+
+    /// The addresses this host announces now (RFC 8046 3.2; the policy of
+    /// [`crate::local_locators`]).
+    fn local_locators(&self) -> Vec<IpAddr> {
+        crate::local_locators::current(
+            &self.config.locators,
+            &self.config.tun_name,
+            self.config.lsi_prefix,
+        )
     }
 
     /// The LSIs (ours, the peer's) the data plane rebuilds IPv4 packets with.

@@ -46,7 +46,13 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
     // Our own HITs and addresses are never a peer or a peer's locator.
     let own: Vec<_> = ids.identities.iter().map(|i| i.hit).collect();
     peers.set_own_hits(&own).map_err(|e| e.to_string())?;
-    peers.set_own_addrs(&crate::addr_watch::locators(
+    // Every address of the host, whatever the locator policy announces.
+    let all = crate::local_locators::LocatorPolicy {
+        include: vec!["*".into()],
+        exclude: vec![],
+    };
+    peers.set_own_addrs(&crate::local_locators::current(
+        &all,
         &config.tun_name,
         config.lsi_prefix,
     ));

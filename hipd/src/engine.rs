@@ -85,6 +85,8 @@ pub enum Action {
     /// with the same SPI and restarts its ESP sequence numbers at 1, so the
     /// inbound SA accepts one authentic restart.
     ExpectSequenceRestart { peer: Hit },
+    /// The peer answered a heartbeat on the path in use.
+    PathConfirmed { peer: Hit },
     /// An association was closed or failed: remove its SAs, drop its queue.
     Closed { peer: Hit },
 }
@@ -109,6 +111,9 @@ pub trait ProtocolEngine: Send {
     fn rekey(&mut self, peer: Hit, now: Instant) -> Vec<Action>;
     /// The path to `peer` looks dead: probe another of its locators (RFC 8047).
     fn failover(&mut self, peer: Hit, now: Instant) -> Vec<Action>;
+    /// Ask `peer` to confirm the path in use (UPDATE with ECHO_REQUEST_SIGNED,
+    /// RFC 8046 section 5.4); None when no heartbeat can be sent now.
+    fn heartbeat(&mut self, peer: Hit, now: Instant) -> Option<Vec<Action>>;
     /// After a failover, probe the original path again (called every few seconds).
     fn return_home(&mut self, now: Instant) -> Vec<Action>;
     /// The host's usable locators changed: announce new ones to the peers.

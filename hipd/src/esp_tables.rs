@@ -413,4 +413,21 @@ impl BeetEsp {
     pub fn has_sa(&self, peer: &Hit) -> bool {
         self.master.has_sa(peer)
     }
+
+    /// Was ESP received from `peer` within `d`?
+    pub fn heard_within(&self, peer: &Hit, d: Duration) -> bool {
+        self.master.out.get(peer).is_some_and(|e| {
+            let i = e.live.last_in.load(Ordering::Relaxed);
+            i != 0 && self.shared.now().saturating_sub(i) < d.as_nanos() as u64
+        })
+    }
+
+    /// The path to `peer` was confirmed (a heartbeat's answer): silence is
+    /// counted from now again.
+    pub fn path_confirmed(&mut self, peer: &Hit) {
+        if let Some(e) = self.master.out.get(peer) {
+            e.live.last_in.store(self.shared.now(), Ordering::Relaxed);
+            e.live.silence_reported.store(false, Ordering::Relaxed);
+        }
+    }
 }

@@ -157,6 +157,9 @@ impl HipEngine {
                     keys,
                     icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
                 }),
+                Event::PathConfirmed { peer_hit, .. } => {
+                    out.push(Action::PathConfirmed { peer: peer_hit })
+                }
                 Event::LocatorChanged { peer_hit, locator } => {
                     tracing::info!(peer = %peer_hit, %locator, "peer locator changed (verified)");
                     out.push(Action::LocatorChanged {
@@ -178,7 +181,7 @@ impl HipEngine {
                 }
                 Event::Closed { peer_hit } => out.push(Action::Closed { peer: peer_hit }),
                 Event::Failed { peer_hit, reason } => {
-                    tracing::warn!(peer = %peer_hit, ?reason, "HIP association failed");
+                    tracing::warn!(peer = %peer_hit, ?reason, "HIP association failed; its SAs are removed, the next packet starts a new base exchange");
                     out.push(Action::Closed { peer: peer_hit })
                 }
                 Event::Notified {
@@ -343,6 +346,13 @@ impl ProtocolEngine for HipEngine {
         self.drain()
     }
 
+    fn heartbeat(&mut self, peer: Hit, now: Instant) -> Option<Vec<Action>> {
+        let now = self.t(now);
+        self.ep
+            .heartbeat(now, peer, &mut os_random)
+            .then(|| self.drain())
+    }
+
     fn return_home(&mut self, now: Instant) -> Vec<Action> {
         let now = self.t(now);
         if self.ep.return_home(now, &local_locator_for, &mut os_random) > 0 {
@@ -414,6 +424,11 @@ impl ProtocolEngine for HipEngine {
             ("hip_update_resent", c.update_resent),
             ("hip_locator_changes", c.locator_changes),
             ("hip_failovers", c.failovers),
+            (
+                "hip_locator_unverified_dropped",
+                c.locator_unverified_dropped,
+            ),
+            ("hip_notify_rate_limited", c.notify_rate_limited),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -23,6 +23,7 @@ pub mod icmp;
 pub mod identity_store;
 pub mod inner_family;
 pub mod key_file;
+pub mod local_locators;
 pub mod locator_rules;
 pub mod netconf;
 pub mod offload;

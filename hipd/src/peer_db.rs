@@ -150,7 +150,7 @@ impl PeerDb {
         }
     }
 
-    /// Records this host's own addresses (e.g. `addr_watch::locators`): from
+    /// Records this host's own addresses (e.g. `local_locators::current`): from
     /// now on none of them is accepted as a peer's locator by [`Self::upsert`].
     /// Replaces the previous list; call it at start and on every address
     /// change. Until it is called (or with an empty list) this rule is not

@@ -37,6 +37,7 @@ counters!(
     queue_dropped,
     bex_trigger_unhandled,
     bex_recovery,
+    heartbeats_sent,
 );
 
 /// Increments a counter.

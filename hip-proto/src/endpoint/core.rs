@@ -530,14 +530,29 @@ impl Endpoint {
                 }
             }
             RetransmitOutcome::GiveUp => {
-                a.update_packet = None;
-                a.rekey = None;
-                // A periodic rekey waits a whole interval before the next try.
-                a.keys_since = now;
-                self.event(Event::Failed {
-                    peer_hit: pair.1,
-                    reason: FailReason::UpdateTimeout,
-                });
+                let to_current = a.update_dst.is_none_or(|d| d == a.peer_locator);
+                if to_current {
+                    // No retransmission of an UPDATE on the path in use was
+                    // answered: the peer lost its state or the path is gone.
+                    // The association fails cleanly (the caller removes the
+                    // SAs on this event) instead of staying ESTABLISHED
+                    // without working SAs; the next packet to the peer starts
+                    // a new base exchange.
+                    self.assocs.remove(&pair);
+                    self.event(Event::Failed {
+                        peer_hit: pair.1,
+                        reason: FailReason::UpdateTimeout,
+                    });
+                } else {
+                    // An address being verified never answered: it is not
+                    // adopted; the association keeps its verified locator.
+                    a.update_packet = None;
+                    a.update_dst = None;
+                    a.pending_locator = None;
+                    a.rekey = None;
+                    a.keys_since = now;
+                    self.counters.locator_unverified_dropped += 1;
+                }
             }
         }
     }

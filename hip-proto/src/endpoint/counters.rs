@@ -75,6 +75,8 @@ pub struct Counters {
     pub rekeyed_new_dh: u64,
     /// Peer locators changed after verification (RFC 8046).
     pub locator_changes: u64,
+    /// Addresses whose verification UPDATE was never answered (not adopted).
+    pub locator_unverified_dropped: u64,
     /// Failover probes to another locator of a peer (RFC 8047).
     pub failovers: u64,
     /// NOTIFY packets received.

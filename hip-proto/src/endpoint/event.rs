@@ -144,6 +144,15 @@ pub enum Event {
         /// New locator.
         locator: Locator,
     },
+    /// The peer answered a heartbeat ([`crate::endpoint::Endpoint::heartbeat`])
+    /// at the locator in use: the path works even if no data comes back
+    /// (RFC 8046 section 5.4: ECHO_RESPONSE_SIGNED verifies reachability).
+    PathConfirmed {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// The locator in use, now confirmed.
+        locator: Locator,
+    },
     /// The peer announced a new locator that is being verified; until then
     /// data may go there only within a credit (RFC 8046 section 3.3.2).
     LocatorUnverified {

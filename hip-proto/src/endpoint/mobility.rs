@@ -224,6 +224,33 @@ impl Endpoint {
         true
     }
 
+    /// Asks `peer` to prove that the path in use still works: an UPDATE with
+    /// SEQ and ECHO_REQUEST_SIGNED to its current locator from ours (RFC 8046
+    /// section 5.4 reachability check, used as a heartbeat). The answer gives
+    /// [`Event::PathConfirmed`]; no answer within the UPDATE retransmissions
+    /// gives `Event::Failed` with `UpdateTimeout`. The caller sends one when
+    /// it sends data but hears none back, and fails over only when the
+    /// heartbeat goes unanswered, so one-way traffic or a first packet after
+    /// a long idle period never moves the association. Returns false when
+    /// there is no established association or an UPDATE is outstanding.
+    pub fn heartbeat(
+        &mut self,
+        now: Instant,
+        peer: crate::Hit,
+        random: &mut dyn RandomSource,
+    ) -> bool {
+        let Some((&pair, a)) = self.assocs.iter().find(|((_, p), a)| {
+            *p == peer
+                && a.driver.state() == State::Established
+                && a.update_packet.is_none()
+                && a.pending_locator.is_none()
+        }) else {
+            return false;
+        };
+        let (cand, local) = (a.peer_locator, a.local_locator);
+        self.probe_locator(now, pair, cand, local, random)
+    }
+
     /// After a failover, try the original path again (RFC 8047: back to the
     /// preferred locators once they work): for every association away from
     /// its home path, with no UPDATE outstanding, whose home peer locator is
@@ -400,7 +427,12 @@ impl Endpoint {
             let old = std::mem::replace(&mut a.peer_locator, addr);
             a.update_dst = None;
             if old == addr {
-                // The locator in use, verified again (a `hipl` peer's echo).
+                // The locator in use, verified again: a heartbeat's answer
+                // (or a `hipl` peer's echo).
+                self.event(Event::PathConfirmed {
+                    peer_hit: pair.1,
+                    locator: addr,
+                });
                 return;
             }
             // The previous locator stays a candidate (failover and back).
