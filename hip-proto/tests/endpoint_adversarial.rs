@@ -111,13 +111,10 @@ fn tampered_i2_mac_signature_or_puzzle_is_dropped_without_state() {
     ] {
         let mut h = hosts(Config::default(), Config::default());
         let i2 = up_to_i2(&mut h, now);
-        // For SOLUTION, flip a byte of J (after K, reserved, opaque and #I).
-        let at = param_at(&i2.bytes, ty)
-            + if ty == ParamType::Solution {
-                4 + 48 + 3
-            } else {
-                5
-            };
+        // For SOLUTION, flip a byte of #I (after K, reserved and opaque): it is
+        // then not derivable from the puzzle secret. (A flipped J still solves
+        // K = 1 half of the time and then fails the HIP_MAC instead.)
+        let at = param_at(&i2.bytes, ty) + if ty == ParamType::Solution { 4 + 3 } else { 5 };
         deliver(&mut h[1], now, &tamper(&i2, at));
         assert_eq!(h[1].ep.counters().dropped(reason), 1, "{ty:?}");
         assert_eq!(
@@ -263,7 +260,10 @@ fn i1_flood_creates_no_state_and_signs_once() {
     let mut h = hosts(Config::default(), Config::default());
     let b = h[1].hit;
     let mut rng = netsim::Rng::new(77);
+    // One I1 a millisecond from 250 sources (20 each, within the default R1
+    // budget per destination; 1,000 a second, within the endpoint-wide one).
     for n in 0..5_000u32 {
+        let now = now + hip_proto::association::Duration::from_millis(u64::from(n));
         let mut hit = [0u8; 16];
         rng.fill(&mut hit);
         hit[..4].copy_from_slice(&[0x20, 0x01, 0x00, 0x22]);
@@ -481,6 +481,115 @@ fn unknown_critical_parameter_is_refused_with_a_rate_limited_notify() {
         &t,
     );
     assert!(take(&mut h[1]).is_empty());
+}
+
+/// Delivers `i1` to the responder at `at`; whether it answered with an R1.
+fn r1_for(h: &mut Host, at: Instant, i1: &Transmit) -> bool {
+    deliver(h, at, i1);
+    let out = take(h);
+    assert!(out.len() <= 1);
+    out.first().is_some_and(|t| {
+        assert_eq!((kind(t), t.dst), (PacketType::R1, i1.src));
+        true
+    })
+}
+
+/// RFC 7401 sections 4.1.1 and 5.4: R1s (about 430 octets for a 56-octet I1
+/// with a forgeable source) toward one address are limited to the burst plus
+/// the rate over the time of the flood; other addresses are served meanwhile
+/// and the flooded one again once the flood stops.
+#[test]
+fn r1s_toward_one_address_are_rate_limited() {
+    use hip_proto::association::Duration;
+    let t0 = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    let limit = Config::default()
+        .r1_per_destination
+        .expect("a default limit");
+    let victim = locator(9);
+    let flood = i1_with(a, b, None, victim);
+    let other = i1_with(a, b, None, locator(1));
+    let (mut served, mut other_served) = (0u64, 0);
+    // 10,000 I1s "from" the victim over 10 s of virtual time, and one from
+    // another address every 500 ms.
+    let (n, step) = (10_000u64, Duration::from_millis(1));
+    for k in 0..n {
+        let at = t0 + step * k as u32;
+        served += u64::from(r1_for(&mut h[1], at, &flood));
+        if k % 500 == 0 {
+            assert!(r1_for(&mut h[1], at, &other), "another address at {k} ms");
+            other_served += 1;
+        }
+    }
+    let span = step * (n - 1) as u32;
+    let most = u64::from(limit.burst) + (span.as_nanos() / limit.per_token.as_nanos()) as u64;
+    assert!(served <= most, "{served} R1s, at most {most}");
+    assert!(
+        served + 2 >= most,
+        "{served} R1s: the rate is served, {most}"
+    );
+    let c = h[1].ep.counters();
+    assert_eq!(c.r1_sent, served + other_served);
+    assert_eq!(c.r1_rate_limited, n - served);
+    assert_eq!(c.dropped(DropReason::R1RateLimited), n - served);
+    assert_eq!(h[1].ep.state_count(), 0);
+    // The flood stops; a second later the address gets R1s again.
+    let after = t0 + span + Duration::from_secs(1);
+    assert!(
+        r1_for(&mut h[1], after, &flood),
+        "served again after the flood"
+    );
+}
+
+/// The endpoint-wide cap bounds a flood spread over many source addresses,
+/// each of which stays within its own budget.
+#[test]
+fn the_endpoint_wide_r1_cap_holds_with_many_sources() {
+    use hip_proto::association::Duration;
+    use hip_proto::endpoint::RateLimit;
+    let t0 = Instant(1_000_000_000);
+    let src =
+        |k: u32| std::net::IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, (k >> 16) as u16, k as u16]);
+    for (global, n, step) in [
+        // A small cap: 100 at once, then 1,000 a second, 20,000 I1s over 2 s.
+        (
+            RateLimit {
+                burst: 100,
+                per_token: Duration::from_millis(1),
+            },
+            20_000u32,
+            Duration::from_micros(100),
+        ),
+        // The default: 12,000 I1s within 120 ms.
+        (
+            Config::default().r1_global.expect("a default cap"),
+            12_000,
+            Duration::from_micros(10),
+        ),
+    ] {
+        let b_cfg = Config {
+            r1_global: Some(global),
+            ..Config::default()
+        };
+        let mut h = hosts(Config::default(), b_cfg);
+        let (a, b) = (h[0].hit, h[1].hit);
+        let mut served = 0u64;
+        for k in 0..n {
+            let i1 = i1_with(a, b, None, src(k));
+            served += u64::from(r1_for(&mut h[1], t0 + step * k, &i1));
+        }
+        let span = step * (n - 1);
+        let most = u64::from(global.burst) + (span.as_nanos() / global.per_token.as_nanos()) as u64;
+        assert!(served <= most, "{served} R1s, at most {most}");
+        assert!(
+            served + 2 >= most,
+            "{served} R1s, the cap is served: {most}"
+        );
+        let c = h[1].ep.counters();
+        assert_eq!(c.r1_rate_limited, u64::from(n) - served);
+        assert_eq!(h[1].ep.state_count(), 0);
+    }
 }
 
 /// A copy of `t` as if sent from `src` (checksum repaired: an on-path

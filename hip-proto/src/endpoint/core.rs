@@ -18,6 +18,7 @@ use super::event::{Event, FailReason, Locator, Transmit};
 use super::identity::LocalIdentity;
 use super::protect;
 use super::r1_generation::R1Factory;
+use super::r1_rate_limit::R1Limiter;
 use super::random::RandomSource;
 use super::rate_limit::TokenBucket;
 use super::spent_puzzles::SpentPuzzles;
@@ -111,6 +112,8 @@ pub struct Endpoint {
     pub(super) notify_bucket: TokenBucket,
     /// Puzzle solutions of accepted I2s, per live R1 generation.
     pub(super) spent: SpentPuzzles,
+    /// R1 budgets per destination address and in all.
+    pub(super) r1_limit: R1Limiter,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -127,7 +130,9 @@ impl Endpoint {
     pub fn new(cfg: Config, random: &mut dyn RandomSource) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let r1 = R1Factory::new(random);
+        let r1_limit = R1Limiter::new(&cfg, random);
         Ok(Endpoint {
+            r1_limit,
             notify_bucket: TokenBucket::new(cfg.unsolicited_notify),
             spent: SpentPuzzles::new(r1.secrets.generation(), cfg.spent_puzzle_capacity),
             cfg,

@@ -41,6 +41,11 @@ impl Endpoint {
         if self.identities[idx].version != repr.version {
             return Err(DropReason::NotForUs);
         }
+        // Before anything else is done for it (no allocation, no signing):
+        // the R1 budget toward the I1's source address (r1_rate_limit).
+        if !self.r1_limit.allow(now, inc.src) {
+            return Err(DropReason::R1RateLimited);
+        }
         let pair: HitPair = (self.identities[idx].hit, repr.sender_hit);
         if let Some(a) = self.assocs.get_mut(&pair) {
             // Simultaneous opening and the other tables (section 4.4.2).
