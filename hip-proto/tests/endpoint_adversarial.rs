@@ -804,3 +804,100 @@ fn a_new_i2_in_established_from_another_locator_replaces_the_association() {
     assert!(take(&mut h[1]).is_empty());
     assert_eq!(peer_locator_at_b(&h), moved);
 }
+
+/// RFC 7401 section 4.4.2 (I1 in ESTABLISHED: send R1, stay ESTABLISHED):
+/// the R1 goes to the I1's source and the association is untouched.
+#[test]
+fn an_i1_from_the_peer_in_established_is_answered_with_an_r1() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    establish(&mut h, now);
+    h[1].ep.data_received(now, b, a);
+    take(&mut h[1]);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    let before = h[1].ep.associations();
+    let sent = h[1].ep.counters().r1_sent;
+    assert!(r1_for(&mut h[1], now, &i1_with(a, b, None, locator(1))));
+    assert_eq!(h[1].ep.counters().r1_sent, sent + 1);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    assert_eq!(
+        h[1].ep.associations(),
+        before,
+        "the association is untouched"
+    );
+    assert!(h[1]
+        .events
+        .iter()
+        .all(|e| matches!(e, Event::Established { .. })));
+}
+
+/// One rekey started by the initiator, run to the end; returns the UPDATE.
+fn rekey_by_a(h: &mut [Host; 2], now: Instant, seed: u64) -> Transmit {
+    let (a, b) = (h[0].hit, h[1].hit);
+    let mut r = netsim::Rng::new(seed);
+    h[0].ep
+        .rekey(now, a, b, &mut |x: &mut [u8]| r.fill(x))
+        .unwrap();
+    let upd = take(&mut h[0]).remove(0);
+    let resent = h[1].ep.counters().update_resent;
+    deliver(&mut h[1], now, &upd);
+    assert_eq!(
+        h[1].ep.counters().update_resent,
+        resent,
+        "a new Update ID, not a retransmission"
+    );
+    let reply = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &reply);
+    let ack = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &ack);
+    take(&mut h[1]);
+    upd
+}
+
+/// RFC 7401 sections 4.4.2 and 6.9: a peer that lost its state (restarted)
+/// and runs the base exchange again from the same address, while we are
+/// ESTABLISHED, gets a new association at once: a new Established event with
+/// new SPIs (the daemon installs the SAs from it), nothing to verify. The new
+/// association starts fresh: the restarted peer's UPDATEs count from 1
+/// again (section 6.11) and are processed, not taken for retransmissions.
+#[test]
+fn a_restarted_peer_at_the_same_address_recovers_with_a_fresh_base_exchange() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    establish(&mut h, now);
+    h[1].ep.data_received(now, b, a);
+    rekey_by_a(&mut h, now, 5);
+    assert_eq!(h[1].ep.counters().rekeyed, 1);
+    let old = h[1].ep.associations()[0].clone();
+    let events_before = h[1].events.len();
+    // A restarts: no state, same address, a new exchange.
+    h[0].ep.reset(None);
+    take(&mut h[0]);
+    let (_, r2) = establish(&mut h, now);
+    assert_eq!(r2.dst, locator(1));
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    let new: Vec<&Event> = h[1].events[events_before..].iter().collect();
+    assert_eq!(new.len(), 1, "one event: {new:?}");
+    let Event::Established {
+        esp, peer_locator, ..
+    } = new[0]
+    else {
+        panic!("not Established: {new:?}")
+    };
+    assert_eq!(*peer_locator, locator(1));
+    assert_ne!(
+        (esp.spi_in, esp.spi_out),
+        (old.spi_in, old.spi_out),
+        "new SPIs"
+    );
+    assert_keys_match(&h[0], &h[1]);
+    let info = &h[1].ep.associations()[0];
+    assert_eq!((info.peer_locator, info.verifying), (locator(1), None));
+    // The restarted peer's first rekey (its SEQ is 1 again) is a new one.
+    h[1].ep.data_received(now, b, a);
+    rekey_by_a(&mut h, now, 6);
+    assert_eq!(h[1].ep.counters().rekeyed, 2);
+    assert_eq!(h[0].ep.counters().rekeyed, 2);
+}

@@ -242,10 +242,13 @@ impl Endpoint {
         if !self.spent.spend(generation, spent) {
             return Err(DropReason::I2Replayed);
         }
-        let mut a = match self.assocs.remove(&pair) {
-            Some(a) => a,
-            None => self.new_association(now, pair, version, inc.dst, inc.src),
-        };
+        // A new exchange starts a new association (sections 4.4.2 and 6.9:
+        // in ESTABLISHED, CLOSING or CLOSED the peer lost its state): nothing
+        // of the old one carries over, in particular not its UPDATE sequence
+        // numbers (the restarted peer counts from 1 again, section 6.11), a
+        // pending rekey or address check, or the peer's old locators.
+        let _old = self.assocs.remove(&pair);
+        let mut a = self.new_association(now, pair, version, inc.dst, inc.src);
         let step = a.driver.apply(now, Input::I2 { ok: true });
         debug_assert_eq!(step.action, Action::SendR2);
         a.version = version;
@@ -261,8 +264,6 @@ impl Endpoint {
         a.spi_out = esp_info.new_spi;
         a.i2_id = Some((sol.i.clone(), sol.j.clone()));
         a.r2 = Some(r2_bytes.clone());
-        a.rekey = None;
-        a.update_packet = None;
         let esp = keys.esp.clone();
         a.keys = Some(keys);
         a.dh = Some(own_dh);
