@@ -753,25 +753,18 @@ fn a_full_spent_set_refuses_i2s_until_the_next_generation() {
     assert_eq!(h[1].ep.state(b, a), State::R2Sent);
 }
 
-/// RFC 7401 section 4.4.3 table 6 / section 6.9: a valid I2 in ESTABLISHED
-/// means the peer lost its state. A new I2 needs a fresh puzzle solution
-/// signed with the peer's Host Identity, so only the peer can send one; the
-/// association is then replaced at once and its peer locator is the I2's
-/// source, *without* an address check (RFC 8046 section 5.4 checks are made
-/// for UPDATE-announced locators only). This test pins that behaviour down.
-#[test]
-fn a_new_i2_in_established_from_another_locator_replaces_the_association() {
-    let now = Instant(1_000_000_000);
+/// Established hosts; then A loses its state and runs the exchange again
+/// from `moved`. Returns the R1-answering I2 (not delivered) and B's
+/// outbound SPI before.
+fn restart_a_at(moved: std::net::IpAddr, now: Instant) -> ([Host; 2], Transmit, u32) {
     let mut h = hosts(Config::default(), Config::default());
     let (a, b) = (h[0].hit, h[1].hit);
     establish(&mut h, now);
     h[1].ep.data_received(now, b, a);
     take(&mut h[1]);
     let spi_before = h[1].ep.associations()[0].spi_out;
-    // The initiator loses its state and starts again from another address.
     h[0].ep.reset(None);
     take(&mut h[0]);
-    let moved = locator(3);
     h[0].ep.connect(now, a, b, moved, locator(2), None).unwrap();
     let i1 = take(&mut h[0]).remove(0);
     deliver(&mut h[1], now, &i1);
@@ -784,25 +777,125 @@ fn a_new_i2_in_established_from_another_locator_replaces_the_association() {
     );
     deliver(&mut h[0], now, &r1);
     let i2 = take(&mut h[0]).remove(0);
+    (h, i2, spi_before)
+}
+
+/// RFC 7401 section 4.4.2 / 6.9: a valid I2 in ESTABLISHED means the peer lost
+/// its state; only the peer can send one (a fresh puzzle solution signed with
+/// its Host Identity), but from any address, so it could point our traffic at
+/// a third host. The new association is made at once (new SPIs, R2 to the
+/// I2's source) but keeps the old, verified locator; the I2's source is
+/// verified with ECHO_REQUEST_SIGNED (RFC 8046 section 5.4) and traffic moves
+/// there only with the peer's answer (LocatorChanged).
+#[test]
+fn a_new_i2_in_established_from_another_locator_moves_traffic_only_after_verification() {
+    let now = Instant(1_000_000_000);
+    let moved = locator(3);
+    let (mut h, i2, spi_before) = restart_a_at(moved, now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    let events_before = h[1].events.len();
     deliver(&mut h[1], now, &i2);
-    let r2 = take(&mut h[1]);
-    assert_eq!(r2.len(), 1);
-    assert_eq!(r2[0].dst, moved, "R2 to the new locator");
-    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    let out = take(&mut h[1]);
+    let kinds: Vec<_> = out.iter().map(|t| (kind(t), t.dst)).collect();
     assert_eq!(
-        peer_locator_at_b(&h),
-        moved,
-        "the new HA points at the new locator"
+        kinds,
+        [(PacketType::R2, moved), (PacketType::Update, moved)],
+        "R2 and an address check to the I2's source"
     );
-    assert_ne!(h[1].ep.associations()[0].spi_out, spi_before, "new SAs");
-    assert!(h[1].events.iter().any(|e| matches!(
-        e,
-        Event::Established { peer_locator, .. } if *peer_locator == moved
-    )));
-    // Its replay from yet another address changes nothing more.
+    let check = HipRepr::parse_bytes(&out[1].bytes).unwrap();
+    assert!(check.param(ParamType::EchoRequestSigned).is_some());
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    let info = h[1].ep.associations()[0].clone();
+    assert_eq!(
+        info.peer_locator,
+        locator(1),
+        "traffic stays on the verified locator"
+    );
+    assert_eq!(info.verifying, Some(moved));
+    assert_ne!(info.spi_out, spi_before, "new SAs at once");
+    let events: Vec<_> = h[1].events[events_before..].to_vec();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::Established { peer_locator, esp, .. },
+                Event::LocatorUnverified { locator: checked, .. },
+            ] if *peer_locator == locator(1) && *checked == moved && esp.spi_out == info.spi_out
+        ),
+        "{events:?}"
+    );
+    // A copy of the I2 from yet another address changes nothing; the peer's
+    // retransmission from the new address gets the R2 again.
     deliver(&mut h[1], now, &from_addr(&i2, locator(9)));
     assert!(take(&mut h[1]).is_empty());
-    assert_eq!(peer_locator_at_b(&h), moved);
+    deliver(&mut h[1], now, &i2);
+    let again = take(&mut h[1]);
+    assert_eq!((again.len(), again[0].dst), (1, moved));
+    assert_eq!(h[1].ep.counters().i2_resent, 1);
+    assert_eq!(peer_locator_at_b(&h), locator(1));
+    // The peer answers at the new address: now the traffic moves.
+    deliver(&mut h[0], now, &out[0]);
+    deliver(&mut h[0], now, &out[1]);
+    let reply = take(&mut h[0]);
+    assert_eq!(h[0].ep.state(a, b), State::Established);
+    assert_keys_match(&h[0], &h[1]);
+    assert_eq!(reply.len(), 1);
+    deliver(&mut h[1], now, &reply[0]);
+    take(&mut h[1]);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    let info = &h[1].ep.associations()[0];
+    assert_eq!((info.peer_locator, info.verifying), (moved, None));
+    assert_eq!(
+        h[1].events.last(),
+        Some(&Event::LocatorChanged {
+            peer_hit: a,
+            locator: moved
+        })
+    );
+    assert_eq!(h[1].ep.counters().locator_changes, 1);
+}
+
+/// The same with an I2 whose source is a third host that never answers: it
+/// gets the R2 and a few address checks, and our traffic never goes there.
+#[test]
+fn a_new_i2_from_an_address_that_never_answers_never_gets_the_traffic() {
+    let now = Instant(1_000_000_000);
+    let victim = locator(7);
+    let (mut h, i2, _) = restart_a_at(locator(3), now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    deliver(&mut h[1], now, &from_addr(&i2, victim));
+    let mut to_victim = take(&mut h[1]).len();
+    let mut t = now;
+    while let Some(next) = h[1].ep.poll_timeout() {
+        if next > now + hip_proto::association::Duration::from_secs(120) {
+            break;
+        }
+        t = next;
+        let mut r = netsim::Rng::new(t.0);
+        h[1].ep.handle_timeout(t, &mut |x: &mut [u8]| r.fill(x));
+        for x in take(&mut h[1]) {
+            assert_eq!(x.dst, victim, "nothing else is sent");
+            to_victim += 1;
+        }
+    }
+    assert!(to_victim <= 10, "{to_victim} packets to the victim");
+    assert!(t > now, "the address check was retransmitted and given up");
+    let info = &h[1].ep.associations()[0];
+    assert_eq!((info.peer_locator, info.verifying), (locator(1), None));
+    assert!(!h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LocatorChanged { .. })));
+    // The unanswered UPDATE is reported as for any other (the association
+    // itself stays, on its old path).
+    assert!(h[1].events.iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            reason: FailReason::UpdateTimeout,
+            ..
+        }
+    )));
+    assert_eq!(h[1].ep.state(b, a), State::Established);
 }
 
 /// RFC 7401 section 4.4.2 (I1 in ESTABLISHED: send R1, stay ESTABLISHED):

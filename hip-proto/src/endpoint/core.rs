@@ -530,12 +530,24 @@ impl Endpoint {
             RetransmitOutcome::Resend => {
                 if let Some(b) = a.update_packet.clone() {
                     let dst = a.update_dst.unwrap_or(a.peer_locator);
-                    let (s, u) = (a.local_locator, a.udp_port);
+                    // An address check of a replacing I2's source goes with
+                    // that I2's encapsulation.
+                    let u = match (a.update_dst, a.pending_udp_port) {
+                        (Some(_), Some(port)) => port,
+                        _ => a.udp_port,
+                    };
+                    let s = a.local_locator;
                     self.transmit(s, dst, u, b);
                 }
             }
             RetransmitOutcome::GiveUp => {
                 a.update_packet = None;
+                if a.pending_udp_port.take().is_some() {
+                    // A replacing I2's source never answered: it is not
+                    // adopted, the association stays on its verified path.
+                    a.pending_locator = None;
+                    a.update_dst = None;
+                }
                 a.rekey = None;
                 // A periodic rekey waits a whole interval before the next try.
                 a.keys_since = now;
