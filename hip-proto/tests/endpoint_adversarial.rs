@@ -111,13 +111,10 @@ fn tampered_i2_mac_signature_or_puzzle_is_dropped_without_state() {
     ] {
         let mut h = hosts(Config::default(), Config::default());
         let i2 = up_to_i2(&mut h, now);
-        // For SOLUTION, flip a byte of J (after K, reserved, opaque and #I).
-        let at = param_at(&i2.bytes, ty)
-            + if ty == ParamType::Solution {
-                4 + 48 + 3
-            } else {
-                5
-            };
+        // For SOLUTION, flip a byte of #I (after K, reserved and opaque): it is
+        // then not derivable from the puzzle secret. (A flipped J still solves
+        // K = 1 half of the time and then fails the HIP_MAC instead.)
+        let at = param_at(&i2.bytes, ty) + if ty == ParamType::Solution { 4 + 3 } else { 5 };
         deliver(&mut h[1], now, &tamper(&i2, at));
         assert_eq!(h[1].ep.counters().dropped(reason), 1, "{ty:?}");
         assert_eq!(
@@ -263,7 +260,10 @@ fn i1_flood_creates_no_state_and_signs_once() {
     let mut h = hosts(Config::default(), Config::default());
     let b = h[1].hit;
     let mut rng = netsim::Rng::new(77);
+    // One I1 a millisecond from 250 sources (20 each, within the default R1
+    // budget per destination; 1,000 a second, within the endpoint-wide one).
     for n in 0..5_000u32 {
+        let now = now + hip_proto::association::Duration::from_millis(u64::from(n));
         let mut hit = [0u8; 16];
         rng.fill(&mut hit);
         hit[..4].copy_from_slice(&[0x20, 0x01, 0x00, 0x22]);
@@ -483,6 +483,115 @@ fn unknown_critical_parameter_is_refused_with_a_rate_limited_notify() {
     assert!(take(&mut h[1]).is_empty());
 }
 
+/// Delivers `i1` to the responder at `at`; whether it answered with an R1.
+fn r1_for(h: &mut Host, at: Instant, i1: &Transmit) -> bool {
+    deliver(h, at, i1);
+    let out = take(h);
+    assert!(out.len() <= 1);
+    out.first().is_some_and(|t| {
+        assert_eq!((kind(t), t.dst), (PacketType::R1, i1.src));
+        true
+    })
+}
+
+/// RFC 7401 sections 4.1.1 and 5.4: R1s (about 430 octets for a 56-octet I1
+/// with a forgeable source) toward one address are limited to the burst plus
+/// the rate over the time of the flood; other addresses are served meanwhile
+/// and the flooded one again once the flood stops.
+#[test]
+fn r1s_toward_one_address_are_rate_limited() {
+    use hip_proto::association::Duration;
+    let t0 = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    let limit = Config::default()
+        .r1_per_destination
+        .expect("a default limit");
+    let victim = locator(9);
+    let flood = i1_with(a, b, None, victim);
+    let other = i1_with(a, b, None, locator(1));
+    let (mut served, mut other_served) = (0u64, 0);
+    // 10,000 I1s "from" the victim over 10 s of virtual time, and one from
+    // another address every 500 ms.
+    let (n, step) = (10_000u64, Duration::from_millis(1));
+    for k in 0..n {
+        let at = t0 + step * k as u32;
+        served += u64::from(r1_for(&mut h[1], at, &flood));
+        if k % 500 == 0 {
+            assert!(r1_for(&mut h[1], at, &other), "another address at {k} ms");
+            other_served += 1;
+        }
+    }
+    let span = step * (n - 1) as u32;
+    let most = u64::from(limit.burst) + (span.as_nanos() / limit.per_token.as_nanos()) as u64;
+    assert!(served <= most, "{served} R1s, at most {most}");
+    assert!(
+        served + 2 >= most,
+        "{served} R1s: the rate is served, {most}"
+    );
+    let c = h[1].ep.counters();
+    assert_eq!(c.r1_sent, served + other_served);
+    assert_eq!(c.r1_rate_limited, n - served);
+    assert_eq!(c.dropped(DropReason::R1RateLimited), n - served);
+    assert_eq!(h[1].ep.state_count(), 0);
+    // The flood stops; a second later the address gets R1s again.
+    let after = t0 + span + Duration::from_secs(1);
+    assert!(
+        r1_for(&mut h[1], after, &flood),
+        "served again after the flood"
+    );
+}
+
+/// The endpoint-wide cap bounds a flood spread over many source addresses,
+/// each of which stays within its own budget.
+#[test]
+fn the_endpoint_wide_r1_cap_holds_with_many_sources() {
+    use hip_proto::association::Duration;
+    use hip_proto::endpoint::RateLimit;
+    let t0 = Instant(1_000_000_000);
+    let src =
+        |k: u32| std::net::IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, (k >> 16) as u16, k as u16]);
+    for (global, n, step) in [
+        // A small cap: 100 at once, then 1,000 a second, 20,000 I1s over 2 s.
+        (
+            RateLimit {
+                burst: 100,
+                per_token: Duration::from_millis(1),
+            },
+            20_000u32,
+            Duration::from_micros(100),
+        ),
+        // The default: 12,000 I1s within 120 ms.
+        (
+            Config::default().r1_global.expect("a default cap"),
+            12_000,
+            Duration::from_micros(10),
+        ),
+    ] {
+        let b_cfg = Config {
+            r1_global: Some(global),
+            ..Config::default()
+        };
+        let mut h = hosts(Config::default(), b_cfg);
+        let (a, b) = (h[0].hit, h[1].hit);
+        let mut served = 0u64;
+        for k in 0..n {
+            let i1 = i1_with(a, b, None, src(k));
+            served += u64::from(r1_for(&mut h[1], t0 + step * k, &i1));
+        }
+        let span = step * (n - 1);
+        let most = u64::from(global.burst) + (span.as_nanos() / global.per_token.as_nanos()) as u64;
+        assert!(served <= most, "{served} R1s, at most {most}");
+        assert!(
+            served + 2 >= most,
+            "{served} R1s, the cap is served: {most}"
+        );
+        let c = h[1].ep.counters();
+        assert_eq!(c.r1_rate_limited, u64::from(n) - served);
+        assert_eq!(h[1].ep.state_count(), 0);
+    }
+}
+
 /// A copy of `t` as if sent from `src` (checksum repaired: an on-path
 /// replayer can always do that).
 fn from_addr(t: &Transmit, src: std::net::IpAddr) -> Transmit {
@@ -644,25 +753,18 @@ fn a_full_spent_set_refuses_i2s_until_the_next_generation() {
     assert_eq!(h[1].ep.state(b, a), State::R2Sent);
 }
 
-/// RFC 7401 section 4.4.3 table 6 / section 6.9: a valid I2 in ESTABLISHED
-/// means the peer lost its state. A new I2 needs a fresh puzzle solution
-/// signed with the peer's Host Identity, so only the peer can send one; the
-/// association is then replaced at once and its peer locator is the I2's
-/// source, *without* an address check (RFC 8046 section 5.4 checks are made
-/// for UPDATE-announced locators only). This test pins that behaviour down.
-#[test]
-fn a_new_i2_in_established_from_another_locator_replaces_the_association() {
-    let now = Instant(1_000_000_000);
+/// Established hosts; then A loses its state and runs the exchange again
+/// from `moved`. Returns the R1-answering I2 (not delivered) and B's
+/// outbound SPI before.
+fn restart_a_at(moved: std::net::IpAddr, now: Instant) -> ([Host; 2], Transmit, u32) {
     let mut h = hosts(Config::default(), Config::default());
     let (a, b) = (h[0].hit, h[1].hit);
     establish(&mut h, now);
     h[1].ep.data_received(now, b, a);
     take(&mut h[1]);
     let spi_before = h[1].ep.associations()[0].spi_out;
-    // The initiator loses its state and starts again from another address.
     h[0].ep.reset(None);
     take(&mut h[0]);
-    let moved = locator(3);
     h[0].ep.connect(now, a, b, moved, locator(2), None).unwrap();
     let i1 = take(&mut h[0]).remove(0);
     deliver(&mut h[1], now, &i1);
@@ -675,23 +777,218 @@ fn a_new_i2_in_established_from_another_locator_replaces_the_association() {
     );
     deliver(&mut h[0], now, &r1);
     let i2 = take(&mut h[0]).remove(0);
+    (h, i2, spi_before)
+}
+
+/// RFC 7401 section 4.4.2 / 6.9: a valid I2 in ESTABLISHED means the peer lost
+/// its state; only the peer can send one (a fresh puzzle solution signed with
+/// its Host Identity), but from any address, so it could point our traffic at
+/// a third host. The new association is made at once (new SPIs, R2 to the
+/// I2's source) but keeps the old, verified locator; the I2's source is
+/// verified with ECHO_REQUEST_SIGNED (RFC 8046 section 5.4) and traffic moves
+/// there only with the peer's answer (LocatorChanged).
+#[test]
+fn a_new_i2_in_established_from_another_locator_moves_traffic_only_after_verification() {
+    let now = Instant(1_000_000_000);
+    let moved = locator(3);
+    let (mut h, i2, spi_before) = restart_a_at(moved, now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    let events_before = h[1].events.len();
     deliver(&mut h[1], now, &i2);
-    let r2 = take(&mut h[1]);
-    assert_eq!(r2.len(), 1);
-    assert_eq!(r2[0].dst, moved, "R2 to the new locator");
-    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    let out = take(&mut h[1]);
+    let kinds: Vec<_> = out.iter().map(|t| (kind(t), t.dst)).collect();
     assert_eq!(
-        peer_locator_at_b(&h),
-        moved,
-        "the new HA points at the new locator"
+        kinds,
+        [(PacketType::R2, moved), (PacketType::Update, moved)],
+        "R2 and an address check to the I2's source"
     );
-    assert_ne!(h[1].ep.associations()[0].spi_out, spi_before, "new SAs");
-    assert!(h[1].events.iter().any(|e| matches!(
-        e,
-        Event::Established { peer_locator, .. } if *peer_locator == moved
-    )));
-    // Its replay from yet another address changes nothing more.
+    let check = HipRepr::parse_bytes(&out[1].bytes).unwrap();
+    assert!(check.param(ParamType::EchoRequestSigned).is_some());
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    let info = h[1].ep.associations()[0].clone();
+    assert_eq!(
+        info.peer_locator,
+        locator(1),
+        "traffic stays on the verified locator"
+    );
+    assert_eq!(info.verifying, Some(moved));
+    assert_ne!(info.spi_out, spi_before, "new SAs at once");
+    let events: Vec<_> = h[1].events[events_before..].to_vec();
+    assert!(
+        matches!(
+            &events[..],
+            [
+                Event::Established { peer_locator, esp, .. },
+                Event::LocatorUnverified { locator: checked, .. },
+            ] if *peer_locator == locator(1) && *checked == moved && esp.spi_out == info.spi_out
+        ),
+        "{events:?}"
+    );
+    // A copy of the I2 from yet another address changes nothing; the peer's
+    // retransmission from the new address gets the R2 again.
     deliver(&mut h[1], now, &from_addr(&i2, locator(9)));
     assert!(take(&mut h[1]).is_empty());
-    assert_eq!(peer_locator_at_b(&h), moved);
+    deliver(&mut h[1], now, &i2);
+    let again = take(&mut h[1]);
+    assert_eq!((again.len(), again[0].dst), (1, moved));
+    assert_eq!(h[1].ep.counters().i2_resent, 1);
+    assert_eq!(peer_locator_at_b(&h), locator(1));
+    // The peer answers at the new address: now the traffic moves.
+    deliver(&mut h[0], now, &out[0]);
+    deliver(&mut h[0], now, &out[1]);
+    let reply = take(&mut h[0]);
+    assert_eq!(h[0].ep.state(a, b), State::Established);
+    assert_keys_match(&h[0], &h[1]);
+    assert_eq!(reply.len(), 1);
+    deliver(&mut h[1], now, &reply[0]);
+    take(&mut h[1]);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    let info = &h[1].ep.associations()[0];
+    assert_eq!((info.peer_locator, info.verifying), (moved, None));
+    assert_eq!(
+        h[1].events.last(),
+        Some(&Event::LocatorChanged {
+            peer_hit: a,
+            locator: moved
+        })
+    );
+    assert_eq!(h[1].ep.counters().locator_changes, 1);
+}
+
+/// The same with an I2 whose source is a third host that never answers: it
+/// gets the R2 and a few address checks, and our traffic never goes there.
+#[test]
+fn a_new_i2_from_an_address_that_never_answers_never_gets_the_traffic() {
+    let now = Instant(1_000_000_000);
+    let victim = locator(7);
+    let (mut h, i2, _) = restart_a_at(locator(3), now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    deliver(&mut h[1], now, &from_addr(&i2, victim));
+    let mut to_victim = take(&mut h[1]).len();
+    let mut t = now;
+    while let Some(next) = h[1].ep.poll_timeout() {
+        if next > now + hip_proto::association::Duration::from_secs(120) {
+            break;
+        }
+        t = next;
+        let mut r = netsim::Rng::new(t.0);
+        h[1].ep.handle_timeout(t, &mut |x: &mut [u8]| r.fill(x));
+        for x in take(&mut h[1]) {
+            assert_eq!(x.dst, victim, "nothing else is sent");
+            to_victim += 1;
+        }
+    }
+    assert!(to_victim <= 10, "{to_victim} packets to the victim");
+    assert!(t > now, "the address check was retransmitted and given up");
+    let info = &h[1].ep.associations()[0];
+    assert_eq!((info.peer_locator, info.verifying), (locator(1), None));
+    assert!(!h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LocatorChanged { .. })));
+    // Only the address is abandoned: no failure is reported (the caller
+    // would drop the SAs), the association stays on its verified path.
+    assert!(!h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Failed { .. })));
+    assert_eq!(h[1].ep.counters().locator_unverified_dropped, 1);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+}
+
+/// RFC 7401 section 4.4.2 (I1 in ESTABLISHED: send R1, stay ESTABLISHED):
+/// the R1 goes to the I1's source and the association is untouched.
+#[test]
+fn an_i1_from_the_peer_in_established_is_answered_with_an_r1() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    establish(&mut h, now);
+    h[1].ep.data_received(now, b, a);
+    take(&mut h[1]);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    let before = h[1].ep.associations();
+    let sent = h[1].ep.counters().r1_sent;
+    assert!(r1_for(&mut h[1], now, &i1_with(a, b, None, locator(1))));
+    assert_eq!(h[1].ep.counters().r1_sent, sent + 1);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    assert_eq!(
+        h[1].ep.associations(),
+        before,
+        "the association is untouched"
+    );
+    assert!(h[1]
+        .events
+        .iter()
+        .all(|e| matches!(e, Event::Established { .. })));
+}
+
+/// One rekey started by the initiator, run to the end; returns the UPDATE.
+fn rekey_by_a(h: &mut [Host; 2], now: Instant, seed: u64) -> Transmit {
+    let (a, b) = (h[0].hit, h[1].hit);
+    let mut r = netsim::Rng::new(seed);
+    h[0].ep
+        .rekey(now, a, b, &mut |x: &mut [u8]| r.fill(x))
+        .unwrap();
+    let upd = take(&mut h[0]).remove(0);
+    let resent = h[1].ep.counters().update_resent;
+    deliver(&mut h[1], now, &upd);
+    assert_eq!(
+        h[1].ep.counters().update_resent,
+        resent,
+        "a new Update ID, not a retransmission"
+    );
+    let reply = take(&mut h[1]).remove(0);
+    deliver(&mut h[0], now, &reply);
+    let ack = take(&mut h[0]).remove(0);
+    deliver(&mut h[1], now, &ack);
+    take(&mut h[1]);
+    upd
+}
+
+/// RFC 7401 sections 4.4.2 and 6.9: a peer that lost its state (restarted)
+/// and runs the base exchange again from the same address, while we are
+/// ESTABLISHED, gets a new association at once: a new Established event with
+/// new SPIs (the daemon installs the SAs from it), nothing to verify. The new
+/// association starts fresh: the restarted peer's UPDATEs count from 1
+/// again (section 6.11) and are processed, not taken for retransmissions.
+#[test]
+fn a_restarted_peer_at_the_same_address_recovers_with_a_fresh_base_exchange() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (a, b) = (h[0].hit, h[1].hit);
+    establish(&mut h, now);
+    h[1].ep.data_received(now, b, a);
+    rekey_by_a(&mut h, now, 5);
+    assert_eq!(h[1].ep.counters().rekeyed, 1);
+    let old = h[1].ep.associations()[0].clone();
+    let events_before = h[1].events.len();
+    // A restarts: no state, same address, a new exchange.
+    h[0].ep.reset(None);
+    take(&mut h[0]);
+    let (_, r2) = establish(&mut h, now);
+    assert_eq!(r2.dst, locator(1));
+    assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    let new: Vec<&Event> = h[1].events[events_before..].iter().collect();
+    assert_eq!(new.len(), 1, "one event: {new:?}");
+    let Event::Established {
+        esp, peer_locator, ..
+    } = new[0]
+    else {
+        panic!("not Established: {new:?}")
+    };
+    assert_eq!(*peer_locator, locator(1));
+    assert_ne!(
+        (esp.spi_in, esp.spi_out),
+        (old.spi_in, old.spi_out),
+        "new SPIs"
+    );
+    assert_keys_match(&h[0], &h[1]);
+    let info = &h[1].ep.associations()[0];
+    assert_eq!((info.peer_locator, info.verifying), (locator(1), None));
+    // The restarted peer's first rekey (its SEQ is 1 again) is a new one.
+    h[1].ep.data_received(now, b, a);
+    rekey_by_a(&mut h, now, 6);
+    assert_eq!(h[1].ep.counters().rekeyed, 2);
+    assert_eq!(h[0].ep.counters().rekeyed, 2);
 }

@@ -102,6 +102,10 @@ pub struct Association {
     /// A peer locator announced in LOCATOR_SET and the nonce of the
     /// ECHO_REQUEST_SIGNED that verifies it (RFC 8046 section 3.2.1).
     pub pending_locator: Option<(IpAddr, [u8; 16])>,
+    /// Set when `pending_locator` is the source of a new I2 that replaced an
+    /// established association (RFC 7401 section 4.4.2, RFC 8046 section
+    /// 5.4): the UDP port (or raw IP) it is reached with, adopted with it.
+    pub pending_udp_port: Option<Option<u16>>,
     /// Other locators the peer announced (RFC 8047 multihoming), unverified
     /// until used; failover candidates.
     pub peer_candidates: Vec<IpAddr>,
@@ -154,6 +158,7 @@ impl Association {
             update_reply: None,
             update_dst: None,
             pending_locator: None,
+            pending_udp_port: None,
             peer_candidates: Vec::new(),
             announced: Vec::new(),
             home: None,

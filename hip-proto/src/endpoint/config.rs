@@ -86,6 +86,15 @@ pub struct Config {
     /// (UNSUPPORTED_CRITICAL_PARAMETER_TYPE, RFC 7401 sections 5.2.1 and
     /// 5.4), endpoint-wide.
     pub unsolicited_notify: RateLimit,
+    /// R1s toward one destination address (the I1's source): burst and rate,
+    /// per address, in a fixed table of keyed-hash slots
+    /// ([`super::r1_rate_limit`]; RFC 7401 sections 4.1.1 and 5.4: an I1 of
+    /// 56 octets with a forged source gets an R1 of about 430). `None`: no
+    /// per-destination limit. A `per_token` of zero sends no R1 at all.
+    pub r1_per_destination: Option<RateLimit>,
+    /// R1s in all, endpoint-wide, so that a flood from many (forged) sources
+    /// is bounded too. `None`: no overall limit.
+    pub r1_global: Option<RateLimit>,
     /// Accepted I2 puzzle solutions remembered per R1 generation, to refuse
     /// replays (RFC 7401 sections 4.1.1, 6.9); when a generation's set is
     /// full, its further I2s are refused until the next rotation.
@@ -142,6 +151,8 @@ impl Default for Config {
             rekey_on_locator_change: false,
             rekey_new_dh: false,
             unsolicited_notify: RateLimit::DEFAULT,
+            r1_per_destination: Some(RateLimit::R1_PER_DESTINATION),
+            r1_global: Some(RateLimit::R1_GLOBAL),
             spent_puzzle_capacity: 8192,
             peer_profiles: HashMap::new(),
         }

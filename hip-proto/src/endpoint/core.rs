@@ -18,6 +18,7 @@ use super::event::{Event, FailReason, Locator, Transmit};
 use super::identity::LocalIdentity;
 use super::protect;
 use super::r1_generation::R1Factory;
+use super::r1_rate_limit::R1Limiter;
 use super::random::RandomSource;
 use super::rate_limit::TokenBucket;
 use super::spent_puzzles::SpentPuzzles;
@@ -111,6 +112,8 @@ pub struct Endpoint {
     pub(super) notify_bucket: TokenBucket,
     /// Puzzle solutions of accepted I2s, per live R1 generation.
     pub(super) spent: SpentPuzzles,
+    /// R1 budgets per destination address and in all.
+    pub(super) r1_limit: R1Limiter,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -127,7 +130,9 @@ impl Endpoint {
     pub fn new(cfg: Config, random: &mut dyn RandomSource) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let r1 = R1Factory::new(random);
+        let r1_limit = R1Limiter::new(&cfg, random);
         Ok(Endpoint {
+            r1_limit,
             notify_bucket: TokenBucket::new(cfg.unsolicited_notify),
             spent: SpentPuzzles::new(r1.secrets.generation(), cfg.spent_puzzle_capacity),
             cfg,
@@ -525,7 +530,13 @@ impl Endpoint {
             RetransmitOutcome::Resend => {
                 if let Some(b) = a.update_packet.clone() {
                     let dst = a.update_dst.unwrap_or(a.peer_locator);
-                    let (s, u) = (a.local_locator, a.udp_port);
+                    // An address check of a replacing I2's source goes with
+                    // that I2's encapsulation.
+                    let u = match (a.update_dst, a.pending_udp_port) {
+                        (Some(_), Some(port)) => port,
+                        _ => a.udp_port,
+                    };
+                    let s = a.local_locator;
                     self.transmit(s, dst, u, b);
                 }
             }
@@ -549,6 +560,7 @@ impl Endpoint {
                     a.update_packet = None;
                     a.update_dst = None;
                     a.pending_locator = None;
+                    a.pending_udp_port = None;
                     a.rekey = None;
                     a.keys_since = now;
                     self.counters.locator_unverified_dropped += 1;

@@ -47,6 +47,11 @@ pub enum DropReason {
     /// An I2 refused because its R1 generation's set of spent solutions is
     /// full (memory stays bounded; the next rotation starts a new set).
     I2SpentSetFull,
+    /// An I1 not answered because the R1 budget toward its source address
+    /// ([`crate::endpoint::Config::r1_per_destination`]) or the endpoint-wide
+    /// one ([`crate::endpoint::Config::r1_global`]) is spent (RFC 7401
+    /// sections 4.1.1 and 5.4).
+    R1RateLimited,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -123,6 +128,8 @@ pub struct Counters {
     pub i2_replayed: u64,
     /// See [`DropReason::I2SpentSetFull`].
     pub i2_spent_set_full: u64,
+    /// See [`DropReason::R1RateLimited`].
+    pub r1_rate_limited: u64,
 }
 
 impl Counters {
@@ -162,12 +169,13 @@ impl Counters {
             DropReason::UnknownCriticalParam => &mut self.unknown_critical,
             DropReason::I2Replayed => &mut self.i2_replayed,
             DropReason::I2SpentSetFull => &mut self.i2_spent_set_full,
+            DropReason::R1RateLimited => &mut self.r1_rate_limited,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 18] = [
+pub const ALL_REASONS: [DropReason; 19] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -186,6 +194,7 @@ pub const ALL_REASONS: [DropReason; 18] = [
     DropReason::UnknownCriticalParam,
     DropReason::I2Replayed,
     DropReason::I2SpentSetFull,
+    DropReason::R1RateLimited,
 ];
 
 #[cfg(test)]

@@ -298,6 +298,7 @@ impl Endpoint {
             None => return false,
         };
         a.pending_locator = Some((cand, nonce));
+        a.pending_udp_port = None;
         a.local_locator = local;
         a.announced = vec![local];
         let index = a
@@ -340,6 +341,45 @@ impl Endpoint {
                 false
             }
         }
+    }
+
+    /// A new I2 replaced an established association from another address
+    /// than its verified one (RFC 7401 section 4.4.2; RFC 8046 section 5.4):
+    /// the association keeps the old path and the I2's source is verified
+    /// with an UPDATE carrying SEQ and ECHO_REQUEST_SIGNED, sent there from
+    /// where the I2 arrived; the peer's ECHO_RESPONSE_SIGNED moves the
+    /// association ([`Event::LocatorChanged`] in [`Self::locator_verified`]).
+    pub(super) fn verify_i2_source(
+        &mut self,
+        now: Instant,
+        pair: HitPair,
+        inc: &super::core::Incoming<'_>,
+        random: &mut dyn RandomSource,
+    ) {
+        let mut nonce = [0u8; 16];
+        random.fill(&mut nonce);
+        let Some(a) = self.assocs.get_mut(&pair) else {
+            return;
+        };
+        a.pending_locator = Some((inc.src, nonce));
+        a.pending_udp_port = Some(inc.udp_port);
+        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        r.params.push(ParamRepr::Seq(a.update.next_seq()));
+        r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
+        let Ok(bytes) = self.protect_and_emit_to(pair, &mut r, Some(inc.src), random) else {
+            self.counters.build_failed += 1;
+            return;
+        };
+        if let Some(a) = self.assocs.get_mut(&pair) {
+            a.update_packet = Some(bytes.clone());
+            a.update_dst = Some(inc.src);
+            a.update_retx.start(now);
+        }
+        self.event(Event::LocatorUnverified {
+            peer_hit: pair.1,
+            locator: inc.src,
+        });
+        self.transmit(inc.dst, inc.src, inc.udp_port, bytes);
     }
 
     /// Step 2 at the peer: a new address in LOCATOR_SET is verified with an
@@ -386,6 +426,7 @@ impl Endpoint {
         let mut nonce = [0u8; 16];
         random.fill(&mut nonce);
         a.pending_locator = Some((new, nonce));
+        a.pending_udp_port = None;
         if reply.param(ParamType::EspInfo).is_none() {
             let index = a
                 .keys
@@ -426,6 +467,11 @@ impl Endpoint {
             a.pending_locator = None;
             let old = std::mem::replace(&mut a.peer_locator, addr);
             a.update_dst = None;
+            // The source of a replacing I2 brings its encapsulation along.
+            let from_i2 = a.pending_udp_port.take();
+            if let Some(port) = from_i2 {
+                a.udp_port = port;
+            }
             if old == addr {
                 // The locator in use, verified again: a heartbeat's answer
                 // (or a `hipl` peer's echo).
@@ -435,9 +481,10 @@ impl Endpoint {
                 });
                 return;
             }
-            // The previous locator stays a candidate (failover and back).
+            // The previous locator stays a candidate (failover and back);
+            // not the one a restarted peer used before it lost its state.
             a.peer_candidates.retain(|c| *c != addr);
-            if !a.peer_candidates.contains(&old) {
+            if from_i2.is_none() && !a.peer_candidates.contains(&old) {
                 a.peer_candidates.push(old);
             }
             if a.home == Some((a.local_locator, addr)) {

@@ -17,6 +17,7 @@
 //! * [`event`]: events, transmits, ESP parameters handed to the caller.
 //! * [`random`]: the caller-supplied randomness source.
 //! * [`rate_limit`]: the token bucket for replies to packets that create no state.
+//! * [`r1_rate_limit`]: R1s per destination address and in all (amplification).
 //! * [`solution`]: stateless I2 SOLUTION check.
 //! * [`spent_puzzles`]: I2 replay protection, each puzzle solution accepted once.
 //! * [`fuzz`]: entry points for the fuzz crate.
@@ -36,6 +37,7 @@ pub mod notify;
 pub mod protect;
 pub mod puzzle_secret;
 pub mod r1_generation;
+pub mod r1_rate_limit;
 pub mod random;
 pub mod rate_limit;
 pub mod rekey_dh;

@@ -23,6 +23,26 @@ impl RateLimit {
         burst: 10,
         per_token: Duration::from_millis(100),
     };
+
+    /// R1s toward one address: 20 at once, then 10 per second. One base
+    /// exchange needs one R1 (two or three when I1s are retransmitted, at 1
+    /// and 2 s); the burst lets 20 hosts behind one NAT address start
+    /// exchanges with us at the same moment and the rate lets 10 more a
+    /// second follow, while a forged-source flood aimed at a victim gets it
+    /// at most about 4.3 kB/s of R1s from us.
+    pub const R1_PER_DESTINATION: RateLimit = RateLimit {
+        burst: 20,
+        per_token: Duration::from_millis(100),
+    };
+
+    /// R1s in all: 20,000 per second (about 69 Mbit/s of R1s; the
+    /// precomputed-R1 path serves over a million per second per core, so the
+    /// cap is the bandwidth we lend a flood, not our CPU), with a burst of
+    /// 2,000 (100 ms of the rate).
+    pub const R1_GLOBAL: RateLimit = RateLimit {
+        burst: 2_000,
+        per_token: Duration::from_micros(50),
+    };
 }
 
 impl Default for RateLimit {

@@ -41,6 +41,11 @@ impl Endpoint {
         if self.identities[idx].version != repr.version {
             return Err(DropReason::NotForUs);
         }
+        // Before anything else is done for it (no allocation, no signing):
+        // the R1 budget toward the I1's source address (r1_rate_limit).
+        if !self.r1_limit.allow(now, inc.src) {
+            return Err(DropReason::R1RateLimited);
+        }
         let pair: HitPair = (self.identities[idx].hit, repr.sender_hit);
         if let Some(a) = self.assocs.get_mut(&pair) {
             // Simultaneous opening and the other tables (section 4.4.2).
@@ -111,7 +116,9 @@ impl Endpoint {
                 // it belongs to is open and only to the peer's locator. A copy
                 // from elsewhere, or after CLOSE, is a replay.
                 let open = matches!(a.driver.state(), State::R2Sent | State::Established);
-                let from_peer = inc.src == a.peer_locator && inc.udp_port == a.udp_port;
+                let from_peer = (inc.src == a.peer_locator && inc.udp_port == a.udp_port)
+                    || (a.pending_locator.is_some_and(|(l, _)| l == inc.src)
+                        && a.pending_udp_port == Some(inc.udp_port));
                 match a.r2.clone() {
                     Some(r2) if open && from_peer => {
                         self.counters.i2_resent += 1;
@@ -237,17 +244,30 @@ impl Endpoint {
         if !self.spent.spend(generation, spent) {
             return Err(DropReason::I2Replayed);
         }
-        let mut a = match self.assocs.remove(&pair) {
-            Some(a) => a,
-            None => self.new_association(now, pair, version, inc.dst, inc.src),
-        };
+        // A new exchange starts a new association (sections 4.4.2 and 6.9:
+        // in ESTABLISHED, CLOSING or CLOSED the peer lost its state): nothing
+        // of the old one carries over, in particular not its UPDATE sequence
+        // numbers (the restarted peer counts from 1 again, section 6.11), a
+        // pending rekey or address check, or the peer's old locators.
+        let old = self.assocs.remove(&pair);
+        // The old association's path, when the peer's new I2 comes from
+        // another address: traffic stays on the verified path until the peer
+        // answers at the new one (RFC 8046 section 5.4; rfc-notes). Verified
+        // means ESTABLISHED, or a replacement of it whose check is pending.
+        let keep = old
+            .filter(|o| {
+                o.driver.state() == State::Established
+                    || (o.driver.state() == State::R2Sent && o.pending_udp_port.is_some())
+            })
+            .filter(|o| o.peer_locator != inc.src)
+            .map(|o| (o.local_locator, o.peer_locator, o.udp_port));
+        let mut a = self.new_association(now, pair, version, inc.dst, inc.src);
         let step = a.driver.apply(now, Input::I2 { ok: true });
         debug_assert_eq!(step.action, Action::SendR2);
         a.version = version;
         a.initiator = false;
-        a.local_locator = inc.dst;
-        a.peer_locator = inc.src;
-        a.udp_port = inc.udp_port;
+        (a.local_locator, a.peer_locator, a.udp_port) =
+            keep.unwrap_or((inc.dst, inc.src, inc.udp_port));
         a.rhash = Some(rhash);
         a.peer_hi = Some(peer_hi);
         a.hip_suite = Some(hip_suite);
@@ -256,9 +276,8 @@ impl Endpoint {
         a.spi_out = esp_info.new_spi;
         a.i2_id = Some((sol.i.clone(), sol.j.clone()));
         a.r2 = Some(r2_bytes.clone());
-        a.rekey = None;
-        a.update_packet = None;
         let esp = keys.esp.clone();
+        let (local_locator, peer_locator, udp_port) = (a.local_locator, a.peer_locator, a.udp_port);
         a.keys = Some(keys);
         a.dh = Some(own_dh);
         a.peer_dh = Some(peer_dh);
@@ -272,10 +291,13 @@ impl Endpoint {
             version,
             hip: hip_suite,
             esp,
-            local_locator: inc.dst,
-            peer_locator: inc.src,
-            udp_port: inc.udp_port,
+            local_locator,
+            peer_locator,
+            udp_port,
         });
+        if keep.is_some() {
+            self.verify_i2_source(now, pair, inc, random);
+        }
         debug_assert_eq!(self.state(hit_r, hit_i), State::R2Sent);
         Ok(())
     }
