@@ -15,6 +15,8 @@ use crate::peer_db::PeerDb;
 use crate::stats::inc;
 use crate::workers::{send_esp, send_udp, Io};
 use crate::{control_plane, icmp};
+use hip_proto::endpoint::r1_rate_limit::AddressLimiter;
+use hip_proto::endpoint::rate_limit::RateLimit;
 use hip_proto::liveness::{Liveness, Verdict};
 use hip_proto::Hit;
 use std::collections::HashMap;
@@ -69,6 +71,18 @@ const RETURN_HOME_EVERY: Duration = Duration::from_secs(2);
 /// How long a heartbeat is given before the peer's other locators are tried.
 const HEARTBEAT_WAIT: hip_proto::association::Duration =
     hip_proto::association::Duration::from_millis(1500);
+/// ICMP errors toward one address: 10 at once, then 10 per second.
+const ICMP_PER_DESTINATION: RateLimit = RateLimit {
+    burst: 10,
+    per_token: hip_proto::association::Duration::from_millis(100),
+};
+/// ICMP errors in all: 100 at once, then 1,000 per second.
+const ICMP_OVERALL: RateLimit = RateLimit {
+    burst: 100,
+    per_token: hip_proto::association::Duration::from_millis(1),
+};
+/// How often drops are summarized at info level.
+const DROP_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// How often silence is checked.
 const SILENCE_TICK: Duration = Duration::from_millis(100);
 /// At most one recovery base exchange per peer this often (see
@@ -101,6 +115,10 @@ pub struct Control {
     liveness: Liveness,
     /// Origin of the protocol library's time.
     origin: Instant,
+    /// Budgets of the ICMP errors this host writes to its TUN.
+    icmp_limit: AddressLimiter,
+    /// Counters at the last drop summary.
+    last_summary: std::collections::BTreeMap<String, u64>,
 }
 
 impl Control {
@@ -130,6 +148,12 @@ impl Control {
             recoveries: HashMap::new(),
             liveness: Liveness::new(HEARTBEAT_WAIT),
             origin: Instant::now(),
+            icmp_limit: AddressLimiter::with_limits(
+                Some(ICMP_PER_DESTINATION),
+                Some(ICMP_OVERALL),
+                &mut |b: &mut [u8]| rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, b),
+            ),
+            last_summary: Default::default(),
         }
     }
 
@@ -141,6 +165,7 @@ impl Control {
     ) {
         let mut next_silence = Instant::now() + SILENCE_TICK;
         let mut next_home = Instant::now() + RETURN_HOME_EVERY;
+        let mut next_summary = Instant::now() + DROP_SUMMARY_EVERY;
         loop {
             let wake = self
                 .engine
@@ -173,6 +198,10 @@ impl Control {
             if now >= next_silence {
                 next_silence = now + SILENCE_TICK;
                 self.check_paths(now);
+            }
+            if now >= next_summary {
+                next_summary = now + DROP_SUMMARY_EVERY;
+                self.summarize_drops();
             }
             if now >= next_home {
                 next_home = now + RETURN_HOME_EVERY;
@@ -214,6 +243,35 @@ impl Control {
     /// `now` as the protocol library's time.
     fn proto_time(&self, now: Instant) -> hip_proto::association::Instant {
         hip_proto::association::Instant(now.saturating_duration_since(self.origin).as_nanos() as u64)
+    }
+
+    /// Drops are counted per packet, logged per packet only at debug/trace;
+    /// at info a line every [`DROP_SUMMARY_EVERY`] names the drop counters
+    /// that moved since the last one (nothing when none did).
+    fn summarize_drops(&mut self) {
+        let mut now = self.io.stats.snapshot();
+        now.extend(self.engine.counters());
+        now.extend(self.esp.counters());
+        let is_drop = |k: &str| {
+            k.contains("drop")
+                || k.contains("malformed")
+                || k.contains("refused")
+                || k.contains("limited")
+                || k.contains("unhandled")
+                || k.contains("failed")
+        };
+        let moved: Vec<String> = now
+            .iter()
+            .filter(|(k, _)| is_drop(k))
+            .filter_map(|(k, v)| {
+                let d = v.saturating_sub(self.last_summary.get(k).copied().unwrap_or(0));
+                (d > 0).then(|| format!("{k}=+{d}"))
+            })
+            .collect();
+        if !moved.is_empty() {
+            tracing::info!(drops = %moved.join(" "), "packets dropped in the last minute");
+        }
+        self.last_summary = now;
     }
 
     fn shutdown(&mut self) {
@@ -294,6 +352,18 @@ impl Control {
                 Dest::Other => None,
             };
             if let Some(r) = reply {
+                // RFC 4443 section 2.4 (f) / RFC 1812 4.3.2.8: ICMP errors
+                // are rate-limited, per destination and overall.
+                let to = icmp_destination(&r);
+                let t = hip_proto::association::Instant(
+                    Instant::now()
+                        .saturating_duration_since(self.origin)
+                        .as_nanos() as u64,
+                );
+                if !self.icmp_limit.allow(t, to) {
+                    inc(&stats.icmp_unreach_limited);
+                    return;
+                }
                 inc(&stats.icmp_unreach_sent);
                 if let Err(e) = self.io.tun.send(&r) {
                     tracing::debug!("TUN write ICMP: {e}");
@@ -434,7 +504,7 @@ impl Control {
                         &self.io.hip6
                     };
                     if let Err(e) = s.send_from(&packet, src, dst) {
-                        tracing::warn!(%src, %dst, "HIP send: {e}");
+                        tracing::debug!(%src, %dst, "HIP send: {e}");
                     }
                 }
                 Action::SendControl {
@@ -509,6 +579,19 @@ impl Control {
     fn with_lsis(&self, mut sa: SaInstall) -> SaInstall {
         sa.lsis = self.peers.get(&sa.peer).map(|p| (self.local_lsi, p.lsi));
         sa
+    }
+}
+
+/// The destination of an ICMP error we built (its IP header's).
+fn icmp_destination(p: &[u8]) -> IpAddr {
+    match p.first().map(|b| b >> 4) {
+        Some(6) if p.len() >= 40 => {
+            let mut d = [0u8; 16];
+            d.copy_from_slice(&p[24..40]);
+            IpAddr::from(d)
+        }
+        _ if p.len() >= 20 => IpAddr::from([p[16], p[17], p[18], p[19]]),
+        _ => IpAddr::from([0, 0, 0, 0]),
     }
 }
 

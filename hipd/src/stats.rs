@@ -33,6 +33,7 @@ counters!(
     tun_rx,
     tun_rx_unhandled,
     icmp_unreach_sent,
+    icmp_unreach_limited,
     queued,
     queue_dropped,
     bex_trigger_unhandled,

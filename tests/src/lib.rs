@@ -347,6 +347,22 @@ impl Hipd {
         hosts: Option<&str>,
         identities: &[(&str, &Path)],
     ) -> Self {
+        Self::start_full(ns, conf, hosts, identities, "debug,hipd=debug")
+    }
+
+    /// Like [`Hipd::start`], logging at `level` (`RUST_LOG`), e.g. `info`,
+    /// hipd's default, to measure what an operator's log receives.
+    pub fn start_logging_at(ns: &Netns, conf: Option<&str>, level: &str) -> Self {
+        Self::start_full(ns, conf, None, &[], level)
+    }
+
+    fn start_full(
+        ns: &Netns,
+        conf: Option<&str>,
+        hosts: Option<&str>,
+        identities: &[(&str, &Path)],
+        level: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("config");
         std::fs::create_dir_all(&cfg).expect("config dir");
@@ -375,7 +391,7 @@ impl Hipd {
             .arg(&cfg)
             .arg("--socket")
             .arg(&socket);
-        cmd.env("RUST_LOG", "debug,hipd=debug").env("NO_COLOR", "1");
+        cmd.env("RUST_LOG", level).env("NO_COLOR", "1");
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(logf);
         let pid = ns.spawn(cmd);
         let h = Hipd {

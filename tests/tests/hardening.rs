@@ -126,3 +126,242 @@ fn a_crashed_initiator_is_reached_again_by_the_peer() {
     );
     assert!(p.ha.counter(&p.a, "bex_recovery") >= 1);
 }
+
+/// Sends `n` I1s (random sender HITs, to `to_hit`) over raw IPv6 from `src`
+/// to `dst` inside `ns`, one every `gap`.
+fn i1_flood(ns: &Netns, src: Ipv6Addr, dst: Ipv6Addr, to_hit: Ipv6Addr, n: usize, gap: Duration) {
+    use hip_proto::registry::{DhGroupId, PacketType, Version};
+    use hip_proto::wire::{HipRepr, ParamRepr};
+    ns.in_ns(move || {
+        // SAFETY: plain socket(2); closed below.
+        let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, 139) };
+        assert!(fd >= 0, "raw socket");
+        let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        sa.sin6_family = libc::AF_INET6 as u16;
+        sa.sin6_addr.s6_addr = dst.octets();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..n {
+            let mut hit = [0u8; 16];
+            for b in hit.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            hit[..4].copy_from_slice(&[0x20, 0x01, 0x00, 0x22]);
+            let mut i1 = HipRepr::new(
+                PacketType::I1,
+                Version::V2,
+                hip_proto::Hit(hit),
+                hip_proto::Hit(to_hit.octets()),
+            );
+            i1.params
+                .push(ParamRepr::DhGroupList(vec![DhGroupId::NistP256]));
+            let b = i1
+                .to_bytes_with_checksum(src.into(), dst.into())
+                .expect("I1");
+            // SAFETY: b and sa are valid for the lengths given.
+            unsafe {
+                libc::sendto(
+                    fd,
+                    b.as_ptr().cast(),
+                    b.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as u32,
+                )
+            };
+            std::thread::sleep(gap);
+        }
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd) };
+    });
+}
+
+/// An I1 flood at hipd's default log level: R1s stay within the
+/// per-destination budget, the rest is dropped and counted, and the log
+/// grows by almost nothing (no line per packet).
+#[test]
+fn an_i1_flood_is_rate_limited_and_writes_almost_no_log() {
+    require_netns!();
+    let a = Netns::new("fa");
+    let b = Netns::new("fb");
+    hipr_tests::veth(&a, "veth-a", &b, "veth-b");
+    a.add_addr("veth-a", "2001:db8::1/64");
+    b.add_addr("veth-b", "2001:db8::2/64");
+    let hb = hipr_tests::Hipd::start_logging_at(&b, None, "info");
+    let hit_b: Ipv6Addr = hipr_tests::pair::default_hi(&b, &hb).parse().unwrap();
+    let before = std::fs::metadata(&hb.log).map(|m| m.len()).unwrap_or(0);
+    let t = Instant::now();
+    let n = 20_000;
+    i1_flood(
+        &a,
+        "2001:db8::1".parse().unwrap(),
+        "2001:db8::2".parse().unwrap(),
+        hit_b,
+        n,
+        Duration::from_micros(50),
+    );
+    let secs = t.elapsed().as_secs_f64();
+    let received = hb.wait_counter(
+        &b,
+        "hip_received",
+        n as u64 * 9 / 10,
+        Duration::from_secs(10),
+    );
+    let r1 = hb.counter(&b, "hip_r1_sent");
+    let limited = hb.counter(&b, "hip_drop_r1ratelimited");
+    let grown = std::fs::metadata(&hb.log).map(|m| m.len()).unwrap_or(0) - before;
+    println!(
+        "I1 flood: {n} sent in {secs:.1} s, {received} received, {r1} R1s, {limited} rate-limited, log +{grown} bytes"
+    );
+    // Default budget toward one address: 20 at once, then 10 per second.
+    assert!(
+        r1 as f64 <= 20.0 + 10.0 * (secs + 2.0),
+        "{r1} R1s in {secs:.1} s"
+    );
+    assert!(limited >= received / 2, "{limited} of {received} counted");
+    let per_thousand = grown as f64 * 1000.0 / limited.max(1) as f64;
+    assert!(
+        per_thousand < 100.0,
+        "{per_thousand:.0} log bytes per 1,000 dropped packets:\n{}",
+        hb.log_text()
+    );
+}
+
+/// Packets from local applications to HITs nobody knows get ICMP
+/// unreachable, at most 10 at once and 10 a second (RFC 4443 2.4 (f)).
+#[test]
+fn icmp_unreachable_is_rate_limited() {
+    require_netns!();
+    let a = Netns::new("ia");
+    let ha = hipr_tests::Hipd::start(&a, None, None);
+    let t = Instant::now();
+    a.in_ns(|| {
+        let s = std::net::UdpSocket::bind("[::]:0").expect("bind");
+        for i in 0..2_000u32 {
+            let _ = s.send_to(&i.to_be_bytes(), "[2001:2f::99]:9");
+        }
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let limited = ha.wait_counter(&a, "icmp_unreach_limited", 1_000, Duration::from_secs(3));
+    let sent = ha.counter(&a, "icmp_unreach_sent");
+    println!(
+        "2000 packets to an unknown HIT in {secs:.2} s: {sent} ICMP errors, {limited} limited"
+    );
+    assert!(sent >= 1, "unreachable answered");
+    assert!(
+        sent as f64 <= 10.0 + 10.0 * (secs + 1.0),
+        "{sent} ICMP errors"
+    );
+    // The TUN's queue drops part of the burst before hipd reads it.
+    assert!(limited >= 500 && limited > 20 * sent, "{limited}");
+}
+
+/// Another tunnel on the host (a TUN device with its own address) is never
+/// announced as a locator, and one-way traffic (A streams UDP to B, B sends
+/// nothing back) never fails the association over: silence asks for a
+/// heartbeat, B answers it, ESP stays on the path.
+#[test]
+fn one_way_traffic_and_another_tunnel_cause_no_failover() {
+    require_netns!();
+    let p = pair(false, None, None);
+    // An OpenVPN-like tunnel on A, up, with addresses.
+    p.a.exec_ok(&["ip", "tuntap", "add", "dev", "vpn7", "mode", "tun"]);
+    p.a.exec_ok(&["ip", "link", "set", "vpn7", "up"]);
+    p.a.add_addr("vpn7", "198.51.100.7/24");
+    p.a.add_addr("vpn7", "2001:db8:77::7/64");
+    // B is multihomed: A has a candidate to fail over to.
+    p.b.add_addr("veth-b", "2001:db8::22/64");
+    assert!(ping(&p.a, &p.hit_b).contains(&3), "associated");
+    let hit_b: Ipv6Addr = p.hit_b.parse().unwrap();
+    // A sink on B, so that B's kernel answers nothing (no port unreachable).
+    let sink =
+        p.b.in_ns(|| std::net::UdpSocket::bind("[::]:9"))
+            .expect("sink");
+    p.a.in_ns(move || {
+        let s = std::net::UdpSocket::bind("[::]:0").expect("bind");
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            let _ = s.send_to(&[0u8; 512], (hit_b, 9));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    drop(sink);
+    let ha = ha_states(&p.b, &p.hb);
+    let a_view = ha
+        .iter()
+        .find(|x| x["peer_hit"] == p.hit_a.as_str())
+        .cloned()
+        .unwrap_or_default();
+    let text = a_view.to_string();
+    assert!(
+        !text.contains("198.51.100.7") && !text.contains("2001:db8:77::7"),
+        "B was told about A's VPN addresses: {a_view}"
+    );
+    assert_eq!(p.ha.counter(&p.a, "hip_failovers"), 0, "no failover");
+    assert!(
+        p.ha.counter(&p.a, "heartbeats_sent") >= 1,
+        "silence was checked"
+    );
+    assert!(ping(&p.a, &p.hit_b).contains(&3), "the path still works");
+    let st = ha_states(&p.a, &p.ha);
+    assert!(
+        st.iter().any(|x| x["locator"] == "2001:db8::2"),
+        "ESP still goes to B's address: {st:?}"
+    );
+}
+
+/// An address added without `nodad` is announced only once duplicate
+/// address detection has finished (RFC 4862 5.4: a tentative address is not
+/// yet the host's).
+#[test]
+fn a_tentative_address_is_announced_only_after_dad() {
+    require_netns!();
+    let p = pair(false, None, None);
+    assert!(ping(&p.a, &p.hit_b).contains(&3), "associated");
+    // DAD on: one probe, answered by nobody within 3 s.
+    p.a.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.veth-a.accept_dad=1"]);
+    p.a.exec_ok(&["sysctl", "-qw", "net.ipv6.conf.veth-a.dad_transmits=1"]);
+    p.a.exec_ok(&[
+        "sysctl",
+        "-qw",
+        "net.ipv6.neigh.veth-a.retrans_time_ms=3000",
+    ]);
+    p.a.exec_ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8::31/64",
+        "dev",
+        "veth-a",
+    ]);
+    let candidates = |p: &hipr_tests::pair::Pair| {
+        ha_states(&p.b, &p.hb)
+            .iter()
+            .find(|x| x["peer_hit"] == p.hit_a.as_str())
+            .map(|x| x.to_string())
+            .unwrap_or_default()
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    let flags = p.a.exec_ok(&["ip", "-6", "addr", "show", "dev", "veth-a"]);
+    assert!(
+        flags.contains("2001:db8::31/64 scope global tentative"),
+        "still in DAD: {flags}"
+    );
+    let early = candidates(&p);
+    assert!(
+        !early.contains("2001:db8::31"),
+        "announced while tentative: {early}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !candidates(&p).contains("2001:db8::31") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        candidates(&p).contains("2001:db8::31"),
+        "announced after DAD: {}",
+        candidates(&p)
+    );
+}

@@ -24,15 +24,17 @@ use std::net::IpAddr;
 
 use super::config::Config;
 use super::random::RandomSource;
-use super::rate_limit::TokenBucket;
+use super::rate_limit::{RateLimit, TokenBucket};
 use crate::association::Instant;
 
 /// Number of per-destination buckets (a power of two).
 pub const R1_DESTINATION_SLOTS: usize = 4096;
 
-/// The R1 budgets of one endpoint.
+/// Per-address and overall budgets: the R1s of one endpoint, and any other
+/// answer to unauthenticated input that must not be sent at an attacker's
+/// rate (hipd uses one for its ICMP errors, RFC 4443 section 2.4 (f)).
 #[derive(Debug)]
-pub struct R1Limiter {
+pub struct AddressLimiter {
     /// SipHash key.
     key: (u64, u64),
     /// Per-destination buckets (`None`: no per-destination limit).
@@ -41,19 +43,31 @@ pub struct R1Limiter {
     global: Option<TokenBucket>,
 }
 
-impl R1Limiter {
-    /// The limits of `cfg`, with a fresh hash key from `random`.
+/// The R1 budgets of one endpoint.
+pub type R1Limiter = AddressLimiter;
+
+impl AddressLimiter {
+    /// The R1 limits of `cfg`, with a fresh hash key from `random`.
     pub fn new(cfg: &Config, random: &mut dyn RandomSource) -> Self {
+        Self::with_limits(cfg.r1_per_destination, cfg.r1_global, random)
+    }
+
+    /// `per_address` for each address (hashed into [`R1_DESTINATION_SLOTS`]
+    /// buckets) and `overall` for all together; `None` lifts a limit.
+    pub fn with_limits(
+        per_address: Option<RateLimit>,
+        overall: Option<RateLimit>,
+        random: &mut dyn RandomSource,
+    ) -> Self {
         let mut k = [0u8; 16];
         random.fill(&mut k);
         let (k0, k1) = k.split_at(8);
         let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-        R1Limiter {
+        AddressLimiter {
             key: (word(k0), word(k1)),
-            slots: cfg
-                .r1_per_destination
+            slots: per_address
                 .map(|l| vec![TokenBucket::new(l); R1_DESTINATION_SLOTS].into_boxed_slice()),
-            global: cfg.r1_global.map(TokenBucket::new),
+            global: overall.map(TokenBucket::new),
         }
     }
 
