@@ -536,3 +536,58 @@ fn hipl_profile_answers_every_locator_set_with_an_echo() {
     let v2 = HipRepr::parse_bytes(&take(&mut s[1]).remove(0).bytes).unwrap();
     assert!(v2.param(ParamType::EchoRequestSigned).is_none());
 }
+
+/// A heartbeat the peer answers confirms the path (and moves nothing); one
+/// it never answers ends, after the UPDATE retransmissions, with the
+/// association removed and `Failed { UpdateTimeout }`: never ESTABLISHED
+/// without a peer that answers.
+#[test]
+fn heartbeat_confirms_the_path_or_fails_the_association_cleanly() {
+    let mut h = established();
+    let (a, b) = (h[0].hit, h[1].hit);
+    let t = Instant(5_000_000_000);
+    let mut rng = netsim::Rng::new(5);
+    assert!(h[0].ep.heartbeat(t, b, &mut |x: &mut [u8]| rng.fill(x)));
+    let hb = take(&mut h[0]);
+    assert_eq!(hb.len(), 1, "one UPDATE");
+    assert_eq!(hb[0].dst, locator(2), "on the path in use");
+    deliver(&mut h[1], t, &hb[0]);
+    for reply in take(&mut h[1]) {
+        deliver(&mut h[0], t, &reply);
+    }
+    take(&mut h[0]);
+    assert!(h[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PathConfirmed { peer_hit, .. } if *peer_hit == b)));
+    assert_eq!(peer_locator(&h[0], b), locator(2));
+    assert_eq!(h[0].ep.counters().locator_changes, 0);
+    // Now B is gone: nothing answers the next heartbeat.
+    let mut t = t + Duration::from_secs(1);
+    assert!(h[0].ep.heartbeat(t, b, &mut |x: &mut [u8]| rng.fill(x)));
+    take(&mut h[0]);
+    for _ in 0..200 {
+        let Some(next) = h[0].ep.poll_timeout() else {
+            break;
+        };
+        if h[0].ep.state(a, b) != State::Established {
+            break;
+        }
+        t = next.max(t);
+        h[0].ep.handle_timeout(t, &mut |x: &mut [u8]| rng.fill(x));
+        take(&mut h[0]);
+    }
+    assert!(h[0].events.iter().any(|e| matches!(
+        e,
+        Event::Failed {
+            reason: hip_proto::endpoint::FailReason::UpdateTimeout,
+            ..
+        }
+    )));
+    assert_ne!(
+        h[0].ep.state(a, b),
+        State::Established,
+        "no zombie association"
+    );
+    assert!(h[0].ep.associations().is_empty());
+}

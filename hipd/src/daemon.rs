@@ -94,9 +94,11 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
     let port = crate::raw_socket::HIP_UDP_PORT;
     let udp = match crate::raw_socket::bind_udp(port) {
         Ok(u) => Some(u),
-        Err(e) if config.udp_encap => return Err(format!(
+        Err(e) if config.udp_encap => {
+            return Err(format!(
             "UDP port {port}: {e} (udp_encap = yes needs it; free the port or set udp_encap = no)"
-        )),
+        ))
+        }
         Err(e) => {
             tracing::info!("UDP port {port}: {e}; peers cannot reach this host over UDP");
             None
