@@ -22,7 +22,12 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use aes::cipher::consts::U16;
+use aes::cipher::inout::InOutBuf;
+use aes::cipher::{
+    BlockCipher, BlockDecrypt, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, BlockSizeUser,
+    InnerIvInit, KeyInit,
+};
 use ring::{aead, hmac};
 use subtle::ConstantTimeEq;
 
@@ -119,6 +124,43 @@ enum Cbc {
     Aes256(Box<aes::Aes256>),
 }
 
+/// Ciphertext octets encrypted between two MAC updates when sealing. CBC
+/// encryption is one serial chain of AES rounds that leaves most execution
+/// units idle; handing the MAC each 64 octets as soon as they are encrypted
+/// lets the CPU run SHA rounds alongside the AES chain instead of after it
+/// (measured: 64 beats 32, 48, 96, 128 and one pass each).
+const STITCH: usize = 64;
+
+/// `data` (block-aligned) as AES blocks, without copying.
+fn aes_blocks(data: &mut [u8]) -> InOutBuf<'_, '_, aes::Block> {
+    let (blocks, tail) = InOutBuf::from(data).into_chunks();
+    debug_assert!(tail.is_empty(), "CBC data is block-aligned");
+    blocks
+}
+
+/// CBC encryption (RFC 3602) with the `cbc` crate: one AES-NI loop per
+/// chunk, no per-block dispatch. `each` sees every chunk of ciphertext in
+/// order right after it is produced.
+fn cbc_encrypt<C>(c: &C, iv: &[u8; 16], data: &mut [u8], mut each: impl FnMut(&[u8]))
+where
+    C: BlockEncrypt + BlockCipher + BlockSizeUser<BlockSize = U16>,
+{
+    let mut e = cbc::Encryptor::<&C>::inner_iv_init(c, iv.into());
+    for chunk in data.chunks_mut(STITCH) {
+        e.encrypt_blocks_inout_mut(aes_blocks(chunk));
+        each(chunk);
+    }
+}
+
+/// CBC decryption: every block is independent, so the `cbc` crate runs the
+/// AES-NI backend on 8 blocks at a time.
+fn cbc_decrypt<C>(c: &C, iv: &[u8; 16], data: &mut [u8])
+where
+    C: BlockDecrypt + BlockCipher + BlockSizeUser<BlockSize = U16>,
+{
+    cbc::Decryptor::<&C>::inner_iv_init(c, iv.into()).decrypt_blocks_inout_mut(aes_blocks(data));
+}
+
 impl Cbc {
     fn new(key: &[u8]) -> Result<Self, SuiteError> {
         match key.len() {
@@ -140,41 +182,88 @@ impl Cbc {
         }
     }
 
-    fn decrypt_block(&self, b: &mut [u8; 16]) {
-        let b = aes::Block::from_mut_slice(b);
+    /// CBC encryption in place (RFC 3602); `data` is block-aligned. `each`
+    /// is handed the ciphertext chunk by chunk, in order (see [`STITCH`]).
+    fn encrypt_then(&self, iv: &[u8; 16], data: &mut [u8], each: impl FnMut(&[u8])) {
         match self {
-            Cbc::Aes128(c) => c.decrypt_block(b),
-            Cbc::Aes256(c) => c.decrypt_block(b),
+            Cbc::Aes128(c) => cbc_encrypt(&**c, iv, data, each),
+            Cbc::Aes256(c) => cbc_encrypt(&**c, iv, data, each),
         }
     }
 
-    /// CBC encryption in place (RFC 3602); `data` is block-aligned.
+    #[cfg(test)]
     fn encrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut prev = *iv;
-        for chunk in data.chunks_exact_mut(16) {
-            let mut b = [0u8; 16];
-            for i in 0..16 {
-                b[i] = chunk[i] ^ prev[i];
-            }
-            self.encrypt_block(&mut b);
-            chunk.copy_from_slice(&b);
-            prev = b;
-        }
+        self.encrypt_then(iv, data, |_| {});
     }
 
     /// CBC decryption in place; `data` is block-aligned.
     fn decrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut prev = *iv;
-        for chunk in data.chunks_exact_mut(16) {
-            let mut c = [0u8; 16];
-            c.copy_from_slice(chunk);
-            let mut b = c;
-            self.decrypt_block(&mut b);
-            for i in 0..16 {
-                chunk[i] = b[i] ^ prev[i];
-            }
-            prev = c;
+        match self {
+            Cbc::Aes128(c) => cbc_decrypt(&**c, iv, data),
+            Cbc::Aes256(c) => cbc_decrypt(&**c, iv, data),
         }
+    }
+}
+
+type HmacSha1 = ::hmac::Hmac<sha1::Sha1>;
+
+/// The HMAC of a CBC or NULL-encryption suite. HMAC-SHA1 runs on the `sha1`
+/// crate, which uses the SHA extensions where the CPU has them (ring's SHA-1
+/// is portable code, 4-5x slower here); HMAC-SHA-256 stays on ring.
+enum Mac {
+    Ring(hmac::Key),
+    Sha1(HmacSha1),
+}
+
+/// One packet's MAC computation, on the stack.
+enum MacCtx {
+    Ring(hmac::Context),
+    Sha1(HmacSha1),
+}
+
+impl Mac {
+    fn new(integ: Integrity, key: &[u8]) -> Result<Self, SuiteError> {
+        Ok(if integ == Integrity::HmacSha1 {
+            Mac::Sha1(
+                <HmacSha1 as ::hmac::Mac>::new_from_slice(key)
+                    .map_err(|_| bad_key(20, key.len()))?,
+            )
+        } else {
+            Mac::Ring(hmac::Key::new(hmac::HMAC_SHA256, key))
+        })
+    }
+
+    /// A context keyed by this MAC (a copy of the precomputed inner and
+    /// outer states, no allocation).
+    fn start(&self) -> MacCtx {
+        match self {
+            Mac::Ring(k) => MacCtx::Ring(hmac::Context::with_key(k)),
+            Mac::Sha1(m) => MacCtx::Sha1(m.clone()),
+        }
+    }
+}
+
+impl MacCtx {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            MacCtx::Ring(c) => c.update(data),
+            MacCtx::Sha1(m) => ::hmac::Mac::update(m, data),
+        }
+    }
+
+    /// The full MAC output (20 or 32 octets) at the front of 32 octets.
+    fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        match self {
+            MacCtx::Ring(c) => {
+                let t = c.sign();
+                out[..t.as_ref().len()].copy_from_slice(t.as_ref());
+            }
+            MacCtx::Sha1(m) => {
+                out[..20].copy_from_slice(&::hmac::Mac::finalize(m).into_bytes());
+            }
+        }
+        out
     }
 }
 
@@ -185,7 +274,7 @@ fn bad_key(need: usize, got: usize) -> SuiteError {
 enum Crypto {
     CbcHmac {
         cbc: Option<Cbc>,
-        mac: Box<hmac::Key>,
+        mac: Box<Mac>,
     },
     Aead {
         key: Box<aead::LessSafeKey>,
@@ -245,21 +334,14 @@ fn build_crypto(suite: Suite, enc: &[u8], auth: &[u8]) -> Result<Crypto, SuiteEr
             }
         }
         Integrity::Cmac => return Err(SuiteError::Unsupported(suite.transform_id())),
-        integ => {
-            let alg = if integ == Integrity::HmacSha1 {
-                hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY
+        integ => Crypto::CbcHmac {
+            cbc: if suite.encrypts() {
+                Some(Cbc::new(enc)?)
             } else {
-                hmac::HMAC_SHA256
-            };
-            Crypto::CbcHmac {
-                cbc: if suite.encrypts() {
-                    Some(Cbc::new(enc)?)
-                } else {
-                    None
-                },
-                mac: Box::new(hmac::Key::new(alg, auth)),
-            }
-        }
+                None
+            },
+            mac: Box::new(Mac::new(integ, auth)?),
+        },
     })
 }
 
@@ -459,16 +541,22 @@ impl OutboundSa {
         let iv_at = start + ESP_HEADER_LEN;
         match &self.crypto {
             Crypto::CbcHmac { cbc, mac } => {
+                let mut m = mac.start();
                 if let Some(cbc) = cbc {
                     let mut iv = u128::from(seq).to_be_bytes();
                     if let Some(g) = &self.iv_cipher {
                         g.encrypt_block(&mut iv);
                     }
                     buf[iv_at..iv_at + 16].copy_from_slice(&iv);
-                    cbc.encrypt(&iv, &mut buf[payload.start..trailer_end]);
+                    // Encrypt-then-MAC in one pass: the MAC covers SPI,
+                    // sequence number, IV and the ciphertext as it comes.
+                    m.update(&buf[start..payload.start]);
+                    cbc.encrypt_then(&iv, &mut buf[payload.start..trailer_end], |c| m.update(c));
+                } else {
+                    m.update(&buf[start..trailer_end]);
                 }
-                let tag = hmac::sign(mac, &buf[start..trailer_end]);
-                buf[trailer_end..end].copy_from_slice(&tag.as_ref()[..self.icv_len]);
+                let tag = m.finish();
+                buf[trailer_end..end].copy_from_slice(&tag[..self.icv_len]);
             }
             Crypto::Aead { key, salt } => {
                 let iv = seq.to_be_bytes();
@@ -683,8 +771,10 @@ impl InboundSa {
         }
         match &self.crypto {
             Crypto::CbcHmac { cbc, mac } => {
-                let tag = hmac::sign(mac, &pkt[..icv_at]);
-                if !bool::from(tag.as_ref()[..self.icv_len].ct_eq(&pkt[icv_at..])) {
+                let mut m = mac.start();
+                m.update(&pkt[..icv_at]);
+                let tag = m.finish();
+                if !bool::from(tag[..self.icv_len].ct_eq(&pkt[icv_at..])) {
                     return Err(OpenError::BadIcv);
                 }
                 if let Some(cbc) = cbc {
