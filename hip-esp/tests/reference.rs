@@ -7,7 +7,7 @@
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use hip_esp::{InboundSa, OpenError, OutboundSa, Suite};
 use proptest::prelude::*;
-use ring::hmac;
+use ring::{aead, hmac};
 
 const SPI: u32 = 0x0102_0304;
 
@@ -151,8 +151,76 @@ fn cbc_case(suite: Suite, keys: &[u8], payload: &[u8], seq: u32) {
     assert_eq!(open_payload(&inb, pkt).unwrap(), payload, "{suite:?}");
 }
 
+/// ring's AES-128-GCM over `plain` with the ESP nonce (salt | IV, RFC 4106
+/// section 4) and the ESN AAD (SPI | seq high | seq low, section 5): the
+/// ciphertext followed by the full 16-octet tag.
+fn ring_gcm(enc: &[u8], iv: [u8; 8], seq: u64, plain: &[u8]) -> Vec<u8> {
+    let key =
+        aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &enc[..16]).unwrap());
+    let mut nonce = [0u8; 12];
+    nonce[..4].copy_from_slice(&enc[16..20]);
+    nonce[4..].copy_from_slice(&iv);
+    let mut aad = SPI.to_be_bytes().to_vec();
+    aad.extend(((seq >> 32) as u32).to_be_bytes());
+    aad.extend((seq as u32).to_be_bytes());
+    let mut out = plain.to_vec();
+    key.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(nonce),
+        aead::Aad::from(aad),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+fn gcm8_case(enc: &[u8], payload: &[u8], seq: u32, iv: [u8; 8]) {
+    let suite = Suite::AesGcm8;
+    let out = OutboundSa::new(SPI, suite, enc, &[], [9; 16]).unwrap();
+    let inb = InboundSa::new(SPI, suite, enc, &[]).unwrap();
+    let plain = trailer(payload, suite.block_len(), 17);
+
+    // Sealed here (sequence number 1, IV = sequence number), checked by ring.
+    let pkt = seal(&out, payload);
+    let reference = ring_gcm(enc, 1u64.to_be_bytes(), 1, &plain);
+    assert_eq!(&pkt[..8], [&SPI.to_be_bytes()[..], &[0, 0, 0, 1]].concat());
+    assert_eq!(&pkt[8..16], 1u64.to_be_bytes());
+    assert_eq!(
+        &pkt[16..],
+        &reference[..reference.len() - 8],
+        "ciphertext | tag[..8]"
+    );
+    assert_eq!(open_payload(&inb, pkt).unwrap(), payload);
+
+    // Sealed by ring with the tag cut to 8 octets, opened here.
+    let mut pkt = SPI.to_be_bytes().to_vec();
+    pkt.extend(seq.to_be_bytes());
+    pkt.extend(iv);
+    let ct = ring_gcm(enc, iv, u64::from(seq), &plain);
+    pkt.extend(&ct[..ct.len() - 8]);
+    // A forgery anywhere after the SPI is refused and leaves the packet as
+    // it came.
+    for at in [4 + seq as usize % (pkt.len() - 4), pkt.len() - 1] {
+        let mut bad = pkt.clone();
+        bad[at] ^= 0x01;
+        let before = bad.clone();
+        assert_eq!(inb.open(&mut bad), Err(OpenError::BadIcv), "flip at {at}");
+        assert_eq!(bad, before, "a refused packet is left as it came");
+    }
+    assert_eq!(open_payload(&inb, pkt).unwrap(), payload);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn gcm8_is_ring_gcm_with_the_tag_cut_to_8_octets(
+        enc in proptest::collection::vec(any::<u8>(), 20),
+        payload in proptest::collection::vec(any::<u8>(), 0..3000),
+        seq in 2u32..1000,
+        iv in any::<[u8; 8]>(),
+    ) {
+        gcm8_case(&enc, &payload, seq, iv);
+    }
 
     #[test]
     fn cbc_suites_match_block_at_a_time_cbc_and_ring_hmac(
