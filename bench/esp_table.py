@@ -29,5 +29,6 @@ for suite, size in keys:
     times = [r[(suite, size)] for r in runs if (suite, size) in r]
     ratios = [r[(suite, size)] / r[("raw-ring-aes128gcm", size)]
               for r in runs if (suite, size) in r and ("raw-ring-aes128gcm", size) in r]
-    print("| %s | %d | %.0f | %.2f | %d |" % (suite, size, statistics.median(times),
-                                             statistics.median(ratios), len(times)))
+    ratio = "%.2f" % statistics.median(ratios) if ratios else "- (no baseline)"
+    print("| %s | %d | %.0f | %s | %d |" % (suite, size, statistics.median(times), ratio,
+                                           len(times)))

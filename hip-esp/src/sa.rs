@@ -22,7 +22,12 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use aes::cipher::consts::U16;
+use aes::cipher::inout::InOutBuf;
+use aes::cipher::{
+    BlockCipher, BlockDecrypt, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, BlockSizeUser,
+    InnerIvInit, KeyInit, StreamCipher,
+};
 use ring::{aead, hmac};
 use subtle::ConstantTimeEq;
 
@@ -119,6 +124,43 @@ enum Cbc {
     Aes256(Box<aes::Aes256>),
 }
 
+/// Ciphertext octets encrypted between two MAC updates when sealing. CBC
+/// encryption is one serial chain of AES rounds that leaves most execution
+/// units idle; handing the MAC each 64 octets as soon as they are encrypted
+/// lets the CPU run SHA rounds alongside the AES chain instead of after it
+/// (measured: 64 beats 32, 48, 96, 128 and one pass each).
+const STITCH: usize = 64;
+
+/// `data` (block-aligned) as AES blocks, without copying.
+fn aes_blocks(data: &mut [u8]) -> InOutBuf<'_, '_, aes::Block> {
+    let (blocks, tail) = InOutBuf::from(data).into_chunks();
+    debug_assert!(tail.is_empty(), "CBC data is block-aligned");
+    blocks
+}
+
+/// CBC encryption (RFC 3602) with the `cbc` crate: one AES-NI loop per
+/// chunk, no per-block dispatch. `each` sees every chunk of ciphertext in
+/// order right after it is produced.
+fn cbc_encrypt<C>(c: &C, iv: &[u8; 16], data: &mut [u8], mut each: impl FnMut(&[u8]))
+where
+    C: BlockEncrypt + BlockCipher + BlockSizeUser<BlockSize = U16>,
+{
+    let mut e = cbc::Encryptor::<&C>::inner_iv_init(c, iv.into());
+    for chunk in data.chunks_mut(STITCH) {
+        e.encrypt_blocks_inout_mut(aes_blocks(chunk));
+        each(chunk);
+    }
+}
+
+/// CBC decryption: every block is independent, so the `cbc` crate runs the
+/// AES-NI backend on 8 blocks at a time.
+fn cbc_decrypt<C>(c: &C, iv: &[u8; 16], data: &mut [u8])
+where
+    C: BlockDecrypt + BlockCipher + BlockSizeUser<BlockSize = U16>,
+{
+    cbc::Decryptor::<&C>::inner_iv_init(c, iv.into()).decrypt_blocks_inout_mut(aes_blocks(data));
+}
+
 impl Cbc {
     fn new(key: &[u8]) -> Result<Self, SuiteError> {
         match key.len() {
@@ -140,41 +182,88 @@ impl Cbc {
         }
     }
 
-    fn decrypt_block(&self, b: &mut [u8; 16]) {
-        let b = aes::Block::from_mut_slice(b);
+    /// CBC encryption in place (RFC 3602); `data` is block-aligned. `each`
+    /// is handed the ciphertext chunk by chunk, in order (see [`STITCH`]).
+    fn encrypt_then(&self, iv: &[u8; 16], data: &mut [u8], each: impl FnMut(&[u8])) {
         match self {
-            Cbc::Aes128(c) => c.decrypt_block(b),
-            Cbc::Aes256(c) => c.decrypt_block(b),
+            Cbc::Aes128(c) => cbc_encrypt(&**c, iv, data, each),
+            Cbc::Aes256(c) => cbc_encrypt(&**c, iv, data, each),
         }
     }
 
-    /// CBC encryption in place (RFC 3602); `data` is block-aligned.
+    #[cfg(test)]
     fn encrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut prev = *iv;
-        for chunk in data.chunks_exact_mut(16) {
-            let mut b = [0u8; 16];
-            for i in 0..16 {
-                b[i] = chunk[i] ^ prev[i];
-            }
-            self.encrypt_block(&mut b);
-            chunk.copy_from_slice(&b);
-            prev = b;
-        }
+        self.encrypt_then(iv, data, |_| {});
     }
 
     /// CBC decryption in place; `data` is block-aligned.
     fn decrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut prev = *iv;
-        for chunk in data.chunks_exact_mut(16) {
-            let mut c = [0u8; 16];
-            c.copy_from_slice(chunk);
-            let mut b = c;
-            self.decrypt_block(&mut b);
-            for i in 0..16 {
-                chunk[i] = b[i] ^ prev[i];
-            }
-            prev = c;
+        match self {
+            Cbc::Aes128(c) => cbc_decrypt(&**c, iv, data),
+            Cbc::Aes256(c) => cbc_decrypt(&**c, iv, data),
         }
+    }
+}
+
+type HmacSha1 = ::hmac::Hmac<sha1::Sha1>;
+
+/// The HMAC of a CBC or NULL-encryption suite. HMAC-SHA1 runs on the `sha1`
+/// crate, which uses the SHA extensions where the CPU has them (ring's SHA-1
+/// is portable code, 4-5x slower here); HMAC-SHA-256 stays on ring.
+enum Mac {
+    Ring(hmac::Key),
+    Sha1(HmacSha1),
+}
+
+/// One packet's MAC computation, on the stack.
+enum MacCtx {
+    Ring(hmac::Context),
+    Sha1(HmacSha1),
+}
+
+impl Mac {
+    fn new(integ: Integrity, key: &[u8]) -> Result<Self, SuiteError> {
+        Ok(if integ == Integrity::HmacSha1 {
+            Mac::Sha1(
+                <HmacSha1 as ::hmac::Mac>::new_from_slice(key)
+                    .map_err(|_| bad_key(20, key.len()))?,
+            )
+        } else {
+            Mac::Ring(hmac::Key::new(hmac::HMAC_SHA256, key))
+        })
+    }
+
+    /// A context keyed by this MAC (a copy of the precomputed inner and
+    /// outer states, no allocation).
+    fn start(&self) -> MacCtx {
+        match self {
+            Mac::Ring(k) => MacCtx::Ring(hmac::Context::with_key(k)),
+            Mac::Sha1(m) => MacCtx::Sha1(m.clone()),
+        }
+    }
+}
+
+impl MacCtx {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            MacCtx::Ring(c) => c.update(data),
+            MacCtx::Sha1(m) => ::hmac::Mac::update(m, data),
+        }
+    }
+
+    /// The full MAC output (20 or 32 octets) at the front of 32 octets.
+    fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        match self {
+            MacCtx::Ring(c) => {
+                let t = c.sign();
+                out[..t.as_ref().len()].copy_from_slice(t.as_ref());
+            }
+            MacCtx::Sha1(m) => {
+                out[..20].copy_from_slice(&::hmac::Mac::finalize(m).into_bytes());
+            }
+        }
+        out
     }
 }
 
@@ -185,7 +274,7 @@ fn bad_key(need: usize, got: usize) -> SuiteError {
 enum Crypto {
     CbcHmac {
         cbc: Option<Cbc>,
-        mac: Box<hmac::Key>,
+        mac: Box<Mac>,
     },
     Aead {
         key: Box<aead::LessSafeKey>,
@@ -245,21 +334,14 @@ fn build_crypto(suite: Suite, enc: &[u8], auth: &[u8]) -> Result<Crypto, SuiteEr
             }
         }
         Integrity::Cmac => return Err(SuiteError::Unsupported(suite.transform_id())),
-        integ => {
-            let alg = if integ == Integrity::HmacSha1 {
-                hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY
+        integ => Crypto::CbcHmac {
+            cbc: if suite.encrypts() {
+                Some(Cbc::new(enc)?)
             } else {
-                hmac::HMAC_SHA256
-            };
-            Crypto::CbcHmac {
-                cbc: if suite.encrypts() {
-                    Some(Cbc::new(enc)?)
-                } else {
-                    None
-                },
-                mac: Box::new(hmac::Key::new(alg, auth)),
-            }
-        }
+                None
+            },
+            mac: Box::new(Mac::new(integ, auth)?),
+        },
     })
 }
 
@@ -271,65 +353,93 @@ fn gcm_nonce(salt: &[u8; 4], iv: &[u8]) -> aead::Nonce {
     aead::Nonce::assume_unique_for_key(n)
 }
 
-/// AES-GCM computed here (CTR + GHASH, NIST SP 800-38D) so that the tag can
-/// be truncated to 8 octets for suite 12; ring only handles full tags.
+/// AES-GCM with the tag truncated to 8 octets for suite 12 (RFC 4106
+/// section 6: the ICV is the leftmost octets of the GCM tag). Sealing is
+/// ring's AES-GCM, keeping the first 8 octets of its tag. Opening cannot be:
+/// ring verifies full tags only; it runs CTR (the `ctr` crate, 8 AES-NI
+/// blocks at a time) and GHASH (PCLMULQDQ) over the packet in 256-octet
+/// chunks, so the serial GHASH chain and the parallel CTR overlap (measured
+/// 0.95 us at 1400 B, against 1.0-1.6 us for one pass after the other).
 pub(crate) struct Gcm8 {
+    ring: aead::LessSafeKey,
     aes: aes::Aes128,
-    h: [u8; 16],
+    ghash: ghash::GHash,
     salt: [u8; 4],
 }
 
+/// Octets of the packet GHASHed before the same octets are decrypted.
+const GCM_CHUNK: usize = 256;
+
 impl Gcm8 {
     fn new(enc: &[u8]) -> Result<Self, SuiteError> {
-        let aes = aes::Aes128::new_from_slice(&enc[..16]).map_err(|_| bad_key(20, enc.len()))?;
+        use ghash::universal_hash::KeyInit as _;
+        let k = &enc[..16];
+        let aes = aes::Aes128::new_from_slice(k).map_err(|_| bad_key(20, enc.len()))?;
+        let ring =
+            aead::UnboundKey::new(&aead::AES_128_GCM, k).map_err(|_| bad_key(20, enc.len()))?;
         let mut h = [0u8; 16];
         aes.encrypt_block(aes::Block::from_mut_slice(&mut h));
         Ok(Gcm8 {
+            ring: aead::LessSafeKey::new(ring),
             aes,
-            h,
+            ghash: ghash::GHash::new(&h.into()),
             salt: [enc[16], enc[17], enc[18], enc[19]],
         })
     }
 
-    fn j0(&self, iv: &[u8]) -> [u8; 16] {
-        let mut j = [0u8; 16];
-        j[..4].copy_from_slice(&self.salt);
-        j[4..12].copy_from_slice(iv);
-        j[15] = 1;
-        j
+    /// Encrypts `data` in place; the ICV is the first 8 octets of the tag.
+    fn seal(&self, iv: &[u8; 8], aad: &[u8], data: &mut [u8]) -> Option<[u8; 8]> {
+        let tag = self
+            .ring
+            .seal_in_place_separate_tag(gcm_nonce(&self.salt, iv), aead::Aad::from(aad), data)
+            .ok()?;
+        let mut icv = [0u8; 8];
+        icv.copy_from_slice(&tag.as_ref()[..8]);
+        Some(icv)
     }
 
-    /// CTR from inc32(J0) over `data`.
-    fn ctr(&self, j0: &[u8; 16], data: &mut [u8]) {
-        let mut ctr = *j0;
-        for chunk in data.chunks_mut(16) {
-            let c = u32::from_be_bytes([ctr[12], ctr[13], ctr[14], ctr[15]]).wrapping_add(1);
-            ctr[12..].copy_from_slice(&c.to_be_bytes());
-            let mut ks = ctr;
-            self.aes.encrypt_block(aes::Block::from_mut_slice(&mut ks));
-            for (d, k) in chunk.iter_mut().zip(ks) {
-                *d ^= k;
-            }
-        }
+    /// CTR keystream from inc32(J0) (NIST SP 800-38D section 7.1).
+    fn ctr(&self, iv: &[u8; 8]) -> ctr::Ctr32BE<&aes::Aes128> {
+        let mut cb = [0u8; 16];
+        cb[..4].copy_from_slice(&self.salt);
+        cb[4..12].copy_from_slice(iv);
+        cb[15] = 2;
+        ctr::Ctr32BE::from_core(ctr::CtrCore::inner_iv_init(&self.aes, (&cb).into()))
     }
 
-    /// The full 16-octet tag over `aad` and ciphertext `ct`.
-    fn tag(&self, j0: &[u8; 16], aad: &[u8], ct: &[u8]) -> [u8; 16] {
+    /// Verifies `icv` over `aad` and ciphertext `data` and decrypts `data`
+    /// in place. On a bad ICV, `data` is put back as it came (re-encrypted)
+    /// and false is returned; the comparison is constant-time.
+    fn open(&self, iv: &[u8; 8], aad: &[u8], data: &mut [u8], icv: &[u8]) -> bool {
         use ghash::universal_hash::UniversalHash;
-        let mut g = ghash::GHash::new(ghash::Key::from_slice(&self.h));
+        use StreamCipher as _;
+        let mut g = self.ghash.clone();
         g.update_padded(aad);
-        g.update_padded(ct);
+        let mut ks = self.ctr(iv);
+        // Only the last chunk can be partial, so padding per chunk is the
+        // same as padding the whole ciphertext once.
+        for chunk in data.chunks_mut(GCM_CHUNK) {
+            g.update_padded(chunk);
+            ks.apply_keystream(chunk);
+        }
         let mut lens = [0u8; 16];
         lens[..8].copy_from_slice(&((aad.len() as u64) * 8).to_be_bytes());
-        lens[8..].copy_from_slice(&((ct.len() as u64) * 8).to_be_bytes());
-        g.update(&[ghash::Block::from(lens)]);
+        lens[8..].copy_from_slice(&((data.len() as u64) * 8).to_be_bytes());
+        g.update(&[lens.into()]);
         let s = g.finalize();
-        let mut t = *j0;
+        let mut t = [0u8; 16];
+        t[..4].copy_from_slice(&self.salt);
+        t[4..12].copy_from_slice(iv);
+        t[15] = 1;
         self.aes.encrypt_block(aes::Block::from_mut_slice(&mut t));
         for (a, b) in t.iter_mut().zip(s.iter()) {
             *a ^= b;
         }
-        t
+        let ok = bool::from(t[..icv.len()].ct_eq(icv));
+        if !ok {
+            self.ctr(iv).apply_keystream(data);
+        }
+        ok
     }
 }
 
@@ -459,16 +569,22 @@ impl OutboundSa {
         let iv_at = start + ESP_HEADER_LEN;
         match &self.crypto {
             Crypto::CbcHmac { cbc, mac } => {
+                let mut m = mac.start();
                 if let Some(cbc) = cbc {
                     let mut iv = u128::from(seq).to_be_bytes();
                     if let Some(g) = &self.iv_cipher {
                         g.encrypt_block(&mut iv);
                     }
                     buf[iv_at..iv_at + 16].copy_from_slice(&iv);
-                    cbc.encrypt(&iv, &mut buf[payload.start..trailer_end]);
+                    // Encrypt-then-MAC in one pass: the MAC covers SPI,
+                    // sequence number, IV and the ciphertext as it comes.
+                    m.update(&buf[start..payload.start]);
+                    cbc.encrypt_then(&iv, &mut buf[payload.start..trailer_end], |c| m.update(c));
+                } else {
+                    m.update(&buf[start..trailer_end]);
                 }
-                let tag = hmac::sign(mac, &buf[start..trailer_end]);
-                buf[trailer_end..end].copy_from_slice(&tag.as_ref()[..self.icv_len]);
+                let tag = m.finish();
+                buf[trailer_end..end].copy_from_slice(&tag[..self.icv_len]);
             }
             Crypto::Aead { key, salt } => {
                 let iv = seq.to_be_bytes();
@@ -512,9 +628,7 @@ impl OutboundSa {
                             .map_err(bad)?,
                     ),
                     Crypto::Gcm8(g) => {
-                        let j0 = g.j0(&iv);
-                        g.ctr(&j0, data);
-                        tag = g.tag(&j0, aad, data);
+                        tag[..8].copy_from_slice(&g.seal(&iv, aad, data).ok_or(SealError::NoRoom)?)
                     }
                     _ => {}
                 }
@@ -683,8 +797,10 @@ impl InboundSa {
         }
         match &self.crypto {
             Crypto::CbcHmac { cbc, mac } => {
-                let tag = hmac::sign(mac, &pkt[..icv_at]);
-                if !bool::from(tag.as_ref()[..self.icv_len].ct_eq(&pkt[icv_at..])) {
+                let mut m = mac.start();
+                m.update(&pkt[..icv_at]);
+                let tag = m.finish();
+                if !bool::from(tag[..self.icv_len].ct_eq(&pkt[icv_at..])) {
                     return Err(OpenError::BadIcv);
                 }
                 if let Some(cbc) = cbc {
@@ -747,15 +863,7 @@ impl InboundSa {
                             (&*icv).into(),
                         )
                         .is_ok(),
-                    Crypto::Gcm8(g) => {
-                        let j0 = g.j0(&iv);
-                        let t = g.tag(&j0, &aad[..n], data);
-                        let ok = bool::from(t[..icv.len()].ct_eq(icv));
-                        if ok {
-                            g.ctr(&j0, data);
-                        }
-                        ok
-                    }
+                    Crypto::Gcm8(g) => g.open(&iv, &aad[..n], data, icv),
                     _ => false,
                 };
                 if !ok {
@@ -1033,7 +1141,8 @@ mod tests {
 
     #[test]
     fn gcm8_is_gcm16_truncated() {
-        // Our CTR+GHASH GCM against ring's GCM on the same key, salt, IV and AAD.
+        // Suite 12 against suite 13 on the same key, salt, IV and AAD (opening
+        // with our CTR + GHASH is checked against ring in tests/reference.rs).
         let key: Vec<u8> = (0..20).collect();
         let (g8, g16) = seal_both(Suite::AesGcm8, Suite::AesGcm16, &key, &[]);
         assert_eq!(g8.len() + 8, g16.len());
