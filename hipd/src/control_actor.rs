@@ -285,11 +285,14 @@ impl Control {
     fn handle(&mut self, m: Ctl) {
         let now = Instant::now();
         match m {
-            Ctl::Control { t, packet } => self.on_control(t, &packet),
+            Ctl::Control { t, packet } => {
+                self.on_control(t, &packet);
+                self.io.pool.give_back(packet);
+            }
             Ctl::NoSa { packet } => self.on_no_sa(packet),
             Ctl::Notice { peer, notice } => match notice {
                 Notice::FirstPacket => self.engine.on_data_received(peer, now),
-                Notice::NewInboundSaUsed => self.esp.retire_old_inbound(&peer),
+                Notice::NewInboundSaUsed { spi } => self.esp.retire_old_inbound(&peer, spi),
             },
             Ctl::RekeyDue { peer } => {
                 if self.esp.rekey_due(&peer) {

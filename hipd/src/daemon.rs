@@ -112,6 +112,7 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
         esp6: open(true, IPPROTO_ESP)?,
         udp,
         stats: Stats::default(),
+        pool: crate::packet_pool::PacketPool::new(),
     });
     let tun_name = config.tun_name.clone();
     let lsi_prefix = config.lsi_prefix;

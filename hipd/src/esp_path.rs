@@ -55,9 +55,11 @@ pub enum Notice {
     /// First packet on newly installed SAs (R2-SENT becomes ESTABLISHED,
     /// RFC 7401 section 4.4.2).
     FirstPacket,
-    /// The peer sends on the inbound SA announced in the last rekey: the
-    /// previous one can be retired (RFC 7402 section 6.9).
-    NewInboundSaUsed,
+    /// The peer sends on the inbound SA `spi` announced in the last rekey:
+    /// the previous one can be retired (RFC 7402 section 6.9). Carries the
+    /// SPI so that a notice the actor handles late (after a further rekey)
+    /// retires nothing the peer may still use.
+    NewInboundSaUsed { spi: u32 },
 }
 
 /// A worker's handle on the SA tables.
@@ -213,7 +215,7 @@ impl EspPath {
             && p.old_spi_in.is_some()
             && !live.new_spi_reported.swap(true, Ordering::Relaxed)
         {
-            Some(Notice::NewInboundSaUsed)
+            Some(Notice::NewInboundSaUsed { spi })
         } else {
             None
         };
@@ -294,8 +296,8 @@ mod tests {
     ) -> Result<(Hit, Range<usize>), EngineError> {
         let p = e.path();
         let o = p.open(&p.snapshot(), buf, r)?;
-        if o.notice == Some(Notice::NewInboundSaUsed) {
-            e.retire_old_inbound(&o.peer);
+        if let Some(Notice::NewInboundSaUsed { spi }) = o.notice {
+            e.retire_old_inbound(&o.peer, spi);
         }
         Ok((o.peer, o.range))
     }
@@ -593,5 +595,38 @@ mod tests {
         b.expect_sequence_restart(&hit(1));
         assert!(send(&mut a, &mut b), "the armed restart is accepted");
         assert!(send(&mut a, &mut b));
+    }
+
+    /// A "new inbound SA used" notice that the control actor handles only
+    /// after a further rekey was installed must not retire the SA the peer
+    /// may still be sending on (seen in CI: one unknown-SPI drop during
+    /// rapid rekeys).
+    #[test]
+    fn a_late_notice_retires_nothing_after_a_further_rekey() {
+        let mut a = BeetEsp::default();
+        let mut b = BeetEsp::default();
+        a.install(&sa(1, 2, 1000, 2001, 7, 19)).unwrap();
+        b.install(&sa(2, 1, 2000, 1000, 9, 7)).unwrap();
+        b.install(&sa(2, 1, 2001, 1000, 19, 7)).unwrap();
+        // A packet on 2001: the worker reports it, the actor is busy.
+        let (mut buf, r) = icmp6(hit(1), hit(2), b"k");
+        let (_, _, s) = seal(&a, &hit(2), &mut buf, r).unwrap();
+        let (mut w, wr) = wire(&buf, s);
+        let p = b.path();
+        let _first = p.open(&p.snapshot(), &mut w, wr).unwrap();
+        let (mut buf, r) = icmp6(hit(1), hit(2), b"k2");
+        let (_, _, s) = seal(&a, &hit(2), &mut buf, r).unwrap();
+        let (mut w, wr) = wire(&buf, s);
+        let o = p.open(&p.snapshot(), &mut w, wr).unwrap();
+        assert_eq!(o.notice, Some(Notice::NewInboundSaUsed { spi: 2001 }));
+        // The next rekey is installed before the notice is handled.
+        b.install(&sa(2, 1, 2002, 1000, 29, 7)).unwrap();
+        b.retire_old_inbound(&hit(1), 2001);
+        // A still sends on 2001 until it hears of 2002: still accepted.
+        let (mut buf, r) = icmp6(hit(1), hit(2), b"late");
+        let (_, _, s) = seal(&a, &hit(2), &mut buf, r).unwrap();
+        let (mut w, wr) = wire(&buf, s);
+        assert!(open(&mut b, &mut w, wr).is_ok());
+        assert_eq!(b.counters()["esp_drop_unknown_spi"], 0);
     }
 }

@@ -365,9 +365,17 @@ impl BeetEsp {
         }
     }
 
-    /// The peer now sends on its new inbound SA: retire the old one.
-    pub fn retire_old_inbound(&mut self, peer: &Hit) {
-        let Some(old) = self.master.out.get(peer).and_then(|e| e.old_spi_in) else {
+    /// The peer now sends on its new inbound SA `used`: retire the one
+    /// before it. Nothing happens when `used` is no longer the current
+    /// inbound SPI (a further rekey was installed since the notice).
+    pub fn retire_old_inbound(&mut self, peer: &Hit, used: u32) {
+        let Some(old) = self
+            .master
+            .out
+            .get(peer)
+            .filter(|e| e.spi_in == used)
+            .and_then(|e| e.old_spi_in)
+        else {
             return;
         };
         self.master.inbound.remove(&old);

@@ -27,6 +27,7 @@ pub mod local_locators;
 pub mod locator_rules;
 pub mod netconf;
 pub mod offload;
+pub mod packet_pool;
 pub mod peer_db;
 pub mod raw_socket;
 pub mod stats;

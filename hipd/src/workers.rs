@@ -27,6 +27,8 @@ pub struct Io {
     pub esp6: RawSocket,
     pub udp: Option<tokio::net::UdpSocket>,
     pub stats: Stats,
+    /// Buffers for control packets on their way to the actor.
+    pub pool: crate::packet_pool::PacketPool,
 }
 
 /// Sends a UDP 10500 datagram (RFC 5770 / RFC 3948 framing already applied).
@@ -228,14 +230,17 @@ fn offer_control(io: &Io, ctl: &CtlHandle, t: Transport, pkt: &[u8]) {
         inc(&io.stats.hip_rx_malformed);
         return;
     }
-    offer(
-        ctl,
-        Ctl::Control {
-            t,
-            packet: pkt.to_vec(),
-        },
-        &io.stats.hip_rx_dropped_busy,
-    );
+    let Some(packet) = io.pool.copy_of(pkt) else {
+        // Every buffer waits for the control actor: it is behind.
+        inc(&io.stats.hip_rx_dropped_busy);
+        return;
+    };
+    if let Err(e) = ctl.packets.try_send(Ctl::Control { t, packet }) {
+        inc(&io.stats.hip_rx_dropped_busy);
+        if let Ctl::Control { packet, .. } = e.into_inner() {
+            io.pool.give_back(packet);
+        }
+    }
 }
 
 /// Reads HIP control packets from a raw IP 139 socket.

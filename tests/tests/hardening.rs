@@ -365,3 +365,106 @@ fn a_tentative_address_is_announced_only_after_dad() {
         candidates(&p)
     );
 }
+
+/// The base exchange through a bridge that loses 30 % of HIP packets,
+/// duplicates 5 % and reorders 25 % (RFC 7401 4.4.3 retransmission):
+/// median under 2 s over 15 fresh exchanges (both daemons restarted between
+/// them), each within 30 s.
+#[test]
+fn base_exchange_under_loss_duplication_and_reordering_is_quick() {
+    require_netns!();
+    use hipr_tests::impair::{self, Impairment};
+    let a = Netns::new("la");
+    let m = Netns::new("lm");
+    let b = Netns::new("lb");
+    hipr_tests::veth(&a, "veth-a", &m, "m-a");
+    hipr_tests::veth(&m, "m-b", &b, "veth-b");
+    for d in ["m-a", "m-b"] {
+        m.exec_ok(&["ip", "link", "set", d, "promisc", "on"]);
+    }
+    a.add_addr("veth-a", "2001:db8::1/64");
+    b.add_addr("veth-b", "2001:db8::2/64");
+    let bridge = impair::start(
+        &m,
+        "m-a",
+        "m-b",
+        Impairment {
+            loss: 30,
+            duplicate: 5,
+            reorder: 25,
+            seed: 0x5eed,
+        },
+    );
+    let mut ha = hipr_tests::Hipd::start(&a, None, None);
+    let mut hb = hipr_tests::Hipd::start(&b, None, None);
+    let hit_a = hipr_tests::pair::default_hi(&a, &ha);
+    let hit_b = hipr_tests::pair::default_hi(&b, &hb);
+    ha.hipconf_ok(&a, &["daemon", "add", "map", &hit_b, "2001:db8::2"]);
+    hb.hipconf_ok(&b, &["daemon", "add", "map", &hit_a, "2001:db8::1"]);
+    let hb_addr: Ipv6Addr = hit_b.parse().unwrap();
+    let mut times = Vec::new();
+    for run in 0..15 {
+        if run > 0 {
+            // Fresh state on both sides for the next exchange.
+            ha.crash_and_restart(&a);
+            hb.crash_and_restart(&b);
+        }
+        let t = Instant::now();
+        a.in_ns(move || {
+            let s = std::net::UdpSocket::bind("[::]:0").expect("bind");
+            let _ = s.send_to(b"go", (hb_addr, 9));
+        });
+        while !established_with(&a, &ha, &hit_b) {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "run {run}: no base exchange within 30 s; A log:\n{}",
+                ha.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            let nonzero = |ns: &Netns, h: &hipr_tests::Hipd| {
+                let v: serde_json::Value =
+                    serde_json::from_str(&h.hipconf_ok(ns, &["--json", "stats"])).unwrap();
+                v["counters"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .filter(|(_, v)| v.as_u64() != Some(0))
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default()
+            };
+            eprintln!(
+                "run {run} took {:?}\nA: {}\nB: {}",
+                t.elapsed(),
+                nonzero(&a, &ha),
+                nonzero(&b, &hb)
+            );
+        }
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    let c = &bridge.counts;
+    println!(
+        "lossy base exchange: median {:.0} ms, max {:.0} ms over {} runs; bridge: {} HIP frames, {} lost, {} duplicated, {} reordered",
+        median.as_secs_f64() * 1000.0,
+        times.last().unwrap().as_secs_f64() * 1000.0,
+        times.len(),
+        c.hip.load(std::sync::atomic::Ordering::Relaxed),
+        c.lost.load(std::sync::atomic::Ordering::Relaxed),
+        c.duplicated.load(std::sync::atomic::Ordering::Relaxed),
+        c.reordered.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert!(
+        c.lost.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the bridge impaired"
+    );
+    assert!(
+        median < Duration::from_secs(2),
+        "median {median:?}: {times:?}"
+    );
+}

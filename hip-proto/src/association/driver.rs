@@ -274,11 +274,16 @@ mod tests {
         d.apply(ms(0), Input::UserDataToSend);
         d.apply(ms(40), Input::R1 { ok: true });
         assert_eq!(d.poll_timeout(), Some(ms(240)));
-        // 150 ms: 600 ms.
+        // 100 ms: 400 ms.
+        let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, ms(0));
+        d.apply(ms(0), Input::UserDataToSend);
+        d.apply(ms(100), Input::R1 { ok: true });
+        assert_eq!(d.poll_timeout(), Some(ms(500)));
+        // 150 ms: 600 ms, capped at the configured initial timeout.
         let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, ms(0));
         d.apply(ms(0), Input::UserDataToSend);
         d.apply(ms(150), Input::R1 { ok: true });
-        assert_eq!(d.poll_timeout(), Some(ms(750)));
+        assert_eq!(d.poll_timeout(), Some(ms(150) + c.i2_retransmit.initial));
         // After an I1 retransmission the round trip is ambiguous (Karn): the
         // configured initial timeout.
         let mut d = Driver::new(Hit([1; 16]), Hit([2; 16]), &c, ms(0));
