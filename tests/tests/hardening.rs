@@ -468,3 +468,61 @@ fn base_exchange_under_loss_duplication_and_reordering_is_quick() {
         "median {median:?}: {times:?}"
     );
 }
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let rest = &s[s.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// At the open-file limit the control socket's acceptor backs off instead
+/// of spinning on EMFILE, and answers again once descriptors are free.
+#[test]
+fn control_socket_backs_off_at_the_open_file_limit() {
+    require_netns!();
+    let a = Netns::new("ma");
+    let ha = hipr_tests::Hipd::start(&a, None, None);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", ha.pid))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let limit = fds + 8;
+    let st = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &ha.pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
+        .status()
+        .expect("prlimit");
+    assert!(st.success());
+    // Connections that never send a request hold a descriptor each (for
+    // the 10 s request timeout): far more than the limit allows.
+    let conns: Vec<_> = (0..40)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(&ha.socket).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = cpu_ticks(ha.pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(ha.pid) - t0;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    println!(
+        "{} connections held, limit {limit}: {used} ticks of CPU in 2 s (hz {hz})",
+        conns.len()
+    );
+    assert!(
+        used * 10 < hz * 2,
+        "the acceptor spins: {used} ticks in 2 s; log:\n{}",
+        ha.log_text()
+    );
+    drop(conns);
+    // Descriptors come back (the held ones time out or close): it answers.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !ha.hipconf(&a, &["daemon", "get", "hi", "default"]).status.success() {
+        assert!(Instant::now() < deadline, "no answer after the flood");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
