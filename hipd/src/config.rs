@@ -30,6 +30,13 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read {0}")]
     Io(String),
+    /// A line of the file at `path` could not be understood.
+    #[error("{path}:{line}: {msg}")]
+    InFile {
+        path: String,
+        line: usize,
+        msg: String,
+    },
 }
 
 /// Parsed daemon configuration.
@@ -195,7 +202,14 @@ impl Config {
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let p = dir.join("hipd.conf");
         match std::fs::read_to_string(&p) {
-            Ok(t) => Self::parse(&t),
+            Ok(t) => Self::parse(&t).map_err(|e| match e {
+                ConfigError::Line { line, msg } => ConfigError::InFile {
+                    path: p.display().to_string(),
+                    line,
+                    msg,
+                },
+                other => other,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(ConfigError::Io(format!("{}: {e}", p.display()))),
         }
@@ -279,5 +293,18 @@ mod tests {
         );
         let c = Config::parse("profile = 2001:20::1 cutehip").unwrap();
         assert_eq!(c.profiles[0].1, hip_proto::endpoint::CompatProfile::Cutehip);
+    }
+
+    #[test]
+    fn a_bad_line_is_reported_with_the_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("hipd.conf"),
+            "tun = hip0\nudp_encap = maybe\n",
+        )
+        .unwrap();
+        let e = Config::load(d.path()).unwrap_err().to_string();
+        let want = format!("{}:2: ", d.path().join("hipd.conf").display());
+        assert!(e.starts_with(&want), "{e}");
     }
 }

@@ -521,7 +521,11 @@ fn control_socket_backs_off_at_the_open_file_limit() {
     drop(conns);
     // Descriptors come back (the held ones time out or close): it answers.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !ha.hipconf(&a, &["daemon", "get", "hi", "default"]).status.success() {
+    while !ha
+        .hipconf(&a, &["daemon", "get", "hi", "default"])
+        .status
+        .success()
+    {
         assert!(Instant::now() < deadline, "no answer after the flood");
         std::thread::sleep(Duration::from_millis(100));
     }
