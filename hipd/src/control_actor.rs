@@ -108,6 +108,8 @@ pub struct Control {
     pub esp: BeetEsp,
     pub pending: PendingQueues,
     pub io: Arc<Io>,
+    /// The TUN's addresses and peer LSI routes (RFC 5338).
+    pub netconf: crate::netconf::Netconf,
     path: EspPath,
     /// When each peer last got a recovery base exchange.
     recoveries: HashMap<Hit, Instant>,
@@ -135,7 +137,9 @@ impl Control {
         io: Arc<Io>,
     ) -> Self {
         let path = esp.path();
+        let netconf = crate::netconf::Netconf::new(&config.tun_name, local_lsi);
         Control {
+            netconf,
             config,
             peers,
             ids,

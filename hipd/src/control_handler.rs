@@ -2,8 +2,8 @@
 //! associations, identities, puzzle difficulty, LSI/HIT lookups, counters.
 use crate::control::{HiInfo, MapInfo, Request, Response};
 use crate::control_actor::Control;
+use crate::hosts;
 use crate::identity_store::{key_spec, HitVersion};
-use crate::{hosts, netconf};
 use hip_proto::Hit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -15,6 +15,21 @@ fn err(m: impl ToString) -> Response {
 
 fn parse_hit(s: &str) -> Result<Hit, Response> {
     hosts::parse_hit(s).map_err(err)
+}
+
+/// Keeps the TUN's peer LSI routes in step with the peer database (RFC
+/// 5338: only assigned LSIs are routed into the TUN): after a peer's LSI
+/// went from `old` to `new` (`None`: no peer), the old route goes and the
+/// new one is added. Failures are logged and counted, never an error of the
+/// request.
+pub fn peer_lsi_changed(st: &mut Control, old: Option<Ipv4Addr>, new: Option<Ipv4Addr>) {
+    let failed = &st.io.stats.lsi_route_failed;
+    if let Some(o) = old.filter(|o| Some(*o) != new) {
+        st.netconf.remove_peer_route(o, failed);
+    }
+    if let Some(n) = new {
+        st.netconf.add_peer_route(n, failed);
+    }
 }
 
 /// Handles one control request.
@@ -37,15 +52,19 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
                         .map_err(|_| err(format!("bad LSI {l:?}")))
                 })
                 .transpose()?;
-            st.peers.upsert(h, vec![loc], lsi, None).map_err(err)?;
+            let old = st.peers.get(&h).map(|p| p.lsi);
+            let new = st.peers.upsert(h, vec![loc], lsi, None).map_err(err)?;
+            peer_lsi_changed(st, old, Some(new));
             st.peers.save().map_err(err)?;
             Response::Ok
         }
         Request::DelMap { hit } => {
             let h = parse_hit(&hit)?;
-            st.peers
+            let gone = st
+                .peers
                 .remove(&h)
                 .ok_or_else(|| err(format!("no mapping for {h}")))?;
+            peer_lsi_changed(st, Some(gone.lsi), None);
             st.pending.take(&h);
             st.peers.save().map_err(err)?;
             Response::Ok
@@ -109,7 +128,6 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
                 2 => HitVersion::V2,
                 n => return Err(err(format!("bad ORCHID version {n}"))),
             };
-            let tun = st.config.tun_name.clone();
             let new = st
                 .ids
                 .generate(spec, v, &algorithm, &mut rand_core::OsRng)
@@ -123,16 +141,7 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
             if let Some(Err(e)) = added {
                 tracing::warn!(%hit, "new identity not usable for HIP: {e}");
             }
-            netconf::ip(&[
-                "-6",
-                "addr",
-                "add",
-                &format!("{}/128", Ipv6Addr::from(hit)),
-                "dev",
-                &tun,
-                "nodad",
-            ])
-            .map_err(err)?;
+            st.netconf.add_hit(Ipv6Addr::from(hit)).map_err(err)?;
             Response::Hi {
                 identities: vec![HiInfo {
                     hit: hit.to_string(),

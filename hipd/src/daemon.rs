@@ -83,7 +83,7 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
         .iter()
         .map(|i| Ipv6Addr::from(i.hit))
         .collect();
-    netconf::configure(&config.tun_name, &hits, local_lsi, config.lsi_prefix.1)?;
+    netconf::configure(&config.tun_name, &hits, local_lsi)?;
     tracing::info!(dev = %config.tun_name, hit = %default, lsi = %local_lsi, "TUN configured");
 
     let open =
@@ -123,7 +123,18 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
         packets: ptx,
         signals: stx,
     };
-    let control = Control::new(config, peers, ids, local_lsi, engine, esp, io.clone());
+    let mut control = Control::new(config, peers, ids, local_lsi, engine, esp, io.clone());
+    // Only assigned LSIs are routed into the TUN (RFC 5338): one /32 per
+    // peer known now (peers.json and the hosts file), over one socket.
+    let failed = control.netconf.add_peer_routes(
+        control.peers.iter().map(|p| p.lsi),
+        &io.stats.lsi_route_failed,
+    );
+    tracing::info!(
+        routes = control.peers.iter().count() - failed,
+        failed,
+        "peer LSI routes added"
+    );
     let actor = std::thread::Builder::new()
         .name("hipd-control".into())
         .spawn(move || {

@@ -39,6 +39,7 @@ counters!(
     bex_trigger_unhandled,
     bex_recovery,
     heartbeats_sent,
+    lsi_route_failed,
 );
 
 /// Increments a counter.

@@ -119,7 +119,8 @@ fn daemons_identity_tun_control_and_raw_hip() {
         "{routes}"
     );
     let v4 = a.exec_ok(&["ip", "-4", "addr", "show", "dev", "hip0"]);
-    assert!(v4.contains("198.19.0.1/16"), "{v4}");
+    // Only the LSI itself (RFC 5338): the prefix is not routed into the TUN.
+    assert!(v4.contains("198.19.0.1/32"), "{v4}");
 
     // Peer map through hipconf.
     ha.hipconf_ok(&a, &["daemon", "add", "map", &hit_b, "2001:db8::2"]);
@@ -187,14 +188,13 @@ fn daemons_identity_tun_control_and_raw_hip() {
     assert!(hb.wait_counter(&b, "hip_r1_sent", 1, Duration::from_secs(5)) >= 1);
     assert!(hb.log_text().contains("HIP control packet received"));
 
-    // Unknown HIT -> ICMPv6 unreachable; unknown LSI -> ICMPv4 unreachable.
+    // Unknown HIT -> ICMPv6 unreachable (the ORCHID prefixes are routed into
+    // the TUN); an unassigned LSI is not routed into it at all.
     let o = a.exec(&["ping", "-6", "-n", "-c", "1", "-W", "2", "2001:20::77"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Destination unreachable"), "{out}");
-    let o = a.exec(&["ping", "-n", "-c", "1", "-W", "2", "198.19.0.99"]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("Unreachable"), "{out}");
-    assert!(ha.counter(&a, "icmp_unreach_sent") >= 2);
+    assert!(!routed_via(&a, "198.19.0.99", "hip0"));
+    assert!(ha.counter(&a, "icmp_unreach_sent") >= 1);
 
     // A known peer: the packet is queued and a base exchange runs (B answers
     // without a mapping of its own: the responder needs none).
@@ -305,4 +305,102 @@ fn bad_hosts_file_stops_startup_with_line_number() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// Does `ip route get dst` in `ns` go out of `dev`? (A namespace without a
+/// default route answers "Network is unreachable": not via `dev`.)
+fn routed_via(ns: &Netns, dst: &str, dev: &str) -> bool {
+    let o = ns.exec(&["ip", "route", "get", dst]);
+    o.status.success()
+        && String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w == ["dev", dev])
+}
+
+/// The IPv4 routes out of hip0 in `ns`, one per line.
+fn hip0_routes(ns: &Netns) -> String {
+    ns.exec_ok(&["ip", "-4", "route", "show", "dev", "hip0"])
+}
+
+/// RFC 5338 LSIs with HIPL's public 1.0.0.0/8 as the prefix: only the local
+/// LSI (a /32 address) and each assigned peer LSI (a /32 route, from the
+/// hosts file at startup, from `add map`, restored from peers.json on a
+/// restart) go into the TUN; 1.1.1.1 does not, and `del map` takes the
+/// peer's route away. (The old code added LSI/8 and routed the whole /8.)
+#[test]
+fn only_assigned_lsis_are_routed_into_the_tun() {
+    require_netns!();
+    let ns = Netns::new("lsir");
+    let mut h = Hipd::start(
+        &ns,
+        Some("lsi_prefix = 1.0.0.0/8\n"),
+        Some("2001:20::aa 192.0.2.10 1.0.0.42 alice\n"),
+    );
+    let (_, lsi) = default_hi(&ns, &h);
+    let v4 = ns.exec_ok(&["ip", "-4", "addr", "show", "dev", "hip0"]);
+    assert!(v4.contains(&format!("{lsi}/32")), "{v4}");
+    assert!(!v4.contains("/8"), "{v4}");
+    assert!(
+        !routed_via(&ns, "1.1.1.1", "hip0"),
+        "1.1.1.1 is no assigned LSI: {}",
+        hip0_routes(&ns)
+    );
+    assert!(!hip0_routes(&ns).contains("1.0.0.0/8"));
+
+    // The hosts-file peer got its route at startup.
+    assert!(
+        hip0_routes(&ns).contains("1.0.0.42"),
+        "{}",
+        hip0_routes(&ns)
+    );
+    assert!(routed_via(&ns, "1.0.0.42", "hip0"));
+
+    // add map: the peer's LSI/32 appears, with our LSI as the source.
+    let peer = "2001:20::bb";
+    h.hipconf_ok(&ns, &["daemon", "add", "map", peer, "192.0.2.11"]);
+    let peer_lsi = h
+        .hipconf_ok(&ns, &["daemon", "hit-to-lsi", peer])
+        .trim()
+        .to_string();
+    let routes = hip0_routes(&ns);
+    assert!(
+        routes
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&peer_lsi)),
+        "{peer_lsi} not in {routes}"
+    );
+    let get = ns.exec_ok(&["ip", "route", "get", &peer_lsi]);
+    assert!(
+        get.contains("dev hip0") && get.contains(&format!("src {lsi}")),
+        "{get}"
+    );
+    // Adding again is idempotent.
+    h.hipconf_ok(&ns, &["daemon", "add", "map", peer, "192.0.2.12"]);
+    assert!(routed_via(&ns, &peer_lsi, "hip0"));
+
+    // A new LSI for the same peer moves the route.
+    h.hipconf_ok(
+        &ns,
+        &["daemon", "add", "map", peer, "192.0.2.12", "1.0.0.77"],
+    );
+    assert!(routed_via(&ns, "1.0.0.77", "hip0"));
+    assert!(!routed_via(&ns, &peer_lsi, "hip0"), "{}", hip0_routes(&ns));
+
+    // A restart restores the routes of the stored peers.
+    h.restart(&ns);
+    assert!(routed_via(&ns, "1.0.0.77", "hip0"), "{}", h.log_text());
+    assert!(routed_via(&ns, "1.0.0.42", "hip0"));
+    assert!(!routed_via(&ns, "1.1.1.1", "hip0"));
+
+    // del map: the route goes.
+    h.hipconf_ok(&ns, &["daemon", "del", "map", peer]);
+    assert!(!routed_via(&ns, "1.0.0.77", "hip0"), "{}", hip0_routes(&ns));
+    assert!(!hip0_routes(&ns).contains("1.0.0.77"));
+    assert!(
+        routed_via(&ns, "1.0.0.42", "hip0"),
+        "other peers keep theirs"
+    );
+    assert_eq!(h.counter(&ns, "lsi_route_failed"), 0, "{}", h.log_text());
 }
