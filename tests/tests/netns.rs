@@ -186,7 +186,8 @@ fn daemons_identity_tun_control_and_raw_hip() {
     // 5.1), where the I1 is answered with a precomputed R1.
     assert!(hb.wait_counter(&b, "hip_drop_badchecksum", 2, Duration::from_secs(5)) >= 2);
     assert!(hb.wait_counter(&b, "hip_r1_sent", 1, Duration::from_secs(5)) >= 1);
-    assert!(hb.log_text().contains("HIP control packet received"));
+    // Counted by the engine, not logged per packet (trace level only).
+    assert!(hb.counter(&b, "hip_received") >= 3);
 
     // Unknown HIT -> ICMPv6 unreachable (the ORCHID prefixes are routed into
     // the TUN); an unassigned LSI is not routed into it at all.
