@@ -5,6 +5,7 @@
 # RUNS runs of SECS seconds each) and the ratio to plain veth. Root; uses
 # documentation addresses only and removes its namespaces on exit.
 #   bash bench/iperf.sh [RUNS] [SECS]
+# HIPD_CONF="offload = no" (hipd.conf lines for both daemons) compares settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -33,7 +34,8 @@ ip -n $A addr add 192.0.2.1/24 dev veth-a; ip -n $B addr add 192.0.2.2/24 dev ve
 ip -n $A addr add 2001:db8::1/64 dev veth-a nodad; ip -n $B addr add 2001:db8::2/64 dev veth-b nodad
 ip -n $A link set veth-a up; ip -n $B link set veth-b up
 for ns in $A $B; do
-    mkdir -p "$TMP/$ns"
+    mkdir -p "$TMP/$ns/conf"
+    printf '%b\n' "${HIPD_CONF:-}" > "$TMP/$ns/conf/hipd.conf"
     ip netns exec $ns "$BIN/hipd" --foreground --config-dir "$TMP/$ns/conf" --socket "$TMP/$ns/sock" \
         2>"$TMP/$ns/log" &
 done

@@ -66,6 +66,12 @@ pub struct Config {
     pub rekey_packets: Option<u64>,
     /// Rekey after this many payload bytes sent on one outbound SA.
     pub rekey_bytes: Option<u64>,
+    /// Packet workers, each with its own TUN queue (`workers = N`;
+    /// IFF_MULTI_QUEUE). Default: one per CPU.
+    pub workers: usize,
+    /// TUN offloads (`offload = yes|no`): the kernel hands over TCP and UDP
+    /// super-packets of up to 64 KB, segmented and sealed here in one pass.
+    pub offload: bool,
     /// Which interfaces' addresses are announced as locators
     /// (`locator_interfaces`, `locator_exclude`).
     pub locators: crate::local_locators::LocatorPolicy,
@@ -86,6 +92,8 @@ impl Default for Config {
             rekey_packets: None,
             rekey_bytes: None,
             locators: Default::default(),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
+            offload: true,
         }
     }
 }
@@ -148,6 +156,14 @@ impl Config {
                     c.allow.push(hit);
                 }
                 "udp_encap" => c.udp_encap = yes_no(v).map_err(&err)?,
+                "offload" => c.offload = yes_no(v).map_err(&err)?,
+                "workers" => {
+                    c.workers = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(|| err(format!("workers: expected 1 to 64, got {v:?}")))?
+                }
                 "locator_interfaces" | "locator_exclude" => {
                     let names = crate::local_locators::parse_interface_list(v).map_err(err)?;
                     if k == "locator_interfaces" {

@@ -372,7 +372,7 @@ impl Control {
                     return;
                 }
                 inc(&stats.icmp_unreach_sent);
-                if let Err(e) = self.io.tun.send(&r) {
+                if let Err(e) = self.io.tun().send_packet(&r) {
                     tracing::debug!("TUN write ICMP: {e}");
                 }
             }

@@ -77,7 +77,7 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
         bytes: config.rekey_bytes,
     });
 
-    let tun = Tun::open(&config.tun_name).map_err(|e| format!("TUN {}: {e}", config.tun_name))?;
+    let tuns = open_tun_queues(&config)?;
     let hits: Vec<Ipv6Addr> = ids
         .identities
         .iter()
@@ -105,7 +105,7 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
         }
     };
     let io = Arc::new(Io {
-        tun,
+        tuns,
         hip4: open(false, IPPROTO_HIP)?,
         hip6: open(true, IPPROTO_HIP)?,
         esp4: open(false, IPPROTO_ESP)?,
@@ -150,12 +150,15 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
     tracing::info!(socket = %opts.socket.display(), "control socket listening");
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(workers::tun_task(
-        io.clone(),
-        path.clone(),
-        ctl.clone(),
-        lsi_prefix,
-    ));
+    for q in 0..io.tuns.len() {
+        tasks.spawn(workers::tun_task(
+            io.clone(),
+            q,
+            path.clone(),
+            ctl.clone(),
+            lsi_prefix,
+        ));
+    }
     tasks.spawn(workers::hip_raw_task(io.clone(), ctl.clone(), false));
     tasks.spawn(workers::hip_raw_task(io.clone(), ctl.clone(), true));
     tasks.spawn(workers::esp_raw_task(
@@ -201,6 +204,33 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
     let r = netconf::teardown(&tun_name);
     drop(io);
     r
+}
+
+/// Opens `workers` queues of the TUN (IFF_MULTI_QUEUE), with vnet headers
+/// and offloads when `offload = yes`; one plain queue when `workers = 1`
+/// and offloads are off, as before.
+fn open_tun_queues(config: &Config) -> Result<Vec<Tun>, String> {
+    let name = &config.tun_name;
+    let err = |e: std::io::Error| format!("TUN {name}: {e}");
+    if config.workers == 1 && !config.offload {
+        return Ok(vec![Tun::open(name).map_err(err)?]);
+    }
+    let opts = crate::tun::TunOptions {
+        multi_queue: true,
+        vnet_hdr: config.offload,
+        offload: config.offload,
+    };
+    let tuns = (0..config.workers)
+        .map(|_| Tun::open_with(name, &opts).map_err(err))
+        .collect::<Result<Vec<_>, _>>()?;
+    let o = tuns[0].offloads();
+    tracing::info!(
+        queues = tuns.len(),
+        tso = o.tso,
+        uso = o.uso,
+        "TUN queues open"
+    );
+    Ok(tuns)
 }
 
 /// Announces locator changes (RFC 8046): every rtnetlink address event tells

@@ -31,6 +31,7 @@ counters!(
     esp_tx_failed,
     esp_rx_unhandled,
     tun_rx,
+    tun_segments,
     tun_rx_unhandled,
     icmp_unreach_sent,
     icmp_unreach_limited,

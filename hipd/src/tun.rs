@@ -180,6 +180,35 @@ impl Tun {
     }
 }
 
+impl Tun {
+    /// Writes one plain IP packet; on a queue with `vnet_hdr` it goes out
+    /// behind an all-zero virtio_net_hdr (no offload, checksum complete),
+    /// gathered with writev(2) so the packet is not copied.
+    pub fn send_packet(&self, pkt: &[u8]) -> std::io::Result<usize> {
+        if !self.offloads.vnet_hdr {
+            return self.send(pkt);
+        }
+        let hdr = [0u8; crate::offload::vnet::VNET_HDR_LEN];
+        let iov = [
+            libc::iovec {
+                iov_base: hdr.as_ptr() as *mut libc::c_void,
+                iov_len: hdr.len(),
+            },
+            libc::iovec {
+                iov_base: pkt.as_ptr() as *mut libc::c_void,
+                iov_len: pkt.len(),
+            },
+        ];
+        // SAFETY: both iovecs describe live buffers of the given lengths.
+        let n = unsafe { libc::writev(self.fd.get_ref().as_raw_fd(), iov.as_ptr(), 2) };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok((n as usize).saturating_sub(hdr.len()))
+        }
+    }
+}
+
 /// Opens /dev/net/tun and attaches it to interface `name` with `flags`.
 fn open_queue(name: &str, flags: libc::c_short) -> std::io::Result<OwnedFd> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {

@@ -20,7 +20,9 @@ use std::sync::Arc;
 /// I/O handles the workers and the control actor share (every send is one
 /// system call on a descriptor, safe from any thread).
 pub struct Io {
-    pub tun: Tun,
+    /// One TUN queue per packet worker (the first one also carries the
+    /// packets hipd writes).
+    pub tuns: Vec<Tun>,
     pub hip4: RawSocket,
     pub hip6: RawSocket,
     pub esp4: RawSocket,
@@ -29,6 +31,13 @@ pub struct Io {
     pub stats: Stats,
     /// Buffers for control packets on their way to the actor.
     pub pool: crate::packet_pool::PacketPool,
+}
+
+impl Io {
+    /// The TUN queue for packets hipd writes (received data, ICMP errors).
+    pub fn tun(&self) -> &Tun {
+        &self.tuns[0]
+    }
 }
 
 /// Sends a UDP 10500 datagram (RFC 5770 / RFC 3948 framing already applied).
@@ -92,13 +101,37 @@ fn in_prefix(a: Ipv4Addr, (p, len): (Ipv4Addr, u8)) -> bool {
     (u32::from(a) & mask) == (u32::from(p) & mask)
 }
 
-/// Reads the TUN: packets to peers with SAs are sealed and sent here, the
-/// rest go to the control actor.
-pub async fn tun_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, lsi_prefix: (Ipv4Addr, u8)) {
+/// Reads TUN queue `queue`: packets to peers with SAs are sealed and sent
+/// here, the rest go to the control actor. On a queue with offloads a read
+/// is a virtio_net_hdr and a packet of up to 64 KB: a TCP or UDP
+/// super-packet is cut into MTU-sized segments, each sealed and sent in the
+/// same pass ([`crate::offload::segment()`]).
+pub async fn tun_task(
+    io: Arc<Io>,
+    queue: usize,
+    path: EspPath,
+    ctl: CtlHandle,
+    lsi_prefix: (Ipv4Addr, u8),
+) {
+    use crate::offload::vnet::VNET_HDR_LEN;
+    let tun = &io.tuns[queue];
+    let vnet = tun.offloads().vnet_hdr;
+    // The packet (after the vnet header, if any) starts at HEADROOM.
+    let lead = if vnet { VNET_HDR_LEN } else { 0 };
     let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    // Segments of a super-packet, one at a time, with ESP room around them.
+    let mut seg = if vnet {
+        vec![0u8; HEADROOM + 65536 + TAILROOM]
+    } else {
+        Vec::new()
+    };
     loop {
-        let n = match io.tun.recv(&mut buf[HEADROOM..HEADROOM + 65536]).await {
-            Ok(n) => n,
+        let n = match tun.recv(&mut buf[HEADROOM - lead..HEADROOM + 65536]).await {
+            Ok(n) if n >= lead => n - lead,
+            Ok(_) => {
+                inc(&io.stats.tun_rx_unhandled);
+                continue;
+            }
             Err(e) => {
                 tracing::error!("TUN read: {e}");
                 return;
@@ -115,19 +148,70 @@ pub async fn tun_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, lsi_prefix: (I
                 continue;
             }
         };
-        match peer {
-            Some(peer) => {
-                if send_esp(&io, &path, &snap, &peer, &mut buf, HEADROOM..HEADROOM + n) {
-                    let _ = ctl.signals.send(Ctl::RekeyDue { peer });
+        let hdr = if vnet {
+            match crate::offload::VnetHdr::parse(&buf[HEADROOM - lead..HEADROOM]) {
+                Ok(h) => Some(h),
+                Err(_) => {
+                    inc(&io.stats.tun_rx_unhandled);
+                    continue;
                 }
             }
-            None => offer(
+        } else {
+            None
+        };
+        let mut rekey = false;
+        match (peer, hdr) {
+            (Some(peer), Some(h)) if h.is_gso() || h.needs_csum() => {
+                let r = crate::offload::segment(
+                    &h,
+                    &buf[HEADROOM..HEADROOM + n],
+                    &mut seg,
+                    HEADROOM,
+                    |b, r| {
+                        inc(&io.stats.tun_segments);
+                        rekey |= send_esp(&io, &path, &snap, &peer, b, r);
+                    },
+                );
+                if r.is_err() {
+                    inc(&io.stats.tun_rx_unhandled);
+                }
+            }
+            (Some(peer), _) => {
+                rekey = send_esp(&io, &path, &snap, &peer, &mut buf, HEADROOM..HEADROOM + n);
+            }
+            (None, Some(h)) if h.is_gso() || h.needs_csum() => {
+                // No SAs yet: the control actor queues plain packets.
+                let r = crate::offload::segment(
+                    &h,
+                    &buf[HEADROOM..HEADROOM + n],
+                    &mut seg,
+                    HEADROOM,
+                    |b, r| {
+                        offer(
+                            &ctl,
+                            Ctl::NoSa {
+                                packet: b[r].to_vec(),
+                            },
+                            &io.stats.queue_dropped,
+                        )
+                    },
+                );
+                if r.is_err() {
+                    inc(&io.stats.tun_rx_unhandled);
+                }
+            }
+            (None, _) => offer(
                 &ctl,
                 Ctl::NoSa {
                     packet: pkt.to_vec(),
                 },
                 &io.stats.queue_dropped,
             ),
+        }
+        if rekey {
+            if let Some(peer) = peer {
+                let _ = ctl.signals.send(Ctl::RekeyDue { peer });
+            }
         }
     }
 }
@@ -195,7 +279,7 @@ fn on_esp(
                     notice,
                 });
             }
-            if let Err(e) = io.tun.send(&buf[o.range]) {
+            if let Err(e) = io.tun().send_packet(&buf[o.range]) {
                 tracing::debug!("TUN write: {e}");
             }
         }

@@ -501,3 +501,48 @@ fn tcp_survives_a_move_with_mobile_initiated_rekey() {
     // RFC 8046 section 3.2.2: new SAs together with the new locator.
     transfer_across_move_with(false, true, Some("rekey_on_move = yes\n"));
 }
+
+/// TCP over the HIT and the LSI with TUN offloads on (the default: the kernel
+/// hands hipd 64 KB super-packets, cut into MTU-sized ESP packets here) and
+/// with them off on one queue (`offload = no`, `workers = 1`, as on kernels
+/// without IFF_VNET_HDR offloads); 64 MB each way, SHA-256 equal.
+#[test]
+fn tcp_with_tun_offloads_on_and_off() {
+    require_netns!();
+    for conf in [None, Some("offload = no\nworkers = 1\n")] {
+        let p = pair(false, conf, conf);
+        assert!(ping(&p.a, &p.lsi_b).contains(&3), "{conf:?}");
+        let hit_b: std::net::Ipv6Addr = p.hit_b.parse().unwrap();
+        let lsi_b: std::net::Ipv4Addr = p.lsi_b.parse().unwrap();
+        let payload = data(64 << 20, 3);
+        let (s, r) = tcp_transfer(
+            &p.a,
+            &p.b,
+            "[::]:5031".parse().unwrap(),
+            SocketAddr::from((hit_b, 5031)),
+            payload.clone(),
+        );
+        assert_eq!(s, r, "HIT, {conf:?}");
+        let (s, r) = tcp_transfer(
+            &p.a,
+            &p.b,
+            "0.0.0.0:5032".parse().unwrap(),
+            SocketAddr::from((lsi_b, 5032)),
+            payload,
+        );
+        assert_eq!(s, r, "LSI, {conf:?}");
+        let segs = p.ha.counter(&p.a, "tun_segments");
+        let tun_rx = p.ha.counter(&p.a, "tun_rx");
+        println!("{conf:?}: {tun_rx} TUN reads, {segs} segments sealed from super-packets");
+        if conf.is_none() {
+            assert!(
+                segs > tun_rx,
+                "super-packets were cut: {segs} segments from {tun_rx} reads"
+            );
+        } else {
+            assert_eq!(segs, 0, "no offloads");
+        }
+        assert_eq!(p.ha.counter(&p.a, "esp_drop_malformed"), 0);
+        assert_eq!(p.hb.counter(&p.b, "esp_drop_icv"), 0);
+    }
+}
