@@ -81,6 +81,11 @@ const ICMP_OVERALL: RateLimit = RateLimit {
     burst: 100,
     per_token: hip_proto::association::Duration::from_millis(1),
 };
+/// How long a previous inbound SA stays after the peer started using the
+/// new one.
+const RETIRE_GRACE: Duration = Duration::from_millis(300);
+/// Retirements waiting at most (beyond, they happen at once).
+const RETIRING_MAX: usize = 65536;
 /// How often drops are summarized at info level.
 const DROP_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// How often silence is checked.
@@ -121,6 +126,8 @@ pub struct Control {
     icmp_limit: AddressLimiter,
     /// Counters at the last drop summary.
     last_summary: std::collections::BTreeMap<String, u64>,
+    /// Previous inbound SAs to retire: (peer, the new SPI it uses, when).
+    retiring: Vec<(Hit, u32, Instant)>,
 }
 
 impl Control {
@@ -158,6 +165,7 @@ impl Control {
                 &mut |b: &mut [u8]| rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, b),
             ),
             last_summary: Default::default(),
+            retiring: Vec::new(),
         }
     }
 
@@ -202,6 +210,7 @@ impl Control {
             if now >= next_silence {
                 next_silence = now + SILENCE_TICK;
                 self.check_paths(now);
+                self.retire_due(now);
             }
             if now >= next_summary {
                 next_summary = now + DROP_SUMMARY_EVERY;
@@ -237,6 +246,19 @@ impl Control {
             }
             let a = self.engine.failover(peer, now);
             self.perform(a);
+        }
+    }
+
+    /// Retires the previous inbound SAs whose grace period ended.
+    fn retire_due(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.retiring.len() {
+            if self.retiring[i].2 <= now {
+                let (peer, spi, _) = self.retiring.swap_remove(i);
+                self.esp.retire_old_inbound(&peer, spi);
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -296,7 +318,16 @@ impl Control {
             Ctl::NoSa { packet } => self.on_no_sa(packet),
             Ctl::Notice { peer, notice } => match notice {
                 Notice::FirstPacket => self.engine.on_data_received(peer, now),
-                Notice::NewInboundSaUsed { spi } => self.esp.retire_old_inbound(&peer, spi),
+                Notice::NewInboundSaUsed { spi } => {
+                    // Packets sealed just before the peer switched may still
+                    // be on their way (several sender queues): the old SA
+                    // goes a little later (RFC 7402 section 6.9 lets it stay).
+                    if self.retiring.len() < RETIRING_MAX {
+                        self.retiring.push((peer, spi, now + RETIRE_GRACE));
+                    } else {
+                        self.esp.retire_old_inbound(&peer, spi);
+                    }
+                }
             },
             Ctl::RekeyDue { peer } => {
                 if self.esp.rekey_due(&peer) {

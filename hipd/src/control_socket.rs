@@ -22,10 +22,53 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause after an accept error such as EMFILE.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Binds the control socket at `path`, owner-only. Refuses a path that
+/// A control socket bound beside its final path, not yet visible there.
+#[derive(Debug)]
+pub struct Pending {
+    listener: tokio::net::UnixListener,
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl Pending {
+    /// Moves the socket to its path (rename(2), atomic): from this moment
+    /// `hipconf` (and a supervisor waiting for the path) reaches a daemon
+    /// that is ready, with its TUN, routes and sockets in place.
+    pub fn publish(self) -> Result<tokio::net::UnixListener, String> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&self.tmp);
+            format!("{}: {e}", self.path.display())
+        })?;
+        Ok(self.listener)
+    }
+
+    /// Where the socket waits until [`Pending::publish`].
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+}
+
+/// Binds the control socket for `path`, owner-only, at a temporary name
+/// beside it ([`Pending::publish`] moves it into place). Refuses a path that
 /// exists and is not a socket, and a socket on which a daemon answers; a
-/// stale socket (nobody listening) is replaced.
-pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, String> {
+/// stale socket (nobody listening) is replaced when published.
+pub fn bind(path: &Path) -> Result<Pending, String> {
+    let tmp = {
+        let mut n = path.as_os_str().to_owned();
+        n.push(format!(".{}", std::process::id()));
+        std::path::PathBuf::from(n)
+    };
+    check(path)?;
+    let listener = bind_at(path, &tmp)?;
+    Ok(Pending {
+        listener,
+        tmp,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Refuses a `path` that is not a socket or that a live daemon answers on.
+fn check(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
         Ok(m) if !m.file_type().is_socket() => {
@@ -41,19 +84,24 @@ pub fn bind(path: &Path) -> Result<tokio::net::UnixListener, String> {
                     path.display()
                 ));
             }
-            std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("{}: {e}", path.display())),
     }
+    Ok(())
+}
+
+/// Binds at `tmp` (beside `path`), owner-only.
+fn bind_at(path: &Path, tmp: &Path) -> Result<tokio::net::UnixListener, String> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    let l = tokio::net::UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let _ = std::fs::remove_file(tmp);
+    let l = tokio::net::UnixListener::bind(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     // The control socket changes identities and maps: owner (root) only.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
     Ok(l)
 }
 
@@ -166,11 +214,14 @@ mod tests {
         assert!(e.contains("not a socket"), "{e}");
         assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
         let sock = dir.path().join("hipd.sock");
-        let live = bind(&sock).unwrap();
+        let pending = bind(&sock).unwrap();
+        assert!(!sock.exists(), "not visible before it is published");
+        let live = pending.publish().unwrap();
+        assert!(sock.exists());
         let e = bind(&sock).unwrap_err();
         assert!(e.contains("another hipd"), "{e}");
         drop(live);
         // Nobody listens any more: the stale socket is replaced.
-        let _again = bind(&sock).unwrap();
+        let _again = bind(&sock).unwrap().publish().unwrap();
     }
 }

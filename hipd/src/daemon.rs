@@ -31,13 +31,15 @@ pub async fn run(opts: Options) -> Result<(), String> {
     std::fs::create_dir_all(&opts.config_dir)
         .map_err(|e| format!("{}: {e}", opts.config_dir.display()))?;
     // Taken first: a second hipd must not touch the first one's TUN or routes.
-    let listener = crate::control_socket::bind(&opts.socket)?;
-    let r = run_bound(&opts, listener).await;
+    let pending = crate::control_socket::bind(&opts.socket)?;
+    let tmp = pending.tmp_path().to_path_buf();
+    let r = run_bound(&opts, pending).await;
+    let _ = std::fs::remove_file(&tmp);
     let _ = std::fs::remove_file(&opts.socket);
     r
 }
 
-async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result<(), String> {
+async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> Result<(), String> {
     let config = Config::load(&opts.config_dir).map_err(|e| e.to_string())?;
     let ids =
         IdentityStore::open(&opts.config_dir, &mut rand_core::OsRng).map_err(|e| e.to_string())?;
@@ -174,6 +176,8 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
         true,
     ));
     tasks.spawn(workers::udp_task(io.clone(), path.clone(), ctl.clone()));
+    // Visible only now that everything is in place (readiness).
+    let listener = pending.publish()?;
     tasks.spawn(crate::control_socket::serve(listener, ctl.clone()));
     match crate::addr_watch::AddrWatch::open() {
         Ok(w) => {
@@ -212,6 +216,15 @@ async fn run_bound(opts: &Options, listener: tokio::net::UnixListener) -> Result
 fn open_tun_queues(config: &Config) -> Result<Vec<Tun>, String> {
     let name = &config.tun_name;
     let err = |e: std::io::Error| format!("TUN {name}: {e}");
+    // Queues of a multi-queue TUN can be attached by anyone: never join a
+    // device another process (another hipd) has open.
+    let c = std::ffi::CString::new(name.as_str()).map_err(|_| format!("bad TUN name {name:?}"))?;
+    // SAFETY: if_nametoindex reads a NUL-terminated name.
+    if unsafe { libc::if_nametoindex(c.as_ptr()) } != 0 {
+        return Err(format!(
+            "TUN {name}: the interface exists already (another hipd running?); set tun = NAME or stop it"
+        ));
+    }
     if config.workers == 1 && !config.offload {
         return Ok(vec![Tun::open(name).map_err(err)?]);
     }

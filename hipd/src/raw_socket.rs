@@ -290,6 +290,182 @@ pub fn unmap(a: IpAddr) -> IpAddr {
     }
 }
 
+/// Packets one batched system call moves at most.
+pub const BATCH: usize = 64;
+/// Room for one packet in a batch buffer (an ESP packet for a 1400-octet
+/// TUN MTU, with room to spare; longer ones are cut and dropped).
+pub const SLOT: usize = 4096;
+
+/// Where a received packet starts in its slot: room before it for opening
+/// in place (the rebuilt inner header), as `esp_path::HEADROOM`.
+pub const RX_LEAD: usize = 64;
+/// Room kept after a received packet.
+const RX_TAIL: usize = 64;
+
+/// Fixed buffers for [`RawSocket::recv_many`] and [`RawSocket::send_many`]:
+/// [`BATCH`] slots of [`SLOT`] octets, allocated once.
+pub struct Batch {
+    /// The slots, back to back.
+    pub buf: Vec<u8>,
+    /// Octets in each slot.
+    pub lens: [usize; BATCH],
+    /// The source of each received packet.
+    pub srcs: [IpAddr; BATCH],
+    /// Slots in use.
+    pub n: usize,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Batch {
+            buf: vec![0u8; BATCH * SLOT],
+            lens: [0; BATCH],
+            srcs: [IpAddr::V4(Ipv4Addr::UNSPECIFIED); BATCH],
+            n: 0,
+        }
+    }
+
+    /// Slot `i`.
+    pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+        &mut self.buf[i * SLOT..(i + 1) * SLOT]
+    }
+
+    /// Appends a copy of `pkt`; false when the batch is full or `pkt` does
+    /// not fit a slot.
+    pub fn push(&mut self, pkt: &[u8]) -> bool {
+        if self.n == BATCH || pkt.len() > SLOT {
+            return false;
+        }
+        let i = self.n;
+        self.slot_mut(i)[..pkt.len()].copy_from_slice(pkt);
+        self.lens[i] = pkt.len();
+        self.n += 1;
+        true
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RawSocket {
+    /// Sends the `b.n` packets of `b` to `dst` with one sendmmsg(2) (more
+    /// if the kernel takes fewer at a time); returns how many went out.
+    pub fn send_many(&self, b: &Batch, dst: IpAddr) -> std::io::Result<usize> {
+        let (ss, sl) = ip_sockaddr(dst);
+        // SAFETY: zeroed iovec/mmsghdr arrays are valid; every pointer set
+        // below points into `b.buf` or `ss`, which outlive the call.
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for i in 0..b.n {
+            iov[i].iov_base = b.buf[i * SLOT..].as_ptr() as *mut libc::c_void;
+            iov[i].iov_len = b.lens[i];
+            msgs[i].msg_hdr.msg_name = (&ss as *const libc::sockaddr_storage) as *mut libc::c_void;
+            msgs[i].msg_hdr.msg_namelen = sl;
+            msgs[i].msg_hdr.msg_iov = &mut iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let fd = self.fd.get_ref().as_raw_fd();
+        let mut sent = 0;
+        // Bounded: every round sends at least one packet or returns.
+        while sent < b.n {
+            // SAFETY: msgs[sent..b.n] are initialised above.
+            let r =
+                unsafe { libc::sendmmsg(fd, msgs[sent..].as_mut_ptr(), (b.n - sent) as u32, 0) };
+            if r <= 0 {
+                let e = std::io::Error::last_os_error();
+                return if sent > 0 { Ok(sent) } else { Err(e) };
+            }
+            sent += r as usize;
+        }
+        Ok(sent)
+    }
+
+    /// Waits until packets can be read, then takes up to [`BATCH`] with one
+    /// recvmmsg(2) into `b`, each at [`RX_LEAD`] in its slot. `starts[i]`
+    /// gets where packet `i`'s payload starts in its slot (after the IPv4
+    /// header that IPv4 raw sockets deliver) and `b.lens[i]` where it ends.
+    pub async fn recv_many(
+        &self,
+        b: &mut Batch,
+        starts: &mut [usize; BATCH],
+    ) -> std::io::Result<usize> {
+        loop {
+            let mut g = self.fd.readable().await?;
+            match g.try_io(|f| recv_mmsg(f.as_raw_fd(), b)) {
+                Ok(Ok(n)) => {
+                    for (i, start) in starts.iter_mut().enumerate().take(n) {
+                        let end = b.lens[i];
+                        *start = RX_LEAD;
+                        if !self.v6 {
+                            let s = &b.buf[i * SLOT + RX_LEAD..i * SLOT + end];
+                            let ihl = s.first().map(|x| usize::from(x & 0x0f) * 4).unwrap_or(0);
+                            // A malformed header leaves an empty packet (dropped as such).
+                            *start = RX_LEAD
+                                + if (20..=s.len()).contains(&ihl) {
+                                    ihl
+                                } else {
+                                    s.len()
+                                };
+                        }
+                    }
+                    return Ok(n);
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// recvmmsg(2) without waiting into the slots of `b`.
+fn recv_mmsg(fd: std::os::fd::RawFd, b: &mut Batch) -> std::io::Result<usize> {
+    // SAFETY: zeroed arrays are valid; pointers point into `b.buf` and
+    // `names`, which outlive the call.
+    let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let mut names: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..BATCH {
+        iov[i].iov_base = b.buf[i * SLOT + RX_LEAD..].as_mut_ptr().cast();
+        iov[i].iov_len = SLOT - RX_LEAD - RX_TAIL;
+        msgs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+        msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: msgs is initialised above.
+    let r = unsafe {
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            BATCH as u32,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let n = r as usize;
+    for i in 0..n {
+        // A packet longer than its slot is cut: mark it empty (dropped).
+        // `lens` is the end offset in the slot.
+        let truncated = msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        b.lens[i] = RX_LEAD
+            + if truncated {
+                0
+            } else {
+                msgs[i].msg_len as usize
+            };
+        b.srcs[i] = sockaddr_socket(&names[i]).ip();
+    }
+    b.n = n;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

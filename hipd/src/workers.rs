@@ -10,7 +10,7 @@ use crate::dataplane::{classify, Dest};
 use crate::engine::{EngineError, Transport};
 use crate::esp_path::{EspPath, HEADROOM, TAILROOM};
 use crate::esp_tables::SaSnapshot;
-use crate::raw_socket::RawSocket;
+use crate::raw_socket::{Batch, RawSocket, BATCH};
 use crate::stats::{inc, Stats};
 use crate::tun::Tun;
 use hip_proto::Hit;
@@ -92,6 +92,71 @@ pub fn send_esp(
     }
 }
 
+/// Seals the segment at `buf[inner]` and adds it to the send batch `txb`
+/// (sent with one sendmmsg(2) by [`flush_tx`]); ESP over UDP goes out at
+/// once. Returns true when a rekey limit was reached.
+#[allow(clippy::too_many_arguments)]
+fn seal_to_batch(
+    io: &Io,
+    path: &EspPath,
+    snap: &SaSnapshot,
+    peer: &Hit,
+    buf: &mut [u8],
+    inner: std::ops::Range<usize>,
+    txb: &mut Batch,
+    txdst: &mut Option<IpAddr>,
+) -> bool {
+    match path.seal(snap, peer, buf, inner) {
+        Ok(s) => {
+            if let Some(port) = s.udp_port {
+                send_udp(io, s.dst, port, &buf[s.range]);
+                inc(&io.stats.esp_tx);
+                return s.rekey_due;
+            }
+            if *txdst != Some(s.dst) || txb.n == BATCH {
+                flush_tx(io, txb, txdst);
+            }
+            if !txb.push(&buf[s.range]) {
+                inc(&io.stats.esp_tx_failed);
+            }
+            *txdst = Some(s.dst);
+            s.rekey_due
+        }
+        Err(e) => {
+            inc(&io.stats.esp_tx_failed);
+            tracing::trace!(%peer, "ESP seal: {e}");
+            false
+        }
+    }
+}
+
+/// Sends the batch (one sendmmsg(2)) and empties it.
+fn flush_tx(io: &Io, txb: &mut Batch, txdst: &mut Option<IpAddr>) {
+    let Some(dst) = txdst.take() else {
+        txb.n = 0;
+        return;
+    };
+    if txb.n == 0 {
+        return;
+    }
+    let sock = if dst.is_ipv4() { &io.esp4 } else { &io.esp6 };
+    inc(&io.stats.esp_tx_batches);
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    match sock.send_many(txb, dst) {
+        Ok(k) => {
+            io.stats.esp_tx.fetch_add(k as u64, relaxed);
+            io.stats
+                .esp_tx_failed
+                .fetch_add((txb.n - k) as u64, relaxed);
+        }
+        Err(e) => {
+            io.stats.esp_tx_failed.fetch_add(txb.n as u64, relaxed);
+            tracing::trace!(%dst, "ESP send: {e}");
+        }
+    }
+    txb.n = 0;
+}
+
 fn in_prefix(a: Ipv4Addr, (p, len): (Ipv4Addr, u8)) -> bool {
     let mask = if len == 0 {
         0
@@ -125,6 +190,9 @@ pub async fn tun_task(
     } else {
         Vec::new()
     };
+    // Sealed segments waiting for one sendmmsg(2), and where they go.
+    let mut txb = Batch::new();
+    let mut txdst: Option<IpAddr> = None;
     loop {
         let n = match tun.recv(&mut buf[HEADROOM - lead..HEADROOM + 65536]).await {
             Ok(n) if n >= lead => n - lead,
@@ -169,9 +237,11 @@ pub async fn tun_task(
                     HEADROOM,
                     |b, r| {
                         inc(&io.stats.tun_segments);
-                        rekey |= send_esp(&io, &path, &snap, &peer, b, r);
+                        rekey |=
+                            seal_to_batch(&io, &path, &snap, &peer, b, r, &mut txb, &mut txdst);
                     },
                 );
+                flush_tx(&io, &mut txb, &mut txdst);
                 if r.is_err() {
                     inc(&io.stats.tun_rx_unhandled);
                 }
@@ -260,18 +330,22 @@ impl Default for EspRx {
 
 /// Opens the ESP packet at `buf[esp]` in place (with [`HEADROOM`] before it)
 /// and writes the inner packet to the TUN.
+/// With `gro`, the inner packet is held to be merged with the next ones of
+/// its TCP flow and written by [`flush_gro`].
+#[allow(clippy::too_many_arguments)]
 fn on_esp(
     io: &Io,
     path: &EspPath,
+    snap: &SaSnapshot,
     ctl: &CtlHandle,
     rx: &mut EspRx,
+    gro: Option<&mut crate::offload::Coalescer>,
     src: IpAddr,
     buf: &mut [u8],
     esp: std::ops::Range<usize>,
 ) {
     inc(&io.stats.esp_rx);
-    let snap = path.snapshot();
-    match path.open(&snap, buf, esp) {
+    match path.open(snap, buf, esp) {
         Ok(o) => {
             if let Some(notice) = o.notice {
                 let _ = ctl.signals.send(Ctl::Notice {
@@ -279,8 +353,12 @@ fn on_esp(
                     notice,
                 });
             }
-            if let Err(e) = io.tun().send_packet(&buf[o.range]) {
-                tracing::debug!("TUN write: {e}");
+            let inner = &buf[o.range];
+            let held = gro.is_some_and(|g| g.push_or_flush(inner, |f| write_tun(io, f)).is_ok());
+            if !held {
+                if let Err(e) = io.tun().send_packet(inner) {
+                    tracing::debug!("TUN write: {e}");
+                }
             }
         }
         Err(EngineError::UnknownSpi(spi)) => {
@@ -291,19 +369,69 @@ fn on_esp(
     }
 }
 
-/// Reads ESP from a raw IP 50 socket.
+/// Writes one frame (vnet header and packet) to the TUN.
+fn write_tun(io: &Io, frame: &[u8]) {
+    if let Err(e) = io.tun().send(frame) {
+        tracing::debug!("TUN write: {e}");
+    }
+}
+
+/// Writes what the coalescer holds.
+fn flush_gro(io: &Io, gro: &mut Option<crate::offload::Coalescer>) {
+    if let Some(g) = gro {
+        g.flush(|f| {
+            inc(&io.stats.tun_gro_writes);
+            write_tun(io, f)
+        });
+    }
+}
+
+/// TCP flows the receive coalescer tracks at once.
+const GRO_FLOWS: usize = 16;
+
+/// A coalescer when the TUN takes super-packets (TSO offloads negotiated).
+fn coalescer(io: &Io) -> Option<crate::offload::Coalescer> {
+    io.tun()
+        .offloads()
+        .tso
+        .then(|| crate::offload::Coalescer::new(GRO_FLOWS, 65535))
+}
+
+/// Reads ESP from a raw IP 50 socket, up to [`BATCH`] packets per
+/// recvmmsg(2); consecutive TCP segments of one flow are merged (GRO) and
+/// written to the TUN once per batch.
 pub async fn esp_raw_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, v6: bool) {
-    let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
+    let mut b = Batch::new();
+    let mut starts = [0usize; BATCH];
     let mut rx = EspRx::new();
+    let mut gro = coalescer(&io);
     loop {
         let sock = if v6 { &io.esp6 } else { &io.esp4 };
-        match sock.recv(&mut buf[HEADROOM..HEADROOM + 65536]).await {
-            Ok((r, src, _)) => {
-                let r = HEADROOM + r.start..HEADROOM + r.end;
-                on_esp(&io, &path, &ctl, &mut rx, src, &mut buf, r);
+        let n = match sock.recv_many(&mut b, &mut starts).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::trace!("ESP raw recv: {e}");
+                continue;
             }
-            Err(e) => tracing::trace!("ESP raw recv: {e}"),
+        };
+        inc(&io.stats.esp_rx_batches);
+        let snap = path.snapshot();
+        for (i, start) in starts.iter().enumerate().take(n) {
+            let (end, src) = (b.lens[i], b.srcs[i]);
+            let slot = b.slot_mut(i);
+            on_esp(
+                &io,
+                &path,
+                &snap,
+                &ctl,
+                &mut rx,
+                gro.as_mut(),
+                src,
+                slot,
+                *start..end,
+            );
         }
+        flush_gro(&io, &mut gro);
     }
 }
 
@@ -387,15 +515,20 @@ pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
                 };
                 offer_control(&io, &ctl, t, hip);
             }
-            Ok(None) => on_esp(
-                &io,
-                &path,
-                &ctl,
-                &mut rx,
-                src,
-                &mut buf,
-                HEADROOM..HEADROOM + n,
-            ),
+            Ok(None) => {
+                let snap = path.snapshot();
+                on_esp(
+                    &io,
+                    &path,
+                    &snap,
+                    &ctl,
+                    &mut rx,
+                    None,
+                    src,
+                    &mut buf,
+                    HEADROOM..HEADROOM + n,
+                )
+            }
             Err(_) => inc(&io.stats.hip_rx_malformed),
         }
     }

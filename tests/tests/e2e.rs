@@ -349,7 +349,7 @@ fn rekeying_by_packet_limit_during_a_transfer_loses_nothing() {
         &p.b,
         "[::]:5021".parse().unwrap(),
         SocketAddr::from((hit_b, 5021)),
-        data(30 << 20, 9),
+        data(120 << 20, 9),
     );
     assert_eq!(s, r, "SHA-256 across rekeys");
     let (ra, rb) = (

@@ -249,7 +249,12 @@ fn icmp_unreachable_is_rate_limited() {
     println!(
         "2000 packets to an unknown HIT in {secs:.2} s: {sent} ICMP errors, {limited} limited"
     );
-    assert!(sent >= 1, "unreachable answered");
+    assert!(
+        sent >= 1,
+        "unreachable answered; tun_rx {}; log:\n{}",
+        ha.counter(&a, "tun_rx"),
+        ha.log_text()
+    );
     assert!(
         sent as f64 <= 10.0 + 10.0 * (secs + 1.0),
         "{sent} ICMP errors"
