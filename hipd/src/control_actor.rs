@@ -361,10 +361,10 @@ impl Control {
         };
         if !self.config.is_allowed(&sender) {
             inc(&stats.hip_rx_refused_acl);
-            tracing::debug!(src = %t.src, %sender, "HIP packet refused: sender HIT not in allow list");
+            crate::debug_limited!(src = %t.src, %sender, "HIP packet refused: sender HIT not in allow list");
             return;
         }
-        tracing::trace!(src = %t.src, %sender, len = pkt.len(), "HIP control packet received");
+        crate::trace_limited!(src = %t.src, %sender, len = pkt.len(), "HIP control packet received");
         let a = self.engine.on_control_packet(t, pkt, Instant::now());
         self.perform(a);
     }
@@ -404,7 +404,7 @@ impl Control {
                 }
                 inc(&stats.icmp_unreach_sent);
                 if let Err(e) = self.io.tun().send_packet(&r) {
-                    tracing::debug!("TUN write ICMP: {e}");
+                    crate::debug_limited!("TUN write ICMP: {e}");
                 }
             }
             return;
@@ -542,7 +542,7 @@ impl Control {
                         &self.io.hip6
                     };
                     if let Err(e) = s.send_from(&packet, src, dst) {
-                        tracing::debug!(%src, %dst, "HIP send: {e}");
+                        crate::debug_limited!(%src, %dst, "HIP send: {e}");
                     }
                 }
                 Action::SendControl {

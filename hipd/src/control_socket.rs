@@ -146,7 +146,7 @@ pub async fn serve(listener: tokio::net::UnixListener, ctl: CtlHandle) {
             Err(e) => {
                 // EMFILE / ENFILE and the like: the pending connection stays
                 // queued, so retrying at once would spin.
-                tracing::debug!("control socket accept: {e}");
+                crate::debug_limited!("control socket accept: {e}");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }

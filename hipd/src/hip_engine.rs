@@ -267,7 +267,7 @@ impl ProtocolEngine for HipEngine {
         ) {
             // Octet 2: the 7-bit Packet Type (RFC 7401 section 5.1).
             let kind = packet.get(2).map(|b| b & 0x7f);
-            tracing::debug!(src = %t.src, packet_type = ?kind, ?reason, "HIP packet dropped");
+            crate::debug_limited!(src = %t.src, packet_type = ?kind, ?reason, "HIP packet dropped");
         }
         self.drain()
     }

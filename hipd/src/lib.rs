@@ -25,6 +25,7 @@ pub mod inner_family;
 pub mod key_file;
 pub mod local_locators;
 pub mod locator_rules;
+pub mod log_limit;
 pub mod netconf;
 pub mod offload;
 pub mod packet_pool;

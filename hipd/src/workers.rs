@@ -49,7 +49,7 @@ pub fn send_udp(io: &Io, dst: IpAddr, port: u16, d: &[u8]) {
         };
         if let Err(e) = u.try_send_to(d, (dst, port).into()) {
             inc(&io.stats.esp_tx_failed);
-            tracing::debug!(%dst, "UDP send: {e}");
+            crate::debug_limited!(%dst, "UDP send: {e}");
         }
     }
 }
@@ -73,7 +73,7 @@ pub fn send_esp(
                         Ok(_) => inc(&io.stats.esp_tx),
                         Err(e) => {
                             inc(&io.stats.esp_tx_failed);
-                            tracing::trace!(dst = %s.dst, "ESP send: {e}")
+                            crate::trace_limited!(dst = %s.dst, "ESP send: {e}")
                         }
                     }
                 }
@@ -86,7 +86,7 @@ pub fn send_esp(
         }
         Err(e) => {
             inc(&io.stats.esp_tx_failed);
-            tracing::trace!(%peer, "ESP seal: {e}");
+            crate::trace_limited!(%peer, "ESP seal: {e}");
             false
         }
     }
@@ -124,7 +124,7 @@ fn seal_to_batch(
         }
         Err(e) => {
             inc(&io.stats.esp_tx_failed);
-            tracing::trace!(%peer, "ESP seal: {e}");
+            crate::trace_limited!(%peer, "ESP seal: {e}");
             false
         }
     }
@@ -151,7 +151,7 @@ fn flush_tx(io: &Io, txb: &mut Batch, txdst: &mut Option<IpAddr>) {
         }
         Err(e) => {
             io.stats.esp_tx_failed.fetch_add(txb.n as u64, relaxed);
-            tracing::trace!(%dst, "ESP send: {e}");
+            crate::trace_limited!(%dst, "ESP send: {e}");
         }
     }
     txb.n = 0;
@@ -357,7 +357,7 @@ fn on_esp(
             let held = gro.is_some_and(|g| g.push_or_flush(inner, |f| write_tun(io, f)).is_ok());
             if !held {
                 if let Err(e) = io.tun().send_packet(inner) {
-                    tracing::debug!("TUN write: {e}");
+                    crate::debug_limited!("TUN write: {e}");
                 }
             }
         }
@@ -372,7 +372,7 @@ fn on_esp(
 /// Writes one frame (vnet header and packet) to the TUN.
 fn write_tun(io: &Io, frame: &[u8]) {
     if let Err(e) = io.tun().send(frame) {
-        tracing::debug!("TUN write: {e}");
+        crate::debug_limited!("TUN write: {e}");
     }
 }
 
@@ -410,7 +410,7 @@ pub async fn esp_raw_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, v6: bool) 
         let n = match sock.recv_many(&mut b, &mut starts).await {
             Ok(n) => n,
             Err(e) => {
-                tracing::trace!("ESP raw recv: {e}");
+                crate::trace_limited!("ESP raw recv: {e}");
                 continue;
             }
         };
@@ -476,7 +476,7 @@ pub async fn hip_raw_task(io: Arc<Io>, ctl: CtlHandle, v6: bool) {
             }
             Err(e) => {
                 inc(&io.stats.hip_rx_malformed);
-                tracing::trace!("HIP raw recv: {e}");
+                crate::trace_limited!("HIP raw recv: {e}");
             }
         }
     }
@@ -498,7 +498,7 @@ pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
         let (n, from, to) = match got {
             Ok(x) => x,
             Err(e) => {
-                tracing::trace!("UDP recv: {e}");
+                crate::trace_limited!("UDP recv: {e}");
                 continue;
             }
         };

@@ -178,18 +178,15 @@ fn i1_flood(ns: &Netns, src: Ipv6Addr, dst: Ipv6Addr, to_hit: Ipv6Addr, n: usize
     });
 }
 
-/// An I1 flood at hipd's default log level: R1s stay within the
-/// per-destination budget, the rest is dropped and counted, and the log
-/// grows by almost nothing (no line per packet).
-#[test]
-fn an_i1_flood_is_rate_limited_and_writes_almost_no_log() {
-    require_netns!();
+/// Floods a fresh hipd logging at `level` with 20,000 I1s; returns
+/// (seconds taken, I1s received, R1s sent, I1s rate-limited, log bytes).
+fn i1_flood_against(level: &str) -> (f64, u64, u64, u64, u64) {
     let a = Netns::new("fa");
     let b = Netns::new("fb");
     hipr_tests::veth(&a, "veth-a", &b, "veth-b");
     a.add_addr("veth-a", "2001:db8::1/64");
     b.add_addr("veth-b", "2001:db8::2/64");
-    let hb = hipr_tests::Hipd::start_logging_at(&b, None, "info");
+    let hb = hipr_tests::Hipd::start_logging_at(&b, None, level);
     let hit_b: Ipv6Addr = hipr_tests::pair::default_hi(&b, &hb).parse().unwrap();
     let before = std::fs::metadata(&hb.log).map(|m| m.len()).unwrap_or(0);
     let t = Instant::now();
@@ -203,17 +200,12 @@ fn an_i1_flood_is_rate_limited_and_writes_almost_no_log() {
         Duration::from_micros(50),
     );
     let secs = t.elapsed().as_secs_f64();
-    let received = hb.wait_counter(
-        &b,
-        "hip_received",
-        n as u64 * 9 / 10,
-        Duration::from_secs(10),
-    );
+    let received = hb.wait_counter(&b, "hip_received", n as u64 * 9 / 10, Duration::from_secs(10));
     let r1 = hb.counter(&b, "hip_r1_sent");
     let limited = hb.counter(&b, "hip_drop_r1ratelimited");
     let grown = std::fs::metadata(&hb.log).map(|m| m.len()).unwrap_or(0) - before;
     println!(
-        "I1 flood: {n} sent in {secs:.1} s, {received} received, {r1} R1s, {limited} rate-limited, log +{grown} bytes"
+        "I1 flood at {level}: {n} sent in {secs:.1} s, {received} received, {r1} R1s, {limited} rate-limited, log +{grown} bytes"
     );
     // Default budget toward one address: 20 at once, then 10 per second.
     assert!(
@@ -221,11 +213,28 @@ fn an_i1_flood_is_rate_limited_and_writes_almost_no_log() {
         "{r1} R1s in {secs:.1} s"
     );
     assert!(limited >= received / 2, "{limited} of {received} counted");
+    (secs, received, r1, limited, grown)
+}
+
+/// An I1 flood at hipd's default log level: R1s stay within the
+/// per-destination budget, the rest is dropped and counted, and the log
+/// grows by almost nothing (no line per packet); at debug level the
+/// per-packet lines are rate-limited (at most 10 a second per kind).
+#[test]
+fn an_i1_flood_is_rate_limited_and_writes_almost_no_log() {
+    require_netns!();
+    let (_, _, _, limited, grown) = i1_flood_against("info");
     let per_thousand = grown as f64 * 1000.0 / limited.max(1) as f64;
     assert!(
         per_thousand < 100.0,
-        "{per_thousand:.0} log bytes per 1,000 dropped packets:\n{}",
-        hb.log_text()
+        "{per_thousand:.0} log bytes per 1,000 dropped packets at info"
+    );
+    let (secs, _, _, _, grown) = i1_flood_against("debug");
+    // A handful of per-packet line kinds, 10 a second each, ~300 octets a line.
+    let bound = 5.0 * 10.0 * 300.0 * (secs + 3.0);
+    assert!(
+        (grown as f64) < bound,
+        "{grown} log bytes at debug in {secs:.1} s (bound {bound:.0})"
     );
 }
 
