@@ -61,43 +61,10 @@ pub struct TunOffloads {
 }
 
 impl Tun {
-    /// Creates (or attaches to) TUN device `name`.
+    /// Creates (or attaches to) TUN device `name`: one plain queue, no
+    /// vnet header.
     pub fn open(name: &str) -> std::io::Result<Self> {
-        if name.is_empty() || name.len() >= libc::IFNAMSIZ {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "bad interface name",
-            ));
-        }
-        // SAFETY: plain open(2) of a constant path.
-        let raw = unsafe {
-            libc::open(
-                c"/dev/net/tun".as_ptr(),
-                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-            )
-        };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh, owned descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut req = IfReq {
-            name: [0; libc::IFNAMSIZ],
-            flags: IFF_TUN | IFF_NO_PI,
-            _pad: [0; 22],
-        };
-        req.name[..name.len()].copy_from_slice(name.as_bytes());
-        // SAFETY: TUNSETIFF reads/writes a struct ifreq, which IfReq lays out (40 bytes).
-        if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: the OwnedFd is moved into the AsyncFd and closed only when it drops.
-        let fd = unsafe { AsyncFd::register(fd)? };
-        Ok(Tun {
-            fd,
-            name: name.into(),
-            offloads: TunOffloads::default(),
-        })
+        Self::open_with(name, &TunOptions::default())
     }
 
     /// Creates (or attaches to) TUN device `name` with `opts`; the
