@@ -551,6 +551,12 @@ fn heartbeat_confirms_the_path_or_fails_the_association_cleanly() {
     let hb = take(&mut h[0]);
     assert_eq!(hb.len(), 1, "one UPDATE");
     assert_eq!(hb[0].dst, locator(2), "on the path in use");
+    let r = HipRepr::parse_bytes(&hb[0].bytes).unwrap();
+    assert!(
+        r.param(ParamType::LocatorSet).is_none(),
+        "a heartbeat announces nothing (a one-address LOCATOR_SET deprecates the others)"
+    );
+    assert!(r.param(ParamType::EchoRequestSigned).is_some());
     deliver(&mut h[1], t, &hb[0]);
     for reply in take(&mut h[1]) {
         deliver(&mut h[0], t, &reply);

@@ -200,7 +200,12 @@ fn i1_flood_against(level: &str) -> (f64, u64, u64, u64, u64) {
         Duration::from_micros(50),
     );
     let secs = t.elapsed().as_secs_f64();
-    let received = hb.wait_counter(&b, "hip_received", n as u64 * 9 / 10, Duration::from_secs(10));
+    let received = hb.wait_counter(
+        &b,
+        "hip_received",
+        n as u64 * 9 / 10,
+        Duration::from_secs(10),
+    );
     let r1 = hb.counter(&b, "hip_r1_sent");
     let limited = hb.counter(&b, "hip_drop_r1ratelimited");
     let grown = std::fs::metadata(&hb.log).map(|m| m.len()).unwrap_or(0) - before;

@@ -247,8 +247,40 @@ impl Endpoint {
         }) else {
             return false;
         };
-        let (cand, local) = (a.peer_locator, a.local_locator);
-        self.probe_locator(now, pair, cand, local, random)
+        let (dst, local) = (a.peer_locator, a.local_locator);
+        let mut nonce = [0u8; 16];
+        random.fill(&mut nonce);
+        let Some(a) = self.assocs.get_mut(&pair) else {
+            return false;
+        };
+        // No LOCATOR_SET: a heartbeat announces nothing, so the peer keeps
+        // every locator of ours it knows (a LOCATOR_SET listing only the
+        // current one would deprecate the others, RFC 8046 section 5.2).
+        a.pending_locator = Some((dst, nonce));
+        let seq = a.update.next_seq();
+        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        r.insert_ordered(ParamRepr::Seq(seq));
+        r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
+        match self.protect_and_emit_to(pair, &mut r, Some(dst), random) {
+            Ok(bytes) => {
+                let mut udp = None;
+                if let Some(a) = self.assocs.get_mut(&pair) {
+                    a.update_packet = Some(bytes.clone());
+                    a.update_dst = Some(dst);
+                    a.update_retx.start(now);
+                    udp = a.udp_port;
+                }
+                self.transmit(local, dst, udp, bytes);
+                true
+            }
+            Err(_) => {
+                if let Some(a) = self.assocs.get_mut(&pair) {
+                    a.pending_locator = None;
+                }
+                self.counters.build_failed += 1;
+                false
+            }
+        }
     }
 
     /// After a failover, try the original path again (RFC 8047: back to the
