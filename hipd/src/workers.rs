@@ -54,6 +54,35 @@ pub fn send_udp(io: &Io, dst: IpAddr, port: u16, d: &[u8]) {
     }
 }
 
+/// Seals the inner packet at `buf[inner]` for `peer`; ESP over UDP is sent
+/// at once. Returns the sealed packet still to be sent over raw IP (None
+/// when sent or failed, counted) and whether a rekey limit was reached.
+fn seal_for(
+    io: &Io,
+    path: &EspPath,
+    snap: &SaSnapshot,
+    peer: &Hit,
+    buf: &mut [u8],
+    inner: std::ops::Range<usize>,
+) -> (Option<crate::esp_path::SealedOut>, bool) {
+    match path.seal(snap, peer, buf, inner) {
+        Ok(s) => {
+            let rekey = s.rekey_due;
+            if let Some(port) = s.udp_port {
+                send_udp(io, s.dst, port, &buf[s.range]);
+                inc(&io.stats.esp_tx);
+                return (None, rekey);
+            }
+            (Some(s), rekey)
+        }
+        Err(e) => {
+            inc(&io.stats.esp_tx_failed);
+            crate::trace_limited!(%peer, "ESP seal: {e}");
+            (None, false)
+        }
+    }
+}
+
 /// Seals the inner packet at `buf[inner]` for `peer` and sends it, in place.
 /// Returns true when a rekey limit was reached with it.
 pub fn send_esp(
@@ -64,32 +93,18 @@ pub fn send_esp(
     buf: &mut [u8],
     inner: std::ops::Range<usize>,
 ) -> bool {
-    match path.seal(snap, peer, buf, inner) {
-        Ok(s) => {
-            match s.udp_port {
-                None => {
-                    let sock = if s.dst.is_ipv4() { &io.esp4 } else { &io.esp6 };
-                    match sock.send_to(&buf[s.range], s.dst) {
-                        Ok(_) => inc(&io.stats.esp_tx),
-                        Err(e) => {
-                            inc(&io.stats.esp_tx_failed);
-                            crate::trace_limited!(dst = %s.dst, "ESP send: {e}")
-                        }
-                    }
-                }
-                Some(port) => {
-                    send_udp(io, s.dst, port, &buf[s.range]);
-                    inc(&io.stats.esp_tx);
-                }
+    let (raw, rekey) = seal_for(io, path, snap, peer, buf, inner);
+    if let Some(s) = raw {
+        let sock = if s.dst.is_ipv4() { &io.esp4 } else { &io.esp6 };
+        match sock.send_to(&buf[s.range], s.dst) {
+            Ok(_) => inc(&io.stats.esp_tx),
+            Err(e) => {
+                inc(&io.stats.esp_tx_failed);
+                crate::trace_limited!(dst = %s.dst, "ESP send: {e}")
             }
-            s.rekey_due
-        }
-        Err(e) => {
-            inc(&io.stats.esp_tx_failed);
-            crate::trace_limited!(%peer, "ESP seal: {e}");
-            false
         }
     }
+    rekey
 }
 
 /// Seals the segment at `buf[inner]` and adds it to the send batch `txb`
@@ -106,28 +121,17 @@ fn seal_to_batch(
     txb: &mut Batch,
     txdst: &mut Option<IpAddr>,
 ) -> bool {
-    match path.seal(snap, peer, buf, inner) {
-        Ok(s) => {
-            if let Some(port) = s.udp_port {
-                send_udp(io, s.dst, port, &buf[s.range]);
-                inc(&io.stats.esp_tx);
-                return s.rekey_due;
-            }
-            if *txdst != Some(s.dst) || txb.n == BATCH {
-                flush_tx(io, txb, txdst);
-            }
-            if !txb.push(&buf[s.range]) {
-                inc(&io.stats.esp_tx_failed);
-            }
-            *txdst = Some(s.dst);
-            s.rekey_due
+    let (raw, rekey) = seal_for(io, path, snap, peer, buf, inner);
+    if let Some(s) = raw {
+        if *txdst != Some(s.dst) || txb.n == BATCH {
+            flush_tx(io, txb, txdst);
         }
-        Err(e) => {
+        if !txb.push(&buf[s.range]) {
             inc(&io.stats.esp_tx_failed);
-            crate::trace_limited!(%peer, "ESP seal: {e}");
-            false
         }
+        *txdst = Some(s.dst);
     }
+    rekey
 }
 
 /// Sends the batch (one sendmmsg(2)) and empties it.

@@ -261,26 +261,13 @@ impl Endpoint {
         let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
         r.insert_ordered(ParamRepr::Seq(seq));
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
-        match self.protect_and_emit_to(pair, &mut r, Some(dst), random) {
-            Ok(bytes) => {
-                let mut udp = None;
-                if let Some(a) = self.assocs.get_mut(&pair) {
-                    a.update_packet = Some(bytes.clone());
-                    a.update_dst = Some(dst);
-                    a.update_retx.start(now);
-                    udp = a.udp_port;
-                }
-                self.transmit(local, dst, udp, bytes);
-                true
-            }
-            Err(_) => {
-                if let Some(a) = self.assocs.get_mut(&pair) {
-                    a.pending_locator = None;
-                }
-                self.counters.build_failed += 1;
-                false
+        let sent = self.send_update(now, pair, &mut r, local, dst, random);
+        if !sent {
+            if let Some(a) = self.assocs.get_mut(&pair) {
+                a.pending_locator = None;
             }
         }
+        sent
     }
 
     /// After a failover, try the original path again (RFC 8047: back to the
@@ -354,18 +341,32 @@ impl Endpoint {
         )]));
         r.insert_ordered(ParamRepr::Seq(seq));
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
-        match self.protect_and_emit_to(pair, &mut r, Some(cand), random) {
+        self.send_update(now, pair, &mut r, local, cand, random)
+    }
+
+    /// Signs `r`, sends it from `local` to `dst` and keeps it for
+    /// retransmission until it is acknowledged. Same encapsulation as the
+    /// association: a peer reached over UDP (RFC 5770) is sent to over UDP
+    /// at its port. False (counted) when the packet cannot be built.
+    fn send_update(
+        &mut self,
+        now: Instant,
+        pair: HitPair,
+        r: &mut HipRepr,
+        local: IpAddr,
+        dst: IpAddr,
+        random: &mut dyn RandomSource,
+    ) -> bool {
+        match self.protect_and_emit_to(pair, r, Some(dst), random) {
             Ok(bytes) => {
-                // Same encapsulation as the association: a peer reached over
-                // UDP (RFC 5770) is probed over UDP at its port.
                 let mut udp = None;
                 if let Some(a) = self.assocs.get_mut(&pair) {
                     a.update_packet = Some(bytes.clone());
-                    a.update_dst = Some(cand);
+                    a.update_dst = Some(dst);
                     a.update_retx.start(now);
                     udp = a.udp_port;
                 }
-                self.transmit(local, cand, udp, bytes);
+                self.transmit(local, dst, udp, bytes);
                 true
             }
             Err(_) => {
