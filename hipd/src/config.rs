@@ -323,4 +323,23 @@ mod tests {
         let want = format!("{}:2: ", d.path().join("hipd.conf").display());
         assert!(e.starts_with(&want), "{e}");
     }
+
+    #[test]
+    fn data_plane_and_locator_settings_parse_and_bad_values_are_errors() {
+        let c = Config::parse("workers = 4\noffload = no\nlocator_interfaces = eth0, ens*\nlocator_exclude = docker0\n").unwrap();
+        assert_eq!((c.workers, c.offload), (4, false));
+        assert_eq!(c.locators.include, vec!["eth0", "ens*"]);
+        assert_eq!(c.locators.exclude, vec!["docker0"]);
+        for bad in [
+            "workers = 0",
+            "workers = 65",
+            "workers = many",
+            "offload = maybe",
+            "locator_interfaces = ",
+            "locator_exclude = eth0;rm",
+        ] {
+            let e = Config::parse(bad).unwrap_err().to_string();
+            assert!(e.starts_with("hipd.conf line 1: "), "{bad}: {e}");
+        }
+    }
 }
