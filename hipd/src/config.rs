@@ -4,7 +4,8 @@
 //! default [`DEFAULT_LSI_PREFIX`] `198.19.0.0/16`; `1.0.0.0/8` for HIPL's
 //! numbering), `allow` (a peer HIT; repeatable: access control
 //! list, RFC 7401 section 6.4 "the Responder may refuse"), `udp_encap` (`yes`/`no`,
-//! RFC 5770 UDP port 10500), `puzzle_k` (RFC 7401 section 4.1.2 difficulty).
+//! RFC 5770 UDP port 10500), `puzzle_k` (RFC 7401 section 4.1.2 difficulty),
+//! `metrics_listen` (Prometheus endpoint, e.g. `127.0.0.1:9450`).
 use hip_proto::Hit;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -75,6 +76,9 @@ pub struct Config {
     /// Which interfaces' addresses are announced as locators
     /// (`locator_interfaces`, `locator_exclude`).
     pub locators: crate::local_locators::LocatorPolicy,
+    /// The Prometheus metrics endpoint (`metrics_listen = ADDR:PORT`, off
+    /// unless set; [`crate::metrics`]).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             locators: Default::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
             offload: true,
+            metrics_listen: None,
         }
     }
 }
@@ -156,6 +161,15 @@ impl Config {
                     c.allow.push(hit);
                 }
                 "udp_encap" => c.udp_encap = yes_no(v).map_err(&err)?,
+                "metrics_listen" => {
+                    let a: std::net::SocketAddr = v.parse().map_err(|_| {
+                        err(format!("metrics_listen: expected ADDRESS:PORT, got {v:?}"))
+                    })?;
+                    if a.port() == 0 {
+                        return Err(err("metrics_listen: port 0".into()));
+                    }
+                    c.metrics_listen = Some(a);
+                }
                 "offload" => c.offload = yes_no(v).map_err(&err)?,
                 "workers" => {
                     c.workers = v

@@ -46,6 +46,10 @@ pub enum Ctl {
         req: Request,
         reply: oneshot::Sender<Response>,
     },
+    /// A metrics scrape ([`crate::metrics`]) waits for this snapshot.
+    Metrics {
+        reply: std::sync::mpsc::SyncSender<crate::metrics::Snapshot>,
+    },
     /// Stop: CLOSE every association (RFC 7401 section 5.3.8), save the peers.
     Shutdown { done: oneshot::Sender<()> },
 }
@@ -128,6 +132,11 @@ pub struct Control {
     last_summary: std::collections::BTreeMap<String, u64>,
     /// Previous inbound SAs to retire: (peer, the new SPI it uses, when).
     retiring: Vec<(Hit, u32, Instant)>,
+    /// Base exchanges this host started, by peer, and when (for
+    /// [`Control::bex_latency`]); bounded like the pending queues.
+    bex_started: HashMap<Hit, Instant>,
+    /// Initiator base-exchange latency (metrics endpoint).
+    pub bex_latency: crate::metrics::BexLatency,
 }
 
 impl Control {
@@ -166,6 +175,8 @@ impl Control {
             ),
             last_summary: Default::default(),
             retiring: Vec::new(),
+            bex_started: HashMap::new(),
+            bex_latency: Default::default(),
         }
     }
 
@@ -348,8 +359,51 @@ impl Control {
                 let r = crate::control_handler::handle(self, req);
                 let _ = reply.send(r);
             }
+            Ctl::Metrics { reply } => {
+                let _ = reply.try_send(self.metrics_snapshot());
+            }
             Ctl::Shutdown { .. } => {}
         }
+    }
+
+    /// What a metrics scrape reports.
+    fn metrics_snapshot(&self) -> crate::metrics::Snapshot {
+        let mut counters = self.io.stats.snapshot();
+        counters.extend(self.engine.counters());
+        counters.extend(self.esp.counters());
+        let mut states = std::collections::BTreeMap::new();
+        for a in self.engine.associations() {
+            *states.entry(a.state.clone()).or_insert(0) += 1;
+        }
+        let (sa_peers, inbound_sas) = self.esp.sa_counts();
+        let peers = self
+            .esp
+            .traffic()
+            .into_iter()
+            .map(|(hit, traffic)| crate::metrics::PeerTraffic {
+                hit,
+                lsi: self
+                    .peers
+                    .get(&hit)
+                    .map_or(Ipv4Addr::UNSPECIFIED, |p| p.lsi),
+                traffic,
+            })
+            .collect();
+        crate::metrics::Snapshot {
+            counters,
+            states,
+            sa_peers: sa_peers as u64,
+            inbound_sas: inbound_sas as u64,
+            peers,
+        }
+    }
+
+    /// A base exchange with `peer` started now (as initiator).
+    fn bex_started(&mut self, peer: Hit) {
+        if self.bex_started.len() >= RECOVERY_TABLE {
+            self.bex_started.clear();
+        }
+        self.bex_started.entry(peer).or_insert_with(Instant::now);
     }
 
     /// Access control + engine hand-off for one control packet.
@@ -432,7 +486,10 @@ impl Control {
             .unwrap_or_default();
         tracing::info!(%peer, "first packet to peer: starting a base exchange");
         match self.engine.initiate(local, peer, &locs, Instant::now()) {
-            Ok(a) => self.perform(a),
+            Ok(a) => {
+                self.bex_started(peer);
+                self.perform(a)
+            }
             Err(e) => {
                 // No exchange will run: drop what was queued so the next packet retries.
                 let dropped = self.pending.take(&peer).len() as u64;
@@ -490,6 +547,7 @@ impl Control {
         match self.engine.initiate(local, peer, &locs, now) {
             Ok(a) => {
                 inc(&stats.bex_recovery);
+                self.bex_started(peer);
                 tracing::info!(%peer, %src, spi = format_args!("{spi:#x}"), "ESP for an unknown SPI from a known peer: re-running the base exchange");
                 self.perform(a);
             }
@@ -556,6 +614,9 @@ impl Control {
                     send_udp(&self.io, dst, port, &d);
                 }
                 Action::Established(sa) | Action::Rekeyed(sa) => {
+                    if let Some(t) = self.bex_started.remove(&sa.peer) {
+                        self.bex_latency.observe(t.elapsed());
+                    }
                     let sa = self.with_lsis(sa);
                     if let Err(e) = self.esp.install(&sa) {
                         tracing::error!(peer = %sa.peer, "installing SAs: {e}");
@@ -594,6 +655,7 @@ impl Control {
                     self.esp.path_confirmed(&peer);
                 }
                 Action::Closed { peer } => {
+                    self.bex_started.remove(&peer);
                     self.liveness.confirmed(&peer);
                     self.esp.remove(&peer);
                     let dropped = self.pending.take(&peer).len();

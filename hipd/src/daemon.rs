@@ -137,6 +137,21 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
         failed,
         "peer LSI routes added"
     );
+    let metrics = match control.config.metrics_listen {
+        Some(addr) => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "metrics_listen is not a loopback address: anyone who reaches it reads the peers' HITs and traffic");
+            }
+            let m = crate::metrics::Endpoint::start(
+                addr,
+                ctl.signals.clone(),
+                control.bex_latency.clone(),
+            )?;
+            tracing::info!(%addr, "metrics endpoint listening");
+            Some(m)
+        }
+        None => None,
+    };
     let actor = std::thread::Builder::new()
         .name("hipd-control".into())
         .spawn(move || {
@@ -201,6 +216,9 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
     }
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+    if let Some(m) = metrics {
+        let _ = tokio::task::spawn_blocking(move || m.stop()).await;
+    }
     drop(ctl);
     let _ = tokio::task::spawn_blocking(move || actor.join()).await;
     tracing::info!(counters = ?io.stats.snapshot(), "stopping");

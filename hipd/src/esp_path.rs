@@ -204,6 +204,8 @@ impl EspPath {
         live.last_in.store(self.shared.now(), Ordering::Relaxed);
         live.silence_reported.store(false, Ordering::Relaxed);
         let n = opened.payload.len() as u64;
+        live.recv_packets.fetch_add(1, Ordering::Relaxed);
+        live.recv_bytes.fetch_add(n, Ordering::Relaxed);
         let _ = live
             .credit
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {

@@ -80,6 +80,9 @@ pub struct PeerLive {
     /// Packets and payload octets sealed on the outbound SA.
     pub(crate) sent_packets: AtomicU64,
     pub(crate) sent_bytes: AtomicU64,
+    /// Packets and payload octets opened on the inbound SAs.
+    pub(crate) recv_packets: AtomicU64,
+    pub(crate) recv_bytes: AtomicU64,
     /// Last ESP sent / received, in nanoseconds since the tables' origin
     /// (0: never).
     pub(crate) last_out: AtomicU64,
@@ -97,6 +100,25 @@ pub struct PeerLive {
     pub(crate) first_in_reported: AtomicBool,
     /// The peer's use of the new inbound SA was reported.
     pub(crate) new_spi_reported: AtomicBool,
+}
+
+/// ESP traffic with one peer since its association was established (the
+/// metrics endpoint's per-peer counters); rekeys do not reset it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub sent_packets: u64,
+    pub sent_bytes: u64,
+    pub recv_packets: u64,
+    pub recv_bytes: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, l: &PeerLive) {
+        self.sent_packets += l.sent_packets.load(Ordering::Relaxed);
+        self.sent_bytes += l.sent_bytes.load(Ordering::Relaxed);
+        self.recv_packets += l.recv_packets.load(Ordering::Relaxed);
+        self.recv_bytes += l.recv_bytes.load(Ordering::Relaxed);
+    }
 }
 
 /// One peer's outbound SA and the addressing both directions need.
@@ -169,6 +191,8 @@ impl Shared {
 pub struct BeetEsp {
     master: SaSnapshot,
     shared: Arc<Shared>,
+    /// Traffic on SAs a rekey replaced, per peer with SAs.
+    carried: HashMap<Hit, Traffic>,
 }
 
 impl Default for BeetEsp {
@@ -193,6 +217,7 @@ impl BeetEsp {
                 limits,
                 origin: Instant::now(),
             }),
+            carried: HashMap::new(),
         }
     }
 
@@ -245,6 +270,7 @@ impl BeetEsp {
         // (RFC 7402 section 6.9); an older one still kept is dropped now.
         let mut old_spi_in = None;
         if let Some(o) = self.master.out.remove(&sa.peer) {
+            self.carried.entry(sa.peer).or_default().add(&o.live);
             if let Some(s) = o.old_spi_in {
                 self.master.inbound.remove(&s);
             }
@@ -326,6 +352,7 @@ impl BeetEsp {
     /// Removes the SAs of `peer`, every inbound one included.
     pub fn remove(&mut self, peer: &Hit) {
         self.master.out.remove(peer);
+        self.carried.remove(peer);
         self.master.inbound.retain(|_, e| e.peer != *peer);
         self.master.lsi.retain(|_, h| h != peer);
         self.publish();
@@ -420,6 +447,25 @@ impl BeetEsp {
     /// Is there an outbound SA to `peer`?
     pub fn has_sa(&self, peer: &Hit) -> bool {
         self.master.has_sa(peer)
+    }
+
+    /// Peers with outbound SAs and inbound SAs in all (a rekey keeps two
+    /// inbound SAs for a while).
+    pub fn sa_counts(&self) -> (usize, usize) {
+        (self.master.out.len(), self.master.inbound.len())
+    }
+
+    /// ESP traffic per peer with SAs, since its association was established.
+    pub fn traffic(&self) -> Vec<(Hit, Traffic)> {
+        self.master
+            .out
+            .iter()
+            .map(|(h, e)| {
+                let mut t = self.carried.get(h).copied().unwrap_or_default();
+                t.add(&e.live);
+                (*h, t)
+            })
+            .collect()
     }
 
     /// Was ESP received from `peer` within `d`?

@@ -26,6 +26,7 @@ pub mod key_file;
 pub mod local_locators;
 pub mod locator_rules;
 pub mod log_limit;
+pub mod metrics;
 pub mod netconf;
 pub mod offload;
 pub mod packet_pool;
