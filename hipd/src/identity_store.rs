@@ -81,7 +81,7 @@ fn hit_of(id: &HostIdentity, v: HitVersion) -> Result<Hit, String> {
 }
 
 /// Loads one key file, or says why not.
-fn load_one(p: &Path) -> Result<(HostIdentity, Hit, HitVersion), String> {
+pub(crate) fn load_one(p: &Path) -> Result<(HostIdentity, Hit, HitVersion), String> {
     let fname = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let is_pem = p.extension().is_some_and(|x| x == "pem");
     let version = if is_pem && fname.starts_with("hi_v1_") {

@@ -6,6 +6,7 @@
 //! SA tables ([`esp_tables`]); the packet workers ([`workers`], [`esp_path`]
 //! over `hip_esp`) read those tables without a lock.
 pub mod addr_watch;
+pub mod check_config;
 pub mod config;
 pub mod control;
 pub mod control_actor;

@@ -15,10 +15,26 @@ struct Args {
     /// Stay in the foreground (otherwise fork into the background).
     #[arg(long)]
     foreground: bool,
+    /// Validate the configuration directory (hipd.conf, keys/, hosts,
+    /// peers.json) and exit: one line per problem, non-zero when there is one.
+    /// Writes nothing.
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.check_config {
+        let problems = hipd::check_config::check(&args.config_dir);
+        for p in &problems {
+            println!("{p}");
+        }
+        if problems.is_empty() {
+            println!("{}: configuration OK", args.config_dir.display());
+            return std::process::ExitCode::SUCCESS;
+        }
+        return std::process::ExitCode::FAILURE;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
