@@ -39,6 +39,12 @@ pub enum Request {
     LsiToHit { lsi: String },
     /// Daemon counters.
     Stats,
+    /// `reload`: hipd.conf's allow list and puzzle difficulty, and the hosts
+    /// file, applied without dropping associations (also on SIGHUP).
+    Reload,
+    /// `load FILE`: add or update the peers of a hosts-format file (an
+    /// absolute path hipd reads).
+    LoadHosts { path: String },
 }
 
 /// One local identity.
@@ -105,6 +111,13 @@ pub enum Response {
     },
     Stats {
         counters: std::collections::BTreeMap<String, u64>,
+    },
+    /// A reload or a bulk load was applied.
+    Reloaded {
+        peers_added: usize,
+        peers_removed: usize,
+        /// Settings changed that take effect only at the next start.
+        restart_needed: bool,
     },
 }
 

@@ -137,6 +137,11 @@ pub struct Control {
     bex_started: HashMap<Hit, Instant>,
     /// Initiator base-exchange latency (metrics endpoint).
     pub bex_latency: crate::metrics::BexLatency,
+    /// The configuration directory (for `reload`).
+    pub config_dir: std::path::PathBuf,
+    /// The peers the hosts file brought at its last load (a reload removes
+    /// those no longer in it).
+    pub hosts_peers: std::collections::BTreeSet<Hit>,
 }
 
 impl Control {
@@ -177,6 +182,8 @@ impl Control {
             retiring: Vec::new(),
             bex_started: HashMap::new(),
             bex_latency: Default::default(),
+            config_dir: std::path::PathBuf::new(),
+            hosts_peers: Default::default(),
         }
     }
 

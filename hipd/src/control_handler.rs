@@ -201,6 +201,8 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
                 }
             }
         }
+        Request::Reload => crate::reload::reload(st),
+        Request::LoadHosts { path } => crate::reload::load(st, &path),
         Request::Stats => {
             let mut counters = st.io.stats.snapshot();
             counters.extend(st.engine.counters());

@@ -59,10 +59,12 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
         config.lsi_prefix,
     ));
     let hosts_path = opts.config_dir.join("hosts");
+    let mut hosts_peers = std::collections::BTreeSet::new();
     match std::fs::read_to_string(&hosts_path) {
         Ok(t) => {
             let lines = hosts::parse(&t).map_err(|e| format!("{}: {e}", hosts_path.display()))?;
             peers.load_hosts(&lines).map_err(|e| e.to_string())?;
+            hosts_peers.extend(lines.iter().map(|l| l.hit));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("{}: {e}", hosts_path.display())),
@@ -126,6 +128,8 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
         signals: stx,
     };
     let mut control = Control::new(config, peers, ids, local_lsi, engine, esp, io.clone());
+    control.config_dir = opts.config_dir.clone();
+    control.hosts_peers = hosts_peers;
     // Only assigned LSIs are routed into the TUN (RFC 5338): one /32 per
     // peer known now (peers.json and the hosts file), over one socket.
     let failed = control.netconf.add_peer_routes(
@@ -203,6 +207,9 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| e.to_string())?;
+    tasks.spawn(reload_on_hangup(hup, ctl.clone()));
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
@@ -273,5 +280,19 @@ async fn addr_task(w: crate::addr_watch::AddrWatch, ctl: CtlHandle) {
             return;
         }
         let _ = ctl.signals.send(Ctl::AddressesChanged);
+    }
+}
+
+/// SIGHUP reloads the configuration as `hipconf daemon reload` does.
+async fn reload_on_hangup(mut hup: tokio::signal::unix::Signal, ctl: CtlHandle) {
+    while hup.recv().await.is_some() {
+        let (reply, answer) = oneshot::channel();
+        let req = crate::control::Request::Reload;
+        if ctl.signals.send(Ctl::Request { req, reply }).is_err() {
+            return;
+        }
+        if let Ok(crate::control::Response::Error { message }) = answer.await {
+            tracing::warn!("SIGHUP: {message}");
+        }
     }
 }

@@ -33,6 +33,7 @@ pub mod offload;
 pub mod packet_pool;
 pub mod peer_db;
 pub mod raw_socket;
+pub mod reload;
 pub mod stats;
 pub mod tun;
 pub mod workers;

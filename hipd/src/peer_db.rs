@@ -73,6 +73,7 @@ pub enum PeerDbError {
 }
 
 /// The peer database.
+#[derive(Clone)]
 pub struct PeerDb {
     peers: BTreeMap<Hit, Peer>,
     lsis: LsiAllocator,

@@ -114,3 +114,106 @@ fn metrics_endpoint_reports_the_daemon_counters() {
     });
     assert!(refused, "B has no metrics endpoint");
 }
+
+/// The peers in `get map all --json`, by HIT.
+fn mapped(ns: &Netns, h: &hipr_tests::Hipd) -> BTreeMap<String, serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&h.hipconf_ok(ns, &["daemon", "get", "map", "all", "--json"]))
+            .expect("map json");
+    v.as_array()
+        .expect("peers")
+        .iter()
+        .map(|p| (p["hit"].as_str().unwrap().to_string(), p.clone()))
+        .collect()
+}
+
+/// Mesh bring-up from configuration management: the hosts file is reloaded
+/// (`hipconf daemon reload`, SIGHUP) and peers are loaded in bulk (`load
+/// FILE`) while an association stays up; a bad file changes nothing and
+/// says why; `hipd --check-config` lists each problem.
+#[test]
+fn reload_and_bulk_load_keep_associations() {
+    require_netns!();
+    let p = pair(false, None, None);
+    assert!(ping(&p.a, &p.hit_b).contains(&3), "associated");
+    let cfg = p.ha.dir.path().join("config");
+    let (x, y, z) = ("2001:20::aa:1", "2001:20::aa:2", "2001:20::aa:3");
+
+    // Two peers from the hosts file, B among them.
+    std::fs::write(
+        cfg.join("hosts"),
+        format!("{} 2001:db8::2 b.grid.example\n{x} 2001:db8::77\n", p.hit_b),
+    )
+    .unwrap();
+    let out = p.ha.hipconf_ok(&p.a, &["daemon", "reload"]);
+    assert!(out.contains("peers added: 2, removed: 0"), "{out}");
+    assert!(!out.contains("restart"), "{out}");
+    let m = mapped(&p.a, &p.ha);
+    assert_eq!(m[&p.hit_b]["name"], "b.grid.example");
+    assert!(m.contains_key(x));
+    assert!(
+        hipr_tests::pair::established_with(&p.a, &p.ha, &p.hit_b),
+        "the association stayed"
+    );
+
+    // X leaves the file; a setting that needs a restart is reported as such.
+    std::fs::write(cfg.join("hosts"), format!("{} 2001:db8::2\n", p.hit_b)).unwrap();
+    std::fs::write(cfg.join("hipd.conf"), "puzzle_k = 4\nworkers = 1\n").unwrap();
+    let out = p.ha.hipconf_ok(&p.a, &["daemon", "reload"]);
+    assert!(out.contains("removed: 1"), "{out}");
+    assert!(out.contains("take effect when hipd restarts"), "{out}");
+    assert!(!mapped(&p.a, &p.ha).contains_key(x));
+
+    // A bad line: nothing applied, the line named.
+    std::fs::write(
+        cfg.join("hosts"),
+        format!("{} 2001:db8::2\n{y} 2001:db8::78\n{z} 127.0.0.1\n", p.hit_b),
+    )
+    .unwrap();
+    let o = p.ha.hipconf(&p.a, &["daemon", "reload"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("nothing reloaded") && e.contains("line 3"),
+        "{e}"
+    );
+    assert!(!mapped(&p.a, &p.ha).contains_key(y), "nothing applied");
+    let c = p.a.exec(&[
+        hipr_tests::bin_dir().join("hipd").to_str().unwrap(),
+        "--check-config",
+        "--config-dir",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(!c.status.success());
+    let lines = String::from_utf8_lossy(&c.stdout);
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains("hosts line 3"), "{lines}");
+
+    // SIGHUP reloads the same way once the file is right.
+    std::fs::write(
+        cfg.join("hosts"),
+        format!("{} 2001:db8::2\n{y} 2001:db8::78\n", p.hit_b),
+    )
+    .unwrap();
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(p.ha.pid as i32, libc::SIGHUP) }, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !mapped(&p.a, &p.ha).contains_key(y) {
+        assert!(std::time::Instant::now() < deadline, "SIGHUP reload");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Bulk load from another file; the peers persist and get LSIs.
+    let bulk = p.ha.dir.path().join("grid-hosts");
+    std::fs::write(&bulk, format!("{z} 2001:db8::79 c.grid.example\n")).unwrap();
+    let out =
+        p.ha.hipconf_ok(&p.a, &["daemon", "load", bulk.to_str().unwrap()]);
+    assert!(out.contains("peers added: 1"), "{out}");
+    let m = mapped(&p.a, &p.ha);
+    assert_eq!(m[z]["name"], "c.grid.example");
+    assert!(m[z]["lsi"].as_str().unwrap().starts_with("198.19."));
+    let o =
+        p.ha.hipconf(&p.a, &["daemon", "load", "/nonexistent/hosts"]);
+    assert!(!o.status.success());
+    assert!(ping(&p.a, &p.hit_b).contains(&3), "still up after all that");
+}

@@ -82,6 +82,16 @@ fn main() -> ExitCode {
                 println!("{k} {v}");
             }
         }
+        Response::Reloaded {
+            peers_added,
+            peers_removed,
+            restart_needed,
+        } => {
+            println!("peers added: {peers_added}, removed: {peers_removed}");
+            if restart_needed {
+                println!("other changed settings take effect when hipd restarts");
+            }
+        }
         Response::Error { .. } => {}
     }
     ExitCode::SUCCESS

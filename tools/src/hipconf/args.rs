@@ -11,7 +11,7 @@ pub struct Invocation {
     pub request: Request,
 }
 
-const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats";
+const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE";
 
 fn check_hit(s: &str) -> Result<String, String> {
     let a: std::net::Ipv6Addr = s.parse().map_err(|_| format!("invalid HIT {s:?}"))?;
@@ -102,6 +102,14 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             lsi: check_lsi(lsi)?,
         },
         ["stats"] => Request::Stats,
+        ["reload"] => Request::Reload,
+        ["load", file] => Request::LoadHosts {
+            // hipd reads it, from its own working directory.
+            path: std::path::absolute(file)
+                .map_err(|e| format!("{file}: {e}"))?
+                .display()
+                .to_string(),
+        },
         [] => return Err(USAGE.into()),
         other => {
             return Err(format!(
@@ -151,6 +159,19 @@ mod tests {
             }
         );
         assert_eq!(p("daemon get ha all").unwrap(), Request::GetHaAll);
+        assert_eq!(p("daemon reload").unwrap(), Request::Reload);
+        assert_eq!(
+            p("daemon load /etc/hipr/grid-hosts").unwrap(),
+            Request::LoadHosts {
+                path: "/etc/hipr/grid-hosts".into()
+            }
+        );
+        match p("daemon load relative/hosts").unwrap() {
+            Request::LoadHosts { path } => {
+                assert!(path.starts_with('/') && path.ends_with("relative/hosts"))
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(p("daemon get hi default").unwrap(), Request::GetHiDefault);
         assert_eq!(p("daemon get hi all").unwrap(), Request::GetHiAll);
         assert_eq!(
@@ -218,6 +239,8 @@ mod tests {
             "daemon hit-to-lsi 1.0.0.1",
             "daemon lsi-to-hit 2001:20::1",
             "daemon frobnicate",
+            "daemon load",
+            "daemon reload now",
             "--bogus get hi all",
             "",
         ] {
