@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace -- --test-threads=2 2>&1 | tee "$log"
 
+echo "== Debian package (build, install into a fresh root, remove)"
+bash packaging/test-package.sh
+
 echo "== fuzz (bounded, ${FUZZ_SECONDS:-30} s per target)"
 bash fuzz/run.sh "${FUZZ_SECONDS:-30}"
 

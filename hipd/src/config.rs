@@ -356,4 +356,51 @@ mod tests {
             assert!(e.starts_with("hipd.conf line 1: "), "{bad}: {e}");
         }
     }
+
+    /// The keys `Config::parse` matches, read from its own source.
+    fn parsed_keys() -> Vec<String> {
+        let src = include_str!("config.rs");
+        let body = src
+            .split("pub fn parse(text: &str)")
+            .nth(1)
+            .and_then(|b| b.split("pub fn load(").next())
+            .expect("parse body");
+        body.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('"') && l.contains("=>") && !l.contains("CompatProfile"))
+            .flat_map(|l| {
+                l.split("=>")
+                    .next()
+                    .unwrap_or("")
+                    .split('|')
+                    .map(|k| k.trim().trim_matches('"').to_string())
+            })
+            .filter(|k| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .collect()
+    }
+
+    /// The shipped /etc/hipr/hipd.conf names every setting, and each of its
+    /// commented examples is valid once uncommented.
+    #[test]
+    fn shipped_config_documents_every_key() {
+        let shipped = include_str!("../../packaging/hipd.conf");
+        let keys = parsed_keys();
+        assert!(keys.len() >= 15, "{keys:?}");
+        for k in &keys {
+            assert!(
+                shipped.lines().any(|l| l.starts_with(&format!("#{k} = "))),
+                "packaging/hipd.conf does not show {k}"
+            );
+        }
+        assert!(Config::parse(shipped).is_ok(), "as shipped: all defaults");
+        let examples = shipped.lines().filter(|l| {
+            l.starts_with('#') && l.as_bytes().get(1).is_some_and(u8::is_ascii_lowercase)
+        });
+        for l in examples {
+            let example = &l[1..];
+            if let Err(e) = Config::parse(example) {
+                panic!("shipped example {example:?}: {e}");
+            }
+        }
+    }
 }

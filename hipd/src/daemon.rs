@@ -197,6 +197,10 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
     tasks.spawn(workers::udp_task(io.clone(), path.clone(), ctl.clone()));
     // Visible only now that everything is in place (readiness).
     let listener = pending.publish()?;
+    // systemd Type=notify: ready now (a no-op without NOTIFY_SOCKET).
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("systemd readiness notification: {e}");
+    }
     tasks.spawn(crate::control_socket::serve(listener, ctl.clone()));
     match crate::addr_watch::AddrWatch::open() {
         Ok(w) => {
@@ -215,6 +219,7 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
         r = tasks.join_next() => tracing::error!("a task ended unexpectedly: {r:?}"),
     }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     // Shutdown: CLOSE to peers (RFC 7401 section 5.3.8) and save the peers,
     // in the actor; then remove routes and device.
     let (done, finished) = oneshot::channel();
