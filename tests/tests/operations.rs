@@ -217,3 +217,45 @@ fn reload_and_bulk_load_keep_associations() {
     assert!(!o.status.success());
     assert!(ping(&p.a, &p.hit_b).contains(&3), "still up after all that");
 }
+
+/// systemd `Type=notify` readiness: hipd sends READY=1 to `NOTIFY_SOCKET`
+/// once its control socket answers, and STOPPING=1 on SIGTERM.
+#[test]
+fn readiness_is_notified_once_the_control_socket_is_up() {
+    require_netns!();
+    let ns = Netns::new("notify");
+    let dir = tempfile::tempdir().unwrap();
+    let notify = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let cfg = dir.path().join("config");
+    std::fs::create_dir(&cfg).unwrap();
+    let control = dir.path().join("hipd.sock");
+    let mut cmd = ns.command(hipr_tests::bin_dir().join("hipd"));
+    cmd.args(["--foreground", "--config-dir"])
+        .arg(&cfg)
+        .arg("--socket")
+        .arg(&control)
+        .env("NOTIFY_SOCKET", &notify)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let pid = ns.spawn(cmd);
+    let mut buf = [0u8; 256];
+    let n = sock.recv(&mut buf).expect("READY=1 within 20 s");
+    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    // Ready means usable: the control socket answers at once.
+    let o = ns
+        .command(hipr_tests::bin_dir().join("hipconf"))
+        .arg("--socket")
+        .arg(&control)
+        .args(["daemon", "get", "hi", "default"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ns.signal_and_wait(pid, libc::SIGTERM, Duration::from_secs(10))
+        .expect("hipd stops");
+    let n = sock.recv(&mut buf).expect("STOPPING=1");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
+}
