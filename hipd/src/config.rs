@@ -5,7 +5,13 @@
 //! numbering), `allow` (a peer HIT; repeatable: access control
 //! list, RFC 7401 section 6.4 "the Responder may refuse"), `udp_encap` (`yes`/`no`,
 //! RFC 5770 UDP port 10500), `puzzle_k` (RFC 7401 section 4.1.2 difficulty),
-//! `metrics_listen` (Prometheus endpoint, e.g. `127.0.0.1:9450`).
+//! `metrics_listen` (Prometheus endpoint, e.g. `127.0.0.1:9450`). Registration (RFC 8003 / RFC 8004):
+//! `services = rvs` (offer the rendezvous service; `relay` is accepted and
+//! answered "registration type unavailable" until the relay exists),
+//! `registration_allow = any | HIT HIT ...` (default: nobody may register),
+//! `registration_min_lifetime` / `registration_max_lifetime` (seconds, default
+//! 10 / 3600), `server = rvs HIT IP LIFETIME` (register there at startup,
+//! repeatable).
 use hip_proto::Hit;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -79,6 +85,51 @@ pub struct Config {
     /// The Prometheus metrics endpoint (`metrics_listen = ADDR:PORT`, off
     /// unless set; [`crate::metrics`]).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Services offered as a registrar (`services = rvs [relay]`, RFC 8003 /
+    /// RFC 8004). `relay` is accepted but not offered yet: requests for it
+    /// are answered REG_FAILED "registration type unavailable".
+    pub services: Vec<hip_proto::wire::RegType>,
+    /// Who may register (`registration_allow = any | HIT HIT ...`): `None` is
+    /// anyone; the default, an empty list, is nobody (a registrar relays
+    /// packets toward its clients, so it serves only whom it was told to).
+    pub registration_allow: Option<Vec<Hit>>,
+    /// Smallest granted lifetime, seconds (`registration_min_lifetime`).
+    pub registration_min_lifetime: u32,
+    /// Largest granted lifetime, seconds (`registration_max_lifetime`).
+    pub registration_max_lifetime: u32,
+    /// Registrations to make at startup (`server = rvs HIT IP LIFETIME`, repeatable).
+    pub servers: Vec<ServerEntry>,
+}
+
+/// A `server = SERVICE HIT IP LIFETIME` line: register there at startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEntry {
+    /// The service.
+    pub service: hip_proto::wire::RegType,
+    /// The server's HIT.
+    pub hit: Hit,
+    /// The server's address.
+    pub ip: std::net::IpAddr,
+    /// Requested lifetime, seconds.
+    pub lifetime: u32,
+}
+
+/// Parses an ORCHID HIT.
+fn parse_orchid(v: &str) -> Result<Hit, String> {
+    let ip: std::net::Ipv6Addr = v.parse().map_err(|_| format!("bad HIT {v:?}"))?;
+    let hit = Hit::from(ip);
+    if hit.orchid_version().is_none() {
+        return Err(format!("{v} is not an ORCHID HIT"));
+    }
+    Ok(hit)
+}
+
+/// A lifetime in seconds, 1 to 15384774 (RFC 8003 section 4.1's largest).
+fn parse_lifetime(v: &str) -> Result<u32, String> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=15_384_774).contains(n))
+        .ok_or_else(|| format!("expected a lifetime of 1 to 15384774 seconds, got {v:?}"))
 }
 
 impl Default for Config {
@@ -99,6 +150,11 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(16)),
             offload: true,
             metrics_listen: None,
+            services: Vec::new(),
+            registration_allow: Some(Vec::new()),
+            registration_min_lifetime: 10,
+            registration_max_lifetime: 3600,
+            servers: Vec::new(),
         }
     }
 }
@@ -222,8 +278,61 @@ impl Config {
                     };
                     c.profiles.push((Hit::from(ip), p));
                 }
+                "services" => {
+                    for s in v.split_whitespace() {
+                        let t = crate::hip_engine::parse_service(s).map_err(&err)?;
+                        if !c.services.contains(&t) {
+                            c.services.push(t);
+                        }
+                    }
+                }
+                "registration_allow" => {
+                    if v == "any" {
+                        c.registration_allow = None;
+                    } else {
+                        let hits = v
+                            .split_whitespace()
+                            .map(parse_orchid)
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(&err)?;
+                        if let Some(l) = c.registration_allow.as_mut() {
+                            l.extend(hits);
+                        }
+                    }
+                }
+                "registration_min_lifetime" => {
+                    c.registration_min_lifetime = parse_lifetime(v).map_err(&err)?
+                }
+                "registration_max_lifetime" => {
+                    c.registration_max_lifetime = parse_lifetime(v).map_err(&err)?
+                }
+                "server" => {
+                    let f: Vec<&str> = v.split_whitespace().collect();
+                    let [service, hit, ip, lifetime] = f[..] else {
+                        return Err(err(
+                            "expected server = SERVICE SERVER-HIT SERVER-IP LIFETIME".into(),
+                        ));
+                    };
+                    c.servers.push(ServerEntry {
+                        service: crate::hip_engine::parse_service(service).map_err(&err)?,
+                        hit: parse_orchid(hit).map_err(&err)?,
+                        ip: ip
+                            .parse()
+                            .map_err(|_| err(format!("bad server address {ip:?}")))?,
+                        lifetime: parse_lifetime(lifetime).map_err(&err)?,
+                    });
+                }
                 _ => return Err(err(format!("unknown key {k:?}"))),
             }
+        }
+        if c.registration_min_lifetime > c.registration_max_lifetime {
+            return Err(ConfigError::Line {
+                line: 0,
+                msg: format!(
+                    "registration_min_lifetime {} above registration_max_lifetime {}",
+                    c.registration_min_lifetime, c.registration_max_lifetime
+                ),
+            });
         }
         Ok(c)
     }
@@ -401,6 +510,43 @@ mod tests {
             if let Err(e) = Config::parse(example) {
                 panic!("shipped example {example:?}: {e}");
             }
+        }
+    }
+
+    #[test]
+    fn registration_keys_parse_with_a_safe_default_and_bad_values_are_errors() {
+        let d = Config::default();
+        assert!(d.services.is_empty());
+        assert_eq!(d.registration_allow, Some(Vec::new()), "nobody by default");
+        let hit = "2001:20::1";
+        let c = Config::parse(&format!(
+            "services = rvs relay\nregistration_allow = {hit}\nregistration_min_lifetime = 20\n\
+             registration_max_lifetime = 600\nserver = rvs {hit} 203.0.113.10 300\n"
+        ))
+        .unwrap();
+        use hip_proto::wire::RegType;
+        assert_eq!(
+            c.services,
+            vec![RegType::RendezvousServer, RegType::RelayUdpHip]
+        );
+        assert_eq!(c.registration_allow.as_ref().map(|v| v.len()), Some(1));
+        assert_eq!(
+            (c.registration_min_lifetime, c.registration_max_lifetime),
+            (20, 600)
+        );
+        assert_eq!(c.servers.len(), 1);
+        assert_eq!(c.servers[0].lifetime, 300);
+        let any = Config::parse("registration_allow = any\n").unwrap();
+        assert_eq!(any.registration_allow, None);
+        for bad in [
+            "services = dns",
+            "registration_allow = 192.0.2.1",
+            "registration_max_lifetime = 0",
+            "server = rvs 2001:20::1 203.0.113.10",
+            "server = rvs 2001:20::1 nowhere 300",
+            "registration_min_lifetime = 100\nregistration_max_lifetime = 50",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
         }
     }
 }

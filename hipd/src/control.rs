@@ -45,6 +45,39 @@ pub enum Request {
     /// `load FILE`: add or update the peers of a hosts-format file (an
     /// absolute path hipd reads).
     LoadHosts { path: String },
+    /// `add server SERVICE [SERVER-HIT] SERVER-IP LIFETIME` (HIPL syntax):
+    /// register with a registrar (RFC 8003 section 3.2).
+    AddServer {
+        service: String,
+        server_hit: Option<String>,
+        server_ip: String,
+        lifetime: u32,
+    },
+    /// `del server SERVICE SERVER-HIT SERVER-IP`: cancel (lifetime zero).
+    DelServer {
+        service: String,
+        server_hit: String,
+        server_ip: String,
+    },
+}
+
+/// One registration (RFC 8003), as requester (`role` "client": `peer_hit` is
+/// the server) or as registrar (`role` "server": `peer_hit` is the client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationInfo {
+    pub role: String,
+    pub local_hit: String,
+    pub peer_hit: String,
+    pub peer_locator: String,
+    /// `rvs`, `relay-udp-hip`, `full-relay`, `candidate-discovery` or a number.
+    pub service: String,
+    /// Granted lifetime in seconds (0 while not granted).
+    pub lifetime: u64,
+    /// Registrar: seconds left.
+    #[serde(default)]
+    pub remaining: Option<u64>,
+    /// `requested`, `registered`, `failed (REASON)`, `expired`, `cancelling`.
+    pub state: String,
 }
 
 /// One local identity.
@@ -99,6 +132,9 @@ pub enum Response {
     },
     Ha {
         associations: Vec<HaInfo>,
+        /// Registrations (absent in answers of older daemons).
+        #[serde(default)]
+        registrations: Vec<RegistrationInfo>,
     },
     Map {
         peers: Vec<MapInfo>,

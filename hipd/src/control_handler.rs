@@ -32,6 +32,23 @@ pub fn peer_lsi_changed(st: &mut Control, old: Option<Ipv4Addr>, new: Option<Ipv
     }
 }
 
+/// Registers at the `server =` lines of hipd.conf (RFC 8003 section 3.2);
+/// a failure is logged, the daemon runs on.
+pub fn register_configured_servers(st: &mut Control) {
+    for s in st.config.servers.clone() {
+        match st.engine.register(
+            s.hit,
+            s.ip,
+            s.service,
+            s.lifetime,
+            std::time::Instant::now(),
+        ) {
+            Ok(actions) => st.perform(actions),
+            Err(e) => tracing::warn!(server = %s.hit, ip = %s.ip, "registration not started: {e}"),
+        }
+    }
+}
+
 /// Handles one control request.
 pub fn handle(st: &mut Control, req: Request) -> Response {
     match handle_inner(st, req) {
@@ -81,7 +98,54 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
                 })
                 .collect(),
         },
+        Request::AddServer {
+            service,
+            server_hit,
+            server_ip,
+            lifetime,
+        } => {
+            let t = crate::hip_engine::parse_service(&service).map_err(err)?;
+            // Opportunistic registration (no HIT) needs an I1 to a NULL HIT,
+            // which the engine does not send (RFC 8004 section 5 also rules out
+            // opportunistic rendezvous).
+            let hit = server_hit.ok_or_else(|| {
+                err("opportunistic registration is not supported: give the server HIT")
+            })?;
+            let h = parse_hit(&hit)?;
+            let ip: IpAddr = server_ip
+                .parse()
+                .map_err(|_| err(format!("bad server address {server_ip:?}")))?;
+            if lifetime == 0 || lifetime > 15_384_774 {
+                return Err(err(format!(
+                    "lifetime {lifetime}: expected 1 to 15384774 seconds"
+                )));
+            }
+            let actions = st
+                .engine
+                .register(h, ip, t, lifetime, std::time::Instant::now())
+                .map_err(err)?;
+            st.perform(actions);
+            Response::Ok
+        }
+        Request::DelServer {
+            service,
+            server_hit,
+            server_ip,
+        } => {
+            let t = crate::hip_engine::parse_service(&service).map_err(err)?;
+            let h = parse_hit(&server_hit)?;
+            let _: IpAddr = server_ip
+                .parse()
+                .map_err(|_| err(format!("bad server address {server_ip:?}")))?;
+            let (found, actions) = st.engine.unregister(h, t, std::time::Instant::now());
+            st.perform(actions);
+            if !found {
+                return Err(err(format!("no {service} registration at {h}")));
+            }
+            Response::Ok
+        }
         Request::GetHaAll => Response::Ha {
+            registrations: st.engine.registrations(),
             associations: st
                 .engine
                 .associations()

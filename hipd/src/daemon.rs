@@ -130,6 +130,7 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
     let mut control = Control::new(config, peers, ids, local_lsi, engine, esp, io.clone());
     control.config_dir = opts.config_dir.clone();
     control.hosts_peers = hosts_peers;
+    crate::control_handler::register_configured_servers(&mut control);
     // Only assigned LSIs are routed into the TUN (RFC 5338): one /32 per
     // peer known now (peers.json and the hosts file), over one socket.
     let failed = control.netconf.add_peer_routes(

@@ -133,4 +133,32 @@ pub trait ProtocolEngine: Send {
     fn associations(&self) -> Vec<HaInfo>;
     /// Named counters (drops by reason, exchanges), prefixed `hip_`.
     fn counters(&self) -> BTreeMap<String, u64>;
+    /// Register with the server `server` at `server_ip` for `service` for
+    /// `lifetime` seconds (RFC 8003 section 3.2; `hipconf daemon add server`).
+    fn register(
+        &mut self,
+        server: Hit,
+        server_ip: IpAddr,
+        service: hip_proto::wire::RegType,
+        lifetime: u32,
+        now: Instant,
+    ) -> Result<Vec<Action>, EngineError> {
+        let _ = (server, server_ip, service, lifetime, now);
+        Err(EngineError::Protocol("registration not supported".into()))
+    }
+    /// Cancel a registration (lifetime zero, RFC 8003 section 3.3); false
+    /// when there was none.
+    fn unregister(
+        &mut self,
+        server: Hit,
+        service: hip_proto::wire::RegType,
+        now: Instant,
+    ) -> (bool, Vec<Action>) {
+        let _ = (server, service, now);
+        (false, Vec::new())
+    }
+    /// Registrations, both as requester and as registrar, for `get ha`.
+    fn registrations(&self) -> Vec<crate::control::RegistrationInfo> {
+        Vec::new()
+    }
 }

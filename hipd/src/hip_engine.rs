@@ -6,9 +6,13 @@ use crate::control::HaInfo;
 use crate::engine::{Action, EngineError, ProtocolEngine, SaInstall, Transport};
 use crate::identity_store::{HitVersion, LocalIdentity as StoredIdentity};
 use hip_proto::association::{self, State};
-use hip_proto::endpoint::{Config, Endpoint, Event, Incoming, LocalIdentity};
+use hip_proto::endpoint::{
+    Config, Endpoint, Event, Incoming, LocalIdentity, RegistrarConfig, RegistrationEvent,
+    RegistrationPolicy, RegistrationState,
+};
 use hip_proto::hit::OrchidVersion;
 use hip_proto::registry::Version;
+use hip_proto::wire::{RegFailureType, RegType};
 use hip_proto::Hit;
 use rand_core::RngCore;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -58,10 +62,83 @@ pub fn state_name(s: State) -> &'static str {
     }
 }
 
+/// The hipconf / hipd.conf name of a registration type (HIPL's names).
+pub fn service_name(t: RegType) -> String {
+    match t {
+        RegType::RendezvousServer => "rvs".into(),
+        RegType::RelayUdpHip => "relay".into(),
+        RegType::FullRelay => "full-relay".into(),
+        RegType::CandidateDiscovery => "candidate-discovery".into(),
+        RegType::Unknown(n) => n.to_string(),
+    }
+}
+
+/// A registration type by its hipconf / hipd.conf name.
+pub fn parse_service(s: &str) -> Result<RegType, String> {
+    match s {
+        "rvs" | "rendezvous" => Ok(RegType::RendezvousServer),
+        "relay" => Ok(RegType::RelayUdpHip),
+        "full-relay" => Ok(RegType::FullRelay),
+        _ => Err(format!("unknown service {s:?} (rvs, relay or full-relay)")),
+    }
+}
+
+/// The registrar offer from hipd.conf (RFC 8003): only the rendezvous
+/// service is implemented; `relay` is accepted in `services` but not offered,
+/// so requests for it get REG_FAILED "registration type unavailable".
+pub fn registrar_config(conf: &crate::config::Config) -> RegistrarConfig {
+    let services: Vec<RegType> = conf
+        .services
+        .iter()
+        .copied()
+        .filter(|t| *t == RegType::RendezvousServer)
+        .collect();
+    if conf
+        .services
+        .iter()
+        .any(|t| *t != RegType::RendezvousServer)
+    {
+        tracing::warn!("services: only rvs is implemented; relay requests are answered \"registration type unavailable\"");
+    }
+    RegistrarConfig {
+        services,
+        min_lifetime: conf.registration_min_lifetime,
+        max_lifetime: conf.registration_max_lifetime,
+        allow: match &conf.registration_allow {
+            None => RegistrationPolicy::Any,
+            Some(hits) => RegistrationPolicy::Hits(hits.iter().copied().collect()),
+        },
+        ..RegistrarConfig::default()
+    }
+}
+
+fn reg_state_name(s: RegistrationState) -> String {
+    match s {
+        RegistrationState::Requested => "requested".into(),
+        RegistrationState::Registered => "registered".into(),
+        RegistrationState::Failed(f) => format!("failed ({})", failure_name(f)),
+        RegistrationState::Expired => "expired".into(),
+        RegistrationState::Cancelling => "cancelling".into(),
+    }
+}
+
+/// RFC 8003 section 4.3.3 failure types, for people.
+pub fn failure_name(f: RegFailureType) -> String {
+    match f {
+        RegFailureType::RequiresAdditionalCredentials => {
+            "registration requires additional credentials".into()
+        }
+        RegFailureType::TypeUnavailable => "registration type unavailable".into(),
+        RegFailureType::InsufficientResources => "insufficient resources".into(),
+        other => format!("failure type {}", other.value()),
+    }
+}
+
 impl HipEngine {
     /// An engine with the daemon's identities and puzzle difficulty.
     pub fn new(ids: &[StoredIdentity], conf: &crate::config::Config) -> Result<Self, String> {
         let cfg = Config {
+            registrar: registrar_config(conf),
             puzzle_difficulty: conf.puzzle_k,
             peer_profiles: conf.profiles.iter().copied().collect(),
             rekey_interval: conf.rekey_interval.map(association::Duration::from_secs),
@@ -190,6 +267,7 @@ impl HipEngine {
                     authenticated,
                     ..
                 } => tracing::warn!(peer = %peer_hit, ?code, authenticated, "NOTIFY received"),
+                Event::Registration(e) => log_registration(&e),
             }
         }
         inbound_sas_first(&mut out);
@@ -226,6 +304,52 @@ impl HipEngine {
     /// The endpoint's counters (for `hipconf daemon get stats`).
     pub fn counters(&self) -> hip_proto::endpoint::Counters {
         self.ep.counters()
+    }
+}
+
+/// One log line per registration change (rare: one per request or lifetime).
+fn log_registration(e: &RegistrationEvent) {
+    match e {
+        RegistrationEvent::Registered {
+            server,
+            reg_type,
+            lifetime,
+        } => {
+            tracing::info!(%server, service = %service_name(*reg_type), lifetime_s = lifetime.as_secs(), "registered")
+        }
+        RegistrationEvent::Failed {
+            server,
+            reg_type,
+            failure,
+        } => {
+            tracing::warn!(%server, service = %service_name(*reg_type), failure = %failure_name(*failure), "registration refused")
+        }
+        RegistrationEvent::Expired { server, reg_type } => {
+            tracing::warn!(%server, service = %service_name(*reg_type), "registration expired")
+        }
+        RegistrationEvent::Cancelled { server, reg_type } => {
+            tracing::info!(%server, service = %service_name(*reg_type), "registration cancelled")
+        }
+        RegistrationEvent::ClientRegistered {
+            client,
+            reg_type,
+            lifetime,
+        } => {
+            tracing::info!(%client, service = %service_name(*reg_type), lifetime_s = lifetime.as_secs(), "client registered")
+        }
+        RegistrationEvent::ClientRefused {
+            client,
+            reg_type,
+            failure,
+        } => {
+            tracing::info!(%client, service = %service_name(*reg_type), failure = %failure_name(*failure), "client registration refused")
+        }
+        RegistrationEvent::ClientExpired { client, reg_type } => {
+            tracing::info!(%client, service = %service_name(*reg_type), "client registration expired")
+        }
+        RegistrationEvent::ClientCancelled { client, reg_type } => {
+            tracing::info!(%client, service = %service_name(*reg_type), "client registration cancelled")
+        }
     }
 }
 
@@ -429,6 +553,14 @@ impl ProtocolEngine for HipEngine {
                 c.locator_unverified_dropped,
             ),
             ("hip_notify_rate_limited", c.notify_rate_limited),
+            ("hip_registrations_granted", c.registrations_granted),
+            ("hip_registrations_refused", c.registrations_refused),
+            ("hip_registrations_expired", c.registrations_expired),
+            ("hip_registrations_cancelled", c.registrations_cancelled),
+            ("hip_registrations_failed", c.registrations_failed),
+            ("hip_rvs_relayed", c.rvs_relayed),
+            ("hip_r1_via_rvs", c.r1_via_rvs),
+            ("hip_r1_via_rvs_accepted", c.r1_via_rvs_accepted),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -437,6 +569,79 @@ impl ProtocolEngine for HipEngine {
             m.insert(format!("hip_drop_{r:?}").to_lowercase(), c.dropped(r));
         }
         m
+    }
+
+    fn register(
+        &mut self,
+        server: Hit,
+        server_ip: IpAddr,
+        service: RegType,
+        lifetime: u32,
+        now: Instant,
+    ) -> Result<Vec<Action>, EngineError> {
+        let src = local_locator_for(server_ip)
+            .ok_or_else(|| EngineError::Protocol(format!("no route to {server_ip}")))?;
+        let default = self
+            .ep
+            .identities()
+            .first()
+            .map(|i| i.hit)
+            .ok_or_else(|| EngineError::Protocol("no local identity".into()))?;
+        let local = self.local_for(default, &server).ok_or_else(|| {
+            EngineError::Protocol(format!("no local identity of {server}'s ORCHID version"))
+        })?;
+        let now = self.t(now);
+        self.ep
+            .register(
+                now,
+                local,
+                server,
+                src,
+                server_ip,
+                &[service],
+                lifetime,
+                &mut os_random,
+            )
+            .map_err(|e| EngineError::Protocol(e.to_string()))?;
+        Ok(self.drain())
+    }
+
+    fn unregister(&mut self, server: Hit, service: RegType, now: Instant) -> (bool, Vec<Action>) {
+        let now = self.t(now);
+        let n = self.ep.unregister(now, server, &[service], &mut os_random);
+        (n > 0, self.drain())
+    }
+
+    fn registrations(&self) -> Vec<crate::control::RegistrationInfo> {
+        let now = self.t(Instant::now());
+        let mut v: Vec<_> = self
+            .ep
+            .registrations()
+            .into_iter()
+            .map(|r| crate::control::RegistrationInfo {
+                role: "client".into(),
+                local_hit: r.local_hit.to_string(),
+                peer_hit: r.server_hit.to_string(),
+                peer_locator: r.server_locator.to_string(),
+                service: service_name(r.reg_type),
+                lifetime: r.granted_lifetime.map_or(0, |d| d.as_secs()),
+                remaining: None,
+                state: reg_state_name(r.state),
+            })
+            .collect();
+        v.extend(self.ep.registered_clients(now).into_iter().map(|c| {
+            crate::control::RegistrationInfo {
+                role: "server".into(),
+                local_hit: c.local_hit.to_string(),
+                peer_hit: c.client_hit.to_string(),
+                peer_locator: c.client_locator.map(|l| l.to_string()).unwrap_or_default(),
+                service: service_name(c.reg_type),
+                lifetime: c.lifetime.as_secs(),
+                remaining: Some(c.remaining.as_secs()),
+                state: "registered".into(),
+            }
+        }));
+        v
     }
 
     fn associations(&self) -> Vec<HaInfo> {

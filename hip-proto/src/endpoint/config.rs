@@ -29,6 +29,9 @@ pub enum ConfigError {
     /// The largest puzzle K we solve as initiator is above [`MAX_K`].
     #[error("max_solved_puzzle {0} above {MAX_K}")]
     MaxSolved(u8),
+    /// The registrar offer is invalid.
+    #[error("registrar: {0}")]
+    Registrar(#[from] super::registration::RegistrarConfigError),
 }
 
 /// Endpoint configuration. All lists are in local preference order (first preferred).
@@ -101,6 +104,8 @@ pub struct Config {
     pub spent_puzzle_capacity: usize,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
+    /// Services offered as a registrar (RFC 8003); none by default.
+    pub registrar: super::registration::RegistrarConfig,
 }
 
 impl Default for Config {
@@ -155,6 +160,7 @@ impl Default for Config {
             r1_global: Some(RateLimit::R1_GLOBAL),
             spent_puzzle_capacity: 8192,
             peer_profiles: HashMap::new(),
+            registrar: super::registration::RegistrarConfig::default(),
         }
     }
 }
@@ -187,6 +193,7 @@ impl Config {
         if self.max_solved_puzzle > MAX_K {
             return Err(ConfigError::MaxSolved(self.max_solved_puzzle));
         }
+        self.registrar.validate()?;
         Ok(())
     }
 

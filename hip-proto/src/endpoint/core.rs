@@ -114,6 +114,10 @@ pub struct Endpoint {
     pub(super) spent: SpentPuzzles,
     /// R1 budgets per destination address and in all.
     pub(super) r1_limit: R1Limiter,
+    /// Registrar state (RFC 8003; [`super::registration`]).
+    pub(super) registrar: super::registration::Registrar,
+    /// Requester state (RFC 8003; [`super::registration`]).
+    pub(super) requester: super::registration::Requester,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -143,6 +147,8 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            registrar: Default::default(),
+            requester: Default::default(),
         })
     }
 
@@ -245,6 +251,7 @@ impl Endpoint {
             })
             .flatten()
             .chain(self.next_rotation)
+            .chain(self.registration_deadline())
             .min()
     }
 
@@ -479,6 +486,7 @@ impl Endpoint {
                 self.counters.build_failed += 1;
             }
         }
+        self.registration_timers(now, random);
     }
 
     fn association_timers(&mut self, now: Instant, pair: HitPair, random: &mut dyn RandomSource) {

@@ -52,6 +52,15 @@ pub enum DropReason {
     /// one ([`crate::endpoint::Config::r1_global`]) is spent (RFC 7401
     /// sections 4.1.1 and 5.4).
     R1RateLimited,
+    /// An I1 for a HIT that is not ours and has no live rendezvous
+    /// registration here (RFC 8004 section 4.3.2: the RVS drops it).
+    NotRegistered,
+    /// A relayed I1 whose RVS_HMAC is missing or does not verify with any
+    /// rendezvous server association (RFC 8004 section 4.3.2).
+    BadRvsHmac,
+    /// An I1 for a rendezvous client not relayed: the relay budget
+    /// ([`crate::endpoint::RegistrarConfig::relay_rate`]) is spent.
+    RelayRateLimited,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -130,6 +139,29 @@ pub struct Counters {
     pub i2_spent_set_full: u64,
     /// See [`DropReason::R1RateLimited`].
     pub r1_rate_limited: u64,
+    /// See [`DropReason::NotRegistered`].
+    pub not_registered: u64,
+    /// See [`DropReason::BadRvsHmac`].
+    pub bad_rvs_hmac: u64,
+    /// See [`DropReason::RelayRateLimited`].
+    pub relay_rate_limited: u64,
+    /// Registrar: services granted (or renewed) (RFC 8003 section 3.3).
+    pub registrations_granted: u64,
+    /// Registrar: services refused with REG_FAILED.
+    pub registrations_refused: u64,
+    /// Registrar: registrations that reached their lifetime.
+    pub registrations_expired: u64,
+    /// Registrar: registrations cancelled with lifetime zero.
+    pub registrations_cancelled: u64,
+    /// Requester: REG_FAILED received per service.
+    pub registrations_failed: u64,
+    /// Rendezvous server: I1s relayed to a client (RFC 8004 section 3.3).
+    pub rvs_relayed: u64,
+    /// Rendezvous client: R1s sent straight to the initiator with VIA_RVS.
+    pub r1_via_rvs: u64,
+    /// Initiator: R1s from the responder's own address accepted by VIA_RVS
+    /// (RFC 8004 section 4.3.4).
+    pub r1_via_rvs_accepted: u64,
 }
 
 impl Counters {
@@ -170,12 +202,15 @@ impl Counters {
             DropReason::I2Replayed => &mut self.i2_replayed,
             DropReason::I2SpentSetFull => &mut self.i2_spent_set_full,
             DropReason::R1RateLimited => &mut self.r1_rate_limited,
+            DropReason::NotRegistered => &mut self.not_registered,
+            DropReason::BadRvsHmac => &mut self.bad_rvs_hmac,
+            DropReason::RelayRateLimited => &mut self.relay_rate_limited,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 19] = [
+pub const ALL_REASONS: [DropReason; 22] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -195,6 +230,9 @@ pub const ALL_REASONS: [DropReason; 19] = [
     DropReason::I2Replayed,
     DropReason::I2SpentSetFull,
     DropReason::R1RateLimited,
+    DropReason::NotRegistered,
+    DropReason::BadRvsHmac,
+    DropReason::RelayRateLimited,
 ];
 
 #[cfg(test)]

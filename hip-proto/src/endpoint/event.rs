@@ -184,6 +184,8 @@ pub enum Event {
         /// The signature was verified with the peer's known Host Identity.
         authenticated: bool,
     },
+    /// A registration changed, on the registrar or the requester side (RFC 8003).
+    Registration(super::registration::RegistrationEvent),
     /// The association failed.
     Failed {
         /// Peer HIT.

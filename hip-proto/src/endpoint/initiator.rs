@@ -142,6 +142,8 @@ impl Endpoint {
             return Err(DropReason::HitMismatch);
         }
         protect::check_r1_signature(inc.bytes, repr, &peer_hi, scheme(version))?;
+        // Answering an I1 relayed by a rendezvous server (RFC 8004 section 4.3.4).
+        self.adopt_r1_source(pair, inc, repr);
         let choices = match self.r1_choices(repr, idx) {
             Ok(c) => c,
             Err(e) => {
@@ -233,8 +235,12 @@ impl Endpoint {
             HipSuite::V1(t) => i2.params.push(ParamRepr::HipTransform(vec![t])),
             HipSuite::V2(c) => i2.params.push(ParamRepr::HipCipher(vec![c])),
         }
+        // REG_REQUEST to a registrar that offered REG_INFO (RFC 8003 section 3.2).
+        if let Some(p) = self.requester_i2_param(pair, repr) {
+            i2.insert_ordered(p);
+        }
         let id = &self.identities[idx];
-        i2.params.push(id.host_id_param());
+        i2.insert_ordered(id.host_id_param());
         if let Some(ParamRepr::EchoRequestSigned(e)) = repr.param(ParamType::EchoRequestSigned) {
             i2.insert_ordered(ParamRepr::EchoResponseSigned(e.clone()));
         }
@@ -413,6 +419,9 @@ impl Endpoint {
         };
         self.counters.established += 1;
         self.event(ev);
+        // REG_RESPONSE / REG_FAILED in R2; requests not sent in I2 follow in UPDATE.
+        self.requester_answer(now, pair, repr);
+        self.requester_established(now, pair);
         Ok(())
     }
 }

@@ -7,6 +7,8 @@
 //! * [`close`], [`update`], [`notify`]: CLOSE/CLOSE_ACK, UPDATE rekeying, NOTIFY.
 //! * [`rekey_dh`]: a new Diffie-Hellman key in a rekeying UPDATE (RFC 7402 section 6.10).
 //! * [`mobility`]: LOCATOR_SET announcement and address verification (RFC 8046).
+//! * [`registration`]: registrar and requester of the Registration Extension (RFC 8003).
+//! * [`rendezvous`]: I1 relaying, FROM / RVS_HMAC / VIA_RVS (RFC 8004).
 //! * [`identity`]: local Host Identities per HIP version.
 //! * [`protect`]: HIP_MAC / signature / checksum building and checking.
 //! * [`config`]: configuration, preference lists, retransmission limits.
@@ -40,7 +42,9 @@ pub mod r1_generation;
 pub mod r1_rate_limit;
 pub mod random;
 pub mod rate_limit;
+pub mod registration;
 pub mod rekey_dh;
+pub mod rendezvous;
 pub mod responder;
 pub mod solution;
 pub mod spent_puzzles;
@@ -56,4 +60,8 @@ pub use negotiate::NegotiationError;
 pub use puzzle_secret::PuzzleSecrets;
 pub use random::RandomSource;
 pub use rate_limit::RateLimit;
+pub use registration::{
+    ClientRegistrationInfo, RegisterError, RegistrarConfig, RegistrarConfigError,
+    RegistrationEvent, RegistrationInfo, RegistrationPolicy, RegistrationState,
+};
 pub use update::RekeyError;

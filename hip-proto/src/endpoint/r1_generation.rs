@@ -255,6 +255,10 @@ fn build_template(
         reserved: 0,
         suites: cfg.esp_transforms.clone(),
     });
+    // REG_INFO when we are a registrar (RFC 8003 section 3.1), signed with the rest.
+    if let Some(info) = cfg.registrar.reg_info() {
+        r.insert_ordered(info);
+    }
     // HIP_SIGNATURE_2 over the template (zeroed fields are zero already).
     let bytes = r.to_bytes().map_err(BuildError::from)?;
     let covered = cover::hip_signature_2(&bytes).map_err(BuildError::from)?;

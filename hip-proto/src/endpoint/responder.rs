@@ -32,6 +32,10 @@ impl Endpoint {
         repr: &HipRepr,
         random: &mut dyn RandomSource,
     ) -> Result<(), DropReason> {
+        // Not ours: a rendezvous client's, perhaps (RFC 8004 section 4.3.2).
+        if !repr.receiver_hit.is_null() && self.identity_index(&repr.receiver_hit).is_none() {
+            return self.relay_i1(now, inc, repr);
+        }
         let idx = if repr.receiver_hit.is_null() {
             self.default_identity(repr.version)
         } else {
@@ -41,9 +45,13 @@ impl Endpoint {
         if self.identities[idx].version != repr.version {
             return Err(DropReason::NotForUs);
         }
+        // Relayed by our rendezvous server: RVS_HMAC checked, the R1 goes to
+        // the initiator's address in FROM (RFC 8004 sections 4.3.2-4.3.3).
+        let relayed = self.relayed_i1_origin(inc, repr)?;
+        let r1_dst = relayed.map_or(inc.src, |r| r.from);
         // Before anything else is done for it (no allocation, no signing):
         // the R1 budget toward the I1's source address (r1_rate_limit).
-        if !self.r1_limit.allow(now, inc.src) {
+        if !self.r1_limit.allow(now, r1_dst) {
             return Err(DropReason::R1RateLimited);
         }
         let pair: HitPair = (self.identities[idx].hit, repr.sender_hit);
@@ -64,9 +72,15 @@ impl Endpoint {
             .ok()
             .or_else(|| groups.first().copied())
             .ok_or(DropReason::Policy)?;
-        let udp = inc.udp_port.is_some();
+        // A relayed I1's R1 goes to the initiator directly, over raw IP.
+        let udp_port = if relayed.is_some() {
+            None
+        } else {
+            inc.udp_port
+        };
+        let udp = udp_port.is_some();
         let with_counter = self.cfg.profile_for(&repr.sender_hit).r1_has_r1_counter();
-        let bytes = self
+        let mut bytes = self
             .r1
             .serve(
                 &self.cfg,
@@ -75,13 +89,22 @@ impl Endpoint {
                 with_counter,
                 &repr.sender_hit,
                 inc.dst,
-                inc.src,
+                r1_dst,
                 udp,
                 random,
             )
             .map_err(|_| DropReason::Policy)?;
         self.counters.r1_sent += 1;
-        self.transmit_checksummed(inc.dst, inc.src, inc.udp_port, bytes);
+        match relayed {
+            Some(r) => {
+                let via = crate::wire::ParamRepr::ViaRvs(vec![super::registration::raw_of(r.rvs)]);
+                super::rendezvous::append_param(&mut bytes, &via)
+                    .map_err(|_| DropReason::Policy)?;
+                self.counters.r1_via_rvs += 1;
+                self.transmit(inc.dst, r1_dst, None, bytes);
+            }
+            None => self.transmit_checksummed(inc.dst, inc.src, udp_port, bytes),
+        }
         Ok(())
     }
 
@@ -234,6 +257,14 @@ impl Endpoint {
             old_spi: 0,
             new_spi: spi_in,
         }));
+        // REG_REQUEST in I2 (RFC 8003 section 3.3): answered in R2, applied
+        // once the I2 is accepted.
+        let registration = self.registrar_decide(now, hit_i, repr);
+        if let Some(d) = &registration {
+            for p in &d.params {
+                r2.insert_ordered(p.clone());
+            }
+        }
         let id = &self.identities[idx];
         let built = protect::append_mac_2(&mut r2, rhash, &mac_out, &host_id_raw)
             .and_then(|()| {
@@ -295,6 +326,9 @@ impl Endpoint {
             peer_locator,
             udp_port,
         });
+        if let Some(d) = registration {
+            self.registrar_commit(now, pair, d);
+        }
         if keep.is_some() {
             self.verify_i2_source(now, pair, inc, random);
         }

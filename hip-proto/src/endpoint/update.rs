@@ -139,6 +139,8 @@ impl Endpoint {
             return Err(DropReason::UnexpectedInState);
         }
         self.verify_peer_packet(pair, inc.bytes, repr)?;
+        // Registration answers to our REG_REQUEST (RFC 8003 section 3.3).
+        self.requester_answer(now, pair, repr);
         let with_dh = self.cfg.rekey_new_dh;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
         let peer_new_dh = rekey_dh::received(repr, a)?;
@@ -301,6 +303,14 @@ impl Endpoint {
             }
         }
         reply.insert_ordered(ParamRepr::Ack(vec![seq]));
+        // REG_REQUEST in UPDATE (RFC 8003 sections 3.2-3.3): REG_INFO and the
+        // answer go in our reply, applied once it is built.
+        let registration = self.registrar_update_answer(now, pair, repr);
+        if let Some((params, _)) = &registration {
+            for p in params {
+                reply.insert_ordered(p.clone());
+            }
+        }
         // Mobility (RFC 8046 section 3.2.1): verify an announced address, answer
         // a verification request, complete our own verification.
         let verify_at = self.verify_announced_locator(pair, repr, &mut reply, random);
@@ -328,6 +338,9 @@ impl Endpoint {
             self.event(e);
         }
         self.transmit(s, d, u, bytes);
+        if let Some((_, d)) = registration {
+            self.registrar_commit(now, pair, d);
+        }
         if let Some(r) = finished {
             self.finish_rekey(now, pair, r)?;
         }

@@ -21,4 +21,6 @@ pub use header::{Packet, HEADER_LEN, NO_NEXT_HEADER};
 pub use param::{padded_len, Param, ParamIter};
 pub use params::*;
 pub use repr::{HipRepr, ParseOptions, HIPL_PRIVATE_PARAMS, MAX_PACKET_LEN};
-pub use types::{LocatorType, NatTraversalMode, NotifyMessageType, ParamType, RegType};
+pub use types::{
+    LocatorType, NatTraversalMode, NotifyMessageType, ParamType, RegFailureType, RegType,
+};

@@ -115,6 +115,30 @@ registry! {
 }
 
 registry! {
+    /// Registration Failure Types of REG_FAILED (RFC 8003 section 4.3.3).
+    pub enum RegFailureType: u8 {
+        /// 0: Registration requires additional credentials.
+        RequiresAdditionalCredentials = 0,
+        /// 1: Registration type unavailable.
+        TypeUnavailable = 1,
+        /// 2: Insufficient resources.
+        InsufficientResources = 2,
+        /// 3: Invalid certificate.
+        InvalidCertificate = 3,
+        /// 4: Bad certificate.
+        BadCertificate = 4,
+        /// 5: Unsupported certificate.
+        UnsupportedCertificate = 5,
+        /// 6: Certificate expired.
+        CertificateExpired = 6,
+        /// 7: Certificate other.
+        CertificateOther = 7,
+        /// 8: Unknown CA.
+        UnknownCa = 8,
+    }
+}
+
+registry! {
     /// HIP NAT Traversal Modes (RFC 5770 section 5.4, RFC 9028).
     pub enum NatTraversalMode: u16 {
         UdpEncapsulation = 1,

@@ -44,7 +44,10 @@ fn main() -> ExitCode {
                 }
             }
             Response::Hi { identities } => serde_json::to_value(identities),
-            Response::Ha { associations } => serde_json::to_value(associations),
+            Response::Ha {
+                associations,
+                registrations,
+            } => Ok(output::ha_json(associations, registrations)),
             Response::Map { peers } => serde_json::to_value(peers),
             other => serde_json::to_value(other),
         };
@@ -63,7 +66,10 @@ fn main() -> ExitCode {
             print!("{}", output::hi_default(&identities))
         }
         Response::Hi { identities } => print!("{}", output::hi_all(&identities)),
-        Response::Ha { associations } => print!("{}", output::ha_all(&associations)),
+        Response::Ha {
+            associations,
+            registrations,
+        } => print!("{}", output::ha_all(&associations, &registrations)),
         Response::Map { peers } => {
             for p in peers {
                 println!(

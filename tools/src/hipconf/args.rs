@@ -11,7 +11,23 @@ pub struct Invocation {
     pub request: Request,
 }
 
-const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE";
+const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | add server rvs|relay [SERVER-HIT] SERVER-IP LIFETIME | del server rvs|relay SERVER-HIT SERVER-IP | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE";
+
+/// A registration service name (HIPL: rvs, relay, full-relay).
+fn check_service(s: &str) -> Result<String, String> {
+    match s {
+        "rvs" | "relay" | "full-relay" => Ok(s.to_string()),
+        _ => Err(format!("unknown service {s:?} (rvs, relay or full-relay)")),
+    }
+}
+
+/// A registration lifetime in seconds (RFC 8003 section 4.1: at most 15384774).
+fn check_lifetime(s: &str) -> Result<u32, String> {
+    s.parse()
+        .ok()
+        .filter(|n| (1..=15_384_774).contains(n))
+        .ok_or_else(|| format!("invalid lifetime {s:?} (1 to 15384774 seconds)"))
+}
 
 fn check_hit(s: &str) -> Result<String, String> {
     let a: std::net::Ipv6Addr = s.parse().map_err(|_| format!("invalid HIT {s:?}"))?;
@@ -70,6 +86,24 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             hit: check_hit(hit)?,
         },
         ["get", "ha", "all"] => Request::GetHaAll,
+        // HIPL: add server SERVICE [SERVER-HIT] SERVER-IP LIFETIME.
+        ["add", "server", service, hit, ip, lifetime] => Request::AddServer {
+            service: check_service(service)?,
+            server_hit: Some(check_hit(hit)?),
+            server_ip: check_ip(ip)?,
+            lifetime: check_lifetime(lifetime)?,
+        },
+        ["add", "server", service, ip, lifetime] => Request::AddServer {
+            service: check_service(service)?,
+            server_hit: None,
+            server_ip: check_ip(ip)?,
+            lifetime: check_lifetime(lifetime)?,
+        },
+        ["del", "server", service, hit, ip] => Request::DelServer {
+            service: check_service(service)?,
+            server_hit: check_hit(hit)?,
+            server_ip: check_ip(ip)?,
+        },
         ["get", "hi", "default"] => Request::GetHiDefault,
         ["get", "hi", "all"] => Request::GetHiAll,
         ["get", "map", "all"] => Request::GetMapAll,
@@ -248,5 +282,47 @@ mod tests {
             assert!(!e.contains('\n'), "{bad}: {e}");
         }
         assert!(parse(&["--socket".into()]).is_err());
+    }
+
+    #[test]
+    fn add_and_del_server_in_hipl_syntax() {
+        let p = |s: &str| {
+            let v: Vec<String> = s.split_whitespace().map(String::from).collect();
+            parse(&v).map(|i| i.request)
+        };
+        assert_eq!(
+            p("daemon add server rvs 2001:20::1 203.0.113.10 600").unwrap(),
+            Request::AddServer {
+                service: "rvs".into(),
+                server_hit: Some("2001:20::1".into()),
+                server_ip: "203.0.113.10".into(),
+                lifetime: 600,
+            }
+        );
+        assert_eq!(
+            p("daemon add server rvs 203.0.113.10 600").unwrap(),
+            Request::AddServer {
+                service: "rvs".into(),
+                server_hit: None,
+                server_ip: "203.0.113.10".into(),
+                lifetime: 600,
+            }
+        );
+        assert_eq!(
+            p("daemon del server rvs 2001:20::1 203.0.113.10").unwrap(),
+            Request::DelServer {
+                service: "rvs".into(),
+                server_hit: "2001:20::1".into(),
+                server_ip: "203.0.113.10".into(),
+            }
+        );
+        for bad in [
+            "daemon add server dns 203.0.113.10 600",
+            "daemon add server rvs 203.0.113.10 0",
+            "daemon add server rvs nowhere 600",
+            "daemon del server rvs 203.0.113.10",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Human output in HIPL 1.0.8's format (see /work/shared/interop/hipl-1.0.8/*/hipconf-get-*.txt).
-use hipd::control::{HaInfo, HiInfo};
+use hipd::control::{HaInfo, HiInfo, RegistrationInfo};
 use std::fmt::Write;
 
 /// Writes an address like HIPL's `get ha`: IPv6 fully expanded, IPv4 as is.
@@ -33,7 +33,7 @@ pub fn hi_all(ids: &[HiInfo]) -> String {
     o
 }
 
-pub fn ha_all(has: &[HaInfo]) -> String {
+pub fn ha_all(has: &[HaInfo], regs: &[RegistrationInfo]) -> String {
     let mut o = String::new();
     for h in has {
         let _ = writeln!(o, "HA is {}", h.state);
@@ -55,7 +55,49 @@ pub fn ha_all(has: &[HaInfo]) -> String {
             let _ = writeln!(o, " Peer  IP being verified: {}", expanded(v));
         }
     }
+    // Registrations (RFC 8003), ours at servers and our clients'.
+    for r in regs {
+        let who = if r.role == "server" {
+            "client"
+        } else {
+            "server"
+        };
+        let _ = writeln!(
+            o,
+            "Registration {} {}: {} {} {} lifetime {} s {}",
+            r.role,
+            r.service,
+            who,
+            expanded(&r.peer_hit),
+            expanded(&r.peer_locator),
+            r.lifetime,
+            r.state
+        );
+    }
     o
+}
+
+/// `get ha all --json`: one object per association as before, each with the
+/// registrations that involve its peer.
+pub fn ha_json(has: &[HaInfo], regs: &[RegistrationInfo]) -> serde_json::Value {
+    serde_json::Value::Array(
+        has.iter()
+            .map(|h| {
+                let mut v = serde_json::to_value(h).unwrap_or_default();
+                let mine: Vec<&RegistrationInfo> = regs
+                    .iter()
+                    .filter(|r| r.peer_hit == h.peer_hit && r.local_hit == h.local_hit)
+                    .collect();
+                if let Some(m) = v.as_object_mut() {
+                    m.insert(
+                        "registrations".into(),
+                        serde_json::to_value(mine).unwrap_or_default(),
+                    );
+                }
+                v
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -96,7 +138,7 @@ mod tests {
             candidate_locators: Vec::new(),
             verifying_locator: None,
         };
-        let t = ha_all(&[ha]);
+        let t = ha_all(&[ha], &[]);
         assert!(t.starts_with("HA is ESTABLISHED\n Shotgun mode is off.\n"));
         assert!(t.contains(" Peer  IP: 2001:0db8:0000:0000:0000:0000:0000:0002\n"));
         assert!(t.ends_with(" Peer  hostname: \n"));
