@@ -137,6 +137,10 @@ pub struct Control {
     bex_started: HashMap<Hit, Instant>,
     /// Initiator base-exchange latency (metrics endpoint).
     pub bex_latency: crate::metrics::BexLatency,
+    /// This host's locators as last read over rtnetlink (an rtnetlink dump
+    /// per base exchange would cost a syscall round per new peer); cleared
+    /// on every address change.
+    locators_cache: Option<Vec<IpAddr>>,
     /// The configuration directory (for `reload`).
     pub config_dir: std::path::PathBuf,
     /// The peers the hosts file brought at its last load (a reload removes
@@ -182,6 +186,7 @@ impl Control {
             retiring: Vec::new(),
             bex_started: HashMap::new(),
             bex_latency: Default::default(),
+            locators_cache: None,
             config_dir: std::path::PathBuf::new(),
             hosts_peers: Default::default(),
         }
@@ -356,6 +361,7 @@ impl Control {
             }
             Ctl::UnknownSpi { src, spi } => self.on_unknown_spi(src, spi),
             Ctl::AddressesChanged => {
+                self.locators_cache = None;
                 let addrs = self.local_locators();
                 tracing::debug!(?addrs, "addresses changed");
                 self.peers.set_own_addrs(&addrs);
@@ -632,7 +638,12 @@ impl Control {
                     tracing::info!(peer = %sa.peer, locator = %sa.locator, spi_in = sa.esp.spi_in, spi_out = sa.esp.spi_out, "SAs installed");
                     // Tell the peer about our other locators (RFC 8047 failover candidates).
                     let addrs = self.local_locators();
-                    work.extend(self.engine.update_locators(&addrs, Instant::now()));
+                    work.extend(self.engine.update_locators_of(
+                        sa.local,
+                        sa.peer,
+                        &addrs,
+                        Instant::now(),
+                    ));
                     for pkt in self.pending.take(&sa.peer) {
                         self.seal_and_send(&sa.peer, &pkt);
                     }
@@ -674,12 +685,17 @@ impl Control {
 
     /// The addresses this host announces now (RFC 8046 3.2; the policy of
     /// [`crate::local_locators`]).
-    fn local_locators(&self) -> Vec<IpAddr> {
-        crate::local_locators::current(
+    fn local_locators(&mut self) -> Vec<IpAddr> {
+        if let Some(a) = &self.locators_cache {
+            return a.clone();
+        }
+        let a = crate::local_locators::current(
             &self.config.locators,
             &self.config.tun_name,
             self.config.lsi_prefix,
-        )
+        );
+        self.locators_cache = Some(a.clone());
+        a
     }
 
     /// The LSIs (ours, the peer's) the data plane rebuilds IPv4 packets with.

@@ -118,6 +118,15 @@ pub trait ProtocolEngine: Send {
     fn return_home(&mut self, now: Instant) -> Vec<Action>;
     /// The host's usable locators changed: announce new ones to the peers.
     fn update_locators(&mut self, addrs: &[IpAddr], now: Instant) -> Vec<Action>;
+    /// [`ProtocolEngine::update_locators`] for one association (just
+    /// established: its peer learns our failover candidates).
+    fn update_locators_of(
+        &mut self,
+        local: Hit,
+        peer: Hit,
+        addrs: &[IpAddr],
+        now: Instant,
+    ) -> Vec<Action>;
     /// When `poll` must run next.
     fn next_deadline(&self) -> Option<Instant>;
     /// CLOSE all associations (shutdown, `hipconf rst all`) or one (`rst HIT`).

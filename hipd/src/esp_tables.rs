@@ -12,6 +12,7 @@
 use crate::engine::{EngineError, SaInstall};
 use crate::esp_path::EspPath;
 use crate::inner_family::InnerFamily;
+use crate::sharded_map::ShardedMap;
 use arc_swap::ArcSwap;
 use hip_esp::{InboundSa, OutboundSa, Suite};
 use hip_proto::Hit;
@@ -151,11 +152,11 @@ pub struct InEntry {
 #[derive(Clone, Default)]
 pub struct SaSnapshot {
     /// Outbound, by peer HIT.
-    pub(crate) out: HashMap<Hit, Arc<OutEntry>>,
+    pub(crate) out: ShardedMap<Hit, Arc<OutEntry>>,
     /// Inbound, by SPI (RFC 4301 section 4.4.2: the SPI alone selects the SA).
-    pub(crate) inbound: HashMap<u32, Arc<InEntry>>,
+    pub(crate) inbound: ShardedMap<u32, Arc<InEntry>>,
     /// Peer LSIs with SAs, for classifying IPv4 packets read from the TUN.
-    pub(crate) lsi: HashMap<Ipv4Addr, Hit>,
+    pub(crate) lsi: ShardedMap<Ipv4Addr, Hit>,
 }
 
 impl SaSnapshot {
@@ -424,7 +425,7 @@ impl BeetEsp {
         let now = self.shared.now();
         let t = threshold.as_nanos() as u64;
         let mut out = Vec::new();
-        for (h, e) in &self.master.out {
+        for (h, e) in self.master.out.iter() {
             let l = &e.live;
             let (o, i) = (
                 l.last_out.load(Ordering::Relaxed),

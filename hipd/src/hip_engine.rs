@@ -499,6 +499,24 @@ impl ProtocolEngine for HipEngine {
         out
     }
 
+    fn update_locators_of(
+        &mut self,
+        local: Hit,
+        peer: Hit,
+        addrs: &[IpAddr],
+        now: Instant,
+    ) -> Vec<Action> {
+        let now = self.t(now);
+        let sent = self
+            .ep
+            .update_locators_of(now, &[(local, peer)], addrs, &mut os_random);
+        let mut out = self.drain();
+        if sent > 0 {
+            self.sequence_restart(peer, &mut out);
+        }
+        out
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         self.ep
             .poll_timeout()

@@ -34,6 +34,7 @@ pub mod packet_pool;
 pub mod peer_db;
 pub mod raw_socket;
 pub mod reload;
+pub mod sharded_map;
 pub mod stats;
 pub mod tun;
 pub mod workers;

@@ -8,7 +8,7 @@
 //! R2), [`super::responder`] (I1 -> R1, I2 -> R2), [`super::close`],
 //! [`super::update`] and [`super::notify`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use super::compat::CompatProfile;
@@ -102,9 +102,11 @@ pub struct AssociationInfo {
 pub struct Endpoint {
     pub(super) cfg: Config,
     pub(super) identities: Vec<LocalIdentity>,
+    /// Index into `identities` by HIT (a load tool holds thousands).
+    identity_by_hit: std::collections::HashMap<Hit, usize>,
     pub(super) r1: R1Factory,
     next_rotation: Option<Instant>,
-    pub(super) assocs: HashMap<HitPair, Association>,
+    pub(super) assocs: super::association_table::AssocTable,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     pub(super) counters: Counters,
@@ -141,9 +143,10 @@ impl Endpoint {
             spent: SpentPuzzles::new(r1.secrets.generation(), cfg.spent_puzzle_capacity),
             cfg,
             identities: Vec::new(),
+            identity_by_hit: Default::default(),
             r1,
             next_rotation: None,
-            assocs: HashMap::new(),
+            assocs: Default::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
@@ -155,7 +158,8 @@ impl Endpoint {
     /// Adds a local identity; the first one of each version is that version's
     /// default (used for I1s to a NULL HIT, RFC 7401 section 5.3.1).
     pub fn add_identity(&mut self, id: LocalIdentity) {
-        if !self.identities.iter().any(|i| i.hit == id.hit) {
+        if !self.identity_by_hit.contains_key(&id.hit) {
+            self.identity_by_hit.insert(id.hit, self.identities.len());
             self.identities.push(id);
         }
     }
@@ -240,16 +244,10 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let cfg = &self.cfg;
         self.assocs
-            .values()
-            .flat_map(|a| {
-                [
-                    a.driver.poll_timeout(),
-                    a.update_retx.deadline(),
-                    self.rekey_due(a),
-                ]
-            })
-            .flatten()
+            .next_deadline(|a| association_deadline(cfg, a))
+            .into_iter()
             .chain(self.next_rotation)
             .chain(self.registration_deadline())
             .min()
@@ -257,9 +255,7 @@ impl Endpoint {
 
     /// When an established association's keys reach `rekey_interval`.
     fn rekey_due(&self, a: &Association) -> Option<Instant> {
-        let iv = self.cfg.rekey_interval?;
-        (a.driver.state() == State::Established && a.update_packet.is_none() && a.keys.is_some())
-            .then(|| a.keys_since + iv)
+        rekey_due(&self.cfg, a)
     }
 
     /// Queues `bytes` for (src, dst) with the checksum set for exactly this
@@ -318,7 +314,7 @@ impl Endpoint {
 
     /// The index of the identity with `hit`.
     pub(super) fn identity_index(&self, hit: &Hit) -> Option<usize> {
-        self.identities.iter().position(|i| i.hit == *hit)
+        self.identity_by_hit.get(hit).copied()
     }
 
     /// The default identity of a version.
@@ -333,11 +329,7 @@ impl Endpoint {
             let mut b = [0u8; 4];
             random.fill(&mut b);
             let spi = u32::from_be_bytes(b);
-            let taken = self
-                .assocs
-                .values()
-                .any(|a| a.spi_in == spi || a.rekey.as_ref().is_some_and(|r| r.new_spi_in == spi));
-            if spi > 255 && !taken {
+            if spi > 255 && !self.assocs.spi_in_use(spi) {
                 return spi;
             }
         }
@@ -392,6 +384,8 @@ impl Endpoint {
         random: &mut dyn RandomSource,
     ) -> Result<(), DropReason> {
         self.counters.received += 1;
+        let cfg = &self.cfg;
+        self.assocs.flush(|a| association_deadline(cfg, a));
         self.rotate_if_due(now, random);
         let r = self.dispatch(now, &incoming, random);
         if let Err(reason) = r {
@@ -474,7 +468,8 @@ impl Endpoint {
     /// retransmission and the R1 generation rotation.
     pub fn handle_timeout(&mut self, now: Instant, random: &mut dyn RandomSource) {
         self.rotate_if_due(now, random);
-        let pairs: Vec<HitPair> = self.assocs.keys().copied().collect();
+        let cfg = &self.cfg;
+        let pairs = self.assocs.due(now, |a| association_deadline(cfg, a));
         for pair in pairs {
             self.association_timers(now, pair, random);
             let due = self
@@ -576,4 +571,25 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// When an established association's keys reach `rekey_interval`.
+fn rekey_due(cfg: &Config, a: &Association) -> Option<Instant> {
+    let iv = cfg.rekey_interval?;
+    (a.driver.state() == State::Established && a.update_packet.is_none() && a.keys.is_some())
+        .then(|| a.keys_since + iv)
+}
+
+/// The next time anything of association `a` is due: its state machine's
+/// timers (retransmission, UAL, lingers), its UPDATE retransmission and its
+/// rekey.
+fn association_deadline(cfg: &Config, a: &Association) -> Option<Instant> {
+    [
+        a.driver.poll_timeout(),
+        a.update_retx.deadline(),
+        rekey_due(cfg, a),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }

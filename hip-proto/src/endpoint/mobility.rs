@@ -56,9 +56,23 @@ impl Endpoint {
         addrs: &[IpAddr],
         random: &mut dyn RandomSource,
     ) -> usize {
-        let plans: Vec<(HitPair, Vec<IpAddr>)> = self
-            .assocs
+        let pairs: Vec<HitPair> = self.assocs.keys().copied().collect();
+        self.update_locators_of(now, &pairs, addrs, random)
+    }
+
+    /// [`Endpoint::update_locators`] for the associations of `pairs` only
+    /// (e.g. one that was just established: announcing to every other
+    /// association would cost a walk over all of them per base exchange).
+    pub fn update_locators_of(
+        &mut self,
+        now: Instant,
+        pairs: &[HitPair],
+        addrs: &[IpAddr],
+        random: &mut dyn RandomSource,
+    ) -> usize {
+        let plans: Vec<(HitPair, Vec<IpAddr>)> = pairs
             .iter()
+            .filter_map(|p| self.assocs.get(p).map(|a| (p, a)))
             .filter(|(_, a)| {
                 matches!(a.driver.state(), State::Established | State::R2Sent) && a.rekey.is_none()
             })

@@ -24,6 +24,7 @@
 //! * [`spent_puzzles`]: I2 replay protection, each puzzle solution accepted once.
 //! * [`fuzz`]: entry points for the fuzz crate.
 
+mod association_table;
 pub mod close;
 pub mod compat;
 pub mod config;
