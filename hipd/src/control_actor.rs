@@ -605,7 +605,7 @@ impl Control {
 
     /// The addresses this host announces now (RFC 8046 3.2; the policy of
     /// [`crate::local_locators`]).
-    fn local_locators(&self) -> Vec<IpAddr> {
+    pub(crate) fn local_locators(&self) -> Vec<IpAddr> {
         crate::local_locators::current(
             &self.config.locators,
             &self.config.tun_name,
