@@ -685,7 +685,7 @@ impl Control {
 
     /// The addresses this host announces now (RFC 8046 3.2; the policy of
     /// [`crate::local_locators`]).
-    fn local_locators(&mut self) -> Vec<IpAddr> {
+    pub(crate) fn local_locators(&mut self) -> Vec<IpAddr> {
         if let Some(a) = &self.locators_cache {
             return a.clone();
         }
