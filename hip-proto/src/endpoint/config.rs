@@ -101,7 +101,16 @@ pub struct Config {
     pub spent_puzzle_capacity: usize,
     /// Compatibility profile per peer HIT; absent peers are handled strictly.
     pub peer_profiles: HashMap<Hit, CompatProfile>,
+    /// NAT keepalive interval on associations over UDP (RFC 5770 section 4.7;
+    /// RFC 9028 section 5.10 "Tr", 15 s by default): when nothing was sent to
+    /// the peer for this long, a NOTIFY with NAT_KEEPALIVE goes out
+    /// ([`super::nat_keepalive`]). `None`: no keepalives.
+    pub nat_keepalive_interval: Option<Duration>,
 }
+
+/// The default NAT keepalive interval (RFC 5770 section 4.7 and RFC 9028
+/// section 5.10: every 15 seconds when the control and data channels are idle).
+pub const NAT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 impl Default for Config {
     fn default() -> Self {
@@ -155,6 +164,7 @@ impl Default for Config {
             r1_global: Some(RateLimit::R1_GLOBAL),
             spent_puzzle_capacity: 8192,
             peer_profiles: HashMap::new(),
+            nat_keepalive_interval: Some(NAT_KEEPALIVE_INTERVAL),
         }
     }
 }

@@ -114,6 +114,9 @@ pub struct Endpoint {
     pub(super) spent: SpentPuzzles,
     /// R1 budgets per destination address and in all.
     pub(super) r1_limit: R1Limiter,
+    /// The latest `now` the caller gave (stamps what is sent, for the NAT
+    /// keepalive timers of [`super::nat_keepalive`]).
+    pub(super) clock: Instant,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -143,6 +146,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            clock: Instant(0),
         })
     }
 
@@ -241,6 +245,7 @@ impl Endpoint {
                     a.driver.poll_timeout(),
                     a.update_retx.deadline(),
                     self.rekey_due(a),
+                    self.keepalive_due(a),
                 ]
             })
             .flatten()
@@ -286,6 +291,21 @@ impl Endpoint {
         udp_port: Option<u16>,
         bytes: Vec<u8>,
     ) {
+        // Stamp the association the packet belongs to (sender and receiver
+        // HIT at octets 8-40, RFC 7401 section 5.1): a NAT keepalive is due
+        // an interval after the last packet sent.
+        let hit = |r: std::ops::Range<usize>| {
+            bytes
+                .get(r)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .map(Hit)
+        };
+        if let (Some(s), Some(r)) = (hit(8..24), hit(24..40)) {
+            let clock = self.clock;
+            if let Some(a) = self.assocs.get_mut(&(s, r)) {
+                a.last_tx = a.last_tx.max(clock);
+            }
+        }
         self.transmits.push_back(Transmit {
             src,
             dst,
@@ -385,6 +405,7 @@ impl Endpoint {
         random: &mut dyn RandomSource,
     ) -> Result<(), DropReason> {
         self.counters.received += 1;
+        self.clock = self.clock.max(now);
         self.rotate_if_due(now, random);
         let r = self.dispatch(now, &incoming, random);
         if let Err(reason) = r {
@@ -422,6 +443,9 @@ impl Endpoint {
             PacketType::I2 => self.on_i2(now, inc, &repr, random),
             PacketType::R2 => self.on_r2(now, inc, &repr),
             PacketType::Update => self.on_update(now, inc, &repr, random),
+            PacketType::Notify if super::nat_keepalive::is_keepalive(&repr) => {
+                self.on_keepalive(inc, &repr)
+            }
             PacketType::Notify => self.on_notify(inc, &repr),
             PacketType::Close => self.on_close(now, inc, &repr, random),
             PacketType::CloseAck => self.on_close_ack(now, inc, &repr),
@@ -466,6 +490,7 @@ impl Endpoint {
     /// Runs the timers due at `now`: retransmissions, UAL, lingers, UPDATE
     /// retransmission and the R1 generation rotation.
     pub fn handle_timeout(&mut self, now: Instant, random: &mut dyn RandomSource) {
+        self.clock = self.clock.max(now);
         self.rotate_if_due(now, random);
         let pairs: Vec<HitPair> = self.assocs.keys().copied().collect();
         for pair in pairs {
@@ -478,6 +503,7 @@ impl Endpoint {
             if due && self.rekey(now, pair.0, pair.1, random).is_err() {
                 self.counters.build_failed += 1;
             }
+            self.keepalive_if_due(now, pair, random);
         }
     }
 

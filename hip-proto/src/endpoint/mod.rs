@@ -7,6 +7,8 @@
 //! * [`close`], [`update`], [`notify`]: CLOSE/CLOSE_ACK, UPDATE rekeying, NOTIFY.
 //! * [`rekey_dh`]: a new Diffie-Hellman key in a rekeying UPDATE (RFC 7402 section 6.10).
 //! * [`mobility`]: LOCATOR_SET announcement and address verification (RFC 8046).
+//! * [`nat_keepalive`]: NAT keepalives on associations over UDP (RFC 5770, RFC 9028 section 5.10).
+//! * [`udp_mapping`]: a peer over UDP is known by its NAT mapping (rebinding, moves).
 //! * [`identity`]: local Host Identities per HIP version.
 //! * [`protect`]: HIP_MAC / signature / checksum building and checking.
 //! * [`config`]: configuration, preference lists, retransmission limits.
@@ -32,6 +34,7 @@ pub mod fuzz;
 pub mod identity;
 pub mod initiator;
 pub mod mobility;
+pub mod nat_keepalive;
 pub mod negotiate;
 pub mod notify;
 pub mod protect;
@@ -44,6 +47,7 @@ pub mod rekey_dh;
 pub mod responder;
 pub mod solution;
 pub mod spent_puzzles;
+pub mod udp_mapping;
 pub mod update;
 
 pub use compat::CompatProfile;
