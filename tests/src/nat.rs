@@ -26,7 +26,8 @@
 //! only: the server and the routers' public side; NAT is IPv4.
 //!
 //! Everything lives in [`Netns`]es, so it is removed on drop, also when a
-//! test panics.
+//! test panics. `HIPR_NAT_DEBUG=1` prints tcpdump's own report and tshark's
+//! output of each capture.
 use crate::{veth, Netns};
 use std::path::PathBuf;
 use std::process::Command;
@@ -97,7 +98,11 @@ impl NatHost {
 
     /// Its current private IPv4 address.
     pub fn addr(&self) -> String {
-        self.plugged.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+        self.plugged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
     }
 
     /// The site it is plugged into now.
@@ -286,10 +291,19 @@ impl NatTestbed {
         // --immediate-mode: packets go to the file as they come (otherwise
         // they wait in the kernel ring for a block timeout, and those still
         // there at SIGINT are lost: "N received by filter, 0 captured").
-        c.args(["-i", "any", "-n", "-U", "--immediate-mode", "-s", "256", "-w"])
-            .arg(&file)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("tcpdump.err")).expect("log"));
+        c.args([
+            "-i",
+            "any",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-s",
+            "256",
+            "-w",
+        ])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("tcpdump.err")).expect("log"));
         let pid = self.inet.spawn(c);
         // Ready once the file header is written (bounded), and a little more.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -310,7 +324,10 @@ impl NatTestbed {
         self.inet
             .signal_and_wait(c.pid, libc::SIGINT, Duration::from_secs(5));
         if std::env::var_os("HIPR_NAT_DEBUG").is_some() {
-            eprintln!("tcpdump: {}", std::fs::read_to_string(c._dir.path().join("tcpdump.err")).unwrap_or_default());
+            eprintln!(
+                "tcpdump: {}",
+                std::fs::read_to_string(c._dir.path().join("tcpdump.err")).unwrap_or_default()
+            );
         }
         Captured::read(&c.file)
     }
@@ -350,9 +367,29 @@ impl Captured {
             .args(["-n", "-r"])
             .arg(file)
             .args([
-                "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E",
-                "aggregator=,", "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e",
-                "ipv6.dst", "-e", "ip.proto", "-e", "ipv6.nxt", "-e", "udp.srcport", "-e",
+                "-T",
+                "fields",
+                "-E",
+                "separator=|",
+                "-E",
+                "occurrence=a",
+                "-E",
+                "aggregator=,",
+                "-e",
+                "ip.src",
+                "-e",
+                "ip.dst",
+                "-e",
+                "ipv6.src",
+                "-e",
+                "ipv6.dst",
+                "-e",
+                "ip.proto",
+                "-e",
+                "ipv6.nxt",
+                "-e",
+                "udp.srcport",
+                "-e",
                 "udp.dstport",
             ])
             .output()
@@ -363,7 +400,11 @@ impl Captured {
             String::from_utf8_lossy(&o.stderr)
         );
         if std::env::var_os("HIPR_NAT_DEBUG").is_some() {
-            eprintln!("pcap {} bytes; tshark: {}", std::fs::metadata(file).map_or(0, |m| m.len()), String::from_utf8_lossy(&o.stdout));
+            eprintln!(
+                "pcap {} bytes; tshark: {}",
+                std::fs::metadata(file).map_or(0, |m| m.len()),
+                String::from_utf8_lossy(&o.stdout)
+            );
         }
         let list = |f: &str| -> Vec<String> {
             f.split(',')
@@ -385,7 +426,8 @@ impl Captured {
                 if srcs.is_empty() && dsts.is_empty() {
                     return None; // ARP and the like
                 }
-                let mut protos: Vec<u8> = list(f[4]).iter().filter_map(|p| p.parse().ok()).collect();
+                let mut protos: Vec<u8> =
+                    list(f[4]).iter().filter_map(|p| p.parse().ok()).collect();
                 protos.extend(list(f[5]).iter().filter_map(|p| p.parse::<u8>().ok()));
                 let port = |s: &str| list(s).first().and_then(|p| p.parse().ok());
                 let udp = port(f[6]).zip(port(f[7]));

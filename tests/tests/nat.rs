@@ -23,12 +23,24 @@ const NATTED: &str = "nat = plain-udp\n";
 /// peer that only initiated has none, and IPv4 over the LSI needs one).
 /// Returns (server hipd, host hipd, server HIT, server LSI as the host sees it).
 fn daemons(tb: &NatTestbed, host: &Netns, site: Site) -> (Hipd, Hipd, String, String) {
+    daemons_with(tb, host, site, NATTED)
+}
+
+fn daemons_with(
+    tb: &NatTestbed,
+    host: &Netns,
+    site: Site,
+    conf: &str,
+) -> (Hipd, Hipd, String, String) {
     let hs = Hipd::start(&tb.server, None, None);
-    let hh = Hipd::start(host, Some(NATTED), None);
+    let hh = Hipd::start(host, Some(conf), None);
     let hit = default_hi(&tb.server, &hs);
     hh.hipconf_ok(host, &["daemon", "add", "map", &hit, SERVER]);
     let host_hit = default_hi(host, &hh);
-    hs.hipconf_ok(&tb.server, &["daemon", "add", "map", &host_hit, site.public()]);
+    hs.hipconf_ok(
+        &tb.server,
+        &["daemon", "add", "map", &host_hit, site.public()],
+    );
     let lsi = hh
         .hipconf_ok(host, &["daemon", "hit-to-lsi", &hit])
         .trim()
@@ -160,7 +172,9 @@ fn a_natted_host_reaches_a_public_host_over_udp_and_nothing_private_leaks() {
     require_netns!();
     let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
     let h = &tb.host_a.ns;
-    let (hs, hh, hit, lsi) = daemons(&tb, h, Site::A);
+    // Keepalives every second, to see them while the test is idle.
+    let conf = format!("{NATTED}nat_keepalive_interval = 1\n");
+    let (hs, hh, hit, lsi) = daemons_with(&tb, h, Site::A, &conf);
     let cap = tb.capture();
     let (s, r, first) = paced_transfer(
         h,
@@ -186,6 +200,19 @@ fn a_natted_host_reaches_a_public_host_over_udp_and_nothing_private_leaks() {
     .unwrap();
     assert_eq!(s, r, "20 MB over the LSI");
     eprintln!("over the LSI (association up): {first:?} to the first byte");
+    // While ESP flows no keepalive is needed; idle, one a second goes out
+    // (RFC 9028 section 5.10) and the server verifies them.
+    let busy = hh.counter(h, "hip_nat_keepalives_sent");
+    std::thread::sleep(Duration::from_millis(3500));
+    let idle = hh.counter(h, "hip_nat_keepalives_sent") - busy;
+    assert!(
+        (2..=5).contains(&idle),
+        "{idle} keepalives in 3.5 idle seconds"
+    );
+    assert!(hs.counter(&tb.server, "hip_nat_keepalives_received") >= 2);
+    eprintln!(
+        "keepalives: {busy} before the idle period (transfers running), {idle} in 3.5 s idle"
+    );
     let seen = tb.stop(cap);
     seen.check_no_private().unwrap();
     assert!(seen.udp_port(10500) > 1000, "HIP and ESP over UDP 10500");
