@@ -3,8 +3,12 @@
 //! Keys: `tun` (device name, default `hip0`), `lsi_prefix` (RFC 5338 section 3,
 //! default [`DEFAULT_LSI_PREFIX`] `198.19.0.0/16`; `1.0.0.0/8` for HIPL's
 //! numbering), `allow` (a peer HIT; repeatable: access control
-//! list, RFC 7401 section 6.4 "the Responder may refuse"), `udp_encap` (`yes`/`no`,
-//! RFC 5770 UDP port 10500), `puzzle_k` (RFC 7401 section 4.1.2 difficulty),
+//! list, RFC 7401 section 6.4 "the Responder may refuse"), `nat`
+//! (`none`, `plain-udp` or `native`: HIPL's NAT mode names, see [`NatMode`]),
+//! `nat_keepalive_interval` (seconds, RFC 5770 section 4.7 / RFC 9028
+//! section 5.10, default 15), `udp_encap` (`yes`/`no`: the older spelling of
+//! `nat = plain-udp` / `nat = none`, kept as an alias), `puzzle_k` (RFC 7401
+//! section 4.1.2 difficulty),
 //! `metrics_listen` (Prometheus endpoint, e.g. `127.0.0.1:9450`). Registration (RFC 8003 / RFC 8004):
 //! `services = rvs` (offer the rendezvous service; `relay` is accepted and
 //! answered "registration type unavailable" until the relay exists),
@@ -27,6 +31,47 @@ use std::path::Path;
 /// proxies pick first. 65534 LSIs. Set `lsi_prefix = 1.0.0.0/8` to number
 /// LSIs as HIPL does. See rfc-notes/rfc5338.md.
 pub const DEFAULT_LSI_PREFIX: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 19, 0, 0), 16);
+
+/// How new base exchanges traverse NATs (`nat = ...` in hipd.conf, `hipconf
+/// daemon nat ...` at run time; HIPL's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NatMode {
+    /// HIP over raw IP protocol 139, ESP over IP protocol 50.
+    #[default]
+    None,
+    /// RFC 5770 UDP encapsulation without ICE: HIP (with the 32-bit zero
+    /// marker) and ESP over UDP port 10500, NAT keepalives, the peer known
+    /// by its NAT mapping.
+    PlainUdp,
+}
+
+impl NatMode {
+    /// Parses a mode name. `native` (RFC 9028 ICE-based native NAT
+    /// traversal) is refused: not implemented yet.
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v {
+            "none" => Ok(NatMode::None),
+            "plain-udp" => Ok(NatMode::PlainUdp),
+            "native" => Err(
+                "nat = native (RFC 9028 native NAT traversal with ICE) is not implemented yet; use plain-udp (RFC 5770 UDP encapsulation) or none".into(),
+            ),
+            _ => Err(format!("nat: expected none, plain-udp or native, got {v:?}")),
+        }
+    }
+
+    /// HIPL's name of the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            NatMode::None => "none",
+            NatMode::PlainUdp => "plain-udp",
+        }
+    }
+
+    /// Do new base exchanges start over UDP?
+    pub fn udp(self) -> bool {
+        self == NatMode::PlainUdp
+    }
+}
 
 /// Errors from parsing `hipd.conf`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -55,8 +100,11 @@ pub struct Config {
     pub lsi_prefix: (Ipv4Addr, u8),
     /// When non-empty, only these peer HITs may run a base exchange with us.
     pub allow: Vec<Hit>,
-    /// Send HIP and ESP over UDP port 10500 (RFC 5770) by default.
-    pub udp_encap: bool,
+    /// NAT traversal mode of new base exchanges (`nat`; `udp_encap = yes`
+    /// is `plain-udp`).
+    pub nat: NatMode,
+    /// NAT keepalive interval in seconds (RFC 9028 section 5.10 Tr).
+    pub nat_keepalive_interval: u64,
     /// Puzzle difficulty K for I1s we answer.
     pub puzzle_k: u8,
     /// Compatibility profiles per peer HIT (`profile = HIT hipl|cutehip|strict`):
@@ -138,7 +186,8 @@ impl Default for Config {
             tun_name: "hip0".into(),
             lsi_prefix: DEFAULT_LSI_PREFIX,
             allow: Vec::new(),
-            udp_encap: false,
+            nat: NatMode::None,
+            nat_keepalive_interval: 15,
             puzzle_k: 10,
             profiles: Vec::new(),
             rekey_on_move: false,
@@ -216,7 +265,26 @@ impl Config {
                     }
                     c.allow.push(hit);
                 }
-                "udp_encap" => c.udp_encap = yes_no(v).map_err(&err)?,
+                // The older key: yes = plain-udp, no = none.
+                "udp_encap" => {
+                    c.nat = if yes_no(v).map_err(&err)? {
+                        NatMode::PlainUdp
+                    } else {
+                        NatMode::None
+                    }
+                }
+                "nat" => c.nat = NatMode::parse(v).map_err(&err)?,
+                "nat_keepalive_interval" => {
+                    c.nat_keepalive_interval = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=3600).contains(n))
+                        .ok_or_else(|| {
+                            err(format!(
+                                "nat_keepalive_interval: expected 1 to 3600 seconds, got {v:?}"
+                            ))
+                        })?
+                }
                 "metrics_listen" => {
                     let a: std::net::SocketAddr = v.parse().map_err(|_| {
                         err(format!("metrics_listen: expected ADDRESS:PORT, got {v:?}"))
@@ -373,7 +441,7 @@ mod tests {
         assert_eq!(c.tun_name, "hipx");
         assert_eq!(c.lsi_prefix, (Ipv4Addr::new(10, 0, 0, 0), 8));
         assert_eq!(c.allow.len(), 1);
-        assert!(c.udp_encap);
+        assert_eq!(c.nat, NatMode::PlainUdp);
         assert_eq!(c.puzzle_k, 3);
         assert!(!c.is_allowed(&Hit::from(
             "2001:20::2".parse::<std::net::Ipv6Addr>().unwrap()
@@ -432,6 +500,32 @@ mod tests {
         );
         let c = Config::parse("profile = 2001:20::1 cutehip").unwrap();
         assert_eq!(c.profiles[0].1, hip_proto::endpoint::CompatProfile::Cutehip);
+    }
+
+    #[test]
+    fn nat_modes_parse_udp_encap_is_an_alias_and_native_is_refused() {
+        let c = Config::parse("nat = plain-udp\nnat_keepalive_interval = 20\n").unwrap();
+        assert_eq!((c.nat, c.nat_keepalive_interval), (NatMode::PlainUdp, 20));
+        assert_eq!(Config::default().nat, NatMode::None);
+        assert_eq!(Config::default().nat_keepalive_interval, 15);
+        assert_eq!(Config::parse("nat = none").unwrap().nat, NatMode::None);
+        assert_eq!(
+            Config::parse("udp_encap = yes").unwrap().nat,
+            NatMode::PlainUdp
+        );
+        assert_eq!(Config::parse("udp_encap = no").unwrap().nat, NatMode::None);
+        let e = Config::parse("nat = native").unwrap_err().to_string();
+        assert!(e.contains("not implemented yet"), "{e}");
+        for bad in [
+            "nat = ice",
+            "nat = ",
+            "nat_keepalive_interval = 0",
+            "nat_keepalive_interval = 3601",
+            "nat_keepalive_interval = soon",
+        ] {
+            assert!(Config::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(NatMode::parse("plain-udp").unwrap().name(), "plain-udp");
     }
 
     #[test]

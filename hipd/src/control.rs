@@ -39,6 +39,9 @@ pub enum Request {
     LsiToHit { lsi: String },
     /// Daemon counters.
     Stats,
+    /// `daemon nat none|plain-udp` (HIPL's names): the NAT mode of new base
+    /// exchanges; `native` is refused (not implemented yet).
+    SetNat { mode: String },
     /// `reload`: hipd.conf's allow list and puzzle difficulty, and the hosts
     /// file, applied without dropping associations (also on SIGHUP).
     Reload,
@@ -207,6 +210,9 @@ mod tests {
             Request::GetHaAll,
             Request::Rst { hit: None },
             Request::SetPuzzle { k: 5 },
+            Request::SetNat {
+                mode: "plain-udp".into(),
+            },
         ];
         for r in reqs {
             let t = serde_json::to_string(&r).unwrap();

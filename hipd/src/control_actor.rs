@@ -251,6 +251,10 @@ impl Control {
     /// heartbeat fails over to another locator of the peer
     /// ([`hip_proto::liveness`], RFC 8047).
     fn check_paths(&mut self, now: Instant) {
+        // ESP sent over UDP postpones the NAT keepalives (RFC 9028 section 5.10).
+        for (local, peer, at) in self.esp.udp_sent_within(SILENCE_TICK * 2) {
+            self.engine.data_sent(local, peer, at);
+        }
         let t = self.proto_time(now);
         for peer in self.esp.silent_peers(FAILOVER_SILENCE) {
             if self.liveness.silent(&peer) != Verdict::Heartbeat {
@@ -341,6 +345,10 @@ impl Control {
             Ctl::NoSa { packet } => self.on_no_sa(packet),
             Ctl::Notice { peer, notice } => match notice {
                 Notice::FirstPacket => self.engine.on_data_received(peer, now),
+                Notice::UdpSource { src, port } => {
+                    let a = self.engine.on_udp_source(peer, src, port, now);
+                    self.perform(a);
+                }
                 Notice::NewInboundSaUsed { spi } => {
                     // Packets sealed just before the peer switched may still
                     // be on their way (several sender queues): the old SA
@@ -668,6 +676,11 @@ impl Control {
                 Action::ExpectSequenceRestart { peer } => {
                     self.esp.expect_sequence_restart(&peer);
                 }
+                Action::PeerUdpPort {
+                    peer,
+                    locator,
+                    udp_port,
+                } => self.esp.set_udp_path(&peer, locator, udp_port),
                 Action::PathConfirmed { peer } => {
                     self.liveness.confirmed(&peer);
                     self.esp.path_confirmed(&peer);

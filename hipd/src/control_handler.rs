@@ -238,6 +238,13 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
             st.perform(actions);
             Response::Ok
         }
+        Request::SetNat { mode } => {
+            let m = crate::config::NatMode::parse(&mode).map_err(err)?;
+            st.config.nat = m;
+            st.engine.set_nat_mode(m);
+            tracing::info!(mode = m.name(), "NAT mode of new base exchanges");
+            Response::Ok
+        }
         Request::SetPuzzle { k } => {
             st.config.puzzle_k = k;
             st.engine.set_puzzle_difficulty(k).map_err(err)?;

@@ -92,16 +92,16 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
 
     let open =
         |v6, p| RawSocket::open(v6, p).map_err(|e| format!("raw socket (v6={v6}, proto {p}): {e}"));
-    // UDP 10500 (RFC 5770 5.1): needed when we send over UDP (udp_encap);
+    // UDP 10500 (RFC 5770 5.1): needed when we send over UDP (nat = plain-udp);
     // otherwise opened only to answer peers that reach us over UDP, and a
     // port in use is then no reason not to run.
     let port = crate::raw_socket::HIP_UDP_PORT;
     let udp = match crate::raw_socket::bind_udp(port) {
         Ok(u) => Some(u),
-        Err(e) if config.udp_encap => {
+        Err(e) if config.nat.udp() => {
             return Err(format!(
-            "UDP port {port}: {e} (udp_encap = yes needs it; free the port or set udp_encap = no)"
-        ))
+                "UDP port {port}: {e} (nat = plain-udp needs it; free the port or set nat = none)"
+            ))
         }
         Err(e) => {
             tracing::info!("UDP port {port}: {e}; peers cannot reach this host over UDP");

@@ -87,6 +87,13 @@ pub enum Action {
     ExpectSequenceRestart { peer: Hit },
     /// The peer answered a heartbeat on the path in use.
     PathConfirmed { peer: Hit },
+    /// The peer's NAT mapping moved (RFC 5770 plain UDP): send its ESP to
+    /// `locator`:`udp_port` from now on.
+    PeerUdpPort {
+        peer: Hit,
+        locator: IpAddr,
+        udp_port: u16,
+    },
     /// An association was closed or failed: remove its SAs, drop its queue.
     Closed { peer: Hit },
 }
@@ -129,6 +136,15 @@ pub trait ProtocolEngine: Send {
     ) -> Vec<Action>;
     /// When `poll` must run next.
     fn next_deadline(&self) -> Option<Instant>;
+    /// The NAT mode of new base exchanges (`hipconf daemon nat`).
+    fn set_nat_mode(&mut self, mode: crate::config::NatMode);
+    /// ESP was sent to `peer` (from `local`) over UDP at `at`: no NAT
+    /// keepalive is needed before an interval after it.
+    fn data_sent(&mut self, local: Hit, peer: Hit, at: Instant);
+    /// Authenticated ESP from `peer` came over UDP from `src`:`port`, not
+    /// the path its SAs use (reported once per new source): the engine
+    /// decides whether the peer's NAT mapping moved.
+    fn on_udp_source(&mut self, peer: Hit, src: IpAddr, port: u16, now: Instant) -> Vec<Action>;
     /// CLOSE all associations (shutdown, `hipconf rst all`) or one (`rst HIT`).
     fn close(&mut self, peer: Option<Hit>, now: Instant) -> Vec<Action>;
     /// A new local identity (`hipconf new hi`).

@@ -60,6 +60,10 @@ pub enum Notice {
     /// SPI so that a notice the actor handles late (after a further rekey)
     /// retires nothing the peer may still use.
     NewInboundSaUsed { spi: u32 },
+    /// Authenticated ESP of an association over UDP came from another
+    /// address or port than its SAs send to (a NAT rebinding, or a peer
+    /// that moved; RFC 5770): reported once per new source.
+    UdpSource { src: IpAddr, port: u16 },
 }
 
 /// A worker's handle on the SA tables.
@@ -160,6 +164,24 @@ impl EspPath {
             range: sealed.range,
             rekey_due,
         })
+    }
+
+    /// Authenticated ESP of `peer` arrived over UDP from `src`:`port`: true
+    /// (once per new source) when its SAs go over UDP to another transport
+    /// address, for a [`Notice::UdpSource`]. One comparison per packet; a
+    /// hash only when the source differs.
+    pub fn udp_source_moved(&self, snap: &SaSnapshot, peer: &Hit, src: IpAddr, port: u16) -> bool {
+        let Some(p) = snap.out.get(peer) else {
+            return false;
+        };
+        if p.udp_port.is_none() || (p.dst == src && p.udp_port == Some(port)) {
+            return false;
+        }
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (src, port).hash(&mut h);
+        let key = h.finish() | 1;
+        p.live.udp_source_reported.swap(key, Ordering::Relaxed) != key
     }
 
     /// Opens the ESP packet at `buf[esp]` (with [`HEADROOM`] before it).

@@ -101,6 +101,9 @@ pub struct PeerLive {
     pub(crate) first_in_reported: AtomicBool,
     /// The peer's use of the new inbound SA was reported.
     pub(crate) new_spi_reported: AtomicBool,
+    /// A hash of the last UDP source reported as differing from the SAs'
+    /// path ([`crate::esp_path::EspPath::udp_source_moved`]); 0: none.
+    pub(crate) udp_source_reported: AtomicU64,
 }
 
 /// ESP traffic with one peer since its association was established (the
@@ -381,6 +384,43 @@ impl BeetEsp {
             e.live.last_in.store(now, Ordering::Relaxed);
             e.live.silence_reported.store(false, Ordering::Relaxed);
         });
+    }
+
+    /// Sends ESP for `peer` over UDP to `locator`:`port` (its NAT mapping
+    /// moved, RFC 5770).
+    pub fn set_udp_path(&mut self, peer: &Hit, locator: IpAddr, port: u16) {
+        let now = self.shared.now();
+        self.update(peer, |e| {
+            if e.udp_port.is_some() {
+                e.dst = locator;
+                e.udp_port = Some(port);
+                e.unverified = None;
+                e.live.last_in.store(now, Ordering::Relaxed);
+                e.live.silence_reported.store(false, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Associations over UDP whose ESP went out within `d`: (local HIT,
+    /// peer HIT, when), for the NAT keepalive timers.
+    pub fn udp_sent_within(&self, d: Duration) -> Vec<(Hit, Hit, Instant)> {
+        let now = self.shared.now();
+        let d = d.as_nanos() as u64;
+        self.master
+            .out
+            .iter()
+            .filter(|(_, e)| e.udp_port.is_some())
+            .filter_map(|(peer, e)| {
+                let o = e.live.last_out.load(Ordering::Relaxed);
+                (o != 0 && now.saturating_sub(o) < d).then(|| {
+                    (
+                        e.local_hit,
+                        *peer,
+                        self.shared.origin + Duration::from_nanos(o),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The current inbound SA of `peer` accepts, once, an authentic packet

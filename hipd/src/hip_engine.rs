@@ -22,8 +22,9 @@ use std::time::Instant;
 pub struct HipEngine {
     ep: Endpoint,
     origin: Instant,
-    /// Start exchanges over UDP port 10500 (RFC 5770) instead of raw IP 139.
-    udp_encap: bool,
+    /// NAT mode of new exchanges: over UDP port 10500 (RFC 5770) with
+    /// `plain-udp`, raw IP 139 otherwise.
+    nat: crate::config::NatMode,
 }
 
 fn os_random(b: &mut [u8]) {
@@ -144,9 +145,12 @@ impl HipEngine {
             rekey_interval: conf.rekey_interval.map(association::Duration::from_secs),
             rekey_on_locator_change: conf.rekey_on_move,
             rekey_new_dh: conf.rekey_dh,
+            nat_keepalive_interval: Some(association::Duration::from_secs(
+                conf.nat_keepalive_interval,
+            )),
             ..Config::default()
         };
-        let udp_encap = conf.udp_encap;
+        let nat = conf.nat;
         let mut ep = Endpoint::new(cfg, &mut os_random).map_err(|e| e.to_string())?;
         for id in ids {
             match to_endpoint_identity(id) {
@@ -157,7 +161,7 @@ impl HipEngine {
         Ok(HipEngine {
             ep,
             origin: Instant::now(),
-            udp_encap,
+            nat,
         })
     }
 
@@ -255,6 +259,18 @@ impl HipEngine {
                 Event::LocalLocatorChanged { peer_hit, locator } => {
                     tracing::info!(peer = %peer_hit, %locator, "our locator changed: UPDATE sent");
                     self.sequence_restart(peer_hit, &mut out);
+                }
+                Event::UdpPortChanged {
+                    peer_hit,
+                    locator,
+                    udp_port,
+                } => {
+                    tracing::info!(peer = %peer_hit, %locator, udp_port, "peer's NAT mapping moved");
+                    out.push(Action::PeerUdpPort {
+                        peer: peer_hit,
+                        locator,
+                        udp_port,
+                    })
                 }
                 Event::Closed { peer_hit } => out.push(Action::Closed { peer: peer_hit }),
                 Event::Failed { peer_hit, reason } => {
@@ -419,10 +435,34 @@ impl ProtocolEngine for HipEngine {
                 peer,
                 src,
                 dst,
-                self.udp_encap.then_some(crate::raw_socket::HIP_UDP_PORT),
+                self.nat.udp().then_some(crate::raw_socket::HIP_UDP_PORT),
             )
             .map_err(|e| EngineError::Protocol(e.to_string()))?;
         Ok(self.drain())
+    }
+
+    fn set_nat_mode(&mut self, mode: crate::config::NatMode) {
+        self.nat = mode;
+    }
+
+    fn data_sent(&mut self, local: Hit, peer: Hit, at: Instant) {
+        let at = self.t(at);
+        self.ep.data_sent(at, local, peer);
+    }
+
+    fn on_udp_source(&mut self, peer: Hit, src: IpAddr, port: u16, now: Instant) -> Vec<Action> {
+        let now = self.t(now);
+        let locals: Vec<Hit> = self
+            .ep
+            .associations()
+            .into_iter()
+            .filter(|a| a.peer_hit == peer)
+            .map(|a| a.local_hit)
+            .collect();
+        for local in locals {
+            self.ep.esp_received_from(now, local, peer, src, port);
+        }
+        self.drain()
     }
 
     fn on_data_received(&mut self, peer: Hit, now: Instant) {
@@ -566,6 +606,9 @@ impl ProtocolEngine for HipEngine {
             ("hip_update_resent", c.update_resent),
             ("hip_locator_changes", c.locator_changes),
             ("hip_failovers", c.failovers),
+            ("hip_nat_keepalives_sent", c.nat_keepalives_sent),
+            ("hip_nat_keepalives_received", c.nat_keepalives_received),
+            ("hip_udp_port_changes", c.udp_port_changes),
             (
                 "hip_locator_unverified_dropped",
                 c.locator_unverified_dropped,

@@ -345,12 +345,23 @@ fn on_esp(
     rx: &mut EspRx,
     gro: Option<&mut crate::offload::Coalescer>,
     src: IpAddr,
+    udp_port: Option<u16>,
     buf: &mut [u8],
     esp: std::ops::Range<usize>,
 ) {
     inc(&io.stats.esp_rx);
     match path.open(snap, buf, esp) {
         Ok(o) => {
+            // Over UDP: a new source of authenticated ESP is the engine's
+            // to judge (NAT rebinding, RFC 5770), reported once.
+            if let Some(port) = udp_port {
+                if path.udp_source_moved(snap, &o.peer, src, port) {
+                    let _ = ctl.signals.send(Ctl::Notice {
+                        peer: o.peer,
+                        notice: crate::esp_path::Notice::UdpSource { src, port },
+                    });
+                }
+            }
             if let Some(notice) = o.notice {
                 let _ = ctl.signals.send(Ctl::Notice {
                     peer: o.peer,
@@ -431,6 +442,7 @@ pub async fn esp_raw_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle, v6: bool) 
                 &mut rx,
                 gro.as_mut(),
                 src,
+                None,
                 slot,
                 *start..end,
             );
@@ -529,6 +541,7 @@ pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
                     &mut rx,
                     None,
                     src,
+                    Some(from.port()),
                     &mut buf,
                     HEADROOM..HEADROOM + n,
                 )

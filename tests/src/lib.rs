@@ -9,6 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub mod impair;
+pub mod nat;
 pub mod pair;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

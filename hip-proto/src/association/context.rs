@@ -116,6 +116,9 @@ pub struct Association {
     pub announced: Vec<IpAddr>,
     /// When the current ESP keys were drawn (for periodic rekeying).
     pub keys_since: super::timer::Instant,
+    /// When anything was last sent to the peer: a HIP packet, or ESP as the
+    /// caller reports it (NAT keepalives, RFC 9028 section 5.10).
+    pub last_tx: super::timer::Instant,
 }
 
 impl Association {
@@ -163,6 +166,7 @@ impl Association {
             announced: Vec::new(),
             home: None,
             keys_since: super::timer::Instant(0),
+            last_tx: super::timer::Instant(0),
         }
     }
 }

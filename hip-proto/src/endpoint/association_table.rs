@@ -139,7 +139,12 @@ impl AssocTable {
         &self,
         deadline: impl Fn(&Association) -> Option<Instant>,
     ) -> Option<Instant> {
-        let indexed = self.queue.first().map(|(t, _)| *t);
+        // A dirty pair's entry may be stale: its current deadline is below.
+        let indexed = self
+            .queue
+            .iter()
+            .find(|(_, p)| !self.dirty.contains(p))
+            .map(|(t, _)| *t);
         let touched = self
             .dirty
             .iter()

@@ -24,6 +24,7 @@ impl Endpoint {
         peer: Hit,
         random: &mut dyn RandomSource,
     ) -> bool {
+        self.clock = self.clock.max(now);
         let pair = (local, peer);
         let Some(a) = self.assocs.get_mut(&pair) else {
             return false;

@@ -106,7 +106,16 @@ pub struct Config {
     pub peer_profiles: HashMap<Hit, CompatProfile>,
     /// Services offered as a registrar (RFC 8003); none by default.
     pub registrar: super::registration::RegistrarConfig,
+    /// NAT keepalive interval on associations over UDP (RFC 5770 section 4.7;
+    /// RFC 9028 section 5.10 "Tr", 15 s by default): when nothing was sent to
+    /// the peer for this long, a NOTIFY with NAT_KEEPALIVE goes out
+    /// ([`super::nat_keepalive`]). `None`: no keepalives.
+    pub nat_keepalive_interval: Option<Duration>,
 }
+
+/// The default NAT keepalive interval (RFC 5770 section 4.7 and RFC 9028
+/// section 5.10: every 15 seconds when the control and data channels are idle).
+pub const NAT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
 impl Default for Config {
     fn default() -> Self {
@@ -161,6 +170,7 @@ impl Default for Config {
             spent_puzzle_capacity: 8192,
             peer_profiles: HashMap::new(),
             registrar: super::registration::RegistrarConfig::default(),
+            nat_keepalive_interval: Some(NAT_KEEPALIVE_INTERVAL),
         }
     }
 }

@@ -120,6 +120,9 @@ pub struct Endpoint {
     pub(super) registrar: super::registration::Registrar,
     /// Requester state (RFC 8003; [`super::registration`]).
     pub(super) requester: super::registration::Requester,
+    /// The latest `now` the caller gave (stamps what is sent, for the NAT
+    /// keepalive timers of [`super::nat_keepalive`]).
+    pub(super) clock: Instant,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -152,6 +155,7 @@ impl Endpoint {
             counters: Counters::default(),
             registrar: Default::default(),
             requester: Default::default(),
+            clock: Instant(0),
         })
     }
 
@@ -289,6 +293,21 @@ impl Endpoint {
         udp_port: Option<u16>,
         bytes: Vec<u8>,
     ) {
+        // Stamp the association the packet belongs to (sender and receiver
+        // HIT at octets 8-40, RFC 7401 section 5.1): a NAT keepalive is due
+        // an interval after the last packet sent.
+        let hit = |r: std::ops::Range<usize>| {
+            bytes
+                .get(r)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .map(Hit)
+        };
+        if let (Some(s), Some(r)) = (hit(8..24), hit(24..40)) {
+            let clock = self.clock;
+            if let Some(a) = self.assocs.get_mut(&(s, r)) {
+                a.last_tx = a.last_tx.max(clock);
+            }
+        }
         self.transmits.push_back(Transmit {
             src,
             dst,
@@ -386,8 +405,11 @@ impl Endpoint {
         self.counters.received += 1;
         let cfg = &self.cfg;
         self.assocs.flush(|a| association_deadline(cfg, a));
+        self.clock = self.clock.max(now);
         self.rotate_if_due(now, random);
         let r = self.dispatch(now, &incoming, random);
+        let cfg = &self.cfg;
+        self.assocs.flush(|a| association_deadline(cfg, a));
         if let Err(reason) = r {
             self.counters.drop(reason);
         }
@@ -423,6 +445,9 @@ impl Endpoint {
             PacketType::I2 => self.on_i2(now, inc, &repr, random),
             PacketType::R2 => self.on_r2(now, inc, &repr),
             PacketType::Update => self.on_update(now, inc, &repr, random),
+            PacketType::Notify if super::nat_keepalive::is_keepalive(&repr) => {
+                self.on_keepalive(inc, &repr)
+            }
             PacketType::Notify => self.on_notify(inc, &repr),
             PacketType::Close => self.on_close(now, inc, &repr, random),
             PacketType::CloseAck => self.on_close_ack(now, inc, &repr),
@@ -467,6 +492,7 @@ impl Endpoint {
     /// Runs the timers due at `now`: retransmissions, UAL, lingers, UPDATE
     /// retransmission and the R1 generation rotation.
     pub fn handle_timeout(&mut self, now: Instant, random: &mut dyn RandomSource) {
+        self.clock = self.clock.max(now);
         self.rotate_if_due(now, random);
         let cfg = &self.cfg;
         let pairs = self.assocs.due(now, |a| association_deadline(cfg, a));
@@ -480,8 +506,11 @@ impl Endpoint {
             if due && self.rekey(now, pair.0, pair.1, random).is_err() {
                 self.counters.build_failed += 1;
             }
+            self.keepalive_if_due(now, pair, random);
         }
         self.registration_timers(now, random);
+        let cfg = &self.cfg;
+        self.assocs.flush(|a| association_deadline(cfg, a));
     }
 
     fn association_timers(&mut self, now: Instant, pair: HitPair, random: &mut dyn RandomSource) {
@@ -582,12 +611,13 @@ fn rekey_due(cfg: &Config, a: &Association) -> Option<Instant> {
 
 /// The next time anything of association `a` is due: its state machine's
 /// timers (retransmission, UAL, lingers), its UPDATE retransmission and its
-/// rekey.
+/// rekey and its NAT keepalive.
 fn association_deadline(cfg: &Config, a: &Association) -> Option<Instant> {
     [
         a.driver.poll_timeout(),
         a.update_retx.deadline(),
         rekey_due(cfg, a),
+        super::nat_keepalive::keepalive_due(cfg, a),
     ]
     .into_iter()
     .flatten()

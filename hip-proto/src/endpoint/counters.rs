@@ -93,6 +93,12 @@ pub struct Counters {
     pub locator_unverified_dropped: u64,
     /// Failover probes to another locator of a peer (RFC 8047).
     pub failovers: u64,
+    /// NAT keepalives sent (RFC 9028 section 5.10).
+    pub nat_keepalives_sent: u64,
+    /// NAT keepalives received and verified.
+    pub nat_keepalives_received: u64,
+    /// A peer's UDP port adopted after a NAT rebinding ([`super::udp_mapping`]).
+    pub udp_port_changes: u64,
     /// NOTIFY packets received.
     pub notify_received: u64,
     /// Own packets that could not be built (a broken local key).

@@ -173,6 +173,17 @@ pub enum Event {
         /// Peer HIT.
         peer_hit: Hit,
     },
+    /// The peer's NAT mapping moved to another UDP port at the same address
+    /// (RFC 5770 plain UDP; an authenticated packet came from there, see
+    /// [`super::udp_mapping`]): send HIP and ESP to `locator`:`udp_port`.
+    UdpPortChanged {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// The peer's (verified) address.
+        locator: IpAddr,
+        /// Its UDP port now.
+        udp_port: u16,
+    },
     /// The peer sent a NOTIFY (RFC 7401 section 6.13: informational, no state change).
     Notified {
         /// Peer HIT.

@@ -44,6 +44,7 @@ impl Endpoint {
         peer_locator: IpAddr,
         udp_port: Option<u16>,
     ) -> Result<(), ConnectError> {
+        self.clock = self.clock.max(now);
         let idx = self
             .identity_index(&local)
             .ok_or(ConnectError::UnknownLocalHit(local))?;

@@ -56,6 +56,7 @@ impl Endpoint {
         addrs: &[IpAddr],
         random: &mut dyn RandomSource,
     ) -> usize {
+        self.clock = self.clock.max(now);
         let pairs: Vec<HitPair> = self.assocs.keys().copied().collect();
         self.update_locators_of(now, &pairs, addrs, random)
     }
@@ -70,6 +71,7 @@ impl Endpoint {
         addrs: &[IpAddr],
         random: &mut dyn RandomSource,
     ) -> usize {
+        self.clock = self.clock.max(now);
         let plans: Vec<(HitPair, Vec<IpAddr>)> = pairs
             .iter()
             .filter_map(|p| self.assocs.get(p).map(|a| (p, a)))
@@ -203,6 +205,7 @@ impl Endpoint {
         local_for: &dyn Fn(IpAddr) -> Option<IpAddr>,
         random: &mut dyn RandomSource,
     ) -> bool {
+        self.clock = self.clock.max(now);
         let Some((&pair, a)) = self
             .assocs
             .iter()
@@ -253,6 +256,7 @@ impl Endpoint {
         peer: crate::Hit,
         random: &mut dyn RandomSource,
     ) -> bool {
+        self.clock = self.clock.max(now);
         let Some((&pair, a)) = self.assocs.iter().find(|((_, p), a)| {
             *p == peer
                 && a.driver.state() == State::Established
@@ -295,6 +299,7 @@ impl Endpoint {
         local_for: &dyn Fn(IpAddr) -> Option<IpAddr>,
         random: &mut dyn RandomSource,
     ) -> usize {
+        self.clock = self.clock.max(now);
         let tries: Vec<(HitPair, IpAddr, IpAddr)> = self
             .assocs
             .iter()
@@ -434,10 +439,17 @@ impl Endpoint {
     pub(super) fn verify_announced_locator(
         &mut self,
         pair: HitPair,
+        inc: &super::core::Incoming<'_>,
         repr: &HipRepr,
         reply: &mut HipRepr,
         random: &mut dyn RandomSource,
     ) -> Option<IpAddr> {
+        // Over UDP from an address the peer does not list, a NAT translated
+        // it: the peer is its NAT mapping, not what it lists
+        // ([`super::udp_mapping`]).
+        if self.over_udp(pair, inc) && !super::udp_mapping::lists(repr, inc.src) {
+            return self.verify_udp_source(pair, inc, reply, random);
+        }
         let announced = announced_address(repr)?;
         let a = self.assocs.get_mut(&pair)?;
         let fam = a.local_locator.is_ipv4();
@@ -516,9 +528,20 @@ impl Endpoint {
             a.update_dst = None;
             // The source of a replacing I2 brings its encapsulation along.
             let from_i2 = a.pending_udp_port.take();
+            let old_port = a.udp_port;
             if let Some(port) = from_i2 {
                 a.udp_port = port;
             }
+            if let (Some(p), true) = (a.udp_port, a.udp_port != old_port) {
+                self.event(Event::UdpPortChanged {
+                    peer_hit: pair.1,
+                    locator: addr,
+                    udp_port: p,
+                });
+            }
+            let Some(a) = self.assocs.get_mut(&pair) else {
+                return;
+            };
             if old == addr {
                 // The locator in use, verified again: a heartbeat's answer
                 // (or a `hipl` peer's echo).

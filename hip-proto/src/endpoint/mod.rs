@@ -9,6 +9,8 @@
 //! * [`mobility`]: LOCATOR_SET announcement and address verification (RFC 8046).
 //! * [`registration`]: registrar and requester of the Registration Extension (RFC 8003).
 //! * [`rendezvous`]: I1 relaying, FROM / RVS_HMAC / VIA_RVS (RFC 8004).
+//! * [`nat_keepalive`]: NAT keepalives on associations over UDP (RFC 5770, RFC 9028 section 5.10).
+//! * [`udp_mapping`]: a peer over UDP is known by its NAT mapping (rebinding, moves).
 //! * [`identity`]: local Host Identities per HIP version.
 //! * [`protect`]: HIP_MAC / signature / checksum building and checking.
 //! * [`config`]: configuration, preference lists, retransmission limits.
@@ -35,6 +37,7 @@ pub mod fuzz;
 pub mod identity;
 pub mod initiator;
 pub mod mobility;
+pub mod nat_keepalive;
 pub mod negotiate;
 pub mod notify;
 pub mod protect;
@@ -49,6 +52,7 @@ pub mod rendezvous;
 pub mod responder;
 pub mod solution;
 pub mod spent_puzzles;
+pub mod udp_mapping;
 pub mod update;
 
 pub use compat::CompatProfile;

@@ -53,6 +53,7 @@ impl Endpoint {
         peer: Hit,
         random: &mut dyn RandomSource,
     ) -> Result<(), RekeyError> {
+        self.clock = self.clock.max(now);
         let pair = (local, peer);
         let new_spi_in = self.fresh_spi(random);
         let with_dh = self.cfg.rekey_new_dh;
@@ -175,6 +176,9 @@ impl Endpoint {
             if !acked {
                 return Err(DropReason::Replay);
             }
+            // Authenticated and fresh: a NAT rebinding is adopted (RFC 5770).
+            self.adopt_udp_port(pair, inc.src, inc.udp_port);
+            let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
             if a.rekey.as_ref().is_some_and(|r| r.new_spi_out.is_some()) {
                 if let Some(r) = a.rekey.take() {
                     self.finish_rekey(now, pair, r)?;
@@ -183,7 +187,12 @@ impl Endpoint {
             self.locator_verified(pair, repr);
             return Ok(());
         };
-        match a.update.on_seq(seq) {
+        let disposition = a.update.on_seq(seq);
+        if !matches!(disposition, SeqDisposition::Stale) {
+            self.adopt_udp_port(pair, inc.src, inc.udp_port);
+        }
+        let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
+        match disposition {
             SeqDisposition::Stale => return Err(DropReason::Replay),
             SeqDisposition::Retransmission => {
                 self.counters.update_resent += 1;
@@ -313,7 +322,7 @@ impl Endpoint {
         }
         // Mobility (RFC 8046 section 3.2.1): verify an announced address, answer
         // a verification request, complete our own verification.
-        let verify_at = self.verify_announced_locator(pair, repr, &mut reply, random);
+        let verify_at = self.verify_announced_locator(pair, inc, repr, &mut reply, random);
         if let Some(ParamRepr::EchoRequestSigned(e)) = repr.param(ParamType::EchoRequestSigned) {
             reply.insert_ordered(ParamRepr::EchoResponseSigned(e.clone()));
         }
@@ -328,11 +337,12 @@ impl Endpoint {
             a.update_dst = verify_at;
             a.update_retx.start(now);
         }
-        let (s, d, u) = (
-            a.local_locator,
-            verify_at.unwrap_or(a.peer_locator),
-            a.udp_port,
-        );
+        // A transport address being verified is reached at its own port.
+        let u = match (verify_at, a.pending_udp_port) {
+            (Some(_), Some(port)) => port,
+            _ => a.udp_port,
+        };
+        let (s, d) = (a.local_locator, verify_at.unwrap_or(a.peer_locator));
         // The new inbound SA is announced before our reply leaves.
         if let Some(e) = inbound_ready {
             self.event(e);

@@ -14,7 +14,7 @@ pub struct Invocation {
     pub dns: Option<DnsOutput>,
 }
 
-const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | add server rvs|relay [SERVER-HIT] SERVER-IP LIFETIME | del server rvs|relay SERVER-HIT SERVER-IP | get ha all | get hi default [--dns NAME [--rvs RVS-NAME...]] | get hi all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE";
+const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | add server rvs|relay [SERVER-HIT] SERVER-IP LIFETIME | del server rvs|relay SERVER-HIT SERVER-IP | get ha all | get hi default [--dns NAME [--rvs RVS-NAME...]] | get hi all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | nat none|plain-udp | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE";
 
 /// A registration service name (HIPL: rvs, relay, full-relay).
 fn check_service(s: &str) -> Result<String, String> {
@@ -155,6 +155,12 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 .ok()
                 .filter(|k: &u8| *k <= 64)
                 .ok_or_else(|| format!("invalid puzzle difficulty {k:?} (0..=64)"))?,
+        },
+        ["nat", mode] => match *mode {
+            "none" | "plain-udp" | "native" => Request::SetNat {
+                mode: mode.to_string(),
+            },
+            _ => return Err(format!("invalid NAT mode {mode:?} (none or plain-udp)")),
         },
         ["hit-to-lsi", hit] => Request::HitToLsi {
             hit: check_hit(hit)?,
@@ -304,6 +310,13 @@ mod tests {
             p("daemon set puzzle all 12").unwrap(),
             Request::SetPuzzle { k: 12 }
         );
+        assert_eq!(
+            p("daemon nat plain-udp").unwrap(),
+            Request::SetNat {
+                mode: "plain-udp".into()
+            }
+        );
+        assert!(p("daemon nat stun").is_err());
         assert_eq!(
             p("daemon hit-to-lsi 2001:20::1").unwrap(),
             Request::HitToLsi {

@@ -1,0 +1,131 @@
+//! The transport address of a peer reached over UDP (RFC 5770 plain UDP
+//! encapsulation, no ICE): a peer behind a NAT is known by the address and
+//! port its packets arrive from, its NAT's mapping, not by the private
+//! addresses it may list in LOCATOR_SET.
+//!
+//! * NAT rebinding (the mapping's port changed, the address did not): an
+//!   authenticated packet of the association from the new port (a signed
+//!   UPDATE or keepalive, or ESP the caller opened,
+//!   [`Endpoint::esp_received_from`]) moves the association there at once
+//!   ([`Event::UdpPortChanged`]). The address is the one already verified,
+//!   so no return-routability check is needed.
+//! * Behind a NAT: an UPDATE over UDP whose source address is not among the
+//!   addresses its LOCATOR_SET lists (or that has none) was translated on
+//!   the way. The listed addresses are the peer's private ones behind its
+//!   NAT, unreachable without ICE (RFC 5770 section 4.8 base exchange
+//!   without connectivity checks: the hosts use the addresses the packets
+//!   came from): they are neither verified nor kept as failover candidates.
+//!   When the source is a new address (the peer moved behind another NAT),
+//!   the address check of RFC 8046 section 5.4 goes to that transport
+//!   address (ECHO_REQUEST_SIGNED sent there, over UDP to the port it came
+//!   from). An UPDATE over UDP that lists its own source address (no NAT
+//!   on the way) is handled as in [`super::mobility`]. ESP from a new
+//!   address moves nothing.
+
+use std::net::IpAddr;
+
+use super::core::{Endpoint, HitPair, Incoming};
+use super::event::Event;
+use super::random::RandomSource;
+use crate::association::Instant;
+use crate::wire::{EspInfo, HipRepr, ParamRepr, ParamType};
+use crate::Hit;
+
+/// Does the LOCATOR_SET of `repr` list `addr`?
+pub fn lists(repr: &HipRepr, addr: IpAddr) -> bool {
+    let Some(ParamRepr::LocatorSet(ls)) = repr.param(ParamType::LocatorSet) else {
+        return false;
+    };
+    ls.iter()
+        .filter_map(crate::wire::Locator::address)
+        .any(|a| a == addr)
+}
+
+impl Endpoint {
+    /// An authenticated packet of `pair` came over UDP from `src`:`port`: a
+    /// new port at the verified address is adopted. True when it moved.
+    pub(super) fn adopt_udp_port(&mut self, pair: HitPair, src: IpAddr, port: Option<u16>) -> bool {
+        let Some(a) = self.assocs.get_mut(&pair) else {
+            return false;
+        };
+        let (Some(cur), Some(new)) = (a.udp_port, port) else {
+            return false;
+        };
+        if src != a.peer_locator || cur == new {
+            return false;
+        }
+        a.udp_port = Some(new);
+        self.counters.udp_port_changes += 1;
+        self.event(Event::UdpPortChanged {
+            peer_hit: pair.1,
+            locator: src,
+            udp_port: new,
+        });
+        true
+    }
+
+    /// ESP of the association `(local, peer)`, authenticated by the caller
+    /// (ICV and replay window checked), arrived over UDP from `src`:`port`.
+    /// A NAT rebinding at the peer's verified address is adopted
+    /// ([`Event::UdpPortChanged`]); from any other address nothing changes
+    /// (a moved peer is verified through its UPDATE). The caller reports a
+    /// source once, not per packet. True when the association moved.
+    pub fn esp_received_from(
+        &mut self,
+        now: Instant,
+        local: Hit,
+        peer: Hit,
+        src: IpAddr,
+        port: u16,
+    ) -> bool {
+        self.clock = self.clock.max(now);
+        self.adopt_udp_port((local, peer), src, Some(port))
+    }
+
+    /// Is the association of `pair` over UDP, and did `inc` come over UDP?
+    pub(super) fn over_udp(&self, pair: HitPair, inc: &Incoming<'_>) -> bool {
+        inc.udp_port.is_some() && self.assocs.get(&pair).is_some_and(|a| a.udp_port.is_some())
+    }
+
+    /// An authenticated UPDATE over UDP from another address than the
+    /// peer's: verify that transport address (RFC 8046 section 5.4), adding
+    /// ECHO_REQUEST_SIGNED (and ESP_INFO, SEQ) to `reply`. Returns where
+    /// the reply goes, None when the source is the verified address.
+    pub(super) fn verify_udp_source(
+        &mut self,
+        pair: HitPair,
+        inc: &Incoming<'_>,
+        reply: &mut HipRepr,
+        random: &mut dyn RandomSource,
+    ) -> Option<IpAddr> {
+        let a = self.assocs.get_mut(&pair)?;
+        if inc.src == a.peer_locator || inc.src.is_ipv4() != a.peer_locator.is_ipv4() {
+            return None;
+        }
+        let mut nonce = [0u8; 16];
+        random.fill(&mut nonce);
+        a.pending_locator = Some((inc.src, nonce));
+        a.pending_udp_port = Some(inc.udp_port);
+        if reply.param(ParamType::EspInfo).is_none() {
+            let index = a
+                .keys
+                .as_ref()
+                .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
+            reply.insert_ordered(ParamRepr::EspInfo(EspInfo {
+                reserved: 0,
+                keymat_index: index,
+                old_spi: a.spi_in,
+                new_spi: a.spi_in,
+            }));
+        }
+        if reply.param(ParamType::Seq).is_none() {
+            reply.insert_ordered(ParamRepr::Seq(a.update.next_seq()));
+        }
+        reply.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
+        self.event(Event::LocatorUnverified {
+            peer_hit: pair.1,
+            locator: inc.src,
+        });
+        Some(inc.src)
+    }
+}

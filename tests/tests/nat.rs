@@ -1,0 +1,336 @@
+//! RFC 5770 plain UDP through real kernel NATs (nftables masquerade) in the
+//! [`hipr_tests::nat`] testbed: a NATed host initiates to a public server,
+//! TCP over the HIT and the LSI, nothing private on the internet segment;
+//! two sites with the same private addresses at once; a NAT that loses its
+//! state mid-transfer (new mapped port); a host that moves from behind one
+//! NAT to behind the other mid-transfer. Public -> NATed initiation needs a
+//! rendezvous server and is not here. Root only.
+
+use hipr_tests::nat::{NatKind, NatTestbed, Site, Sites, SERVER};
+use hipr_tests::pair::default_hi;
+use hipr_tests::{data, require_netns, Hipd, Netns};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const NATTED: &str = "nat = plain-udp\n";
+
+/// hipd on the server (no NAT mode of its own: it answers over UDP what
+/// came over UDP) and on `host`, which maps the server's HIT to 203.0.113.10.
+/// The server maps the host's HIT to its NAT's address only so that the
+/// host gets an LSI there (hipd numbers LSIs from its peer database; a
+/// peer that only initiated has none, and IPv4 over the LSI needs one).
+/// Returns (server hipd, host hipd, server HIT, server LSI as the host sees it).
+fn daemons(tb: &NatTestbed, host: &Netns, site: Site) -> (Hipd, Hipd, String, String) {
+    daemons_with(tb, host, site, NATTED)
+}
+
+fn daemons_with(
+    tb: &NatTestbed,
+    host: &Netns,
+    site: Site,
+    conf: &str,
+) -> (Hipd, Hipd, String, String) {
+    let hs = Hipd::start(&tb.server, None, None);
+    let hh = Hipd::start(host, Some(conf), None);
+    let hit = default_hi(&tb.server, &hs);
+    hh.hipconf_ok(host, &["daemon", "add", "map", &hit, SERVER]);
+    let host_hit = default_hi(host, &hh);
+    hs.hipconf_ok(
+        &tb.server,
+        &["daemon", "add", "map", &host_hit, site.public()],
+    );
+    let lsi = hh
+        .hipconf_ok(host, &["daemon", "hit-to-lsi", &hit])
+        .trim()
+        .to_string();
+    (hs, hh, hit, lsi)
+}
+
+fn sock(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().unwrap(), port)
+}
+
+/// Sends `len` octets from `a` to a listener in `b` (on `listen`, reached at
+/// `dst`), paced to last about `over`; runs `during` in the middle. Returns
+/// (sent SHA-256, received SHA-256, time from the first packet to the first
+/// byte at the listener).
+fn paced_transfer(
+    a: &Netns,
+    b: &Netns,
+    listen: SocketAddr,
+    dst: SocketAddr,
+    len: usize,
+    over: Duration,
+    during: impl FnOnce(),
+) -> Result<([u8; 32], [u8; 32], Duration), String> {
+    let payload = data(len, 0x5a7);
+    let sent = <[u8; 32]>::from(Sha256::digest(&payload));
+    let l = b
+        .in_ns(move || std::net::TcpListener::bind(listen))
+        .map_err(|e| format!("bind {listen}: {e}"))?;
+    let t0 = Instant::now();
+    let server = b.spawn_in_ns(move || -> Result<([u8; 32], Instant), String> {
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut s, _) = loop {
+            match l.accept() {
+                Ok(x) => break x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(format!("no connection on {listen}"));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(format!("accept: {e}")),
+            }
+        };
+        s.set_nonblocking(false).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let mut h = Sha256::new();
+        let mut first = None;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    first.get_or_insert_with(Instant::now);
+                    h.update(&buf[..n]);
+                }
+                Err(e) => return Err(format!("server read: {e}")),
+            }
+        }
+        Ok((h.finalize().into(), first.ok_or("no data")?))
+    });
+    let chunks = len.div_ceil(65536).max(1) as u32;
+    let pause = over / chunks;
+    let client = a.spawn_in_ns(move || -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut s = loop {
+            match std::net::TcpStream::connect_timeout(&dst, Duration::from_secs(5)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("connect {dst}: {e}, retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => return Err(format!("connect {dst}: {e}")),
+            }
+        };
+        s.set_write_timeout(Some(Duration::from_secs(60))).ok();
+        for c in payload.chunks(65536) {
+            s.write_all(c).map_err(|e| format!("client write: {e}"))?;
+            std::thread::sleep(pause);
+        }
+        s.shutdown(std::net::Shutdown::Write).ok();
+        Ok(())
+    });
+    std::thread::sleep(over / 3 + Duration::from_millis(500));
+    during();
+    let got = server.join().map_err(|_| "server panicked".to_string())?;
+    client.join().map_err(|_| "client panicked".to_string())??;
+    let (got, first) = got?;
+    Ok((sent, got, first.saturating_duration_since(t0)))
+}
+
+fn ha(ns: &Netns, h: &Hipd) -> Vec<serde_json::Value> {
+    hipr_tests::pair::ha_states(ns, h)
+}
+
+#[test]
+fn the_testbed_translates_and_its_leak_check_can_fail() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let cap = tb.capture();
+    tb.host_a
+        .ns
+        .exec_ok(&["ping", "-c", "2", "-i", "0.2", "-W", "2", SERVER]);
+    let seen = tb.stop(cap);
+    assert!(seen.proto(1) >= 4, "{:?}", seen.packets);
+    seen.check_no_private().expect("pings are translated");
+    assert!(seen
+        .packets
+        .iter()
+        .any(|p| p.srcs.iter().any(|s| s == Site::A.public())));
+    // The server routes 192.0.2.0/24 to the ISP router: a packet to a
+    // private address reaches the segment, and the check catches it.
+    let cap = tb.capture();
+    let _ = tb
+        .server
+        .exec(&["ping", "-c", "1", "-W", "1", "192.0.2.10"]);
+    let seen = tb.stop(cap);
+    assert!(
+        seen.check_no_private().is_err(),
+        "the check must see a private destination: {:?}",
+        seen.packets
+    );
+}
+
+/// (a) NATed host -> public host over HIT and LSI, 20 MB each.
+#[test]
+fn a_natted_host_reaches_a_public_host_over_udp_and_nothing_private_leaks() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let h = &tb.host_a.ns;
+    // Keepalives every second, to see them while the test is idle.
+    let conf = format!("{NATTED}nat_keepalive_interval = 1\n");
+    let (hs, hh, hit, lsi) = daemons_with(&tb, h, Site::A, &conf);
+    let cap = tb.capture();
+    let (s, r, first) = paced_transfer(
+        h,
+        &tb.server,
+        sock("::", 7001),
+        sock(&hit, 7001),
+        20 << 20,
+        Duration::ZERO,
+        || {},
+    )
+    .unwrap();
+    assert_eq!(s, r, "20 MB over the HIT");
+    eprintln!("NATed host -> public host over the HIT: {first:?} from the first packet to the first byte (base exchange through the NAT)");
+    let (s, r, first) = paced_transfer(
+        h,
+        &tb.server,
+        sock("0.0.0.0", 7002),
+        sock(&lsi, 7002),
+        20 << 20,
+        Duration::ZERO,
+        || {},
+    )
+    .unwrap();
+    assert_eq!(s, r, "20 MB over the LSI");
+    eprintln!("over the LSI (association up): {first:?} to the first byte");
+    // While ESP flows no keepalive is needed; idle, one a second goes out
+    // (RFC 9028 section 5.10) and the server verifies them.
+    let busy = hh.counter(h, "hip_nat_keepalives_sent");
+    std::thread::sleep(Duration::from_millis(3500));
+    let idle = hh.counter(h, "hip_nat_keepalives_sent") - busy;
+    assert!(
+        (2..=5).contains(&idle),
+        "{idle} keepalives in 3.5 idle seconds"
+    );
+    assert!(hs.counter(&tb.server, "hip_nat_keepalives_received") >= 2);
+    eprintln!(
+        "keepalives: {busy} before the idle period (transfers running), {idle} in 3.5 s idle"
+    );
+    let seen = tb.stop(cap);
+    seen.check_no_private().unwrap();
+    assert!(seen.udp_port(10500) > 1000, "HIP and ESP over UDP 10500");
+    assert_eq!(seen.proto(50) + seen.proto(139), 0, "no raw ESP or HIP");
+    // The server knows the host by its NAT's public address and mapping.
+    let a = ha(&tb.server, &hs);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["locator"], Site::A.public());
+    assert_eq!(a[0]["state"], "ESTABLISHED");
+    assert_ne!(a[0]["peer_udp_port"], 0);
+    assert!(hipr_tests::pair::established_with(h, &hh, &hit));
+}
+
+/// (b) Both sites use 192.0.2.10; both hosts talk to the server at once.
+#[test]
+fn two_sites_with_the_same_private_addresses_reach_the_server_at_once() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Overlapping);
+    assert_eq!(tb.host_a.addr(), tb.host_b.addr());
+    let hs = Hipd::start(&tb.server, None, None);
+    let hit = default_hi(&tb.server, &hs);
+    let ha_ = Hipd::start(&tb.host_a.ns, Some(NATTED), None);
+    let hb_ = Hipd::start(&tb.host_b.ns, Some(NATTED), None);
+    for (ns, h) in [(&tb.host_a.ns, &ha_), (&tb.host_b.ns, &hb_)] {
+        h.hipconf_ok(ns, &["daemon", "add", "map", &hit, SERVER]);
+    }
+    let cap = tb.capture();
+    let (ra, rb) = std::thread::scope(|sc| {
+        let a = sc.spawn(|| {
+            paced_transfer(
+                &tb.host_a.ns,
+                &tb.server,
+                sock("::", 7101),
+                sock(&hit, 7101),
+                20 << 20,
+                Duration::from_secs(2),
+                || {},
+            )
+        });
+        let b = sc.spawn(|| {
+            paced_transfer(
+                &tb.host_b.ns,
+                &tb.server,
+                sock("::", 7102),
+                sock(&hit, 7102),
+                20 << 20,
+                Duration::from_secs(2),
+                || {},
+            )
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (s, r, _) = ra.unwrap();
+    assert_eq!(s, r, "site A");
+    let (s, r, _) = rb.unwrap();
+    assert_eq!(s, r, "site B");
+    tb.stop(cap).check_no_private().unwrap();
+    let mut locs: Vec<String> = ha(&tb.server, &hs)
+        .iter()
+        .map(|x| x["locator"].as_str().unwrap_or("").to_string())
+        .collect();
+    locs.sort();
+    assert_eq!(locs, [Site::A.public(), Site::B.public()]);
+}
+
+/// (c) The NAT forgets its mappings mid-transfer; with fully-random ports
+/// the host comes back from a new port, which the server adopts.
+#[test]
+fn a_conntrack_flush_mid_transfer_moves_the_mapping_and_tcp_survives() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Symmetric, Sites::Separate);
+    let h = &tb.host_a.ns;
+    let (hs, _hh, hit, _) = daemons(&tb, h, Site::A);
+    // Up first, so that the flush hits an established association.
+    hipr_tests::pair::ping(h, &hit);
+    let port_before = ha(&tb.server, &hs)[0]["peer_udp_port"].clone();
+    let cap = tb.capture();
+    let (s, r, _) = paced_transfer(
+        h,
+        &tb.server,
+        sock("::", 7201),
+        sock(&hit, 7201),
+        20 << 20,
+        Duration::from_secs(6),
+        || tb.flush_conntrack(Site::A),
+    )
+    .unwrap();
+    assert_eq!(s, r, "TCP over the HIT survives the NAT reboot");
+    tb.stop(cap).check_no_private().unwrap();
+    let after = ha(&tb.server, &hs);
+    assert_ne!(after[0]["peer_udp_port"], port_before, "{after:?}");
+    assert_eq!(after[0]["locator"], Site::A.public());
+    assert!(hs.counter(&tb.server, "hip_udp_port_changes") >= 1);
+}
+
+/// (d) The host moves from behind NAT A to behind NAT B mid-transfer: its
+/// mobility UPDATE reaches the server over UDP from NAT B's mapping.
+#[test]
+fn a_host_moving_from_one_nat_to_the_other_keeps_its_tcp_connection() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let (hs, _hh, hit, _) = daemons(&tb, &tb.host_a.ns, Site::A);
+    hipr_tests::pair::ping(&tb.host_a.ns, &hit);
+    let cap = tb.capture();
+    let (s, r, _) = paced_transfer(
+        &tb.host_a.ns,
+        &tb.server,
+        sock("::", 7301),
+        sock(&hit, 7301),
+        20 << 20,
+        Duration::from_secs(8),
+        || tb.move_host_a(Site::B, "192.0.2.150"),
+    )
+    .unwrap();
+    assert_eq!(s, r, "TCP over the HIT survives the move");
+    assert_eq!(tb.host_a.site(), Site::B);
+    tb.stop(cap).check_no_private().unwrap();
+    let a = ha(&tb.server, &hs);
+    assert_eq!(a[0]["locator"], Site::B.public(), "{a:?}");
+    assert_eq!(a[0]["state"], "ESTABLISHED");
+}
