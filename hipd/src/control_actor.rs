@@ -638,6 +638,7 @@ impl Control {
                     if let Some(t) = self.bex_started.remove(&sa.peer) {
                         self.bex_latency.observe(t.elapsed());
                     }
+                    self.learn_peer(sa.peer);
                     let sa = self.with_lsis(sa);
                     if let Err(e) = self.esp.install(&sa) {
                         tracing::error!(peer = %sa.peer, "installing SAs: {e}");
@@ -689,6 +690,9 @@ impl Control {
                     self.bex_started.remove(&peer);
                     self.liveness.confirmed(&peer);
                     self.esp.remove(&peer);
+                    if let Some(lsi) = self.peers.forget_learned(&peer) {
+                        crate::control_handler::peer_lsi_changed(self, Some(lsi), None);
+                    }
                     let dropped = self.pending.take(&peer).len();
                     tracing::info!(%peer, dropped, "association closed");
                 }
@@ -709,6 +713,20 @@ impl Control {
         );
         self.locators_cache = Some(a.clone());
         a
+    }
+
+    /// An initiator we have no entry for (it reached us through a rendezvous
+    /// server, or knew our locator itself) gets an LSI and its TUN route, so
+    /// IPv4 (LSI) traffic from it is delivered and answered (RFC 5338).
+    fn learn_peer(&mut self, peer: Hit) {
+        match self.peers.learn(peer) {
+            Ok((lsi, true)) => {
+                tracing::debug!(%peer, %lsi, "LSI assigned to a peer known from its base exchange");
+                crate::control_handler::peer_lsi_changed(self, None, Some(lsi));
+            }
+            Ok((_, false)) => {}
+            Err(e) => tracing::warn!(%peer, "no LSI for the peer: {e}"),
+        }
     }
 
     /// The LSIs (ours, the peer's) the data plane rebuilds IPv4 packets with.

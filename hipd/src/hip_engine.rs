@@ -373,9 +373,17 @@ fn log_registration(e: &RegistrationEvent) {
 /// leaves (RFC 7402 section 6.9: the peer may send on it as soon as it has our
 /// UPDATE), so SA additions go ahead of the transmits; the rest keeps its
 /// order. Seen in CI under load: the peer's first packets on the new SPI were
-/// dropped as unknown and a TCP transfer stalled.
+/// dropped as unknown and a TCP transfer stalled. Likewise a responder's SAs
+/// are installed before its R2 leaves (RFC 7401 section 6.11: the initiator
+/// sends data as soon as it has the R2): seen between namespaces, the
+/// initiator's first ESP packet (a TCP SYN) arrived before the responder's
+/// SAs and was dropped, costing the first connection a 1 s SYN retransmit.
 fn inbound_sas_first(actions: &mut [Action]) {
-    actions.sort_by_key(|a| !matches!(a, Action::InboundSa { .. }));
+    actions.sort_by_key(|a| match a {
+        Action::InboundSa { .. } => 0,
+        Action::Established(_) => 1,
+        _ => 2,
+    });
 }
 
 /// An identity of the store as the endpoint uses it (ORCHID version = HIP version).
@@ -757,5 +765,41 @@ mod tests {
         assert!(matches!(&v[1], Action::SendControl { packet, .. } if packet == &vec![1]));
         assert!(matches!(&v[2], Action::SendControl { packet, .. } if packet == &vec![2]));
         assert!(matches!(v[3], Action::Closed { .. }));
+    }
+
+    #[test]
+    fn a_responders_sas_go_before_its_r2() {
+        let peer = Hit([0x20, 0x01, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let keys = || hip_proto::endpoint::event::EspSaKeys {
+            enc: vec![0; 20],
+            auth: Vec::new(),
+        };
+        let sa = SaInstall {
+            peer,
+            local: peer,
+            locator: IpAddr::from([192, 0, 2, 2]),
+            local_locator: IpAddr::from([192, 0, 2, 1]),
+            udp_port: None,
+            icv_len: None,
+            esp: hip_proto::endpoint::EspParams {
+                suite: EspTransformId::AesGcm16,
+                spi_in: 1,
+                spi_out: 2,
+                keys_in: keys(),
+                keys_out: keys(),
+                keymat_index: 0,
+            },
+            lsis: None,
+        };
+        let r2 = Action::SendControl {
+            src: IpAddr::from([192, 0, 2, 1]),
+            dst: IpAddr::from([192, 0, 2, 2]),
+            udp_port: None,
+            packet: vec![2],
+        };
+        let mut v = vec![r2, Action::Established(sa)];
+        inbound_sas_first(&mut v);
+        assert!(matches!(v[0], Action::Established(_)), "{v:?}");
+        assert!(matches!(v[1], Action::SendControl { .. }));
     }
 }

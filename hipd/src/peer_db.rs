@@ -81,6 +81,9 @@ pub struct PeerDb {
     path: Option<PathBuf>,
     own_hits: Vec<Hit>,
     own_addrs: Vec<IpAddr>,
+    /// Peers known only from a base exchange they started ([`Self::learn`]):
+    /// kept in memory, never written to `peers.json`.
+    learned: std::collections::BTreeSet<Hit>,
 }
 
 fn in_prefix(a: Ipv4Addr, (p, l): (Ipv4Addr, u8)) -> bool {
@@ -100,6 +103,7 @@ impl PeerDb {
             path: None,
             own_hits: Vec::new(),
             own_addrs: Vec::new(),
+            learned: Default::default(),
         })
     }
 
@@ -210,6 +214,7 @@ impl PeerDb {
             name: None,
         });
         e.lsi = lsi;
+        self.learned.remove(&hit);
         for l in locators.into_iter().rev() {
             e.locators.retain(|x| *x != l);
             e.locators.insert(0, l);
@@ -253,8 +258,33 @@ impl PeerDb {
             .map_err(|_| PeerDbError::LsiExhausted)
     }
 
+    /// Gives an LSI to a peer this host has no entry for, known only from a
+    /// base exchange it started (an initiator that reached us, e.g. through
+    /// a rendezvous server): IPv4 packets to and from it need a local LSI
+    /// (RFC 7401 section 3.2, RFC 5338). The entry has no locators and is not
+    /// saved; an `upsert` later makes it an ordinary peer. A known peer keeps
+    /// its LSI. Returns the LSI and whether it is new.
+    pub fn learn(&mut self, hit: Hit) -> Result<(Ipv4Addr, bool), PeerDbError> {
+        if let Some(p) = self.peers.get(&hit) {
+            return Ok((p.lsi, false));
+        }
+        let lsi = self.upsert(hit, Vec::new(), None, None)?;
+        self.learned.insert(hit);
+        Ok((lsi, true))
+    }
+
+    /// Removes `hit` if it is a learned peer ([`Self::learn`]), when its
+    /// association is gone; returns the LSI it had.
+    pub fn forget_learned(&mut self, hit: &Hit) -> Option<Ipv4Addr> {
+        if !self.learned.contains(hit) {
+            return None;
+        }
+        self.remove(hit).map(|p| p.lsi)
+    }
+
     /// Removes a peer; returns it.
     pub fn remove(&mut self, hit: &Hit) -> Option<Peer> {
+        self.learned.remove(hit);
         self.lsis.release(hit);
         self.peers.remove(hit)
     }
@@ -288,6 +318,7 @@ impl PeerDb {
         let stored: Vec<StoredPeer> = self
             .peers
             .values()
+            .filter(|p| !self.learned.contains(&p.hit))
             .map(|p| StoredPeer {
                 hit: p.hit.into(),
                 lsi: p.lsi,
@@ -351,6 +382,43 @@ mod tests {
             Some("a")
         );
         assert!(!dir.path().join("peers.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_learned_peer_gets_an_lsi_but_is_not_saved_until_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("peers.json");
+        let pre = (Ipv4Addr::new(1, 0, 0, 0), 8);
+        let mut db = PeerDb::open(&p, pre).unwrap();
+        let (l, new) = db.learn(hit("2001:20::7")).unwrap();
+        assert!(new && db.is_lsi(l));
+        assert_eq!(db.by_lsi(l).map(|p| p.hit), Some(hit("2001:20::7")));
+        assert_eq!(db.learn(hit("2001:20::7")).unwrap(), (l, false), "kept");
+        db.save().unwrap();
+        assert!(PeerDb::open(&p, pre)
+            .unwrap()
+            .get(&hit("2001:20::7"))
+            .is_none());
+        // Mapped later: an ordinary, saved peer with the same LSI.
+        let m = db
+            .upsert(
+                hit("2001:20::7"),
+                vec!["192.0.2.7".parse().unwrap()],
+                None,
+                None,
+            )
+            .unwrap();
+        assert_eq!(m, l);
+        db.save().unwrap();
+        let again = PeerDb::open(&p, pre).unwrap();
+        assert_eq!(again.get(&hit("2001:20::7")).map(|p| p.lsi), Some(l));
+        // A configured peer keeps its LSI and is not marked learned.
+        let (k, new) = db.learn(hit("2001:20::7")).unwrap();
+        assert!(!new && k == l);
+        assert_eq!(db.forget_learned(&hit("2001:20::7")), None, "configured");
+        let (l8, _) = db.learn(hit("2001:20::8")).unwrap();
+        assert_eq!(db.forget_learned(&hit("2001:20::8")), Some(l8));
+        assert!(db.get(&hit("2001:20::8")).is_none() && db.by_lsi(l8).is_none());
     }
 
     #[test]

@@ -553,6 +553,19 @@ pub fn try_tcp_transfer(
     dst: std::net::SocketAddr,
     payload: Vec<u8>,
 ) -> Result<([u8; 32], [u8; 32]), String> {
+    try_tcp_transfer_timed(a, b, listen, dst, payload).map(|(s, r, _)| (s, r))
+}
+
+/// [`try_tcp_transfer`] that also returns the time from the client's first
+/// connect attempt (its SYN is the first packet, which starts any base
+/// exchange) to the first byte the listener reads.
+pub fn try_tcp_transfer_timed(
+    a: &Netns,
+    b: &Netns,
+    listen: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    payload: Vec<u8>,
+) -> Result<([u8; 32], [u8; 32], Duration), String> {
     use sha2::{Digest, Sha256};
     use std::io::{Read, Write};
     let l = b
@@ -560,7 +573,7 @@ pub fn try_tcp_transfer(
         .map_err(|e| format!("bind {listen}: {e}"))?;
     l.set_nonblocking(true)
         .map_err(|e| format!("listener: {e}"))?;
-    let server = b.spawn_in_ns(move || -> Result<[u8; 32], String> {
+    let server = b.spawn_in_ns(move || -> Result<([u8; 32], Option<Instant>), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut s = loop {
             match l.accept() {
@@ -579,16 +592,21 @@ pub fn try_tcp_transfer(
         s.set_read_timeout(Some(Duration::from_secs(60))).ok();
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 65536];
+        let mut first = None;
         loop {
             match s.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => h.update(&buf[..n]),
+                Ok(n) => {
+                    first.get_or_insert_with(Instant::now);
+                    h.update(&buf[..n])
+                }
                 Err(e) => return Err(format!("server read: {e}")),
             }
         }
-        Ok(<[u8; 32]>::from(h.finalize()))
+        Ok((<[u8; 32]>::from(h.finalize()), first))
     });
     let sent = <[u8; 32]>::from(Sha256::digest(&payload));
+    let started = Instant::now();
     let client = a.in_ns(move || -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut s = loop {
@@ -611,7 +629,9 @@ pub fn try_tcp_transfer(
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
     client?;
-    Ok((sent, got?))
+    let (got, first) = got?;
+    let ttfb = first.map_or(Duration::ZERO, |f| f.saturating_duration_since(started));
+    Ok((sent, got, ttfb))
 }
 
 #[cfg(test)]
