@@ -50,6 +50,17 @@ pub enum Ctl {
     Metrics {
         reply: std::sync::mpsc::SyncSender<crate::metrics::Snapshot>,
     },
+    /// Install a peer looked up in DNS ([`crate::dns_peers`]); the reply is
+    /// its LSI once the mapping is in place.
+    DnsPeer {
+        peer: crate::dns_lookup::DnsPeer,
+        reply: oneshot::Sender<Result<Ipv4Addr, String>>,
+    },
+    /// The peer known under a name (lower case, no final dot), if any.
+    NameLookup {
+        name: String,
+        reply: oneshot::Sender<Option<crate::dns_lookup::KnownPeer>>,
+    },
     /// Stop: CLOSE every association (RFC 7401 section 5.3.8), save the peers.
     Shutdown { done: oneshot::Sender<()> },
 }
@@ -142,6 +153,9 @@ pub struct Control {
     /// The peers the hosts file brought at its last load (a reload removes
     /// those no longer in it).
     pub hosts_peers: std::collections::BTreeSet<Hit>,
+    /// Peers learned from DNS and their expiry, the DNS counters, the
+    /// publisher's locator channel (RFC 8005).
+    pub dns: crate::dns_peers::DnsPeers,
 }
 
 impl Control {
@@ -184,6 +198,7 @@ impl Control {
             bex_latency: Default::default(),
             config_dir: std::path::PathBuf::new(),
             hosts_peers: Default::default(),
+            dns: Default::default(),
         }
     }
 
@@ -196,6 +211,7 @@ impl Control {
         let mut next_silence = Instant::now() + SILENCE_TICK;
         let mut next_home = Instant::now() + RETURN_HOME_EVERY;
         let mut next_summary = Instant::now() + DROP_SUMMARY_EVERY;
+        let mut next_expiry = Instant::now() + crate::dns_peers::EXPIRY_TICK;
         loop {
             let wake = self
                 .engine
@@ -229,6 +245,10 @@ impl Control {
                 next_silence = now + SILENCE_TICK;
                 self.check_paths(now);
                 self.retire_due(now);
+            }
+            if now >= next_expiry {
+                next_expiry = now + crate::dns_peers::EXPIRY_TICK;
+                self.expire_dns_peers(now);
             }
             if now >= next_summary {
                 next_summary = now + DROP_SUMMARY_EVERY;
@@ -359,12 +379,19 @@ impl Control {
                 let addrs = self.local_locators();
                 tracing::debug!(?addrs, "addresses changed");
                 self.peers.set_own_addrs(&addrs);
+                self.publish_locators(&addrs);
                 let a = self.engine.update_locators(&addrs, now);
                 self.perform(a);
             }
             Ctl::Request { req, reply } => {
                 let r = crate::control_handler::handle(self, req);
                 let _ = reply.send(r);
+            }
+            Ctl::DnsPeer { peer, reply } => {
+                let _ = reply.send(self.on_dns_peer(peer, now));
+            }
+            Ctl::NameLookup { name, reply } => {
+                let _ = reply.send(self.on_name_lookup(&name));
             }
             Ctl::Metrics { reply } => {
                 let _ = reply.try_send(self.metrics_snapshot());
@@ -376,6 +403,7 @@ impl Control {
     /// What a metrics scrape reports.
     fn metrics_snapshot(&self) -> crate::metrics::Snapshot {
         let mut counters = self.io.stats.snapshot();
+        counters.extend(self.dns.stats.snapshot());
         counters.extend(self.engine.counters());
         counters.extend(self.esp.counters());
         let mut states = std::collections::BTreeMap::new();
@@ -674,7 +702,7 @@ impl Control {
 
     /// The addresses this host announces now (RFC 8046 3.2; the policy of
     /// [`crate::local_locators`]).
-    fn local_locators(&self) -> Vec<IpAddr> {
+    pub fn local_locators(&self) -> Vec<IpAddr> {
         crate::local_locators::current(
             &self.config.locators,
             &self.config.tun_name,

@@ -11,7 +11,7 @@ pub struct Invocation {
     pub request: Request,
 }
 
-const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE";
+const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE | add name NAME | resolve NAME";
 
 fn check_hit(s: &str) -> Result<String, String> {
     let a: std::net::Ipv6Addr = s.parse().map_err(|_| format!("invalid HIT {s:?}"))?;
@@ -101,6 +101,12 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         ["lsi-to-hit", lsi] => Request::LsiToHit {
             lsi: check_lsi(lsi)?,
         },
+        ["add", "name", name] => Request::AddName {
+            name: hipd::config::check_dns_name(name)?,
+        },
+        ["resolve", name] => Request::ResolveName {
+            name: hipd::config::check_dns_name(name)?,
+        },
         ["stats"] => Request::Stats,
         ["reload"] => Request::Reload,
         ["load", file] => Request::LoadHosts {
@@ -172,6 +178,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(
+            p("daemon add name B.grid.example.").unwrap(),
+            Request::AddName {
+                name: "b.grid.example".into()
+            }
+        );
+        assert_eq!(
+            p("daemon resolve c.grid.example").unwrap(),
+            Request::ResolveName {
+                name: "c.grid.example".into()
+            }
+        );
         assert_eq!(p("daemon get hi default").unwrap(), Request::GetHiDefault);
         assert_eq!(p("daemon get hi all").unwrap(), Request::GetHiAll);
         assert_eq!(
@@ -241,6 +259,9 @@ mod tests {
             "daemon frobnicate",
             "daemon load",
             "daemon reload now",
+            "daemon resolve",
+            "daemon resolve bad..name",
+            "daemon add name -x",
             "--bogus get hi all",
             "",
         ] {
