@@ -17,7 +17,7 @@ TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --bins --target "$TRIPLE"
 
 shared=../../shared/interop
-mkdir -p corpus/hip_packet corpus/pcap_inspect corpus/esp_open corpus/endpoint corpus/endpoint_packets artifacts
+mkdir -p corpus/hip_packet corpus/pcap_inspect corpus/esp_open corpus/endpoint corpus/endpoint_packets corpus/hip_rr artifacts
 if [ -d "$shared" ]; then
   find "$shared" -name '*.pcap' -size -64k -exec cp {} corpus/pcap_inspect/ \;
   python3 seeds.py "$shared" corpus/hip_packet
@@ -31,7 +31,7 @@ for name in sorted(os.listdir(src))[:200]:
 PY
 fi
 
-for t in hip_packet pcap_inspect esp_open endpoint endpoint_packets; do
+for t in hip_packet pcap_inspect esp_open endpoint endpoint_packets hip_rr; do
   echo "== fuzz $t for ${SECONDS_EACH}s"
   "./target/$TRIPLE/release/$t" "corpus/$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 \
     -max_len=4096 -artifact_prefix="artifacts/$t-" -print_final_stats=1 2>&1 | tail -n 12

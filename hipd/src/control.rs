@@ -61,6 +61,17 @@ pub struct HiInfo {
     pub algorithm: String,
     pub orchid: u8,
     pub default: bool,
+    /// The HI algorithm (RFC 7401 section 5.2.9 value) of `host_id`; 0 when
+    /// not given.
+    #[serde(default)]
+    pub hi_algorithm: u16,
+    /// The HOST_ID "Host Identity" field (the public key, RFC 7401 section
+    /// 5.2.9), hex; for publishing the HI in DNS (RFC 8005).
+    #[serde(default)]
+    pub host_id: String,
+    /// The locators hipd announces now (filled for `get hi default|all`).
+    #[serde(default)]
+    pub locators: Vec<String>,
 }
 
 /// One host association (RFC 7401 section 4.4 state).
@@ -215,11 +226,20 @@ mod tests {
                 algorithm: "ECDSA".into(),
                 orchid: 2,
                 default: true,
+                hi_algorithm: 7,
+                host_id: "000104".into(),
+                locators: vec!["192.0.2.1".into()],
             }],
         };
         let t = serde_json::to_string(&resp).unwrap();
         assert_eq!(serde_json::from_str::<Response>(&t).unwrap(), resp);
         assert!(serde_json::from_str::<Request>("{\"cmd\":\"nope\"}").is_err());
+        // An answer from a hipd without the RFC 8005 fields still reads.
+        let old: HiInfo = serde_json::from_str(
+            "{\"hit\":\"2001:20::1\",\"lsi\":\"\",\"algorithm\":\"Rsa\",\"orchid\":2,\"default\":true}",
+        )
+        .unwrap();
+        assert!(old.host_id.is_empty() && old.locators.is_empty());
     }
 
     #[test]

@@ -109,6 +109,7 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
         Request::GetHiDefault | Request::GetHiAll => {
             let default = st.ids.default_identity().map(|i| i.hit);
             let only_default = matches!(req, Request::GetHiDefault);
+            let locators: Vec<String> = st.local_locators().iter().map(|a| a.to_string()).collect();
             let identities: Vec<HiInfo> = st
                 .ids
                 .identities
@@ -124,6 +125,15 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
                     algorithm: format!("{:?}", i.identity.public().algorithm()),
                     orchid: if i.version == HitVersion::V1 { 1 } else { 2 },
                     default: Some(i.hit) == default,
+                    hi_algorithm: i.identity.public().algorithm().value(),
+                    host_id: i
+                        .identity
+                        .public()
+                        .to_hi_bytes()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect(),
+                    locators: locators.clone(),
                 })
                 .collect();
             Response::Hi { identities }
@@ -159,6 +169,9 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
                     algorithm,
                     orchid: hit_version,
                     default: false,
+                    hi_algorithm: 0,
+                    host_id: String::new(),
+                    locators: Vec::new(),
                 }],
             }
         }

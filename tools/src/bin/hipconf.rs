@@ -32,6 +32,31 @@ fn main() -> ExitCode {
         eprintln!("hipconf: {}", message.replace('\n', " "));
         return ExitCode::FAILURE;
     }
+    if let (Some(dns), Response::Hi { identities }) = (&inv.dns, &resp) {
+        let Some(id) = identities.first() else {
+            eprintln!("hipconf: hipd has no default identity");
+            return ExitCode::FAILURE;
+        };
+        match output::hi_zone_lines(id, &dns.name, &dns.rvs) {
+            Ok(lines) if inv.json => match serde_json::to_string(&lines) {
+                Ok(j) => println!("{j}"),
+                Err(e) => {
+                    eprintln!("hipconf: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Ok(lines) => {
+                for l in lines {
+                    println!("{l}");
+                }
+            }
+            Err(e) => {
+                eprintln!("hipconf: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     if inv.json {
         let v = match &resp {
             Response::Hi { identities } if inv.request == Request::GetHiDefault => {

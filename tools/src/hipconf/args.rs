@@ -9,9 +9,25 @@ pub struct Invocation {
     pub socket: PathBuf,
     pub json: bool,
     pub request: Request,
+    /// `get hi default --dns NAME [--rvs RVS-NAME...]`: print the zone-file
+    /// lines publishing the default HI at NAME (RFC 8005).
+    pub dns: Option<DnsOutput>,
 }
 
-const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default|all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE | add name NAME | resolve NAME";
+/// The owner name and rendezvous servers of `--dns` output.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DnsOutput {
+    pub name: String,
+    pub rvs: Vec<String>,
+}
+
+fn check_dns_name(s: &str) -> Result<String, String> {
+    hip_dns::Name::from_ascii(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("invalid DNS name {s:?}: {e}"))
+}
+
+const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | get ha all | get hi default [--dns NAME [--rvs RVS-NAME...]] | get hi all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE | add name NAME | resolve NAME";
 
 fn check_hit(s: &str) -> Result<String, String> {
     let a: std::net::Ipv6Addr = s.parse().map_err(|_| format!("invalid HIT {s:?}"))?;
@@ -41,10 +57,22 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     let mut socket = PathBuf::from(hipd::control::DEFAULT_SOCKET);
     let mut json = false;
     let mut rest: Vec<&str> = Vec::new();
-    let mut it = args.iter();
+    let mut dns_name: Option<String> = None;
+    let mut rvs: Vec<String> = Vec::new();
+    let mut it = args.iter().peekable();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--json" => json = true,
+            "--dns" => dns_name = Some(check_dns_name(it.next().ok_or("--dns needs a NAME")?)?),
+            "--rvs" => {
+                let before = rvs.len();
+                while let Some(n) = it.next_if(|n| !n.starts_with('-')) {
+                    rvs.push(check_dns_name(n)?);
+                }
+                if rvs.len() == before {
+                    return Err("--rvs needs at least one RVS-NAME".into());
+                }
+            }
             "--socket" => socket = it.next().ok_or("--socket needs a PATH")?.into(),
             s if s.starts_with("--socket=") => socket = s["--socket=".len()..].into(),
             "-h" | "--help" => return Err(USAGE.into()),
@@ -124,10 +152,17 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             ))
         }
     };
+    let dns = match dns_name {
+        Some(name) if request == Request::GetHiDefault => Some(DnsOutput { name, rvs }),
+        Some(_) => return Err("--dns goes with \"get hi default\" only".into()),
+        None if !rvs.is_empty() => return Err("--rvs needs --dns NAME".into()),
+        None => None,
+    };
     Ok(Invocation {
         socket,
         json,
         request,
+        dns,
     })
 }
 
@@ -138,6 +173,43 @@ mod tests {
     fn p(s: &str) -> Result<Request, String> {
         let v: Vec<String> = s.split_whitespace().map(String::from).collect();
         parse(&v).map(|i| i.request)
+    }
+
+    #[test]
+    fn dns_output_options() {
+        let inv = |s: &str| {
+            let v: Vec<String> = s.split_whitespace().map(String::from).collect();
+            parse(&v)
+        };
+        let i = inv("daemon get hi default --dns host.grid.example --rvs rvs1.grid.example rvs2.grid.example")
+            .unwrap();
+        assert_eq!(
+            i.dns,
+            Some(DnsOutput {
+                name: "host.grid.example".into(),
+                rvs: vec!["rvs1.grid.example".into(), "rvs2.grid.example".into()],
+            })
+        );
+        let i =
+            inv("--dns h.grid.example --rvs r.grid.example --json daemon get hi default").unwrap();
+        assert!(i.json);
+        assert_eq!(i.dns.unwrap().rvs, vec!["r.grid.example".to_string()]);
+        assert_eq!(inv("daemon get hi default").unwrap().dns, None);
+        assert!(inv("daemon get hi all --dns h.grid.example")
+            .unwrap_err()
+            .contains("get hi default"));
+        assert!(inv("daemon get hi default --rvs r.grid.example")
+            .unwrap_err()
+            .contains("--dns"));
+        assert!(inv("daemon get hi default --dns")
+            .unwrap_err()
+            .contains("NAME"));
+        assert!(inv("daemon get hi default --dns h.grid.example --rvs")
+            .unwrap_err()
+            .contains("RVS-NAME"));
+        assert!(inv("daemon get hi default --dns bad..name")
+            .unwrap_err()
+            .contains("invalid DNS name"));
     }
 
     #[test]

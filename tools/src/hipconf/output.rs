@@ -21,6 +21,48 @@ pub fn hi_default(ids: &[HiInfo]) -> String {
         .collect()
 }
 
+/// The zone-file lines publishing `id` at `name` with rendezvous servers
+/// `rvs` (RFC 8005 sections 6 and 7, RFC 3597 generic form, AAAA/A of the
+/// locators hipd announces).
+pub fn hi_zone_lines(id: &HiInfo, name: &str, rvs: &[String]) -> Result<Vec<String>, String> {
+    use hip_proto::crypto::hi::HostIdPublic;
+    use hip_proto::registry::HiAlgorithm;
+    if id.host_id.is_empty() {
+        return Err("hipd did not send the public key (an older hipd?)".into());
+    }
+    let key = (0..id.host_id.len())
+        .step_by(2)
+        .map(|i| {
+            id.host_id
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or("hipd sent a bad public key")?;
+    let hi = HostIdPublic::from_hi_bytes(HiAlgorithm::from(id.hi_algorithm), &key)
+        .map_err(|e| format!("hipd's public key: {e}"))?;
+    let hit: hip_proto::Hit = id
+        .hit
+        .parse()
+        .map_err(|_| format!("bad HIT {:?}", id.hit))?;
+    let dns_name =
+        |s: &str| hip_dns::Name::from_ascii(s).map_err(|e| format!("invalid DNS name {s:?}: {e}"));
+    let rvs = rvs
+        .iter()
+        .map(|r| dns_name(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rdata = hip_dns::HipRdata::for_identity(&hi, hit, rvs).map_err(|e| e.to_string())?;
+    let locators = id
+        .locators
+        .iter()
+        .map(|l| {
+            l.parse()
+                .map_err(|_| format!("hipd sent a bad locator {l:?}"))
+        })
+        .collect::<Result<Vec<std::net::IpAddr>, _>>()?;
+    hip_dns::zone_lines(&dns_name(name)?, &rdata, &locators).map_err(|e| e.to_string())
+}
+
 pub fn hi_all(ids: &[HiInfo]) -> String {
     let mut o = String::new();
     for i in ids {
@@ -84,6 +126,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn zone_lines_of_the_default_hi() {
+        use hip_proto::crypto::hi::{HostIdentity, KeySpec};
+        let id = HostIdentity::generate(KeySpec::EcdsaP256, &mut rand_core::OsRng).unwrap();
+        let hit = hip_proto::crypto::orchid::hit_v2(id.public()).unwrap();
+        let info = HiInfo {
+            hit: hit.to_string(),
+            lsi: "1.0.0.1".into(),
+            algorithm: "Ecdsa".into(),
+            orchid: 2,
+            default: true,
+            hi_algorithm: id.public().algorithm().value(),
+            host_id: hex::encode(id.public().to_hi_bytes()),
+            locators: vec!["192.0.2.5".into(), "2001:db8::5".into()],
+        };
+        let lines =
+            hi_zone_lines(&info, "host.grid.example", &["rvs.grid.example".into()]).unwrap();
+        assert_eq!(lines.len(), 4);
+        let rr = lines[0].strip_prefix("host.grid.example. IN ").unwrap();
+        let r = hip_dns::HipRdata::from_presentation(rr).unwrap();
+        assert_eq!(hip_dns::verify_hit(&r).unwrap().1, *id.public());
+        assert!(lines[0].ends_with(" rvs.grid.example. )"));
+        assert!(lines[1].starts_with("host.grid.example. IN TYPE55 \\# "));
+        assert_eq!(lines[2], "host.grid.example. IN A 192.0.2.5");
+        assert_eq!(lines[3], "host.grid.example. IN AAAA 2001:db8::5");
+        let mut old = info.clone();
+        old.host_id.clear();
+        assert!(hi_zone_lines(&old, "host.grid.example", &[])
+            .unwrap_err()
+            .contains("older hipd"));
+        let mut wrong = info;
+        wrong.hit = "2001:20::1".into();
+        assert!(hi_zone_lines(&wrong, "host.grid.example", &[]).is_err());
+    }
+
+    #[test]
     fn matches_hipl_layout() {
         let ids = [HiInfo {
             hit: "2001:19:3992:5b53:149e:39a0:111d:e9a1".into(),
@@ -91,6 +168,9 @@ mod tests {
             algorithm: "Ecdsa".into(),
             orchid: 1,
             default: true,
+            hi_algorithm: 7,
+            host_id: String::new(),
+            locators: vec![],
         }];
         assert_eq!(
             hi_all(&ids),
