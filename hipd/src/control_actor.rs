@@ -652,6 +652,7 @@ impl Control {
                     if let Some(t) = self.bex_started.remove(&sa.peer) {
                         self.bex_latency.observe(t.elapsed());
                     }
+                    self.learn_initiator(&sa);
                     let sa = self.with_lsis(sa);
                     if let Err(e) = self.esp.install(&sa) {
                         tracing::error!(peer = %sa.peer, "installing SAs: {e}");

@@ -64,6 +64,19 @@ impl Control {
         Ok(lsi)
     }
 
+    /// An unknown peer completed a base exchange with us: give it an LSI
+    /// (and its route) so that IPv4 over LSIs works toward it too.
+    pub fn learn_initiator(&mut self, sa: &crate::engine::SaInstall) {
+        match self.peers.learn_initiator(sa.peer, sa.locator) {
+            Ok(Some(lsi)) => {
+                crate::control_handler::peer_lsi_changed(self, None, Some(lsi));
+                tracing::debug!(peer = %sa.peer, %lsi, "unknown initiator: LSI assigned");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(peer = %sa.peer, "unknown initiator: no LSI: {e}"),
+        }
+    }
+
     /// The peer known under `name` (lower case, no final dot).
     pub fn on_name_lookup(&self, name: &str) -> Option<KnownPeer> {
         self.peers.by_name(name).map(|p| KnownPeer {

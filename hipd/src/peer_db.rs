@@ -27,9 +27,11 @@ pub struct Peer {
     /// The addresses of the peer's rendezvous servers (RFC 8005 section 4.2:
     /// from the RVS names of its HIP RR; RFC 8004).
     pub rvs: Vec<IpAddr>,
-    /// Learned from DNS ([`Self::upsert_from_dns`]): such an entry follows
-    /// the DNS TTL and is not saved; any other way of adding the peer
-    /// (hosts file, `add map`, `peers.json`) makes it permanent.
+    /// Learned, not configured: from DNS ([`PeerDb::upsert_from_dns`], the
+    /// entry follows the DNS TTL) or from a base exchange a peer we did not
+    /// know started ([`PeerDb::learn_initiator`]). Such an entry is not
+    /// saved; any other way of adding the peer (hosts file, `add map`,
+    /// `peers.json`) makes it permanent.
     pub from_dns: bool,
 }
 
@@ -266,6 +268,30 @@ impl PeerDb {
         e.rvs = rvs;
         e.from_dns = !known_static;
         Ok((lsi, e.from_dns, refused))
+    }
+
+    /// A peer we did not know completed a base exchange with us (we were the
+    /// Responder): it gets an entry (not saved) and an LSI, so that IPv4
+    /// over LSIs works both ways (RFC 5338 section 3). Returns its LSI, or
+    /// `None` when it is known already.
+    pub fn learn_initiator(
+        &mut self,
+        hit: Hit,
+        locator: IpAddr,
+    ) -> Result<Option<Ipv4Addr>, PeerDbError> {
+        if self.peers.contains_key(&hit) {
+            return Ok(None);
+        }
+        let locs = if self.usable_locator(locator) {
+            vec![locator]
+        } else {
+            Vec::new()
+        };
+        let lsi = self.upsert(hit, locs, None, None)?;
+        if let Some(e) = self.peers.get_mut(&hit) {
+            e.from_dns = true;
+        }
+        Ok(Some(lsi))
     }
 
     /// Would [`Self::upsert`] accept `l` as a peer locator?
