@@ -37,6 +37,11 @@ fn check_hipd_conf(dir: &Path, problems: &mut Vec<String>) -> Config {
             continue;
         }
         if let Err(e) = Config::parse(&only_line(raw, i)) {
+            if matches!(&e, crate::config::ConfigError::Line { msg, .. } if msg == crate::config::PARTIAL_UPDATE)
+            {
+                // Needs the other lines: checked on the whole file below.
+                continue;
+            }
             problems.push(format!(
                 "{}:{}",
                 p.display(),

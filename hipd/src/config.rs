@@ -15,7 +15,9 @@
 //! `registration_allow = any | HIT HIT ...` (default: nobody may register),
 //! `registration_min_lifetime` / `registration_max_lifetime` (seconds, default
 //! 10 / 3600), `server = rvs HIT IP LIFETIME` (register there at startup,
-//! repeatable).
+//! repeatable), and HIP in DNS (RFC 8005): `dns_upstream`, `dns_proxy`,
+//! `dns_update_zone`, `dns_update_server`, `dns_update_name`, `dns_update_key`,
+//! `dns_update_rvs`, `dns_update_ttl` ([`DnsConfig`]).
 use hip_proto::Hit;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -133,6 +135,8 @@ pub struct Config {
     /// The Prometheus metrics endpoint (`metrics_listen = ADDR:PORT`, off
     /// unless set; [`crate::metrics`]).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// HIP in DNS (RFC 8005): lookups, the DNS proxy and publishing.
+    pub dns: DnsConfig,
     /// Services offered as a registrar (`services = rvs [relay]`, RFC 8003 /
     /// RFC 8004). `relay` is accepted but not offered yet: requests for it
     /// are answered REG_FAILED "registration type unavailable".
@@ -180,6 +184,77 @@ fn parse_lifetime(v: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("expected a lifetime of 1 to 15384774 seconds, got {v:?}"))
 }
 
+/// The DNS settings (RFC 8005 lookups, the proxy, DNS UPDATE publishing).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// `dns_upstream = IP[:PORT]`: the resolver lookups and the proxy ask.
+    /// Default: the first `nameserver` of /etc/resolv.conf that is not the
+    /// proxy's own address ([`crate::dns_lookup::default_upstream`]).
+    pub upstream: Option<std::net::SocketAddr>,
+    /// `dns_proxy = ADDR:PORT`: the DNS proxy's UDP and TCP address (off
+    /// unless set).
+    pub proxy: Option<std::net::SocketAddr>,
+    /// Publishing with DNS UPDATE (all four `dns_update_*` keys, or none).
+    pub update: Option<DnsUpdateConfig>,
+}
+
+/// `dns_update_zone`, `dns_update_server`, `dns_update_name`,
+/// `dns_update_key` (and the optional `dns_update_rvs`, `dns_update_ttl`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsUpdateConfig {
+    /// The zone (its primary applies the UPDATE, RFC 2136 section 4).
+    pub zone: String,
+    /// The primary server.
+    pub server: std::net::SocketAddr,
+    /// The name this host publishes under (inside `zone`).
+    pub name: String,
+    /// The TSIG key in BIND's key-file format (RFC 8945).
+    pub key: std::path::PathBuf,
+    /// Rendezvous servers put into the HIP RR (RFC 8005 section 5.6).
+    pub rvs: Vec<String>,
+    /// The TTL of the published RRs.
+    pub ttl: u32,
+}
+
+/// The error of a `dns_update_*` group that lacks a key (a whole-file
+/// problem: one line alone always lacks the others).
+pub const PARTIAL_UPDATE: &str =
+    "publishing needs all of dns_update_zone, dns_update_server, dns_update_name and dns_update_key";
+
+/// The default TTL of published RRs: short, since locators move.
+pub const DEFAULT_DNS_TTL: u32 = 60;
+
+/// `IP` or `IP:PORT` (`[v6]:PORT`), port 53 when absent.
+pub fn parse_dns_server(v: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = v.parse::<std::net::SocketAddr>() {
+        if a.port() == 0 {
+            return Err(format!("port 0 in {v:?}"));
+        }
+        return Ok(a);
+    }
+    v.parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("expected IP or IP:PORT, got {v:?}"))
+}
+
+/// A DNS name (letters, digits, `-`, `_`, dots; at most 253 octets).
+pub fn check_dns_name(v: &str) -> Result<String, String> {
+    let t = v.trim_end_matches('.');
+    let ok = !t.is_empty()
+        && t.len() <= 253
+        && t.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(t.to_ascii_lowercase())
+    } else {
+        Err(format!("bad DNS name {v:?}"))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -204,6 +279,7 @@ impl Default for Config {
             registration_min_lifetime: 10,
             registration_max_lifetime: 3600,
             servers: Vec::new(),
+            dns: DnsConfig::default(),
         }
     }
 }
@@ -232,6 +308,13 @@ impl Config {
     /// Parses the text of `hipd.conf`.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let mut c = Config::default();
+        // The dns_update_* keys: (zone, server, name, key), the first line.
+        let mut upd: (Option<String>, Option<std::net::SocketAddr>, Option<String>) =
+            (None, None, None);
+        let mut upd_key: Option<std::path::PathBuf> = None;
+        let mut upd_rvs = Vec::new();
+        let mut upd_ttl = DEFAULT_DNS_TTL;
+        let mut upd_line = 0;
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
             let err = |msg: String| ConfigError::Line { line, msg };
@@ -295,6 +378,46 @@ impl Config {
                     c.metrics_listen = Some(a);
                 }
                 "offload" => c.offload = yes_no(v).map_err(&err)?,
+                "dns_upstream" | "dns_update_server" => {
+                    let a = parse_dns_server(v).map_err(|m| err(format!("{k}: {m}")))?;
+                    if k == "dns_upstream" {
+                        c.dns.upstream = Some(a);
+                    } else {
+                        upd.1 = Some(a);
+                    }
+                }
+                "dns_proxy" => {
+                    let a: std::net::SocketAddr = v
+                        .parse()
+                        .map_err(|_| err(format!("dns_proxy: expected ADDRESS:PORT, got {v:?}")))?;
+                    if a.port() == 0 {
+                        return Err(err("dns_proxy: port 0".into()));
+                    }
+                    c.dns.proxy = Some(a);
+                }
+                "dns_update_zone" | "dns_update_name" | "dns_update_rvs" => {
+                    let n = check_dns_name(v).map_err(|m| err(format!("{k}: {m}")))?;
+                    match k {
+                        "dns_update_zone" => upd.0 = Some(n),
+                        "dns_update_name" => upd.2 = Some(n),
+                        _ => upd_rvs.push(n),
+                    }
+                }
+                "dns_update_key" => {
+                    if v.is_empty() {
+                        return Err(err("dns_update_key: expected a key file".into()));
+                    }
+                    upd_key = Some(v.into());
+                }
+                "dns_update_ttl" => {
+                    upd_ttl = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=86400).contains(n))
+                        .ok_or_else(|| {
+                            err(format!("dns_update_ttl: expected 1 to 86400, got {v:?}"))
+                        })?
+                }
                 "workers" => {
                     c.workers = v
                         .parse()
@@ -391,6 +514,35 @@ impl Config {
                     });
                 }
                 _ => return Err(err(format!("unknown key {k:?}"))),
+            }
+            if k.starts_with("dns_update_") && upd_line == 0 {
+                upd_line = line;
+            }
+        }
+        match (upd, upd_key) {
+            ((None, None, None), None) if upd_line == 0 => {}
+            ((Some(zone), Some(server), Some(name)), Some(key)) => {
+                let (z, n) = (format!(".{zone}"), format!(".{name}"));
+                if !n.ends_with(&z) {
+                    return Err(ConfigError::Line {
+                        line: upd_line,
+                        msg: format!("dns_update_name {name} is not inside dns_update_zone {zone}"),
+                    });
+                }
+                c.dns.update = Some(DnsUpdateConfig {
+                    zone,
+                    server,
+                    name,
+                    key,
+                    rvs: upd_rvs,
+                    ttl: upd_ttl,
+                });
+            }
+            _ => {
+                return Err(ConfigError::Line {
+                    line: upd_line,
+                    msg: PARTIAL_UPDATE.into(),
+                })
             }
         }
         if c.registration_min_lifetime > c.registration_max_lifetime {
@@ -560,6 +712,51 @@ mod tests {
         }
     }
 
+    #[test]
+    fn dns_settings_parse_and_bad_values_name_the_line() {
+        let c = Config::parse(
+            "dns_upstream = 198.51.100.53\ndns_proxy = 127.0.0.153:53\n\
+             dns_update_zone = grid.example\ndns_update_server = [2001:db8::53]:5353\n\
+             dns_update_name = a.grid.example.\ndns_update_key = /etc/hipr/a.key\n\
+             dns_update_rvs = rvs.grid.example\ndns_update_ttl = 30\n",
+        )
+        .unwrap();
+        assert_eq!(c.dns.upstream, Some("198.51.100.53:53".parse().unwrap()));
+        assert_eq!(c.dns.proxy, Some("127.0.0.153:53".parse().unwrap()));
+        let u = c.dns.update.unwrap();
+        assert_eq!(u.zone, "grid.example");
+        assert_eq!(u.name, "a.grid.example");
+        assert_eq!(u.server, "[2001:db8::53]:5353".parse().unwrap());
+        assert_eq!(u.rvs, vec!["rvs.grid.example"]);
+        assert_eq!(u.ttl, 30);
+        assert_eq!(Config::parse("").unwrap().dns, DnsConfig::default());
+        for (bad, line) in [
+            ("dns_upstream = resolver", 1),
+            ("dns_upstream = 198.51.100.53:0", 1),
+            ("dns_proxy = 127.0.0.153", 1),
+            ("tun = hip0\ndns_update_zone = grid..example", 2),
+            ("dns_update_ttl = 0", 1),
+            // Publishing needs all four; the error names the first line.
+            (
+                "tun = hip0\ndns_update_zone = grid.example\ndns_update_name = a.grid.example",
+                2,
+            ),
+            (
+                "dns_update_zone = grid.example\ndns_update_server = 198.51.100.53\n\
+                 dns_update_name = a.other.example\ndns_update_key = k",
+                1,
+            ),
+        ] {
+            match Config::parse(bad) {
+                Err(ConfigError::Line { line: l, msg }) => {
+                    assert_eq!(l, line, "{bad}: {msg}");
+                    assert!(msg.contains("dns_"), "{bad}: {msg}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
     /// The keys `Config::parse` matches, read from its own source.
     fn parsed_keys() -> Vec<String> {
         let src = include_str!("config.rs");
@@ -599,11 +796,22 @@ mod tests {
         let examples = shipped.lines().filter(|l| {
             l.starts_with('#') && l.as_bytes().get(1).is_some_and(u8::is_ascii_lowercase)
         });
+        // The dns_update_* keys go together ("all four, or none").
+        let mut publish = String::new();
         for l in examples {
             let example = &l[1..];
+            if example.starts_with("dns_update_") {
+                publish.push_str(example);
+                publish.push('\n');
+                continue;
+            }
             if let Err(e) = Config::parse(example) {
                 panic!("shipped example {example:?}: {e}");
             }
+        }
+        match Config::parse(&publish) {
+            Ok(c) => assert!(c.dns.update.is_some(), "{publish}"),
+            Err(e) => panic!("shipped dns_update_* examples {publish:?}: {e}"),
         }
     }
 

@@ -48,6 +48,12 @@ pub enum Request {
     /// `load FILE`: add or update the peers of a hosts-format file (an
     /// absolute path hipd reads).
     LoadHosts { path: String },
+    /// `resolve NAME`: look a peer up in DNS (RFC 8005; the hosts file when
+    /// DNS gives nothing) without installing it.
+    ResolveName { name: String },
+    /// `add name NAME`: look a peer up as `resolve` does and install it
+    /// (HIT, locators, name, LSI; it follows the DNS TTL).
+    AddName { name: String },
     /// `add server SERVICE [SERVER-HIT] SERVER-IP LIFETIME` (HIPL syntax):
     /// register with a registrar (RFC 8003 section 3.2).
     AddServer {
@@ -131,6 +137,38 @@ pub struct MapInfo {
     pub lsi: String,
     pub locators: Vec<String>,
     pub name: Option<String>,
+    /// The peer's rendezvous servers' addresses (RFC 8005 section 4.2).
+    #[serde(default)]
+    pub rvs: Vec<String>,
+    /// Learned from DNS (it follows the TTL).
+    #[serde(default)]
+    pub from_dns: bool,
+    /// Seconds until a DNS-learned entry expires.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// A peer found by name (`resolve NAME`, `add name NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameInfo {
+    /// The name looked up.
+    pub name: String,
+    /// The HIT (verified to be the ORCHID of the HI of the HIP RR).
+    pub hit: String,
+    /// The LSI, when hipd has the peer (installed or known before).
+    pub lsi: Option<String>,
+    /// The name's A/AAAA addresses.
+    pub locators: Vec<String>,
+    /// The RVS names of the HIP RR.
+    pub rvs: Vec<String>,
+    /// The addresses of the RVS names.
+    pub rvs_locators: Vec<String>,
+    /// The TTL of the answer (seconds; 0 when from the hosts file).
+    pub ttl: u32,
+    /// Where the answer came from: `dns` or `hosts`.
+    pub source: String,
+    /// Whether hipd has the peer in its database now.
+    pub installed: bool,
 }
 
 /// A daemon answer.
@@ -161,6 +199,10 @@ pub enum Response {
     },
     Stats {
         counters: std::collections::BTreeMap<String, u64>,
+    },
+    /// A peer found by name.
+    Name {
+        peer: Box<NameInfo>,
     },
     /// A reload or a bulk load was applied.
     Reloaded {

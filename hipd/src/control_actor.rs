@@ -50,6 +50,17 @@ pub enum Ctl {
     Metrics {
         reply: std::sync::mpsc::SyncSender<crate::metrics::Snapshot>,
     },
+    /// Install a peer looked up in DNS ([`crate::dns_peers`]); the reply is
+    /// its LSI once the mapping is in place.
+    DnsPeer {
+        peer: crate::dns_lookup::DnsPeer,
+        reply: oneshot::Sender<Result<Ipv4Addr, String>>,
+    },
+    /// The peer known under a name (lower case, no final dot), if any.
+    NameLookup {
+        name: String,
+        reply: oneshot::Sender<Option<crate::dns_lookup::KnownPeer>>,
+    },
     /// Stop: CLOSE every association (RFC 7401 section 5.3.8), save the peers.
     Shutdown { done: oneshot::Sender<()> },
 }
@@ -146,6 +157,9 @@ pub struct Control {
     /// The peers the hosts file brought at its last load (a reload removes
     /// those no longer in it).
     pub hosts_peers: std::collections::BTreeSet<Hit>,
+    /// Peers learned from DNS and their expiry, the DNS counters, the
+    /// publisher's locator channel (RFC 8005).
+    pub dns: crate::dns_peers::DnsPeers,
 }
 
 impl Control {
@@ -189,6 +203,7 @@ impl Control {
             locators_cache: None,
             config_dir: std::path::PathBuf::new(),
             hosts_peers: Default::default(),
+            dns: Default::default(),
         }
     }
 
@@ -201,6 +216,7 @@ impl Control {
         let mut next_silence = Instant::now() + SILENCE_TICK;
         let mut next_home = Instant::now() + RETURN_HOME_EVERY;
         let mut next_summary = Instant::now() + DROP_SUMMARY_EVERY;
+        let mut next_expiry = Instant::now() + crate::dns_peers::EXPIRY_TICK;
         loop {
             let wake = self
                 .engine
@@ -234,6 +250,10 @@ impl Control {
                 next_silence = now + SILENCE_TICK;
                 self.check_paths(now);
                 self.retire_due(now);
+            }
+            if now >= next_expiry {
+                next_expiry = now + crate::dns_peers::EXPIRY_TICK;
+                self.expire_dns_peers(now);
             }
             if now >= next_summary {
                 next_summary = now + DROP_SUMMARY_EVERY;
@@ -373,12 +393,19 @@ impl Control {
                 let addrs = self.local_locators();
                 tracing::debug!(?addrs, "addresses changed");
                 self.peers.set_own_addrs(&addrs);
+                self.publish_locators(&addrs);
                 let a = self.engine.update_locators(&addrs, now);
                 self.perform(a);
             }
             Ctl::Request { req, reply } => {
                 let r = crate::control_handler::handle(self, req);
                 let _ = reply.send(r);
+            }
+            Ctl::DnsPeer { peer, reply } => {
+                let _ = reply.send(self.on_dns_peer(peer, now));
+            }
+            Ctl::NameLookup { name, reply } => {
+                let _ = reply.send(self.on_name_lookup(&name));
             }
             Ctl::Metrics { reply } => {
                 let _ = reply.try_send(self.metrics_snapshot());
@@ -390,6 +417,7 @@ impl Control {
     /// What a metrics scrape reports.
     fn metrics_snapshot(&self) -> crate::metrics::Snapshot {
         let mut counters = self.io.stats.snapshot();
+        counters.extend(self.dns.stats.snapshot());
         counters.extend(self.engine.counters());
         counters.extend(self.esp.counters());
         let mut states = std::collections::BTreeMap::new();
@@ -638,7 +666,7 @@ impl Control {
                     if let Some(t) = self.bex_started.remove(&sa.peer) {
                         self.bex_latency.observe(t.elapsed());
                     }
-                    self.learn_peer(sa.peer);
+                    self.learn_initiator(&sa);
                     let sa = self.with_lsis(sa);
                     if let Err(e) = self.esp.install(&sa) {
                         tracing::error!(peer = %sa.peer, "installing SAs: {e}");
@@ -702,7 +730,7 @@ impl Control {
 
     /// The addresses this host announces now (RFC 8046 3.2; the policy of
     /// [`crate::local_locators`]).
-    pub(crate) fn local_locators(&mut self) -> Vec<IpAddr> {
+    pub fn local_locators(&mut self) -> Vec<IpAddr> {
         if let Some(a) = &self.locators_cache {
             return a.clone();
         }
@@ -713,20 +741,6 @@ impl Control {
         );
         self.locators_cache = Some(a.clone());
         a
-    }
-
-    /// An initiator we have no entry for (it reached us through a rendezvous
-    /// server, or knew our locator itself) gets an LSI and its TUN route, so
-    /// IPv4 (LSI) traffic from it is delivered and answered (RFC 5338).
-    fn learn_peer(&mut self, peer: Hit) {
-        match self.peers.learn(peer) {
-            Ok((lsi, true)) => {
-                tracing::debug!(%peer, %lsi, "LSI assigned to a peer known from its base exchange");
-                crate::control_handler::peer_lsi_changed(self, None, Some(lsi));
-            }
-            Ok((_, false)) => {}
-            Err(e) => tracing::warn!(%peer, "no LSI for the peer: {e}"),
-        }
     }
 
     /// The LSIs (ours, the peer's) the data plane rebuilds IPv4 packets with.

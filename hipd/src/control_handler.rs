@@ -86,18 +86,28 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
             st.peers.save().map_err(err)?;
             Response::Ok
         }
-        Request::GetMapAll => Response::Map {
-            peers: st
-                .peers
-                .iter()
-                .map(|p| MapInfo {
-                    hit: p.hit.to_string(),
-                    lsi: p.lsi.to_string(),
-                    locators: p.locators.iter().map(|l| l.to_string()).collect(),
-                    name: p.name.clone(),
-                })
-                .collect(),
-        },
+        Request::GetMapAll => {
+            let now = std::time::Instant::now();
+            Response::Map {
+                peers: st
+                    .peers
+                    .iter()
+                    .map(|p| MapInfo {
+                        hit: p.hit.to_string(),
+                        lsi: p.lsi.to_string(),
+                        locators: p.locators.iter().map(|l| l.to_string()).collect(),
+                        name: p.name.clone(),
+                        rvs: p.rvs.iter().map(|l| l.to_string()).collect(),
+                        from_dns: p.from_dns,
+                        expires_in: st.dns_expires_in(&p.hit, now),
+                    })
+                    .collect(),
+            }
+        }
+        // Answered on the runtime by control_socket (network I/O).
+        Request::ResolveName { .. } | Request::AddName { .. } => {
+            return Err(err("name lookups are answered by the control socket"))
+        }
         Request::AddServer {
             service,
             server_hit,
@@ -289,6 +299,7 @@ fn handle_inner(st: &mut Control, req: Request) -> Result<Response, Response> {
         Request::LoadHosts { path } => crate::reload::load(st, &path),
         Request::Stats => {
             let mut counters = st.io.stats.snapshot();
+            counters.extend(st.dns.stats.snapshot());
             counters.extend(st.engine.counters());
             counters.extend(st.esp.counters());
             Response::Stats { counters }

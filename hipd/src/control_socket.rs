@@ -139,7 +139,11 @@ fn error(m: impl ToString) -> Response {
 }
 
 /// Accepts connections and hands each request to the control actor.
-pub async fn serve(listener: tokio::net::UnixListener, ctl: CtlHandle) {
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    ctl: CtlHandle,
+    resolver: std::sync::Arc<crate::dns_lookup::Resolver>,
+) {
     loop {
         let s = match listener.accept().await {
             Ok((s, _)) => s,
@@ -152,9 +156,13 @@ pub async fn serve(listener: tokio::net::UnixListener, ctl: CtlHandle) {
             }
         };
         let ctl = ctl.clone();
+        let resolver = resolver.clone();
         tokio::spawn(async move {
             let (r, mut w) = s.into_split();
             let resp = match read_request(r).await {
+                // DNS lookups run here, on the runtime, not on the actor.
+                Ok(Request::ResolveName { name }) => by_name(&resolver, &ctl, &name, false).await,
+                Ok(Request::AddName { name }) => by_name(&resolver, &ctl, &name, true).await,
                 Ok(req) => {
                     let (reply, rx) = oneshot::channel();
                     if ctl.signals.send(Ctl::Request { req, reply }).is_err() {
@@ -173,6 +181,82 @@ pub async fn serve(listener: tokio::net::UnixListener, ctl: CtlHandle) {
             out.push('\n');
             let _ = w.write_all(out.as_bytes()).await;
         });
+    }
+}
+
+/// `resolve NAME` / `add name NAME`: DNS first (RFC 8005), then the peer
+/// hipd knows under that name (hosts file) when DNS gives no HIP record.
+async fn by_name(
+    resolver: &crate::dns_lookup::Resolver,
+    ctl: &CtlHandle,
+    name: &str,
+    install: bool,
+) -> Response {
+    use crate::control::NameInfo;
+    let strs = |v: &[std::net::IpAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let dns_err = match resolver.lookup(name).await {
+        Ok(l) => {
+            let lsi = if install {
+                match resolver.install(&l).await {
+                    Ok(lsi) => Some(lsi.to_string()),
+                    Err(e) => return error(format!("{name}: installing the peer: {e}")),
+                }
+            } else {
+                lsi_of(ctl, &l.record.hit.to_string()).await
+            };
+            return Response::Name {
+                peer: Box::new(NameInfo {
+                    name: l.name.clone(),
+                    hit: l.record.hit.to_string(),
+                    installed: lsi.is_some(),
+                    lsi,
+                    locators: strs(&l.record.addrs),
+                    rvs: l.record.rvs.iter().map(|n| n.to_string()).collect(),
+                    rvs_locators: strs(&l.rvs_addrs),
+                    ttl: l.record.ttl,
+                    source: "dns".into(),
+                }),
+            };
+        }
+        Err(e) => e,
+    };
+    // A forged HIP RR is not papered over by the hosts file.
+    if matches!(
+        dns_err,
+        crate::dns_lookup::LookupFailure::Lookup(hip_dns::LookupError::HitMismatch(_))
+    ) {
+        return error(format!("{name}: {dns_err}"));
+    }
+    match resolver.known(name).await {
+        Some(k) => {
+            crate::stats::inc(&resolver.stats.dns_hosts_fallback);
+            Response::Name {
+                peer: Box::new(NameInfo {
+                    name: crate::dns_lookup::canonical_name(name),
+                    hit: k.hit.to_string(),
+                    lsi: Some(k.lsi.to_string()),
+                    locators: strs(&k.locators),
+                    rvs: Vec::new(),
+                    rvs_locators: strs(&k.rvs),
+                    ttl: 0,
+                    source: "hosts".into(),
+                    installed: true,
+                }),
+            }
+        }
+        None => error(format!("{name}: {dns_err}; not in the hosts file either")),
+    }
+}
+
+async fn lsi_of(ctl: &CtlHandle, hit: &str) -> Option<String> {
+    let (reply, rx) = oneshot::channel();
+    let req = Request::HitToLsi {
+        hit: hit.to_string(),
+    };
+    ctl.signals.send(Ctl::Request { req, reply }).ok()?;
+    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        Ok(Ok(Response::Lsi { lsi })) => Some(lsi),
+        _ => None,
     }
 }
 

@@ -127,10 +127,60 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
         packets: ptx,
         signals: stx,
     };
+    // HIP in DNS (RFC 8005): lookups, the proxy, publishing.
+    let dns_stats = Arc::new(crate::stats::DnsStats::default());
+    let upstream = config
+        .dns
+        .upstream
+        .or_else(|| crate::dns_lookup::default_upstream(config.dns.proxy));
+    let resolver = Arc::new(crate::dns_lookup::Resolver::new(
+        upstream,
+        dns_stats.clone(),
+        ctl.clone(),
+    ));
+    let publisher = match &config.dns.update {
+        Some(u) => {
+            let id = ids.default_identity().ok_or("no default host identity")?;
+            Some(Arc::new(crate::dns_publish::Publisher::new(
+                u,
+                id.identity.public(),
+                id.hit,
+                dns_stats.clone(),
+            )?))
+        }
+        None => None,
+    };
+    let (locators_tx, locators_rx) = tokio::sync::watch::channel(crate::local_locators::current(
+        &config.locators,
+        &config.tun_name,
+        config.lsi_prefix,
+    ));
+    let proxy = match config.dns.proxy {
+        Some(addr) => {
+            let up = upstream.ok_or(
+                "dns_proxy: no upstream resolver (set dns_upstream, or a nameserver other than the proxy in /etc/resolv.conf)",
+            )?;
+            let udp = tokio::net::UdpSocket::bind(addr)
+                .await
+                .map_err(|e| format!("dns_proxy {addr} (UDP): {e}"))?;
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("dns_proxy {addr} (TCP): {e}"))?;
+            tracing::info!(%addr, upstream = %up, "DNS proxy listening");
+            Some((
+                Arc::new(crate::dns_proxy::Proxy::new(resolver.clone(), up)),
+                udp,
+                tcp,
+            ))
+        }
+        None => None,
+    };
     let mut control = Control::new(config, peers, ids, local_lsi, engine, esp, io.clone());
     control.config_dir = opts.config_dir.clone();
     control.hosts_peers = hosts_peers;
     crate::control_handler::register_configured_servers(&mut control);
+    control.dns.stats = dns_stats;
+    control.dns.locators = Some(locators_tx);
     // Only assigned LSIs are routed into the TUN (RFC 5338): one /32 per
     // peer known now (peers.json and the hosts file), over one socket.
     let failed = control.netconf.add_peer_routes(
@@ -202,7 +252,16 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
     if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         tracing::warn!("systemd readiness notification: {e}");
     }
-    tasks.spawn(crate::control_socket::serve(listener, ctl.clone()));
+    tasks.spawn(crate::control_socket::serve(
+        listener,
+        ctl.clone(),
+        resolver.clone(),
+    ));
+    if let Some((p, udp, tcp)) = proxy {
+        tasks.spawn(p.clone().serve_udp(udp));
+        tasks.spawn(p.serve_tcp(tcp));
+    }
+    let publishing = publisher.clone().map(|p| tokio::spawn(p.run(locators_rx)));
     match crate::addr_watch::AddrWatch::open() {
         Ok(w) => {
             tasks.spawn(addr_task(w, ctl.clone()));
@@ -221,6 +280,14 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
         r = tasks.join_next() => tracing::error!("a task ended unexpectedly: {r:?}"),
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    // Our records go first, while the network is still up (bounded).
+    if let Some(t) = publishing {
+        t.abort();
+        let _ = t.await;
+    }
+    if let Some(p) = &publisher {
+        p.withdraw_at_exit().await;
+    }
     // Shutdown: CLOSE to peers (RFC 7401 section 5.3.8) and save the peers,
     // in the actor; then remove routes and device.
     let (done, finished) = oneshot::channel();

@@ -24,6 +24,15 @@ pub struct Peer {
     pub lsi: Ipv4Addr,
     pub locators: Vec<IpAddr>,
     pub name: Option<String>,
+    /// The addresses of the peer's rendezvous servers (RFC 8005 section 4.2:
+    /// from the RVS names of its HIP RR; RFC 8004).
+    pub rvs: Vec<IpAddr>,
+    /// Learned, not configured: from DNS ([`PeerDb::upsert_from_dns`], the
+    /// entry follows the DNS TTL) or from a base exchange a peer we did not
+    /// know started ([`PeerDb::learn_initiator`]). Such an entry is not
+    /// saved; any other way of adding the peer (hosts file, `add map`,
+    /// `peers.json`) makes it permanent.
+    pub from_dns: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -32,6 +41,8 @@ struct StoredPeer {
     lsi: Ipv4Addr,
     locators: Vec<IpAddr>,
     name: Option<String>,
+    #[serde(default)]
+    rvs: Vec<IpAddr>,
 }
 
 /// Peer database errors.
@@ -126,6 +137,9 @@ impl PeerDb {
                             hit: s.hit,
                             source: Box::new(e),
                         })?;
+                    if let Some(p) = db.peers.get_mut(&Hit::from(s.hit)) {
+                        p.rvs = s.rvs;
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -212,9 +226,12 @@ impl PeerDb {
             lsi,
             locators: Vec::new(),
             name: None,
+            rvs: Vec::new(),
+            from_dns: false,
         });
         e.lsi = lsi;
         self.learned.remove(&hit);
+        e.from_dns = false;
         for l in locators.into_iter().rev() {
             e.locators.retain(|x| *x != l);
             e.locators.insert(0, l);
@@ -223,6 +240,78 @@ impl PeerDb {
             e.name = name;
         }
         Ok(lsi)
+    }
+
+    /// Adds or refreshes a peer learned from DNS (RFC 8005 section 4): its
+    /// locators and RVS addresses become exactly the given ones (those the
+    /// rules of [`Self::upsert`] refuse are left out and returned), its
+    /// name is set. A peer already known another way stays permanent (its
+    /// locators are merged, as [`Self::upsert`] does); a new one is marked
+    /// [`Peer::from_dns`]. Returns the LSI, whether the entry is from DNS,
+    /// and the refused locators.
+    pub fn upsert_from_dns(
+        &mut self,
+        hit: Hit,
+        locators: Vec<IpAddr>,
+        rvs: Vec<IpAddr>,
+        name: String,
+    ) -> Result<(Ipv4Addr, bool, Vec<IpAddr>), PeerDbError> {
+        let (ok, refused): (Vec<IpAddr>, Vec<IpAddr>) =
+            locators.into_iter().partition(|l| self.usable_locator(*l));
+        let rvs: Vec<IpAddr> = rvs
+            .into_iter()
+            .filter(|l| self.usable_locator(*l))
+            .collect();
+        let known_static = self.peers.get(&hit).is_some_and(|p| !p.from_dns);
+        if !known_static {
+            if let Some(p) = self.peers.get_mut(&hit) {
+                p.locators.clear();
+            }
+        }
+        let lsi = self.upsert(hit, ok, None, Some(name))?;
+        let e = self.peers.get_mut(&hit).expect("just upserted");
+        e.rvs = rvs;
+        e.from_dns = !known_static;
+        Ok((lsi, e.from_dns, refused))
+    }
+
+    /// A peer we did not know completed a base exchange with us (we were the
+    /// Responder): it gets an entry (not saved) and an LSI, so that IPv4
+    /// over LSIs works both ways (RFC 5338 section 3). Returns its LSI, or
+    /// `None` when it is known already.
+    pub fn learn_initiator(
+        &mut self,
+        hit: Hit,
+        locator: IpAddr,
+    ) -> Result<Option<Ipv4Addr>, PeerDbError> {
+        if self.peers.contains_key(&hit) {
+            return Ok(None);
+        }
+        let locs = if self.usable_locator(locator) {
+            vec![locator]
+        } else {
+            Vec::new()
+        };
+        let lsi = self.upsert(hit, locs, None, None)?;
+        if let Some(e) = self.peers.get_mut(&hit) {
+            e.from_dns = true;
+        }
+        Ok(Some(lsi))
+    }
+
+    /// Would [`Self::upsert`] accept `l` as a peer locator?
+    pub fn usable_locator(&self, l: IpAddr) -> bool {
+        locator_rules::check_peer_locator(l, Some(self.prefix), &self.own_addrs).is_ok()
+    }
+
+    /// The peer whose name is `name` (case-insensitive, a final dot ignored).
+    pub fn by_name(&self, name: &str) -> Option<&Peer> {
+        let want = name.trim_end_matches('.');
+        self.peers.values().find(|p| {
+            p.name
+                .as_deref()
+                .is_some_and(|n| n.trim_end_matches('.').eq_ignore_ascii_case(want))
+        })
     }
 
     /// Adds every hosts-file line.
@@ -315,15 +404,17 @@ impl PeerDb {
             path: path.display().to_string(),
             msg,
         };
+        // Peers from DNS follow the TTL: not kept across a restart.
         let stored: Vec<StoredPeer> = self
             .peers
             .values()
-            .filter(|p| !self.learned.contains(&p.hit))
+            .filter(|p| !self.learned.contains(&p.hit) && !p.from_dns)
             .map(|p| StoredPeer {
                 hit: p.hit.into(),
                 lsi: p.lsi,
                 locators: p.locators.clone(),
                 name: p.name.clone(),
+                rvs: p.rvs.clone(),
             })
             .collect();
         let text = serde_json::to_string_pretty(&stored).map_err(|e| serr(e.to_string()))?;
@@ -419,6 +510,55 @@ mod tests {
         let (l8, _) = db.learn(hit("2001:20::8")).unwrap();
         assert_eq!(db.forget_learned(&hit("2001:20::8")), Some(l8));
         assert!(db.get(&hit("2001:20::8")).is_none() && db.by_lsi(l8).is_none());
+    }
+
+    #[test]
+    fn dns_peers_replace_their_locators_are_not_saved_and_static_peers_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("peers.json");
+        let pre = (Ipv4Addr::new(198, 19, 0, 0), 16);
+        let mut db = PeerDb::open(&p, pre).unwrap();
+        let (lsi, dns, refused) = db
+            .upsert_from_dns(
+                hit("2001:20::1"),
+                vec![ip("198.51.100.2"), ip("127.0.0.1")],
+                vec![ip("198.51.100.9")],
+                "b.grid.example".into(),
+            )
+            .unwrap();
+        assert!(dns && db.is_lsi(lsi));
+        assert_eq!(refused, vec![ip("127.0.0.1")]);
+        // The new answer replaces the old locators (the host moved).
+        db.upsert_from_dns(
+            hit("2001:20::1"),
+            vec![ip("198.51.100.3")],
+            vec![],
+            "b.grid.example".into(),
+        )
+        .unwrap();
+        let e = db.by_name("B.grid.example.").unwrap();
+        assert_eq!(
+            (e.locators.clone(), e.rvs.clone(), e.lsi),
+            (vec![ip("198.51.100.3")], vec![], lsi)
+        );
+        // A static peer stays static and keeps its locators.
+        db.upsert(hit("2001:20::2"), vec![ip("192.0.2.2")], None, None)
+            .unwrap();
+        let (_, dns, _) = db
+            .upsert_from_dns(hit("2001:20::2"), vec![ip("192.0.2.3")], vec![], "c".into())
+            .unwrap();
+        assert!(!dns);
+        assert_eq!(
+            db.get(&hit("2001:20::2")).unwrap().locators,
+            vec![ip("192.0.2.3"), ip("192.0.2.2")]
+        );
+        db.save().unwrap();
+        let db = PeerDb::open(&p, pre).unwrap();
+        assert!(
+            db.get(&hit("2001:20::1")).is_none(),
+            "DNS peers are not saved"
+        );
+        assert!(db.get(&hit("2001:20::2")).is_some());
     }
 
     #[test]

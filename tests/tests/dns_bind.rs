@@ -5,7 +5,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use hip_dns::{client, HipRdata, LookupError, Name, TsigKey, UpdateError};
 use hip_proto::crypto::hi::{HostIdentity, KeySpec};
@@ -105,7 +104,7 @@ fn named_checkzone_accepts_both_printed_forms() {
 
 struct Named {
     ns: Netns,
-    _dir: tempfile::TempDir,
+    _bind: hipr_tests::bind::Named,
     key: TsigKey,
 }
 
@@ -114,54 +113,14 @@ fn start_named() -> Named {
     // The server's address on the namespace's loopback: client and server
     // share the namespace, nothing leaves it.
     ns.add_addr("lo", &format!("{SERVER}/32"));
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let keyfile = d.join("host.key");
-    let o = Command::new("tsig-keygen")
-        .args(["-a", "hmac-sha256", "host.grid.example"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    std::fs::write(&keyfile, &o.stdout).unwrap();
-    let key = TsigKey::from_file(&keyfile).unwrap();
-    std::fs::write(d.join("grid.example.zone"), zone_head()).unwrap();
-    let conf = format!(
-        "include \"{k}\";\n\
-         options {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; listen-on port 53 {{ {SERVER}; }};\n\
-           listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; }};\n\
-         zone \"grid.example\" {{ type primary; file \"grid.example.zone\"; allow-update {{ key \"host.grid.example\"; }}; }};\n",
-        k = keyfile.display(),
-        d = d.display()
-    );
-    let conf_path = d.join("named.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let mut cmd = ns.command("named");
-    cmd.args(["-g", "-c", conf_path.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(d.join("named.log")).unwrap());
-    ns.spawn(cmd);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let o = ns.exec(&[
-            "dig",
-            "+short",
-            "+time=1",
-            "+tries=1",
-            &format!("@{SERVER}"),
-            "grid.example",
-            "SOA",
-        ]);
-        if o.status.success() && !o.stdout.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "named did not start:\n{}",
-            std::fs::read_to_string(d.join("named.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    let bind =
+        hipr_tests::bind::Named::start(&ns, SERVER, "grid.example", "", &["host.grid.example"]);
+    let key = TsigKey::from_file(&bind.key_file("host.grid.example")).unwrap();
+    Named {
+        ns,
+        _bind: bind,
+        key,
     }
-    Named { ns, _dir: dir, key }
 }
 
 fn block_on<T: Send + 'static>(

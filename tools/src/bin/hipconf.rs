@@ -106,6 +106,7 @@ fn main() -> ExitCode {
                 );
             }
         }
+        Response::Name { peer } => print!("{}", output::name(&peer)),
         Response::Lsi { lsi } => println!("{lsi}"),
         Response::Hit { hit } => println!("{hit}"),
         Response::Stats { counters } => {

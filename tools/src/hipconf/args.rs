@@ -14,7 +14,7 @@ pub struct Invocation {
     pub dns: Option<DnsOutput>,
 }
 
-const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | add server rvs|relay [SERVER-HIT] SERVER-IP LIFETIME | del server rvs|relay SERVER-HIT SERVER-IP | get ha all | get hi default [--dns NAME [--rvs RVS-NAME...]] | get hi all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | nat none|plain-udp | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE";
+const USAGE: &str = "usage: hipconf [--socket PATH] [--json] daemon add map HIT LOCATOR [LSI] | del map HIT | add server rvs|relay [SERVER-HIT] SERVER-IP LIFETIME | del server rvs|relay SERVER-HIT SERVER-IP | get ha all | get hi default [--dns NAME [--rvs RVS-NAME...]] | get hi all | get map all | new hi ALG [v1|v2] | rst all|HIT | set puzzle all K | nat none|plain-udp | hit-to-lsi HIT | lsi-to-hit LSI | stats | reload | load FILE | add name NAME | resolve NAME";
 
 /// A registration service name (HIPL: rvs, relay, full-relay).
 fn check_service(s: &str) -> Result<String, String> {
@@ -168,6 +168,12 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         ["lsi-to-hit", lsi] => Request::LsiToHit {
             lsi: check_lsi(lsi)?,
         },
+        ["add", "name", name] => Request::AddName {
+            name: hipd::config::check_dns_name(name)?,
+        },
+        ["resolve", name] => Request::ResolveName {
+            name: hipd::config::check_dns_name(name)?,
+        },
         ["stats"] => Request::Stats,
         ["reload"] => Request::Reload,
         ["load", file] => Request::LoadHosts {
@@ -283,6 +289,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(
+            p("daemon add name B.grid.example.").unwrap(),
+            Request::AddName {
+                name: "b.grid.example".into()
+            }
+        );
+        assert_eq!(
+            p("daemon resolve c.grid.example").unwrap(),
+            Request::ResolveName {
+                name: "c.grid.example".into()
+            }
+        );
         assert_eq!(p("daemon get hi default").unwrap(), Request::GetHiDefault);
         assert_eq!(p("daemon get hi all").unwrap(), Request::GetHiAll);
         assert_eq!(
@@ -359,6 +377,9 @@ mod tests {
             "daemon frobnicate",
             "daemon load",
             "daemon reload now",
+            "daemon resolve",
+            "daemon resolve bad..name",
+            "daemon add name -x",
             "--bogus get hi all",
             "",
         ] {

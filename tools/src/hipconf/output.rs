@@ -1,5 +1,5 @@
 //! Human output in HIPL 1.0.8's format (see /work/shared/interop/hipl-1.0.8/*/hipconf-get-*.txt).
-use hipd::control::{HaInfo, HiInfo, RegistrationInfo};
+use hipd::control::{HaInfo, HiInfo, NameInfo, RegistrationInfo};
 use std::fmt::Write;
 
 /// Writes an address like HIPL's `get ha`: IPv6 fully expanded, IPv4 as is.
@@ -140,6 +140,27 @@ pub fn ha_json(has: &[HaInfo], regs: &[RegistrationInfo]) -> serde_json::Value {
             })
             .collect(),
     )
+}
+
+/// `resolve NAME` / `add name NAME`: one `Key: value` line each.
+pub fn name(p: &NameInfo) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "Name: {}", p.name);
+    let _ = writeln!(o, "HIT: {}", p.hit);
+    let _ = writeln!(
+        o,
+        "LSI: {}",
+        p.lsi.as_deref().unwrap_or("none (not installed)")
+    );
+    let _ = writeln!(o, "Locators: {}", p.locators.join(", "));
+    let mut rvs = p.rvs.join(", ");
+    if !p.rvs_locators.is_empty() {
+        let _ = write!(rvs, " ({})", p.rvs_locators.join(", "));
+    }
+    let _ = writeln!(o, "RVS: {}", rvs.trim());
+    let _ = writeln!(o, "TTL: {}", p.ttl);
+    let _ = writeln!(o, "Source: {}", p.source);
+    o
 }
 
 #[cfg(test)]
