@@ -86,6 +86,13 @@ const RETURN_HOME_EVERY: Duration = Duration::from_secs(2);
 /// How long a heartbeat is given before the peer's other locators are tried.
 const HEARTBEAT_WAIT: hip_proto::association::Duration =
     hip_proto::association::Duration::from_millis(1500);
+/// How long a Responder's queued packets wait for the peer's first ESP
+/// before they are sent anyway (checked every [`SILENCE_TICK`]). Only
+/// simultaneous base exchanges queue packets at a Responder, and there the
+/// peer has packets of its own to send as soon as it has processed our R2,
+/// which ends the wait; a busy peer (a mesh coming up: a dozen exchanges at
+/// once) took over 100 ms to get there.
+const HOLD_FOR_PEER: Duration = Duration::from_secs(1);
 /// ICMP errors toward one address: 10 at once, then 10 per second.
 const ICMP_PER_DESTINATION: RateLimit = RateLimit {
     burst: 10,
@@ -152,6 +159,9 @@ pub struct Control {
     /// per base exchange would cost a syscall round per new peer); cleared
     /// on every address change.
     locators_cache: Option<Vec<IpAddr>>,
+    /// Peers whose queued packets wait until they have processed our R2
+    /// (see [`SaInstall::awaiting_peer`]), with the latest time to send.
+    held: HashMap<Hit, Instant>,
     /// The configuration directory (for `reload`).
     pub config_dir: std::path::PathBuf,
     /// The peers the hosts file brought at its last load (a reload removes
@@ -201,6 +211,7 @@ impl Control {
             bex_started: HashMap::new(),
             bex_latency: Default::default(),
             locators_cache: None,
+            held: HashMap::new(),
             config_dir: std::path::PathBuf::new(),
             hosts_peers: Default::default(),
             dns: Default::default(),
@@ -270,7 +281,24 @@ impl Control {
     /// Silence on the data path asks for a heartbeat; only an unanswered
     /// heartbeat fails over to another locator of the peer
     /// ([`hip_proto::liveness`], RFC 8047).
+    /// Sends what waited for `peer`'s SAs.
+    fn flush_pending(&mut self, peer: &Hit) {
+        self.held.remove(peer);
+        for pkt in self.pending.take(peer) {
+            self.seal_and_send(peer, &pkt);
+        }
+    }
+
     fn check_paths(&mut self, now: Instant) {
+        let due: Vec<Hit> = self
+            .held
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(h, _)| *h)
+            .collect();
+        for peer in due {
+            self.flush_pending(&peer);
+        }
         // ESP sent over UDP postpones the NAT keepalives (RFC 9028 section 5.10).
         for (local, peer, at) in self.esp.udp_sent_within(SILENCE_TICK * 2) {
             self.engine.data_sent(local, peer, at);
@@ -364,7 +392,13 @@ impl Control {
             }
             Ctl::NoSa { packet } => self.on_no_sa(packet),
             Ctl::Notice { peer, notice } => match notice {
-                Notice::FirstPacket => self.engine.on_data_received(peer, now),
+                Notice::FirstPacket => {
+                    self.engine.on_data_received(peer, now);
+                    // The peer has its SAs: what waited for it goes now.
+                    if self.held.contains_key(&peer) {
+                        self.flush_pending(&peer);
+                    }
+                }
                 Notice::UdpSource { src, port } => {
                     let a = self.engine.on_udp_source(peer, src, port, now);
                     self.perform(a);
@@ -681,8 +715,13 @@ impl Control {
                         &addrs,
                         Instant::now(),
                     ));
-                    for pkt in self.pending.take(&sa.peer) {
-                        self.seal_and_send(&sa.peer, &pkt);
+                    if sa.awaiting_peer && !self.pending.is_first(&sa.peer) {
+                        // Sent now, our queued packets could reach the peer
+                        // before it has processed our R2; they wait for its
+                        // first ESP (or HOLD_FOR_PEER).
+                        self.held.insert(sa.peer, Instant::now() + HOLD_FOR_PEER);
+                    } else {
+                        self.flush_pending(&sa.peer);
                     }
                 }
                 Action::InboundSa {
@@ -715,6 +754,7 @@ impl Control {
                     self.esp.path_confirmed(&peer);
                 }
                 Action::Closed { peer } => {
+                    self.held.remove(&peer);
                     self.bex_started.remove(&peer);
                     self.liveness.confirmed(&peer);
                     self.esp.remove(&peer);

@@ -48,6 +48,11 @@ pub struct SaInstall {
     /// (our LSI, the LSI we assigned to the peer), filled by the daemon from
     /// the peer database; IPv4 inner packets are rebuilt with them.
     pub lsis: Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)>,
+    /// We are the Responder in R2-SENT (RFC 7401 section 4.4.2): the peer may
+    /// not have processed our R2 yet, so ESP we send now can beat the R2 to
+    /// its SA tables and be dropped there (simultaneous base exchanges, where
+    /// the Responder has packets queued for the peer).
+    pub awaiting_peer: bool,
 }
 
 /// What the engine asks hipd to do.

@@ -357,6 +357,7 @@ mod tests {
                 keymat_index: 0,
             },
             lsis: None,
+            awaiting_peer: false,
         }
     }
 
@@ -512,6 +513,7 @@ mod tests {
                 keymat_index: 0,
             },
             lsis: None,
+            awaiting_peer: false,
         };
         a.install(&na).unwrap();
         na.peer = hit(1);

@@ -192,6 +192,7 @@ impl HipEngine {
                     ..
                 } => {
                     tracing::info!(peer = %peer_hit, ?version, suite = ?esp.suite, "HIP association established");
+                    let awaiting_peer = self.ep.state(local_hit, peer_hit) == State::R2Sent;
                     out.push(Action::Established(SaInstall {
                         peer: peer_hit,
                         local: local_hit,
@@ -201,6 +202,7 @@ impl HipEngine {
                         icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
                         esp,
                         lsis: None,
+                        awaiting_peer,
                     }))
                 }
                 Event::Rekeyed {
@@ -223,6 +225,7 @@ impl HipEngine {
                             icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
                             esp,
                             lsis: None,
+                            awaiting_peer: false,
                         }));
                     }
                 }
@@ -790,6 +793,7 @@ mod tests {
                 keymat_index: 0,
             },
             lsis: None,
+            awaiting_peer: false,
         };
         let r2 = Action::SendControl {
             src: IpAddr::from([192, 0, 2, 1]),

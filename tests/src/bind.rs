@@ -86,7 +86,13 @@ impl Named {
             zone: zone.to_string(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while named.dig(ns, &[zone, "SOA"]).trim().is_empty() {
+        // Up when the SOA comes back: dig +short prints its errors
+        // (";; communications error ... connection refused") on stdout too.
+        let answered = |out: String| {
+            let t = out.trim();
+            !t.is_empty() && !t.lines().any(|l| l.starts_with(';'))
+        };
+        while !answered(named.dig(ns, &[zone, "SOA"])) {
             assert!(
                 Instant::now() < deadline,
                 "named did not start:\n{}",
