@@ -12,6 +12,13 @@
 //! HIP RR does not verify gets SERVFAIL: answering its plain addresses would
 //! let a forged record downgrade the peer to unprotected IP.
 //!
+//! Answers are remembered ([`AnswerCache`]): a HIP name's HIT and LSI for
+//! the record's TTL (the installed peer lives at least that long), and that
+//! a name has no HIP RR (or does not exist) for at most [`NEGATIVE_TTL`]
+//! (RFC 2308 negative caching, with a fixed bound instead of the SOA
+//! minimum); within that, an A/AAAA query costs one forwarded query, or
+//! none.
+//!
 //! Every other query (other types, several questions, other opcodes) is
 //! forwarded unchanged; undecodable queries get FORMERR, answers are never
 //! answered. Outstanding queries are bounded ([`MAX_OUTSTANDING`]), every
@@ -24,7 +31,7 @@ use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use hip_dns::LookupError;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
@@ -42,6 +49,53 @@ pub const TCP_IDLE: Duration = Duration::from_secs(10);
 /// least this long ([`crate::dns_peers::MIN_LIFETIME`]).
 pub const MAX_ANSWER_TTL: u32 = 300;
 
+/// How long "this name has no HIP RR" is remembered at most.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+/// Names remembered at most (the cache is emptied when full).
+pub const CACHE_MAX: usize = 4096;
+
+/// What the proxy remembers of a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    /// A verified HIP RR: the installed peer's HIT and LSI.
+    Hip {
+        hit: hip_proto::Hit,
+        lsi: std::net::Ipv4Addr,
+    },
+    /// No HIP RR (or no such name): pass through.
+    NoHip,
+}
+
+/// Recent answers by name, each until its expiry.
+#[derive(Default)]
+pub struct AnswerCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, (Instant, Cached)>>,
+}
+
+impl AnswerCache {
+    /// The entry of `name` and the seconds it has left.
+    pub fn get(&self, name: &str, now: Instant) -> Option<(Cached, u32)> {
+        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, c) = m.get(name)?;
+        if now >= *until {
+            return None;
+        }
+        Some((*c, until.duration_since(now).as_secs() as u32))
+    }
+
+    /// Remembers `c` for `name` for `ttl`.
+    pub fn put(&self, name: &str, c: Cached, ttl: Duration, now: Instant) {
+        if ttl.is_zero() {
+            return;
+        }
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= CACHE_MAX {
+            m.clear();
+        }
+        m.insert(name.to_string(), (now + ttl, c));
+    }
+}
+
 /// The proxy's shared state.
 pub struct Proxy {
     /// Lookups and installs.
@@ -52,6 +106,7 @@ pub struct Proxy {
     pub stats: Arc<DnsStats>,
     outstanding: Arc<Semaphore>,
     tcp_conns: Arc<Semaphore>,
+    cache: AnswerCache,
 }
 
 /// What to do with a query.
@@ -129,6 +184,7 @@ impl Proxy {
             stats,
             outstanding: Arc::new(Semaphore::new(MAX_OUTSTANDING)),
             tcp_conns: Arc::new(Semaphore::new(MAX_TCP)),
+            cache: AnswerCache::default(),
         }
     }
 
@@ -207,11 +263,40 @@ impl Proxy {
     ) -> Option<Vec<u8>> {
         let qname = q.queries()[0].name().clone();
         let name = qname.to_ascii();
+        let key = crate::dns_lookup::canonical_name(&name);
+        let now = Instant::now();
+        match self.cache.get(&key, now) {
+            Some((Cached::Hip { hit, lsi }, left)) => {
+                inc(&self.stats.dns_proxy_cached);
+                return self.synthesized(q, qname, rtype, hit, lsi, left, bytes);
+            }
+            Some((Cached::NoHip, _)) => {
+                inc(&self.stats.dns_proxy_cached);
+                inc(&self.stats.dns_proxy_passthrough);
+                return match self.forward(bytes, tcp).await {
+                    Some(a) => Some(a),
+                    None => self.servfail(bytes),
+                };
+            }
+            None => {}
+        }
         let (forwarded, looked_up) =
             tokio::join!(self.forward(bytes, tcp), self.resolver.lookup(&name));
         let (hit, lsi, ttl) = match looked_up {
             Ok(l) => match self.resolver.install(&l).await {
-                Ok(lsi) => (l.record.hit, lsi, l.record.ttl),
+                Ok(lsi) => {
+                    let ttl = Duration::from_secs(u64::from(l.record.ttl));
+                    self.cache.put(
+                        &key,
+                        Cached::Hip {
+                            hit: l.record.hit,
+                            lsi,
+                        },
+                        ttl,
+                        now,
+                    );
+                    (l.record.hit, lsi, l.record.ttl)
+                }
                 Err(e) => {
                     crate::debug_limited!(%name, "DNS proxy: peer not installed: {e}");
                     inc(&self.stats.dns_proxy_passthrough);
@@ -223,6 +308,12 @@ impl Proxy {
             }
             Err(e) => {
                 let authoritative_no = matches!(e, LookupFailure::Lookup(LookupError::NoHipRecord));
+                if matches!(
+                    e,
+                    LookupFailure::Lookup(LookupError::NoHipRecord | LookupError::NxDomain)
+                ) {
+                    self.cache.put(&key, Cached::NoHip, NEGATIVE_TTL, now);
+                }
                 // NXDOMAIN, an unreachable or failing upstream: a peer the
                 // hosts file names still gets its HIT and LSI.
                 let known = if authoritative_no {
@@ -242,6 +333,21 @@ impl Proxy {
                 }
             }
         };
+        self.synthesized(q, qname, rtype, hit, lsi, ttl, bytes)
+    }
+
+    /// AAAA with the HIT or A with the LSI.
+    #[allow(clippy::too_many_arguments)]
+    fn synthesized(
+        &self,
+        q: &Message,
+        qname: hickory_proto::rr::Name,
+        rtype: RecordType,
+        hit: hip_proto::Hit,
+        lsi: std::net::Ipv4Addr,
+        ttl: u32,
+        bytes: &[u8],
+    ) -> Option<Vec<u8>> {
         let rdata = match rtype {
             RecordType::AAAA => RData::AAAA(AAAA(Ipv6Addr::from(hit))),
             _ => RData::A(A(lsi)),
@@ -341,6 +447,31 @@ mod tests {
     use super::*;
     use hickory_proto::rr::Name;
     use hip_dns::{query_message, QueryType};
+
+    #[test]
+    fn the_answer_cache_keeps_entries_until_their_expiry() {
+        let c = AnswerCache::default();
+        let t = Instant::now();
+        let hip = Cached::Hip {
+            hit: "2001:20::1".parse::<Ipv6Addr>().unwrap().into(),
+            lsi: std::net::Ipv4Addr::new(198, 19, 0, 2),
+        };
+        c.put("b.grid.example", hip, Duration::from_secs(60), t);
+        c.put("plain.example", Cached::NoHip, NEGATIVE_TTL, t);
+        c.put("zero.example", Cached::NoHip, Duration::ZERO, t);
+        assert_eq!(
+            c.get("b.grid.example", t + Duration::from_secs(10)),
+            Some((hip, 50))
+        );
+        assert_eq!(c.get("plain.example", t).map(|x| x.0), Some(Cached::NoHip));
+        assert_eq!(c.get("plain.example", t + NEGATIVE_TTL), None, "expired");
+        assert_eq!(c.get("zero.example", t), None);
+        assert_eq!(c.get("other.example", t), None);
+        for i in 0..CACHE_MAX + 1 {
+            c.put(&format!("n{i}.example"), Cached::NoHip, NEGATIVE_TTL, t);
+        }
+        assert!(c.map.lock().unwrap().len() <= CACHE_MAX, "bounded");
+    }
 
     #[test]
     fn queries_are_classified() {

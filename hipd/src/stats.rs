@@ -67,6 +67,7 @@ counters!(
     dns_proxy_queries,
     dns_proxy_hip_answers,
     dns_proxy_passthrough,
+    dns_proxy_cached,
     dns_proxy_upstream_failed,
     dns_proxy_formerr,
     dns_proxy_servfail,
