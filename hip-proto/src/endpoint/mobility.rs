@@ -482,10 +482,26 @@ impl Endpoint {
         if new == a.peer_locator && !a.profile.echo_every_locator_set() {
             return None;
         }
+        self.start_verification(pair, new, None, reply, random)
+    }
+
+    /// Starts verifying the peer's locator `new` (RFC 8046 section 5.4):
+    /// ECHO_REQUEST_SIGNED with a fresh nonce (and ESP_INFO, SEQ when the
+    /// reply lacks them) into `reply`; `udp_port` is the encapsulation to
+    /// adopt with it (`Some(port)` for a new NAT mapping, RFC 5770).
+    pub(super) fn start_verification(
+        &mut self,
+        pair: HitPair,
+        new: IpAddr,
+        udp_port: Option<Option<u16>>,
+        reply: &mut HipRepr,
+        random: &mut dyn RandomSource,
+    ) -> Option<IpAddr> {
+        let a = self.assocs.get_mut(&pair)?;
         let mut nonce = [0u8; 16];
         random.fill(&mut nonce);
         a.pending_locator = Some((new, nonce));
-        a.pending_udp_port = None;
+        a.pending_udp_port = udp_port;
         if reply.param(ParamType::EspInfo).is_none() {
             let index = a
                 .keys

@@ -28,7 +28,7 @@ use super::core::{Endpoint, HitPair, Incoming};
 use super::event::Event;
 use super::random::RandomSource;
 use crate::association::Instant;
-use crate::wire::{EspInfo, HipRepr, ParamRepr, ParamType};
+use crate::wire::{HipRepr, ParamRepr, ParamType};
 use crate::Hit;
 
 /// Does the LOCATOR_SET of `repr` list `addr`?
@@ -98,34 +98,10 @@ impl Endpoint {
         reply: &mut HipRepr,
         random: &mut dyn RandomSource,
     ) -> Option<IpAddr> {
-        let a = self.assocs.get_mut(&pair)?;
+        let a = self.assocs.get(&pair)?;
         if inc.src == a.peer_locator || inc.src.is_ipv4() != a.peer_locator.is_ipv4() {
             return None;
         }
-        let mut nonce = [0u8; 16];
-        random.fill(&mut nonce);
-        a.pending_locator = Some((inc.src, nonce));
-        a.pending_udp_port = Some(inc.udp_port);
-        if reply.param(ParamType::EspInfo).is_none() {
-            let index = a
-                .keys
-                .as_ref()
-                .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
-            reply.insert_ordered(ParamRepr::EspInfo(EspInfo {
-                reserved: 0,
-                keymat_index: index,
-                old_spi: a.spi_in,
-                new_spi: a.spi_in,
-            }));
-        }
-        if reply.param(ParamType::Seq).is_none() {
-            reply.insert_ordered(ParamRepr::Seq(a.update.next_seq()));
-        }
-        reply.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
-        self.event(Event::LocatorUnverified {
-            peer_hit: pair.1,
-            locator: inc.src,
-        });
-        Some(inc.src)
+        self.start_verification(pair, inc.src, Some(inc.udp_port), reply, random)
     }
 }
