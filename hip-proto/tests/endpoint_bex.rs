@@ -470,3 +470,79 @@ fn base_exchange_under_loss_completes_in_bounded_time() {
     assert!(p90 < Duration::from_secs(10), "p90 {p90:?}");
     assert!(worst < Duration::from_secs(25), "worst {worst:?}");
 }
+
+/// A simultaneous opening on a clean link converges without waiting for a
+/// retransmission timer, whatever the offset between the two connects (RFC
+/// 7401 section 4.4.2: in I1-SENT the host with the larger HIT answers the
+/// I1 with an R1 and the other drops it; in I2-SENT the same rule picks one
+/// Responder). The mesh test (issue 16) saw both ends end up as Responder.
+#[test]
+fn simultaneous_opening_on_a_clean_link_needs_no_retransmission() {
+    let [ka, kb] = keys(KeySpec::EcdsaP256);
+    for offset_ms in 0..30u64 {
+        for (first, second) in [(0usize, 1usize), (1, 0)] {
+            let cfg = Config::default();
+            let mut hosts = [
+                Host::new(
+                    cfg.clone(),
+                    ka.clone(),
+                    Version::V2,
+                    locator(1),
+                    offset_ms * 2 + 1,
+                ),
+                Host::new(cfg, kb.clone(), Version::V2, locator(2), offset_ms * 2 + 2),
+            ];
+            let t0 = Instant(1_000_000_000);
+            let t1 = t0 + Duration::from_millis(offset_ms);
+            let (a, b) = (hosts[first].hit, hosts[second].hit);
+            let (la, lb) = (hosts[first].loc, hosts[second].loc);
+            hosts[first].ep.connect(t0, a, b, la, lb, None).unwrap();
+            let link = Link {
+                delay: Duration::from_millis(10),
+                ..Link::PERFECT
+            };
+            let mut net = Net::new(offset_ms, link);
+            for n in 0..2 {
+                flush(t0, &mut hosts, n, &mut net);
+            }
+            // The second host starts its own exchange `offset_ms` later,
+            // before or after the first's I1 reached it.
+            let now = run(
+                &mut hosts,
+                &mut net,
+                t0,
+                Duration::from_millis(offset_ms),
+                |_| false,
+            );
+            let now = now.max(t1);
+            hosts[second].ep.connect(now, b, a, lb, la, None).unwrap();
+            flush(now, &mut hosts, second, &mut net);
+            let end = run(
+                &mut hosts,
+                &mut net,
+                now,
+                Duration::from_secs(10),
+                both_established,
+            );
+            assert!(
+                both_established(&hosts),
+                "offset {offset_ms} ms, first {first}: {:?}\n{:?}\n{:?}",
+                hosts
+                    .iter()
+                    .map(|h| h.ep.state(h.hit, if h.hit == a { b } else { a }))
+                    .collect::<Vec<_>>(),
+                hosts[0].ep.counters(),
+                hosts[1].ep.counters()
+            );
+            let took = end.0 - t0.0;
+            assert!(
+                took < 400_000_000,
+                "offset {offset_ms} ms, first {first}: {} ms to converge\n{:?}\n{:?}",
+                took / 1_000_000,
+                hosts[0].ep.counters(),
+                hosts[1].ep.counters()
+            );
+            assert_keys_match(&hosts[0], &hosts[1]);
+        }
+    }
+}

@@ -162,6 +162,11 @@ pub fn run(
             .flatten()
             .min();
         let Some(next) = next else { break };
+        // Nothing past the limit is processed: a caller's `limit` is a
+        // deadline, not a hint.
+        if next > end {
+            break;
+        }
         now = next.max(now);
         for d in net.deliver(now) {
             let t = d.payload;
