@@ -287,6 +287,8 @@ impl Control {
         for pkt in self.pending.take(peer) {
             self.seal_and_send(peer, &pkt);
         }
+        // After the queue: what the workers seal from now on follows it.
+        self.esp.release(peer);
     }
 
     fn check_paths(&mut self, now: Instant) {
@@ -547,7 +549,16 @@ impl Control {
             return;
         };
         if self.esp.has_sa(&peer) {
-            self.seal_and_send(&peer, &pkt);
+            if self.held.contains_key(&peer) {
+                // Waits with the rest for the peer's first ESP.
+                if self.pending.push(peer, pkt) {
+                    inc(&stats.queued);
+                } else {
+                    inc(&stats.queue_dropped);
+                }
+            } else {
+                self.seal_and_send(&peer, &pkt);
+            }
             return;
         }
         let first = self.pending.is_first(&peer);
@@ -715,10 +726,13 @@ impl Control {
                         &addrs,
                         Instant::now(),
                     ));
-                    if sa.awaiting_peer && !self.pending.is_first(&sa.peer) {
-                        // Sent now, our queued packets could reach the peer
-                        // before it has processed our R2; they wait for its
-                        // first ESP (or HOLD_FOR_PEER).
+                    if sa.awaiting_peer {
+                        // Sent now, our packets (queued or new) could reach
+                        // the peer before it has processed our R2 (seen in
+                        // the mesh test: the first ping of a Responder lost
+                        // to an unknown SPI); they wait for its first ESP
+                        // (or HOLD_FOR_PEER). The workers see the hold in
+                        // the SA tables.
                         self.held.insert(sa.peer, Instant::now() + HOLD_FOR_PEER);
                     } else {
                         self.flush_pending(&sa.peer);

@@ -454,6 +454,28 @@ mod tests {
     }
 
     #[test]
+    fn a_responder_awaiting_its_peer_holds_packets_until_released() {
+        let mut a = BeetEsp::default();
+        let mut s = sa(1, 2, 1000, 2000, 7, 9);
+        s.awaiting_peer = true;
+        s.lsis = Some((Ipv4Addr::new(1, 0, 0, 1), Ipv4Addr::new(1, 0, 0, 2)));
+        a.install(&s).unwrap();
+        let snap = a.path().snapshot();
+        // The SAs are there (the peer's first ESP will find them) but the
+        // workers do not seal for the peer yet.
+        assert!(snap.has_sa(&hit(2)));
+        assert!(!snap.sendable(&hit(2)));
+        assert!(a.is_held(&hit(2)));
+        a.release(&hit(2));
+        // Seen through the same snapshot: no republish is needed.
+        assert!(snap.sendable(&hit(2)));
+        assert!(!a.is_held(&hit(2)));
+        // A rekey's installation is never held.
+        let (b, _) = pair();
+        assert!(b.path().snapshot().sendable(&hit(2)));
+    }
+
+    #[test]
     fn unverified_locator_gets_traffic_only_within_the_earned_credit() {
         let (mut a, b) = pair();
         let new: IpAddr = IpAddr::from([198, 51, 100, 2]);

@@ -99,6 +99,11 @@ pub struct PeerLive {
     pub(crate) rekey_pending: AtomicBool,
     /// The first packet on these SAs was reported.
     pub(crate) first_in_reported: AtomicBool,
+    /// We are the Responder in R2-SENT and the peer has not yet shown (by
+    /// its first ESP) that it processed our R2 (RFC 7401 section 4.4.2):
+    /// the workers hand packets for it to the control actor, which holds
+    /// them, instead of sealing them onto an SA the peer may not have yet.
+    pub(crate) held: AtomicBool,
     /// The peer's use of the new inbound SA was reported.
     pub(crate) new_spi_reported: AtomicBool,
     /// A hash of the last UDP source reported as differing from the SAs'
@@ -171,6 +176,14 @@ impl SaSnapshot {
     /// Is there an outbound SA to `peer`?
     pub fn has_sa(&self, peer: &Hit) -> bool {
         self.out.contains_key(peer)
+    }
+
+    /// May the workers seal packets for `peer` now: an outbound SA that is
+    /// not held for the peer's first ESP ([`PeerLive::held`]).
+    pub fn sendable(&self, peer: &Hit) -> bool {
+        self.out
+            .get(peer)
+            .is_some_and(|e| !e.live.held.load(Ordering::Relaxed))
     }
 }
 
@@ -301,6 +314,7 @@ impl BeetEsp {
         let now = self.shared.now();
         let live = PeerLive::default();
         live.last_in.store(now, Ordering::Relaxed);
+        live.held.store(sa.awaiting_peer, Ordering::Relaxed);
         self.master.out.insert(
             sa.peer,
             Arc::new(OutEntry {
@@ -376,6 +390,22 @@ impl BeetEsp {
     }
 
     /// Sends ESP for `peer` to a new (verified) locator.
+    /// The peer processed our R2 (its first ESP came) or the hold ran out:
+    /// the workers seal for it again ([`PeerLive::held`]).
+    pub fn release(&self, peer: &Hit) {
+        if let Some(e) = self.master.out.get(peer) {
+            e.live.held.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Are the workers holding back packets for `peer`?
+    pub fn is_held(&self, peer: &Hit) -> bool {
+        self.master
+            .out
+            .get(peer)
+            .is_some_and(|e| e.live.held.load(Ordering::Relaxed))
+    }
+
     pub fn set_locator(&mut self, peer: &Hit, locator: IpAddr) {
         let now = self.shared.now();
         self.update(peer, |e| {

@@ -213,8 +213,10 @@ pub async fn tun_task(
         let snap = path.snapshot();
         let pkt = &buf[HEADROOM..HEADROOM + n];
         let peer = match classify(pkt, |a| in_prefix(a, lsi_prefix)) {
-            Dest::Hit(h) => snap.has_sa(&h).then_some(h),
-            Dest::Lsi(a) => snap.peer_by_lsi(a),
+            // Held peers ([`crate::esp_tables::PeerLive::held`]) go to the
+            // control actor like peers without SAs.
+            Dest::Hit(h) => snap.sendable(&h).then_some(h),
+            Dest::Lsi(a) => snap.peer_by_lsi(a).filter(|h| snap.sendable(h)),
             Dest::Other => {
                 inc(&io.stats.tun_rx_unhandled);
                 continue;
