@@ -92,8 +92,9 @@ pub struct PeerDb {
     path: Option<PathBuf>,
     own_hits: Vec<Hit>,
     own_addrs: Vec<IpAddr>,
-    /// Peers known only from a base exchange they started ([`Self::learn`]):
-    /// kept in memory, never written to `peers.json`.
+    /// Peers known only from a base exchange they started
+    /// ([`Self::learn_initiator`]): removed with their association. Any
+    /// other way of adding the peer (DNS included) takes it off this set.
     learned: std::collections::BTreeSet<Hit>,
 }
 
@@ -296,6 +297,7 @@ impl PeerDb {
         if let Some(e) = self.peers.get_mut(&hit) {
             e.from_dns = true;
         }
+        self.learned.insert(hit);
         Ok(Some(lsi))
     }
 
@@ -347,23 +349,9 @@ impl PeerDb {
             .map_err(|_| PeerDbError::LsiExhausted)
     }
 
-    /// Gives an LSI to a peer this host has no entry for, known only from a
-    /// base exchange it started (an initiator that reached us, e.g. through
-    /// a rendezvous server): IPv4 packets to and from it need a local LSI
-    /// (RFC 7401 section 3.2, RFC 5338). The entry has no locators and is not
-    /// saved; an `upsert` later makes it an ordinary peer. A known peer keeps
-    /// its LSI. Returns the LSI and whether it is new.
-    pub fn learn(&mut self, hit: Hit) -> Result<(Ipv4Addr, bool), PeerDbError> {
-        if let Some(p) = self.peers.get(&hit) {
-            return Ok((p.lsi, false));
-        }
-        let lsi = self.upsert(hit, Vec::new(), None, None)?;
-        self.learned.insert(hit);
-        Ok((lsi, true))
-    }
-
-    /// Removes `hit` if it is a learned peer ([`Self::learn`]), when its
-    /// association is gone; returns the LSI it had.
+    /// Removes `hit` if it is a peer known only from a base exchange it
+    /// started ([`Self::learn_initiator`]), when its association is gone;
+    /// returns the LSI it had.
     pub fn forget_learned(&mut self, hit: &Hit) -> Option<Ipv4Addr> {
         if !self.learned.contains(hit) {
             return None;
@@ -408,7 +396,7 @@ impl PeerDb {
         let stored: Vec<StoredPeer> = self
             .peers
             .values()
-            .filter(|p| !self.learned.contains(&p.hit) && !p.from_dns)
+            .filter(|p| !p.from_dns)
             .map(|p| StoredPeer {
                 hit: p.hit.into(),
                 lsi: p.lsi,
@@ -476,40 +464,53 @@ mod tests {
     }
 
     #[test]
-    fn a_learned_peer_gets_an_lsi_but_is_not_saved_until_mapped() {
+    fn an_unknown_initiator_gets_an_lsi_is_not_saved_and_goes_with_its_association() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("peers.json");
-        let pre = (Ipv4Addr::new(1, 0, 0, 0), 8);
+        let pre = (Ipv4Addr::new(198, 19, 0, 0), 16);
         let mut db = PeerDb::open(&p, pre).unwrap();
-        let (l, new) = db.learn(hit("2001:20::7")).unwrap();
-        assert!(new && db.is_lsi(l));
+        let from: IpAddr = "192.0.2.7".parse().unwrap();
+        let l = db
+            .learn_initiator(hit("2001:20::7"), from)
+            .unwrap()
+            .unwrap();
+        assert!(db.is_lsi(l));
         assert_eq!(db.by_lsi(l).map(|p| p.hit), Some(hit("2001:20::7")));
-        assert_eq!(db.learn(hit("2001:20::7")).unwrap(), (l, false), "kept");
+        assert_eq!(db.get(&hit("2001:20::7")).unwrap().locators, vec![from]);
+        assert_eq!(
+            db.learn_initiator(hit("2001:20::7"), from).unwrap(),
+            None,
+            "known already: kept"
+        );
         db.save().unwrap();
         assert!(PeerDb::open(&p, pre)
             .unwrap()
             .get(&hit("2001:20::7"))
             .is_none());
-        // Mapped later: an ordinary, saved peer with the same LSI.
+        // Mapped later: an ordinary, saved peer with the same LSI, which its
+        // association's end leaves alone.
         let m = db
-            .upsert(
-                hit("2001:20::7"),
-                vec!["192.0.2.7".parse().unwrap()],
-                None,
-                None,
-            )
+            .upsert(hit("2001:20::7"), vec![from], None, None)
             .unwrap();
         assert_eq!(m, l);
         db.save().unwrap();
         let again = PeerDb::open(&p, pre).unwrap();
         assert_eq!(again.get(&hit("2001:20::7")).map(|p| p.lsi), Some(l));
-        // A configured peer keeps its LSI and is not marked learned.
-        let (k, new) = db.learn(hit("2001:20::7")).unwrap();
-        assert!(!new && k == l);
         assert_eq!(db.forget_learned(&hit("2001:20::7")), None, "configured");
-        let (l8, _) = db.learn(hit("2001:20::8")).unwrap();
+        // One that stays unknown goes with its association, LSI and all.
+        let l8 = db
+            .learn_initiator(hit("2001:20::8"), "192.0.2.8".parse().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(db.forget_learned(&hit("2001:20::8")), Some(l8));
         assert!(db.get(&hit("2001:20::8")).is_none() && db.by_lsi(l8).is_none());
+        // An unusable source address is not kept as a locator.
+        let l9 = db
+            .learn_initiator(hit("2001:20::9"), "127.0.0.1".parse().unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(db.get(&hit("2001:20::9")).unwrap().locators.is_empty());
+        assert!(db.is_lsi(l9));
     }
 
     #[test]
