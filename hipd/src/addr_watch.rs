@@ -3,15 +3,32 @@
 //! at once (RFC 8046 section 3.2.1; the mobile host's side).
 //!
 //! Any address notification (a new address, or DAD finishing on one) triggers
-//! a rescan ([`crate::local_locators`]).
+//! a rescan ([`crate::local_locators`]). So do changes of routes and policy
+//! rules (RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_IPV4_RULE,
+//! RTNLGRP_IPV6_RULE): whether an address's traffic is routed into another
+//! tunnel is decided by them. A lost notification (the socket's buffer
+//! overflowed: ENOBUFS) counts as a change.
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use tokio::io::unix::AsyncFd;
 
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+const RTMGRP_IPV4_ROUTE: u32 = 0x40;
+const RTMGRP_IPV4_RULE: u32 = 0x80;
+const RTMGRP_IPV6_ROUTE: u32 = 0x400;
+/// RTNLGRP_IPV6_RULE (19) has no RTMGRP_ constant: bit 19 - 1.
+const RTMGRP_IPV6_RULE: u32 = 1 << (19 - 1);
 
-/// A netlink socket subscribed to address changes.
+/// The multicast groups the watcher joins.
+pub const GROUPS: u32 = RTMGRP_IPV4_IFADDR
+    | RTMGRP_IPV6_IFADDR
+    | RTMGRP_IPV4_ROUTE
+    | RTMGRP_IPV6_ROUTE
+    | RTMGRP_IPV4_RULE
+    | RTMGRP_IPV6_RULE;
+
+/// A netlink socket subscribed to address, route and rule changes.
 pub struct AddrWatch {
     fd: AsyncFd<OwnedFd>,
 }
@@ -35,7 +52,7 @@ impl AddrWatch {
         // SAFETY: zeroed sockaddr_nl is valid; we set family and groups.
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as u16;
-        sa.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+        sa.nl_groups = GROUPS;
         // SAFETY: sa is a valid sockaddr_nl of the given size.
         let r = unsafe {
             libc::bind(
@@ -52,7 +69,7 @@ impl AddrWatch {
         Ok(AddrWatch { fd })
     }
 
-    /// Waits for the next batch of address notifications (their content is not
+    /// Waits for the next batch of notifications (their content is not
     /// needed: the caller rescans).
     pub async fn changed(&self) -> std::io::Result<()> {
         let mut buf = [0u8; 8192];
@@ -70,6 +87,11 @@ impl AddrWatch {
                     )
                 };
                 if n > 0 {
+                    got = true;
+                    continue;
+                }
+                if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOBUFS) {
+                    // Notifications were lost: something changed.
                     got = true;
                     continue;
                 }
@@ -95,6 +117,16 @@ pub fn usable(a: IpAddr, lsi_prefix: (std::net::Ipv4Addr, u8)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watcher_joins_the_kernel_groups() {
+        assert_eq!(RTMGRP_IPV4_IFADDR, libc::RTMGRP_IPV4_IFADDR as u32);
+        assert_eq!(RTMGRP_IPV6_IFADDR, libc::RTMGRP_IPV6_IFADDR as u32);
+        assert_eq!(RTMGRP_IPV4_ROUTE, libc::RTMGRP_IPV4_ROUTE as u32);
+        assert_eq!(RTMGRP_IPV6_ROUTE, libc::RTMGRP_IPV6_ROUTE as u32);
+        assert_eq!(RTMGRP_IPV4_RULE, libc::RTMGRP_IPV4_RULE as u32);
+        assert_eq!(RTMGRP_IPV6_RULE, 1 << (libc::RTNLGRP_IPV6_RULE - 1));
+    }
 
     #[test]
     fn usable_locators() {

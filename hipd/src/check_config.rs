@@ -111,12 +111,7 @@ fn check_peers(dir: &Path, conf: &Config, own: &[hip_proto::Hit], problems: &mut
     if let Err(e) = db.set_own_hits(own) {
         problems.push(e.to_string());
     }
-    let all = crate::local_locators::LocatorPolicy {
-        include: vec!["*".into()],
-        exclude: vec![],
-    };
-    db.set_own_addrs(&crate::local_locators::current(
-        &all,
+    db.set_own_addrs(&crate::local_locators::host_addresses(
         &conf.tun_name,
         conf.lsi_prefix,
     ));

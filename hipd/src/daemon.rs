@@ -49,12 +49,7 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
     let own: Vec<_> = ids.identities.iter().map(|i| i.hit).collect();
     peers.set_own_hits(&own).map_err(|e| e.to_string())?;
     // Every address of the host, whatever the locator policy announces.
-    let all = crate::local_locators::LocatorPolicy {
-        include: vec!["*".into()],
-        exclude: vec![],
-    };
-    peers.set_own_addrs(&crate::local_locators::current(
-        &all,
+    peers.set_own_addrs(&crate::local_locators::host_addresses(
         &config.tun_name,
         config.lsi_prefix,
     ));
@@ -344,8 +339,12 @@ fn open_tun_queues(config: &Config) -> Result<Vec<Tun>, String> {
     Ok(tuns)
 }
 
-/// Announces locator changes (RFC 8046): every rtnetlink address event tells
-/// the control actor to rescan the host's addresses.
+/// Announces locator changes (RFC 8046): every rtnetlink address, route or
+/// rule event tells the control actor to rescan the host's addresses. The
+/// first event of a burst is acted on at once; what comes in the next
+/// [`RESCAN_GAP`] is folded into one more rescan after it (route churn, e.g.
+/// hipd's own peer routes or a routing daemon's, costs at most 10 rescans a
+/// second).
 async fn addr_task(w: crate::addr_watch::AddrWatch, ctl: CtlHandle) {
     loop {
         if let Err(e) = w.changed().await {
@@ -353,8 +352,12 @@ async fn addr_task(w: crate::addr_watch::AddrWatch, ctl: CtlHandle) {
             return;
         }
         let _ = ctl.signals.send(Ctl::AddressesChanged);
+        tokio::time::sleep(RESCAN_GAP).await;
     }
 }
+
+/// The least time between two rescans the address watcher asks for.
+const RESCAN_GAP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// SIGHUP reloads the configuration as `hipconf daemon reload` does.
 async fn reload_on_hangup(mut hup: tokio::signal::unix::Signal, ctl: CtlHandle) {

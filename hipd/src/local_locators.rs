@@ -11,14 +11,41 @@
 //! Addresses still in duplicate address detection (tentative), whose DAD
 //! failed, or that are deprecated (RFC 4862 section 5.5.4) are never
 //! announced; the address watcher sees their flags change and rescans.
+//!
+//! Never an address whose traffic is routed into another tunnel either: an
+//! address on a physical interface that policy routing sends into a VPN
+//! (`ip rule from ADDR lookup 100`, table 100 `default dev tun-vpn`) would
+//! pull ESP into that VPN as surely as the VPN's own address. At each rescan
+//! the kernel is asked, once per candidate (RTM_GETROUTE, as `ip route get
+//! PROBE from ADDR`: a lookup, no packet is sent), which interface traffic
+//! from the address to the rest of the network leaves by; the address is
+//! dropped when that interface is hipd's own TUN or one the policy would not
+//! take addresses from (by default: a tunnel). The probe destination is a
+//! documentation address that is not one of the host's ([`PROBES_V4`],
+//! [`PROBES_V6`]), so the answer is what the default routes (of the tables
+//! the rules pick for that source) say: the set is announced to every peer
+//! alike, to new ones in the base exchange and in DNS, so it is a property of
+//! the host, not of one peer's address. A specific route that sends only
+//! some destinations from an address into a tunnel is not seen.
+//!
+//! A lookup that tells nothing (no route, an unreachable, blackhole,
+//! prohibit or local answer, an error) keeps the address: it does not say
+//! the traffic enters a tunnel, and a host without a default route (peers on
+//! the link or behind specific routes) must still announce its addresses. If
+//! every candidate is routed into another tunnel (a full-tunnel VPN: all of
+//! the host's traffic goes there, from whichever address), they are all
+//! kept, as before the check: announcing nothing would strand the peers and
+//! the DNS records, and no address is better than another.
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkLayerType, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which interfaces may contribute locators (hipd.conf).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,15 +119,8 @@ pub fn select(
         let Some(l) = links.get(&a.ifindex) else {
             continue;
         };
-        let wanted = if policy.include.is_empty() {
-            !l.tunnel
-        } else {
-            policy.include.iter().any(|p| matches(p, &l.name))
-        };
-        if !wanted
-            || l.name == tun
+        if !accepted(l, policy, tun)
             || a.unusable
-            || policy.exclude.iter().any(|p| matches(p, &l.name))
             || !crate::addr_watch::usable(a.addr, lsi_prefix)
             || out.contains(&a.addr)
         {
@@ -111,16 +131,226 @@ pub fn select(
     out
 }
 
-/// The host's locators under `policy`, read from the kernel now (empty if
-/// rtnetlink cannot be read; the error is logged at debug level).
+/// May `policy` take addresses from `l` (and send their traffic through it)?
+fn accepted(l: &Link, policy: &LocatorPolicy, tun: &str) -> bool {
+    let wanted = if policy.include.is_empty() {
+        !l.tunnel
+    } else {
+        policy.include.iter().any(|p| matches(p, &l.name))
+    };
+    wanted && l.name != tun && !policy.exclude.iter().any(|p| matches(p, &l.name))
+}
+
+/// Where the kernel sends traffic from one address to the probe destination
+/// (the answer to RTM_GETROUTE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Egress {
+    /// A unicast route out of this interface (ifindex).
+    Dev(u32),
+    /// No answer that names an interface: no route, an unreachable,
+    /// blackhole, prohibit or local route, or the lookup failed.
+    Unknown,
+}
+
+/// The `candidates` (from [`select`]) whose traffic, by `egress`, does not
+/// enter hipd's own TUN or an interface `policy` does not accept (by
+/// default a tunnel: see the module docs). An address without an answer is
+/// kept; when the other tunnels would take every candidate, all of them are
+/// kept but those routed into hipd's own TUN. Also says whether that
+/// fallback applied.
+pub fn route_check(
+    candidates: &[IpAddr],
+    egress: impl Fn(IpAddr) -> Egress,
+    links: &HashMap<u32, Link>,
+    policy: &LocatorPolicy,
+    tun: &str,
+) -> (Vec<IpAddr>, bool) {
+    let mut kept = Vec::new();
+    let mut other_tunnel = Vec::new();
+    for &a in candidates {
+        match egress(a) {
+            Egress::Dev(i) => match links.get(&i) {
+                Some(l) if l.name == tun => {}
+                Some(l) if !accepted(l, policy, tun) => other_tunnel.push(a),
+                _ => kept.push(a),
+            },
+            Egress::Unknown => kept.push(a),
+        }
+    }
+    if kept.is_empty() && !other_tunnel.is_empty() {
+        return (other_tunnel, true);
+    }
+    (kept, false)
+}
+
+/// Probe destinations of the route check (RFC 5737): the first that is not
+/// one of the host's own addresses is used. Only looked up, never sent to.
+pub const PROBES_V4: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(203, 0, 113, 254),
+    Ipv4Addr::new(198, 51, 100, 254),
+    Ipv4Addr::new(192, 0, 2, 254),
+];
+
+/// IPv6 probe destinations of the route check (RFC 3849).
+pub const PROBES_V6: [Ipv6Addr; 3] = [
+    Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1),
+    Ipv6Addr::new(0x2001, 0xdb8, 0xfffe, 0, 0, 0, 0, 1),
+    Ipv6Addr::new(0x2001, 0xdb8, 0xfffd, 0, 0, 0, 0, 1),
+];
+
+/// The probe destination for sources of `a`'s family, none of `own`.
+pub fn probe_for(a: IpAddr, own: &[IpAddr]) -> Option<IpAddr> {
+    let all: Vec<IpAddr> = if a.is_ipv4() {
+        PROBES_V4.iter().map(|&p| p.into()).collect()
+    } else {
+        PROBES_V6.iter().map(|&p| p.into()).collect()
+    };
+    all.into_iter().find(|p| !own.contains(p))
+}
+
+/// The route check's full-tunnel fallback was logged (once per episode).
+static FULL_TUNNEL_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// The host's locators under `policy`, read from the kernel now, with the
+/// route check of the module docs (empty if rtnetlink cannot be read; the
+/// error is logged at debug level).
 pub fn current(policy: &LocatorPolicy, tun: &str, lsi_prefix: (Ipv4Addr, u8)) -> Vec<IpAddr> {
-    match dump() {
-        Ok((links, addrs)) => select(&links, &addrs, policy, tun, lsi_prefix),
+    match scan(policy, tun, lsi_prefix) {
+        Ok(v) => v,
         Err(e) => {
             tracing::debug!("reading addresses over rtnetlink: {e}");
             Vec::new()
         }
     }
+}
+
+/// Every address of the host but hipd's own TUN's, whatever the policy and
+/// the routes (never a peer's locator), read from the kernel now.
+pub fn host_addresses(tun: &str, lsi_prefix: (Ipv4Addr, u8)) -> Vec<IpAddr> {
+    let all = LocatorPolicy {
+        include: vec!["*".into()],
+        exclude: vec![],
+    };
+    match dump() {
+        Ok((links, addrs)) => select(&links, &addrs, &all, tun, lsi_prefix),
+        Err(e) => {
+            tracing::debug!("reading addresses over rtnetlink: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn scan(
+    policy: &LocatorPolicy,
+    tun: &str,
+    lsi_prefix: (Ipv4Addr, u8),
+) -> std::io::Result<Vec<IpAddr>> {
+    let mut s = open()?;
+    let (links, addrs) = dump_on(&mut s)?;
+    let candidates = select(&links, &addrs, policy, tun, lsi_prefix);
+    let own: Vec<IpAddr> = addrs.iter().map(|a| a.addr).collect();
+    // One round trip per candidate, answered before the next is asked.
+    let mut answers = Vec::with_capacity(candidates.len());
+    for (seq, &a) in (3u32..).zip(&candidates) {
+        let e = match probe_for(a, &own) {
+            Some(dst) => route_get(&mut s, a, dst, seq).unwrap_or_else(|e| {
+                tracing::debug!(%a, "route lookup: {e}");
+                Egress::Unknown
+            }),
+            None => Egress::Unknown,
+        };
+        answers.push((a, e));
+    }
+    let egress = |a: IpAddr| {
+        answers
+            .iter()
+            .find(|(x, _)| *x == a)
+            .map_or(Egress::Unknown, |(_, e)| *e)
+    };
+    let (out, fallback) = route_check(&candidates, egress, &links, policy, tun);
+    if fallback {
+        if !FULL_TUNNEL_LOGGED.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                addrs = ?out,
+                "all traffic of the host is routed into another tunnel: announcing its addresses anyway"
+            );
+        }
+    } else {
+        FULL_TUNNEL_LOGGED.store(false, Ordering::Relaxed);
+    }
+    for a in candidates.iter().filter(|a| !out.contains(a)) {
+        tracing::debug!(%a, "not announced: its traffic is routed into a tunnel");
+    }
+    Ok(out)
+}
+
+/// Asks the kernel where traffic from `src` to `dst` goes (RTM_GETROUTE
+/// without NLM_F_DUMP, as `ip route get DST from SRC`; nothing is sent).
+/// A netlink error answer (no route, for one) is [`Egress::Unknown`].
+fn route_get(
+    s: &mut netlink_sys::Socket,
+    src: IpAddr,
+    dst: IpAddr,
+    seq: u32,
+) -> std::io::Result<Egress> {
+    let mut m = RouteMessage::default();
+    let (family, len) = if src.is_ipv4() {
+        (AddressFamily::Inet, 32)
+    } else {
+        (AddressFamily::Inet6, 128)
+    };
+    m.header.address_family = family;
+    m.header.destination_prefix_length = len;
+    m.header.source_prefix_length = len;
+    m.attributes.push(RouteAttribute::Destination(dst.into()));
+    m.attributes.push(RouteAttribute::Source(src.into()));
+    let mut p = NetlinkMessage::new(
+        NetlinkHeader::default(),
+        NetlinkPayload::from(RouteNetlinkMessage::GetRoute(m)),
+    );
+    p.header.flags = NLM_F_REQUEST;
+    p.header.sequence_number = seq;
+    p.finalize();
+    let mut out = vec![0u8; p.buffer_len()];
+    p.serialize(&mut out);
+    s.send(&out, 0)?;
+    let mut buf = vec![0u8; 65536];
+    // The answer is one message; anything else (late parts of another
+    // request) is skipped, a bounded number of times.
+    for _ in 0..16 {
+        buf.clear();
+        let n = s.recv(&mut buf, 0)?;
+        let mut off = 0;
+        while off < n {
+            let m: NetlinkMessage<RouteNetlinkMessage> = NetlinkMessage::deserialize(&buf[off..n])
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+            let len = m.header.length as usize;
+            if m.header.sequence_number == seq {
+                return Ok(match m.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => egress_of(&r),
+                    _ => Egress::Unknown,
+                });
+            }
+            if len == 0 {
+                break;
+            }
+            off += len;
+        }
+    }
+    Err(std::io::Error::other("no answer to RTM_GETROUTE"))
+}
+
+fn egress_of(r: &RouteMessage) -> Egress {
+    if r.header.kind != RouteType::Unicast {
+        return Egress::Unknown;
+    }
+    r.attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Oif(i) => Some(Egress::Dev(*i)),
+            _ => None,
+        })
+        .unwrap_or(Egress::Unknown)
 }
 
 fn is_tunnel(m: &LinkMessage) -> bool {
@@ -196,14 +426,22 @@ fn addr_of(m: &AddressMessage) -> Option<LocalAddr> {
 
 /// Dumps links and addresses over a fresh rtnetlink socket.
 pub fn dump() -> std::io::Result<(HashMap<u32, Link>, Vec<LocalAddr>)> {
+    dump_on(&mut open()?)
+}
+
+fn open() -> std::io::Result<netlink_sys::Socket> {
     use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
     let mut s = Socket::new(NETLINK_ROUTE)?;
     s.bind_auto()?;
     s.connect(&SocketAddr::new(0, 0))?;
+    Ok(s)
+}
+
+fn dump_on(s: &mut netlink_sys::Socket) -> std::io::Result<(HashMap<u32, Link>, Vec<LocalAddr>)> {
     let mut links = HashMap::new();
     let mut addrs = Vec::new();
     request(
-        &mut s,
+        s,
         RouteNetlinkMessage::GetLink(LinkMessage::default()),
         1,
         |m| {
@@ -213,7 +451,7 @@ pub fn dump() -> std::io::Result<(HashMap<u32, Link>, Vec<LocalAddr>)> {
         },
     )?;
     request(
-        &mut s,
+        s,
         RouteNetlinkMessage::GetAddress(AddressMessage::default()),
         2,
         |m| {
@@ -364,6 +602,116 @@ mod tests {
         assert!(select(&l, &[a("192.0.2.77", 7, false)], &p, "hip0", LSI).is_empty());
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// Fabricated RTM_GETROUTE answers: `eth0` (2), `tun0` (3, another
+    /// tunnel), `hip0` (5, hipd's own), `ens5` (6).
+    fn answers(a: IpAddr) -> Egress {
+        match a.to_string().as_str() {
+            "192.0.2.1" | "2001:db8:5::1" => Egress::Dev(2),
+            "198.51.100.9" | "2001:db8::9" => Egress::Dev(3),
+            "203.0.113.5" => Egress::Dev(5),
+            "203.0.113.6" => Egress::Dev(6),
+            "203.0.113.7" => Egress::Dev(99),
+            _ => Egress::Unknown,
+        }
+    }
+
+    #[test]
+    fn addresses_routed_into_a_tunnel_are_dropped() {
+        let c: Vec<IpAddr> = [
+            "192.0.2.1",
+            "198.51.100.9",
+            "2001:db8::9",
+            "2001:db8:5::1",
+            "203.0.113.5",
+            "203.0.113.6",
+        ]
+        .iter()
+        .map(|s| ip(s))
+        .collect();
+        let (got, fallback) = route_check(&c, answers, &links(), &LocatorPolicy::default(), "hip0");
+        assert_eq!(
+            got,
+            vec![ip("192.0.2.1"), ip("2001:db8:5::1"), ip("203.0.113.6")],
+            "out by another tunnel or hipd's own TUN: dropped"
+        );
+        assert!(!fallback);
+    }
+
+    #[test]
+    fn lookups_that_tell_nothing_keep_the_address() {
+        // No route / unreachable / error, and an interface the links dump
+        // does not know (it appeared after the dump): kept.
+        let c = vec![ip("192.0.2.77"), ip("2001:db8::77"), ip("203.0.113.7")];
+        let (got, fallback) = route_check(&c, answers, &links(), &LocatorPolicy::default(), "hip0");
+        assert_eq!(got, c);
+        assert!(!fallback);
+        // Nothing to check: nothing announced, no fallback.
+        let (got, fallback) =
+            route_check(&[], answers, &links(), &LocatorPolicy::default(), "hip0");
+        assert!(got.is_empty() && !fallback);
+    }
+
+    #[test]
+    fn a_full_tunnel_keeps_the_addresses_but_never_into_our_own_tun() {
+        // Every candidate out by tun0 (a full-tunnel VPN): kept, flagged.
+        let c = vec![ip("198.51.100.9"), ip("2001:db8::9")];
+        let (got, fallback) = route_check(&c, answers, &links(), &LocatorPolicy::default(), "hip0");
+        assert_eq!(got, c);
+        assert!(fallback);
+        // One routed into hipd's own TUN is never kept, not even then.
+        let c = vec![ip("198.51.100.9"), ip("203.0.113.5")];
+        let (got, fallback) = route_check(&c, answers, &links(), &LocatorPolicy::default(), "hip0");
+        assert_eq!(got, vec![ip("198.51.100.9")]);
+        assert!(fallback);
+        let (got, _) = route_check(
+            &[ip("203.0.113.5")],
+            answers,
+            &links(),
+            &LocatorPolicy::default(),
+            "hip0",
+        );
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn the_policy_decides_which_egress_interfaces_are_fine() {
+        let c = vec![ip("192.0.2.1"), ip("198.51.100.9"), ip("203.0.113.6")];
+        // Naming the tunnel accepts traffic through it.
+        let p = LocatorPolicy {
+            include: vec!["eth0".into(), "tun0".into(), "ens5".into()],
+            exclude: vec![],
+        };
+        let (got, _) = route_check(&c, answers, &links(), &p, "hip0");
+        assert_eq!(got, c);
+        // Excluding an interface also refuses traffic routed out by it.
+        let p = LocatorPolicy {
+            include: vec![],
+            exclude: vec!["ens*".into()],
+        };
+        let (got, _) = route_check(&c, answers, &links(), &p, "hip0");
+        assert_eq!(got, vec![ip("192.0.2.1")]);
+    }
+
+    #[test]
+    fn the_probe_is_never_an_own_address() {
+        assert_eq!(probe_for(ip("192.0.2.1"), &[]), Some(PROBES_V4[0].into()));
+        let own: Vec<IpAddr> = vec![PROBES_V4[0].into(), PROBES_V6[0].into()];
+        assert_eq!(probe_for(ip("192.0.2.1"), &own), Some(PROBES_V4[1].into()));
+        assert_eq!(
+            probe_for(ip("2001:db8::1"), &own),
+            Some(PROBES_V6[1].into())
+        );
+        let all: Vec<IpAddr> = PROBES_V4.iter().map(|&p| p.into()).collect();
+        assert_eq!(probe_for(ip("192.0.2.1"), &all), None);
+        assert!(PROBES_V4
+            .iter()
+            .all(|p| crate::addr_watch::usable((*p).into(), LSI)));
+    }
+
     #[test]
     fn interface_lists_parse() {
         assert_eq!(
@@ -373,6 +721,18 @@ mod tests {
         assert!(parse_interface_list(" , ").is_err());
         assert!(parse_interface_list("eth0;rm").is_err());
         assert!(parse_interface_list("a-very-long-interface-name").is_err());
+    }
+
+    /// A real RTM_GETROUTE round trip: the answer for a loopback address is
+    /// parsed (a local route: no interface to judge).
+    #[test]
+    fn route_get_reads_the_kernel_answer() {
+        let mut s = open().expect("rtnetlink");
+        let e = route_get(&mut s, ip("127.0.0.1"), ip("127.0.0.2"), 7);
+        assert_eq!(e.ok(), Some(Egress::Unknown));
+        // The socket still answers the next request in order.
+        let (links, _) = dump_on(&mut s).expect("dump after a lookup");
+        assert!(links.values().any(|l| l.name == "lo"));
     }
 
     /// The real kernel dump parses and finds at least the loopback device.

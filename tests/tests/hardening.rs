@@ -385,6 +385,52 @@ fn a_tentative_address_is_announced_only_after_dad() {
     );
 }
 
+/// An address on the physical interface whose traffic policy routing sends
+/// into another tunnel (`ip rule from ADDR lookup 100`, table 100 `default
+/// dev tun-vpn`) is not announced (RFC 8046 3.2: a failover to it would pull
+/// ESP into that VPN); the other addresses are. Deleting the rule makes it
+/// announced after the rescan the rule change triggers.
+#[test]
+fn an_address_routed_into_another_tunnel_is_not_announced() {
+    require_netns!();
+    let a = Netns::new("ra");
+    let b = Netns::new("rb");
+    hipr_tests::veth(&a, "veth-a", &b, "veth-b");
+    a.add_addr("veth-a", "192.0.2.1/24");
+    a.add_addr("veth-a", "198.51.100.9/24");
+    b.add_addr("veth-b", "192.0.2.2/24");
+    a.exec_ok(&["ip", "tuntap", "add", "dev", "tun-vpn", "mode", "tun"]);
+    a.exec_ok(&["ip", "link", "set", "tun-vpn", "up"]);
+    a.exec_ok(&[
+        "ip", "route", "add", "default", "dev", "tun-vpn", "table", "100",
+    ]);
+    a.exec_ok(&["ip", "rule", "add", "from", "198.51.100.9", "lookup", "100"]);
+    let routed = a.exec_ok(&["ip", "route", "get", "203.0.113.1", "from", "198.51.100.9"]);
+    assert!(routed.contains("dev tun-vpn"), "the rule applies: {routed}");
+    let ha = hipr_tests::Hipd::start(&a, None, None);
+    let announced = || {
+        let out = ha.hipconf_ok(&a, &["daemon", "get", "hi", "default", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        v["locators"].to_string()
+    };
+    let first = announced();
+    assert!(first.contains("192.0.2.1"), "the plain address: {first}");
+    assert!(
+        !first.contains("198.51.100.9"),
+        "the address routed into tun-vpn was announced: {first}"
+    );
+    a.exec_ok(&["ip", "rule", "del", "from", "198.51.100.9", "lookup", "100"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !announced().contains("198.51.100.9") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = announced();
+    assert!(
+        after.contains("198.51.100.9") && after.contains("192.0.2.1"),
+        "announced once the rule is gone: {after}"
+    );
+}
+
 /// The base exchange through a bridge that loses 30 % of HIP packets,
 /// duplicates 5 % and reorders 25 % (RFC 7401 4.4.3 retransmission):
 /// median under 2 s over 15 fresh exchanges (both daemons restarted between
