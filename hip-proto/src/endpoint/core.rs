@@ -428,6 +428,9 @@ impl Endpoint {
             return Err(DropReason::UnsupportedVersion);
         }
         protect::check_checksum(inc.bytes, inc.src, inc.dst, inc.udp_port.is_some())?;
+        if let Some(reason) = self.header_drop(&pk) {
+            return Err(reason);
+        }
         let repr = match self.parse(&pk) {
             Ok(r) => r,
             Err(ParseFailure::Malformed) => return Err(DropReason::Malformed),
@@ -452,6 +455,42 @@ impl Endpoint {
             PacketType::Close => self.on_close(now, inc, &repr, random),
             PacketType::CloseAck => self.on_close_ack(now, inc, &repr),
             _ => Err(DropReason::Malformed),
+        }
+    }
+
+    /// Drops decided by the fixed header alone (RFC 7401 section 5.1),
+    /// before anything is parsed or allocated, so that a flood of packets
+    /// for associations that do not exist costs less than a real one: a
+    /// NULL sender HIT (section 5.1), an unknown packet type, and the
+    /// packets that only make sense inside an association (R1, R2, UPDATE,
+    /// CLOSE, CLOSE_ACK; sections 6.8, 6.11-6.15) when there is none. The
+    /// reasons are those the handlers give after parsing. I1 and I2 need
+    /// their parameters (an RVS relays I1s for other HITs, section 4 of RFC
+    /// 8004; an I2 creates the association), NOTIFY may come outside one.
+    fn header_drop(&self, pk: &Packet<&[u8]>) -> Option<DropReason> {
+        if pk.sender_hit().is_null() {
+            return Some(DropReason::Malformed);
+        }
+        let pair = (pk.receiver_hit(), pk.sender_hit());
+        match pk.packet_type() {
+            PacketType::R1 if self.identity_index(&pair.0).is_none() => Some(DropReason::NotForUs),
+            PacketType::R1 | PacketType::R2 if !self.assocs.contains_key(&pair) => {
+                Some(DropReason::UnknownAssociation)
+            }
+            PacketType::Update | PacketType::Close | PacketType::CloseAck
+                if !self.assocs.contains_key(&pair) =>
+            {
+                Some(DropReason::NotPeer)
+            }
+            PacketType::I1
+            | PacketType::R1
+            | PacketType::I2
+            | PacketType::R2
+            | PacketType::Update
+            | PacketType::Notify
+            | PacketType::Close
+            | PacketType::CloseAck => None,
+            _ => Some(DropReason::Malformed),
         }
     }
 
