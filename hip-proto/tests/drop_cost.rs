@@ -1,8 +1,8 @@
 //! Dropping costs less than accepting (issue 15): the packets an attacker
 //! can send without any state of ours (R1, R2, UPDATE, CLOSE, CLOSE_ACK for
 //! associations that do not exist, packets for HITs that are not ours, a
-//! NULL sender, an unknown type, a bad checksum) are dropped, counted, with
-//! no heap allocation at all. Counted by a global allocator that counts
+//! NULL sender, an unknown type, a bad checksum, an I2 with a made-up puzzle
+//! solution) are dropped, counted, with no heap allocation at all. Counted by a global allocator that counts
 //! allocations of the thread that asks.
 
 mod harness;
@@ -13,7 +13,7 @@ use hip_proto::association::{Instant, State};
 use hip_proto::crypto::hi::KeySpec;
 use hip_proto::endpoint::{Config, DropReason, Incoming, Transmit};
 use hip_proto::registry::{PacketType, Version};
-use hip_proto::wire::{checksum, Packet};
+use hip_proto::wire::{checksum, Packet, ParamType};
 use hip_proto::Hit;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -105,7 +105,12 @@ fn packets_without_state_are_dropped_without_allocating() {
     let [kc, _] = keys(KeySpec::EcdsaP384);
     let cfg = Config::default();
     let mut a = Host::new(cfg.clone(), ka, Version::V2, locator(1), 1);
-    let mut b = Host::new(cfg.clone(), kb, Version::V2, locator(2), 2);
+    // K = 10: a changed J solves the puzzle once in 1,024 tries.
+    let cfg_b = Config {
+        puzzle_difficulty: 10,
+        ..cfg.clone()
+    };
+    let mut b = Host::new(cfg_b, kb, Version::V2, locator(2), 2);
     let mut c = Host::new(cfg, kc, Version::V2, locator(3), 3);
     let now = Instant(1_000_000_000);
     // A real exchange between A and B gives genuine R1, R2 and UPDATE.
@@ -117,6 +122,25 @@ fn packets_without_state_are_dropped_without_allocating() {
     assert_eq!(kind(&r1), PacketType::R1);
     deliver(&mut a, now, &r1).unwrap();
     let i2 = take(&mut a).remove(0);
+    // An I2 whose J does not solve the puzzle (a flood of made-up
+    // solutions): refused from the packet bytes.
+    let mut bad_j = i2.clone();
+    let j_end = {
+        let pk = Packet::new_checked(&bad_j.bytes[..]).unwrap();
+        let sol = pk
+            .params()
+            .map(Result::unwrap)
+            .find(|p| p.param_type() == ParamType::Solution)
+            .expect("SOLUTION");
+        sol.offset() + 4 + sol.contents_len()
+    };
+    bad_j.bytes[j_end - 1] ^= 0x5a;
+    checksum::fill(&mut bad_j.bytes, bad_j.src, bad_j.dst);
+    assert_eq!(deliver(&mut b, now, &bad_j), Err(DropReason::BadPuzzle));
+    let mut r = Ok(());
+    let n = allocations(|| r = deliver(&mut b, now, &bad_j));
+    assert_eq!(r, Err(DropReason::BadPuzzle));
+    assert_eq!(n, 0, "an I2 with a wrong J: {n} allocations to drop it");
     deliver(&mut b, now, &i2).unwrap();
     let r2 = take(&mut b).remove(0);
     assert_eq!(kind(&r2), PacketType::R2);

@@ -69,12 +69,17 @@ impl Rhash {
 
     /// HMAC with this hash over the concatenation of `parts` (RFC 2104).
     pub fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        self.hmac_tag(key, parts).as_ref().to_vec()
+    }
+
+    /// [`Rhash::hmac`] without allocating: the tag stays on the stack.
+    pub fn hmac_tag(self, key: &[u8], parts: &[&[u8]]) -> hmac::Tag {
         let k = hmac::Key::new(self.hmac_alg(), key);
         let mut c = hmac::Context::with_key(&k);
         for p in parts {
             c.update(p);
         }
-        c.sign().as_ref().to_vec()
+        c.sign()
     }
 
     /// Constant-time HMAC verification.

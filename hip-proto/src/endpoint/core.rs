@@ -463,10 +463,11 @@ impl Endpoint {
     /// for associations that do not exist costs less than a real one: a
     /// NULL sender HIT (section 5.1), an unknown packet type, and the
     /// packets that only make sense inside an association (R1, R2, UPDATE,
-    /// CLOSE, CLOSE_ACK; sections 6.8, 6.11-6.15) when there is none. The
-    /// reasons are those the handlers give after parsing. I1 and I2 need
-    /// their parameters (an RVS relays I1s for other HITs, section 4 of RFC
-    /// 8004; an I2 creates the association), NOTIFY may come outside one.
+    /// CLOSE, CLOSE_ACK; sections 6.8, 6.11-6.15) when there is none, and an
+    /// I2 whose puzzle solution is wrong. The reasons are those the
+    /// handlers give after parsing. I1 needs its parameters (an RVS relays
+    /// I1s for other HITs, section 4 of RFC 8004), NOTIFY may come outside
+    /// an association.
     fn header_drop(&self, pk: &Packet<&[u8]>) -> Option<DropReason> {
         if pk.sender_hit().is_null() {
             return Some(DropReason::Malformed);
@@ -482,6 +483,10 @@ impl Endpoint {
             {
                 Some(DropReason::NotPeer)
             }
+            // An I2 that would start an association: its puzzle first,
+            // read in place (section 6.9 steps 3-4; a retransmitted I2 of an
+            // existing one is for the handler).
+            PacketType::I2 if !self.assocs.contains_key(&pair) => self.i2_puzzle_drop(pk, &pair),
             PacketType::I1
             | PacketType::R1
             | PacketType::I2
@@ -492,6 +497,45 @@ impl Endpoint {
             | PacketType::CloseAck => None,
             _ => Some(DropReason::Malformed),
         }
+    }
+
+    /// The SOLUTION of an I2 checked from the packet bytes (RFC 7401
+    /// section 5.2.5: K, reserved, opaque, #I, J of equal length), with no
+    /// allocation: a flood of I2s with made-up solutions is refused here.
+    /// `None` leaves the packet to the handler (which checks everything
+    /// again, and reports a missing or malformed SOLUTION itself).
+    fn i2_puzzle_drop(&self, pk: &Packet<&[u8]>, pair: &HitPair) -> Option<DropReason> {
+        let idx = self.identity_index(&pair.0)?;
+        let version = pk.version();
+        if self.identities[idx].version != version {
+            return Some(DropReason::NotForUs);
+        }
+        let sol = pk
+            .params()
+            .map_while(Result::ok)
+            .find(|p| p.param_type() == crate::wire::ParamType::Solution)?;
+        let c = sol.contents();
+        let rest = c.get(4..)?;
+        if rest.is_empty() || rest.len() % 2 != 0 {
+            return None;
+        }
+        let (i, j) = rest.split_at(rest.len() / 2);
+        let rhash = super::r1_generation::rhash_for(version, &pair.0)?;
+        let profile = self.cfg.profile_for(&pair.1);
+        super::solution::check_solution(
+            &self.r1.secrets,
+            rhash,
+            profile,
+            &pair.1,
+            &pair.0,
+            &super::solution::SolutionView {
+                k: c[0],
+                opaque: &c[2..4],
+                i,
+                j,
+            },
+        )
+        .err()
     }
 
     /// ESP arrived on an association (R2-SENT moves to ESTABLISHED, RFC 7401

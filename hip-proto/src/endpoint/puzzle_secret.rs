@@ -94,6 +94,22 @@ impl PuzzleSecrets {
         hit_r: &Hit,
         len: usize,
     ) -> Result<Vec<u8>, PuzzleSecretError> {
+        let mut out = [0u8; MAX_I_LEN];
+        self.compute_into(generation, k, hit_i, hit_r, len, &mut out)?;
+        Ok(out[..len].to_vec())
+    }
+
+    /// [`Self::compute`] into the first `len` octets of `out`, with no
+    /// allocation (the I2 check runs on every I2 an attacker sends).
+    fn compute_into(
+        &self,
+        generation: u16,
+        k: u8,
+        hit_i: &Hit,
+        hit_r: &Hit,
+        len: usize,
+        out: &mut [u8; MAX_I_LEN],
+    ) -> Result<(), PuzzleSecretError> {
         if len == 0 || len > MAX_I_LEN {
             return Err(PuzzleSecretError::Length(len));
         }
@@ -101,19 +117,21 @@ impl PuzzleSecrets {
             .secret(generation)
             .ok_or(PuzzleSecretError::UnknownGeneration(generation))?;
         let g = generation.to_be_bytes();
-        let mut out = Vec::with_capacity(len);
         // HMAC-SHA-256 gives 32 bytes; a longer #I (SHA-384 RHASH) uses a second block.
+        let mut done = 0;
         let mut block = 0u8;
-        while out.len() < len {
-            let mac = Rhash::Sha256.hmac(
+        while done < len {
+            let mac = Rhash::Sha256.hmac_tag(
                 &secret[..],
                 &[LABEL, &g, &[k], &hit_i.0, &hit_r.0, &[block]],
             );
-            let take = (len - out.len()).min(mac.len());
-            out.extend_from_slice(&mac[..take]);
+            let mac = mac.as_ref();
+            let take = (len - done).min(mac.len());
+            out[done..done + take].copy_from_slice(&mac[..take]);
+            done += take;
             block = block.wrapping_add(1);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Recomputes and compares (constant time) the #I echoed in an I2 SOLUTION.
@@ -125,8 +143,9 @@ impl PuzzleSecrets {
         hit_r: &Hit,
         i: &[u8],
     ) -> Result<(), PuzzleSecretError> {
-        let expected = self.compute(generation, k, hit_i, hit_r, i.len())?;
-        if bool::from(expected.ct_eq(i)) {
+        let mut expected = [0u8; MAX_I_LEN];
+        self.compute_into(generation, k, hit_i, hit_r, i.len(), &mut expected)?;
+        if bool::from(expected[..i.len()].ct_eq(i)) {
             Ok(())
         } else {
             Err(PuzzleSecretError::Mismatch)
