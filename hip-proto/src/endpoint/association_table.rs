@@ -18,7 +18,10 @@ use crate::association::{Association, Instant};
 /// Associations by HIT pair, with their deadlines indexed.
 #[derive(Default)]
 pub struct AssocTable {
-    map: HashMap<HitPair, Association>,
+    /// Boxed: an `Association` is about 1.8 KiB, and a map of them
+    /// inline keeps that much per empty slot of its spare capacity too
+    /// (issue 16: memory per association).
+    map: HashMap<HitPair, Box<Association>>,
     /// Each pair's deadline as scheduled in `queue`.
     scheduled: HashMap<HitPair, Instant>,
     queue: BTreeSet<(Instant, HitPair)>,
@@ -38,20 +41,20 @@ fn spis(a: &Association) -> [u32; 2] {
 impl AssocTable {
     /// The association of `pair`.
     pub fn get(&self, pair: &HitPair) -> Option<&Association> {
-        self.map.get(pair)
+        self.map.get(pair).map(|a| &**a)
     }
 
     /// The association of `pair`, to change: its deadline is recomputed.
     pub fn get_mut(&mut self, pair: &HitPair) -> Option<&mut Association> {
         let a = self.map.get_mut(pair)?;
         self.dirty.push(*pair);
-        Some(a)
+        Some(&mut **a)
     }
 
     /// Adds or replaces the association of `pair`.
     pub fn insert(&mut self, pair: HitPair, a: Association) -> Option<Association> {
         self.dirty.push(pair);
-        self.map.insert(pair, a)
+        self.map.insert(pair, Box::new(a)).map(|b| *b)
     }
 
     /// Removes the association of `pair`, its timer and its SPIs.
@@ -60,7 +63,7 @@ impl AssocTable {
             self.queue.remove(&(t, *pair));
         }
         self.unindex_spis(pair);
-        self.map.remove(pair)
+        self.map.remove(pair).map(|b| *b)
     }
 
     fn unindex_spis(&mut self, pair: &HitPair) {
@@ -105,7 +108,7 @@ impl AssocTable {
 
     /// Every pair with its association.
     pub fn iter(&self) -> impl Iterator<Item = (&HitPair, &Association)> {
-        self.map.iter()
+        self.map.iter().map(|(p, a)| (p, &**a))
     }
 
     /// Number of associations.
@@ -127,7 +130,7 @@ impl AssocTable {
                 }
                 self.spis_of.insert(pair, held);
             }
-            if let Some(t) = self.map.get(&pair).and_then(&deadline) {
+            if let Some(t) = self.map.get(&pair).and_then(|a| deadline(a)) {
                 self.scheduled.insert(pair, t);
                 self.queue.insert((t, pair));
             }
@@ -148,7 +151,7 @@ impl AssocTable {
         let touched = self
             .dirty
             .iter()
-            .filter_map(|p| self.map.get(p).and_then(&deadline))
+            .filter_map(|p| self.map.get(p).and_then(|a| deadline(a)))
             .min();
         let next = indexed.into_iter().chain(touched).min();
         #[cfg(debug_assertions)]
@@ -156,7 +159,7 @@ impl AssocTable {
             // The index must agree with a walk over every association
             // (a dirty pair may still be scheduled at its old, earlier time,
             // which only wakes the caller early).
-            let walked = self.map.values().filter_map(&deadline).min();
+            let walked = self.map.values().filter_map(|a| deadline(a)).min();
             debug_assert!(
                 walked.is_none_or(|w| next.is_some_and(|n| n <= w)),
                 "timer index {next:?} later than the associations' {walked:?}"
