@@ -67,7 +67,7 @@ impl Named {
         let conf = format!(
             "{includes}\
              options {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; listen-on port 53 {{ {server}; }};\n\
-               listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; }};\n\
+               listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; querylog yes; }};\n\
              zone \"{zone}\" {{ type primary; file \"zone.db\"; allow-update {{ {update} }}; }};\n",
             d = d.display()
         );
@@ -118,7 +118,13 @@ impl Named {
         let at = format!("@{}", self.server);
         let mut argv = vec!["dig", "+short", "+time=1", "+tries=1", &at];
         argv.extend_from_slice(args);
-        String::from_utf8_lossy(&ns.exec(&argv).stdout).into_owned()
+        // `+short` prints its errors (";; communications error ...") on
+        // stdout too: those lines are not answers.
+        String::from_utf8_lossy(&ns.exec(&argv).stdout)
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 
     /// Runs `nsupdate -k KEY` in `ns` with `commands` (a `server` line and

@@ -248,6 +248,27 @@ fn stale_namespace(name: &str, alive: impl Fn(u32) -> bool) -> bool {
     }
 }
 
+/// Adds bridge `name` in `ns` and sets it up, with a fixed MAC address of
+/// its own. A bridge without one takes the lowest MAC of its ports and
+/// changes it when a port with a lower one joins: hosts that learned the old
+/// one then send to a MAC the bridge no longer answers for (the IP stack
+/// drops those frames) until their neighbour entry expires, up to a minute.
+/// Seen in `dns_names`: a host joining mid-test cut another off from the DNS
+/// server on the bridge.
+pub fn bridge(ns: &Netns, name: &str) {
+    static N: AtomicU32 = AtomicU32::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    // Locally administered, unicast.
+    let mac = format!(
+        "02:68:69:{:02x}:{:02x}:{:02x}",
+        (n >> 16) & 0xff,
+        (n >> 8) & 0xff,
+        n & 0xff
+    );
+    ns.exec_ok(&["ip", "link", "add", name, "address", &mac, "type", "bridge"]);
+    ns.exec_ok(&["ip", "link", "set", name, "up"]);
+}
+
 pub fn veth(a: &Netns, dev_a: &str, b: &Netns, dev_b: &str) {
     run_ok(Command::new("ip").args([
         "link",

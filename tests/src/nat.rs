@@ -150,8 +150,7 @@ impl NatTestbed {
     /// host on each site; waits (bounded) until both hosts reach the server.
     pub fn new(kind: NatKind, sites: Sites) -> Self {
         let inet = Netns::new("inet");
-        inet.exec_ok(&["ip", "link", "add", "br0", "type", "bridge"]);
-        inet.exec_ok(&["ip", "link", "set", "br0", "up"]);
+        crate::bridge(&inet, "br0");
         inet.add_addr("br0", &format!("{ISP}/24"));
         inet.add_addr("br0", "2001:db8:113::fe/64");
         let server = Netns::new("srv");
@@ -203,8 +202,7 @@ impl NatTestbed {
         };
         r.add_addr("wan0", v6);
         r.exec_ok(&["ip", "route", "add", "default", "via", ISP]);
-        r.exec_ok(&["ip", "link", "add", "lan", "type", "bridge"]);
-        r.exec_ok(&["ip", "link", "set", "lan", "up"]);
+        crate::bridge(&r, "lan");
         let (lan, len) = lan_of(sites, site);
         r.add_addr("lan", &format!("{lan}/{len}"));
         r.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);

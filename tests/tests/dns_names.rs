@@ -167,8 +167,7 @@ fn names_through_the_proxy_publishing_moves_forgeries_and_passthrough() {
         return;
     }
     let lan = Netns::new("lan");
-    lan.exec_ok(&["ip", "link", "add", "br0", "type", "bridge"]);
-    lan.exec_ok(&["ip", "link", "set", "br0", "up"]);
+    hipr_tests::bridge(&lan, "br0");
     lan.add_addr("br0", &format!("{SERVER}/24"));
     let named = Named::start(
         &lan,
@@ -318,6 +317,12 @@ fn names_through_the_proxy_publishing_moves_forgeries_and_passthrough() {
         "nsupdate: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    wait_for("the forged record served", Duration::from_secs(10), || {
+        !named
+            .dig(&lan, &["bad.grid.example", "TYPE55"])
+            .trim()
+            .is_empty()
+    });
     let before = ha.counter(&a, "dns_hit_mismatch");
     let refused = socat_tcp(
         &a,
@@ -330,7 +335,14 @@ fn names_through_the_proxy_publishing_moves_forgeries_and_passthrough() {
         refused.is_err(),
         "a forged HIP RR must not connect: {refused:?}"
     );
-    assert!(ha.counter(&a, "dns_hit_mismatch") > before);
+    assert!(
+        ha.counter(&a, "dns_hit_mismatch") > before,
+        "the forged record was not seen as one ({refused:?}); A's neighbours:\n{}\nA's counters:\n{}\nA's log:\n{}\nnamed's log:\n{}",
+        a.exec_ok(&["ip", "neigh", "show"]),
+        ha.hipconf_ok(&a, &["stats"]),
+        ha.log_text(),
+        named.log()
+    );
     assert!(!map_all(&a, &ha).contains(&forged_hit));
     let e = ha.hipconf(&a, &["daemon", "add", "name", "bad.grid.example"]);
     assert!(!e.status.success());

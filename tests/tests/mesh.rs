@@ -52,8 +52,7 @@ fn ping_once(ns: &Netns, dst: &str) -> std::process::Child {
 fn mesh(n: usize) -> Vec<(usize, usize)> {
     assert!((2..=200).contains(&n));
     let sw = Netns::new("msw");
-    sw.exec_ok(&["ip", "link", "add", "br0", "type", "bridge"]);
-    sw.exec_ok(&["ip", "link", "set", "br0", "up"]);
+    hipr_tests::bridge(&sw, "br0");
     let start = Instant::now();
     // Namespaces and links one by one (the bridge is shared), daemons
     // started 8 at a time.
@@ -68,6 +67,7 @@ fn mesh(n: usize) -> Vec<(usize, usize)> {
             (ns, addr)
         })
         .collect();
+    let linked = start.elapsed();
     let mut hosts: Vec<Host> = Vec::with_capacity(n);
     let mut links = links.into_iter();
     loop {
@@ -163,11 +163,12 @@ fn mesh(n: usize) -> Vec<(usize, usize)> {
     let pairs = n * (n - 1);
     println!(
         "mesh of {n}: {} of {pairs} directed pairs answered ({first_round_failed} needed the \
-         retry); full mesh {:.2} s after the first ping ({:.1} s to start the daemons); \
-         hipd RSS {}-{} KiB, CPU {:.2}-{:.2} s",
+         retry); full mesh {:.2} s after the first ping ({:.1} s to link the hosts, {:.1} s to \
+         start the daemons); hipd RSS {}-{} KiB, CPU {:.2}-{:.2} s",
         pairs - failed.len(),
         took.as_secs_f64(),
-        started.as_secs_f64(),
+        linked.as_secs_f64(),
+        (started - linked).as_secs_f64(),
         rss.iter().min().unwrap(),
         rss.iter().max().unwrap(),
         cpu.iter().cloned().fold(f64::MAX, f64::min),

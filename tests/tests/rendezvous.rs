@@ -49,8 +49,7 @@ fn site(rvs_conf: impl Fn(&str, &str) -> String) -> Site {
     veth(&rt, "rt-rvs", &rvs, "v-rvs");
     veth(&rt, "rt-r", &r, "v-r");
     // I's segment is a bridge, so a second initiator can join it later.
-    rt.exec_ok(&["ip", "link", "add", "br-i", "type", "bridge"]);
-    rt.exec_ok(&["ip", "link", "set", "br-i", "up"]);
+    hipr_tests::bridge(&rt, "br-i");
     veth(&rt, "rt-i", &i, "v-i");
     rt.exec_ok(&["ip", "link", "set", "rt-i", "master", "br-i"]);
     rt.add_addr("rt-rvs", "203.0.113.1/24");
