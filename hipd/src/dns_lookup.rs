@@ -85,16 +85,19 @@ pub async fn udp_exchange(server: SocketAddr, msg: &[u8]) -> Result<Vec<u8>, Exc
         .await
         .map_err(ExchangeError::Io)?;
     sock.connect(server).await.map_err(ExchangeError::Io)?;
-    let mut buf = vec![0u8; 65535];
+    // Room for the largest datagram, not zeroed: `recv_buf` writes into the
+    // spare capacity, so only the pages the answer fills are touched.
+    let mut buf = Vec::with_capacity(65535);
     for _ in 0..UDP_ATTEMPTS {
         sock.send(msg).await.map_err(ExchangeError::Io)?;
         let deadline = tokio::time::Instant::now() + ATTEMPT_TIMEOUT;
         loop {
-            match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            buf.clear();
+            match tokio::time::timeout_at(deadline, sock.recv_buf(&mut buf)).await {
                 Err(_) => break,
                 // ICMP port unreachable: the server is not there.
                 Ok(Err(e)) => return Err(ExchangeError::Io(e)),
-                Ok(Ok(n)) if n >= 12 && buf[..2] == id => return Ok(buf[..n].to_vec()),
+                Ok(Ok(n)) if n >= 12 && buf.len() == n && buf[..2] == id => return Ok(buf),
                 Ok(Ok(_)) => {}
             }
         }
@@ -247,8 +250,51 @@ impl Resolver {
     /// RVS names resolved. Counts every outcome; a HIT that is not the HI's
     /// is logged once per name.
     pub async fn lookup(&self, name: &str) -> Result<Learned, LookupFailure> {
+        let nothing = std::future::ready(None);
+        tokio::pin!(nothing);
+        let mut done = Some(None);
+        self.counted(
+            name,
+            self.lookup_inner(name, None, nothing, &mut done).await,
+        )
+    }
+
+    /// [`Self::lookup`] alongside `forward`, a query of type `shared` for
+    /// the same name that the caller sends anyway (the DNS proxy forwarding
+    /// its client's A or AAAA query): its answer serves as the lookup's
+    /// answer of that type (or, when it is unusable, truncated or missing,
+    /// the lookup asks itself), so that the upstream is asked two questions
+    /// of its own, not three. Returns `forward`'s output with the lookup's;
+    /// when the name has no (valid) HIP RR, as soon as both are in.
+    pub async fn lookup_alongside<F>(
+        &self,
+        name: &str,
+        shared: QueryType,
+        forward: F,
+    ) -> (Option<Vec<u8>>, Result<Learned, LookupFailure>)
+    where
+        F: std::future::Future<Output = Option<Vec<u8>>>,
+    {
+        tokio::pin!(forward);
+        let mut forwarded = None;
+        let r = self
+            .lookup_inner(name, Some(shared), forward.as_mut(), &mut forwarded)
+            .await;
+        let r = self.counted(name, r);
+        let f = match forwarded {
+            Some(f) => f,
+            None => forward.await,
+        };
+        (f, r)
+    }
+
+    /// Counts `r`'s outcome (a HIT mismatch also logged once per name).
+    fn counted(
+        &self,
+        name: &str,
+        r: Result<Learned, LookupFailure>,
+    ) -> Result<Learned, LookupFailure> {
         inc(&self.stats.dns_lookups);
-        let r = self.lookup_inner(name).await;
         if let Err(e) = &r {
             let c = match e {
                 LookupFailure::Timeout(_) => &self.stats.dns_lookup_timeout,
@@ -269,7 +315,21 @@ impl Resolver {
         r
     }
 
-    async fn lookup_inner(&self, name: &str) -> Result<Learned, LookupFailure> {
+    /// The HIP query and the address queries (but `shared`, which
+    /// `forward` asks) are sent at once; `forward` is driven along and its
+    /// output left in `forwarded`. Without a (valid) HIP RR the lookup ends
+    /// as soon as that answer is in, the address queries dropped; with one,
+    /// the RVS names are resolved while the address answers come in.
+    async fn lookup_inner<F>(
+        &self,
+        name: &str,
+        shared: Option<QueryType>,
+        mut forward: std::pin::Pin<&mut F>,
+        forwarded: &mut Option<Option<Vec<u8>>>,
+    ) -> Result<Learned, LookupFailure>
+    where
+        F: std::future::Future<Output = Option<Vec<u8>>>,
+    {
         let server = self.upstream.ok_or(LookupFailure::NoUpstream)?;
         let text = canonical_name(name);
         let n = Name::from_ascii(format!("{text}."))
@@ -277,13 +337,64 @@ impl Resolver {
         if crate::config::check_dns_name(&text).is_err() {
             return Err(LookupFailure::BadName(name.to_string()));
         }
-        let (hip, aaaa, a) = tokio::join!(
+        let nr = &n;
+        let own = |t: QueryType| async move {
+            match shared == Some(t) {
+                true => None,
+                false => Some(self.ask(server, nr, t).await),
+            }
+        };
+        let (hip, aaaa, a) = (
             self.ask(server, &n, QueryType::Hip),
-            self.ask(server, &n, QueryType::Aaaa),
-            self.ask(server, &n, QueryType::A),
+            own(QueryType::Aaaa),
+            own(QueryType::A),
         );
+        tokio::pin!(hip, aaaa, a);
+        let (mut aaaa_r, mut a_r) = (None, None);
+        let hip = loop {
+            tokio::select! {
+                h = &mut hip => break h,
+                r = &mut aaaa, if aaaa_r.is_none() => aaaa_r = Some(r),
+                r = &mut a, if a_r.is_none() => a_r = Some(r),
+                f = &mut forward, if forwarded.is_none() => *forwarded = Some(f),
+            }
+        };
         let mut record = PeerRecord::from_hip_answer(&n, &hip?)?;
-        for ans in [aaaa, a] {
+        let (aaaa, a, (), rvs_addrs) = tokio::join!(
+            async {
+                match aaaa_r {
+                    Some(r) => r,
+                    None => aaaa.await,
+                }
+            },
+            async {
+                match a_r {
+                    Some(r) => r,
+                    None => a.await,
+                }
+            },
+            async {
+                if forwarded.is_none() {
+                    *forwarded = Some(forward.as_mut().await);
+                }
+            },
+            self.rvs_addresses(server, &record.rvs),
+        );
+        let mut from_forward = None;
+        if let Some(t) = shared {
+            let bytes = forwarded.as_ref().and_then(|f| f.as_deref());
+            from_forward = Some(match bytes.map(|b| shared_answer(b, &n, t)) {
+                Some(Ok(ans)) => Ok(ans),
+                Some(Err(e))
+                    if !matches!(e, LookupError::Truncated | LookupError::Malformed(_)) =>
+                {
+                    Err(LookupFailure::Lookup(e))
+                }
+                // No forwarded answer, or one we cannot use: ask.
+                _ => self.ask(server, &n, t).await,
+            });
+        }
+        for ans in [aaaa, a].into_iter().flatten().chain(from_forward) {
             match ans {
                 Ok(ans) => record.add_addrs(&ans),
                 // A name with a HIP RR but no addresses of one family (or
@@ -291,7 +402,6 @@ impl Resolver {
                 Err(e) => tracing::debug!(name = %text, "address lookup: {e}"),
             }
         }
-        let rvs_addrs = self.rvs_addresses(server, &record.rvs).await;
         Ok(Learned {
             name: text,
             record,
@@ -301,24 +411,31 @@ impl Resolver {
 
     /// The A/AAAA addresses of the RVS names (RFC 8005 section 4.2), in
     /// their order of preference; names that do not resolve are skipped.
+    /// All names are asked at once.
     async fn rvs_addresses(&self, server: SocketAddr, names: &[Name]) -> Vec<IpAddr> {
-        let mut out = Vec::new();
-        for rvs in names.iter().take(MAX_RVS) {
+        let one = |i: usize| async move {
+            let Some(rvs) = names.get(i).filter(|_| i < MAX_RVS) else {
+                return Vec::new();
+            };
             let (aaaa, a) = tokio::join!(
                 self.ask(server, rvs, QueryType::Aaaa),
                 self.ask(server, rvs, QueryType::A),
             );
+            let mut out = Vec::new();
             for ans in [aaaa, a] {
                 match ans {
-                    Ok(ans) => {
-                        for (addr, _) in ans.addrs {
-                            if !out.contains(&addr) {
-                                out.push(addr);
-                            }
-                        }
-                    }
+                    Ok(ans) => out.extend(ans.addrs.into_iter().map(|(addr, _)| addr)),
                     Err(e) => tracing::debug!(%rvs, "RVS address lookup: {e}"),
                 }
+            }
+            out
+        };
+        const _: () = assert!(MAX_RVS == 4, "one future per RVS name below");
+        let (r0, r1, r2, r3) = tokio::join!(one(0), one(1), one(2), one(3));
+        let mut out = Vec::new();
+        for addr in [r0, r1, r2, r3].into_iter().flatten() {
+            if !out.contains(&addr) {
+                out.push(addr);
             }
         }
         out
@@ -371,6 +488,16 @@ impl Resolver {
     }
 }
 
+/// The answer of type `t` for `n` in `bytes`, a response to a query the
+/// caller did not build (its ID is taken as it is: the exchange matched it).
+fn shared_answer(bytes: &[u8], n: &Name, t: QueryType) -> Result<Answer, LookupError> {
+    let id = match bytes {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => return Err(LookupError::Malformed("shorter than a DNS header".into())),
+    };
+    parse_response(id, n, t, bytes)
+}
+
 fn exchange_failure(server: SocketAddr, e: ExchangeError) -> LookupFailure {
     match e {
         ExchangeError::Timeout => LookupFailure::Timeout(server),
@@ -411,6 +538,93 @@ mod tests {
             None
         );
         assert_eq!(upstream_from_resolv_conf("nameserver bogus\n", None), None);
+    }
+
+    /// A server that answers A with one address and HIP with no records,
+    /// never answers AAAA, and reports each question's type.
+    fn no_hip_server() -> (
+        SocketAddr,
+        std::sync::mpsc::Receiver<hickory_proto::rr::RecordType>,
+    ) {
+        use hickory_proto::op::{Message, MessageType};
+        use hickory_proto::rr::{rdata, RData, Record, RecordType};
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let addr = s.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            // Bounded: 5 s, or until the test is gone.
+            let end = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < end {
+                let Ok((n, from)) = s.recv_from(&mut buf) else {
+                    continue;
+                };
+                let q = Message::from_vec(&buf[..n]).unwrap();
+                let t = q.queries()[0].query_type();
+                if tx.send(t).is_err() {
+                    return;
+                }
+                let mut m = q.clone();
+                m.set_message_type(MessageType::Response);
+                match t {
+                    RecordType::AAAA => continue,
+                    RecordType::A => {
+                        let name = q.queries()[0].name().clone();
+                        let a = rdata::A(Ipv4Addr::new(192, 0, 2, 7));
+                        m.add_answer(Record::from_rdata(name, 60, RData::A(a)));
+                    }
+                    _ => {}
+                }
+                let _ = s.send_to(&m.to_vec().unwrap(), from);
+            }
+        });
+        (addr, rx)
+    }
+
+    #[tokio::test]
+    async fn a_name_without_hip_rr_shares_the_forwarded_query_and_does_not_wait_for_aaaa() {
+        let (server, asked) = no_hip_server();
+        let (packets, _p) = tokio::sync::mpsc::channel(1);
+        let (signals, _s) = tokio::sync::mpsc::unbounded_channel();
+        let r = Resolver::new(
+            Some(server),
+            Arc::new(DnsStats::default()),
+            CtlHandle { packets, signals },
+        );
+        let n = Name::from_ascii("Plain.Grid.example.").unwrap();
+        let q = query_message(0x4242, &n, QueryType::A).unwrap();
+        let t = std::time::Instant::now();
+        let (fwd, res) = r
+            .lookup_alongside("plain.grid.example", QueryType::A, async {
+                udp_exchange(server, &q).await.ok()
+            })
+            .await;
+        // The AAAA question is never answered: waiting for it would take
+        // the whole retransmission schedule.
+        assert!(
+            t.elapsed() < ATTEMPT_TIMEOUT,
+            "waited for AAAA: {:?}",
+            t.elapsed()
+        );
+        assert!(matches!(
+            res,
+            Err(LookupFailure::Lookup(LookupError::NoHipRecord))
+        ));
+        let fwd = fwd.expect("the forwarded answer");
+        assert_eq!(&fwd[..2], &[0x42, 0x42]);
+        assert_eq!(
+            r.stats
+                .dns_lookup_no_hip
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        let mut types: Vec<u16> = asked.try_iter().map(u16::from).collect();
+        types.sort();
+        // The forwarded A query serves as the lookup's: A (1) is asked
+        // once, with AAAA (28) and HIP (55).
+        assert_eq!(types, [1, 28, 55]);
     }
 
     #[tokio::test]

@@ -3,7 +3,9 @@
 //!
 //! An A or AAAA query is forwarded to the upstream as it is, and in
 //! parallel the name's HIP RR (and addresses) are looked up
-//! ([`crate::dns_lookup`], RFC 8005 section 3). When the name has a HIP RR
+//! ([`crate::dns_lookup`], RFC 8005 section 3; the forwarded query's answer
+//! serves as the lookup's answer of its type, and a name without a HIP RR
+//! is answered as soon as the forwarded answer and the HIP one are in). When the name has a HIP RR
 //! whose HIT is the ORCHID of its HI (section 4.1), the peer is installed by
 //! the control actor first (HIT, locators, LSI and its route), and only then
 //! is the query answered: AAAA with the peer's HIT, A with its LSI (RFC 5338,
@@ -28,7 +30,7 @@ use crate::stats::{inc, DnsStats};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
-use hip_dns::LookupError;
+use hip_dns::{LookupError, QueryType};
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -280,8 +282,15 @@ impl Proxy {
             }
             None => {}
         }
-        let (forwarded, looked_up) =
-            tokio::join!(self.forward(bytes, tcp), self.resolver.lookup(&name));
+        // The forwarded query's answer is the lookup's A (or AAAA) answer.
+        let shared = match rtype {
+            RecordType::AAAA => QueryType::Aaaa,
+            _ => QueryType::A,
+        };
+        let (forwarded, looked_up) = self
+            .resolver
+            .lookup_alongside(&name, shared, self.forward(bytes, tcp))
+            .await;
         let (hit, lsi, ttl) = match looked_up {
             Ok(l) => match self.resolver.install(&l).await {
                 Ok(lsi) => {
