@@ -11,7 +11,7 @@ mod netsim;
 use harness::*;
 use hip_proto::association::{Instant, State};
 use hip_proto::crypto::hi::KeySpec;
-use hip_proto::endpoint::{Config, DropReason, Incoming, Transmit};
+use hip_proto::endpoint::{Config, DropReason, Transmit};
 use hip_proto::registry::{PacketType, Version};
 use hip_proto::wire::{checksum, Packet, ParamType};
 use hip_proto::Hit;
@@ -53,33 +53,6 @@ fn allocations(f: impl FnOnce()) -> u64 {
     f();
     COUNTING.with(|c| c.set(false));
     ALLOCATIONS.with(Cell::get)
-}
-
-fn take(h: &mut Host) -> Vec<Transmit> {
-    let mut v = Vec::new();
-    while let Some(t) = h.ep.poll_transmit() {
-        v.push(t);
-    }
-    while let Some(e) = h.ep.poll_event() {
-        h.events.push(e);
-    }
-    v
-}
-
-fn deliver(h: &mut Host, now: Instant, t: &Transmit) -> Result<(), DropReason> {
-    let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
-    let r = h.ep.handle_checked(
-        now,
-        Incoming {
-            src: t.src,
-            dst: t.dst,
-            udp_port: t.udp_port,
-            bytes: &t.bytes,
-        },
-        &mut |b: &mut [u8]| rng.fill(b),
-    );
-    h.rng = rng;
-    r
 }
 
 fn kind(t: &Transmit) -> PacketType {

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use hip_proto::association::{Duration, Instant, State};
 use hip_proto::crypto::hi::{HostIdentity, KeySpec};
-use hip_proto::endpoint::{Config, Endpoint, Event, Incoming, LocalIdentity, Transmit};
+use hip_proto::endpoint::{Config, DropReason, Endpoint, Event, Incoming, LocalIdentity, Transmit};
 use hip_proto::registry::Version;
 use hip_proto::Hit;
 
@@ -221,4 +221,33 @@ pub fn both_established(h: &[Host]) -> bool {
 
 pub fn link_perfect() -> Link {
     Link::PERFECT
+}
+
+/// Hands one transmit to `h`; returns why it was dropped, if it was.
+pub fn deliver(h: &mut Host, now: Instant, t: &Transmit) -> Result<(), DropReason> {
+    let mut rng = std::mem::replace(&mut h.rng, Rng::new(0));
+    let r = h.ep.handle_checked(
+        now,
+        Incoming {
+            src: t.src,
+            dst: t.dst,
+            udp_port: t.udp_port,
+            bytes: &t.bytes,
+        },
+        &mut |b: &mut [u8]| rng.fill(b),
+    );
+    h.rng = rng;
+    r
+}
+
+/// What `h` has to send, its events recorded.
+pub fn take(h: &mut Host) -> Vec<Transmit> {
+    let mut v = Vec::new();
+    while let Some(t) = h.ep.poll_transmit() {
+        v.push(t);
+    }
+    while let Some(e) = h.ep.poll_event() {
+        h.events.push(e);
+    }
+    v
 }
