@@ -240,7 +240,11 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
         ctl.clone(),
         true,
     ));
-    tasks.spawn(workers::udp_task(io.clone(), path.clone(), ctl.clone()));
+    // Without the UDP socket (port in use, nat = none) there is nothing to
+    // read; a task that ended at once would read as a fatal task end below.
+    if io.udp.is_some() {
+        tasks.spawn(workers::udp_task(io.clone(), path.clone(), ctl.clone()));
+    }
     // Visible only now that everything is in place (readiness).
     let listener = pending.publish()?;
     // systemd Type=notify: ready now (a no-op without NOTIFY_SOCKET).

@@ -501,7 +501,8 @@ pub async fn hip_raw_task(io: Arc<Io>, ctl: CtlHandle, v6: bool) {
 }
 
 /// Reads UDP 10500: HIP control packets (zero marker, RFC 5770 section 5.1)
-/// and ESP (RFC 3948).
+/// and ESP (RFC 3948). Returns at once without the UDP socket: spawned
+/// only when [`Io::udp`] is open.
 pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
     let Some(udp) = &io.udp else { return };
     let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];

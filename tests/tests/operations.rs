@@ -259,3 +259,26 @@ fn readiness_is_notified_once_the_control_socket_is_up() {
     let n = sock.recv(&mut buf).expect("STOPPING=1");
     assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
 }
+
+/// A hipd with `nat = none` runs on when UDP 10500 is taken (another HIP
+/// daemon, another hipd in the namespace): it then only cannot answer peers
+/// over UDP. It used to stop at once ("a task ended unexpectedly": the UDP
+/// reader had nothing to read and returned).
+#[test]
+fn a_taken_udp_port_does_not_stop_a_hipd_without_nat() {
+    require_netns!();
+    let ns = Netns::new("udpbusy");
+    // Dual-stack (bindv6only = 0, Linux's default): IPv4 10500 is taken too.
+    let _taken = ns.in_ns(|| std::net::UdpSocket::bind("[::]:10500").expect("bind [::]:10500"));
+    let h = hipr_tests::Hipd::start(&ns, Some("nat = none\n"), None);
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(h.pid as libc::pid_t, 0) } == 0;
+    assert!(alive, "hipd stopped; log:\n{}", h.log_text());
+    h.hipconf_ok(&ns, &["daemon", "get", "hi", "default"]);
+    assert!(
+        !h.log_text().contains("a task ended unexpectedly"),
+        "{}",
+        h.log_text()
+    );
+}
