@@ -474,14 +474,19 @@ impl OutboundSa {
         auth_key: &[u8],
         iv_key: [u8; 16],
     ) -> Result<Self, SuiteError> {
+        let crypto = build_crypto(suite, enc_key, auth_key)?;
+        // Only CBC encryption draws IVs from the generator (RFC 3602
+        // section 2: unpredictable IVs); its AES key schedule would be
+        // about 700 octets of dead weight on every other SA.
+        let cbc = matches!(&crypto, Crypto::CbcHmac { cbc: Some(_), .. });
         Ok(OutboundSa {
             spi,
             suite,
-            crypto: build_crypto(suite, enc_key, auth_key)?,
+            crypto,
             icv_len: suite.icv_len(),
             next_seq: AtomicU64::new(1),
             esn: suite.supports_esn(),
-            iv_cipher: Some(Cbc::new(&iv_key)?),
+            iv_cipher: if cbc { Some(Cbc::new(&iv_key)?) } else { None },
             stats: AtomicStats::default(),
         })
     }
