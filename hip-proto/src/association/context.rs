@@ -12,12 +12,12 @@ use super::timer::Retransmit;
 use super::update::UpdateSeq;
 use crate::crypto::dh::DhKeyPair;
 use crate::crypto::hi::HostIdPublic;
-use crate::crypto::keymat::Keymat;
 use crate::crypto::rhash::Rhash;
 use crate::endpoint::compat::CompatProfile;
 use crate::endpoint::event::HipSuite;
 use crate::registry::{EspTransformId, Version};
 use crate::wire::DhValue;
+use zeroize::Zeroizing;
 
 /// A rekey in progress (RFC 7402 sections 6.8-6.10 / RFC 7401 section 6.11).
 #[derive(Debug, Default)]
@@ -32,9 +32,9 @@ pub struct PendingRekey {
     pub dh: Option<DhKeyPair>,
     /// The peer's new public value, when its UPDATE carried DIFFIE_HELLMAN.
     pub peer_dh: Option<Vec<u8>>,
-    /// The fresh KEYMAT from the new Kij, once both sides' keys are known
-    /// (section 6.10 step 1); `None`: the existing KEYMAT continues.
-    pub keymat: Option<Keymat>,
+    /// The new Kij a fresh KEYMAT is drawn from, once both sides' keys are
+    /// known (section 6.10 step 1); `None`: the existing KEYMAT continues.
+    pub kij: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// One association's protocol context.

@@ -10,6 +10,7 @@ use crate::crypto::rhash::Rhash;
 use crate::endpoint::event::{EspParams, EspSaKeys, HipSuite};
 use crate::registry::{EspTransformId, HipCipherId, HipTransformId};
 use crate::Hit;
+use zeroize::Zeroizing;
 
 /// Errors of key derivation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -99,8 +100,11 @@ pub struct AssociationKeys {
     pub peer: Hit,
     /// ESP parameters for the caller.
     pub esp: EspParams,
-    /// The KEYMAT, kept for rekeying without a new DH (RFC 7402 section 6.9).
-    pub keymat: Keymat,
+    /// Kij the current KEYMAT is drawn from, kept for rekeying without a new
+    /// DH (RFC 7402 section 6.9): the KEYMAT is recomputed from it and the
+    /// seed on a rekey, which is rare, instead of holding its 1,024 octets in
+    /// every association.
+    pub kij: Zeroizing<Vec<u8>>,
     /// The KEYMAT index after the last keys drawn.
     pub next_index: usize,
     /// What a new KEYMAT is computed from when a rekey brings a new Kij.
@@ -207,29 +211,29 @@ pub fn derive(input: &KeyInput<'_>, v1: bool) -> Result<AssociationKeys, KeyErro
         local: input.local,
         peer,
         esp,
-        keymat: km,
+        kij: Zeroizing::new(input.kij.to_vec()),
         next_index,
         seed,
     })
 }
 
 /// New ESP keys for a rekey (RFC 7402 section 6.10 step 3): drawn at `index` from
-/// `fresh` when the rekey brought a new Diffie-Hellman key (index 0, step 2), else
-/// from the existing KEYMAT at the continuation index of the ESP_INFOs. Only the
-/// four ESP keys are drawn; the HIP keys stay.
+/// the KEYMAT of `fresh` (the new Kij) when the rekey brought a new Diffie-Hellman
+/// key (index 0, step 2), else from the existing KEYMAT at the continuation index
+/// of the ESP_INFOs. Only the four ESP keys are drawn; the HIP keys stay.
 pub fn rekey_from_keymat(
     keys: &mut AssociationKeys,
-    fresh: Option<Keymat>,
+    fresh: Option<Zeroizing<Vec<u8>>>,
     index: u16,
     spi_in: u32,
     spi_out: u32,
 ) -> Result<EspParams, KeyError> {
     let suite = keys.esp.suite;
     let (enc, auth) = esp_key_lens(suite).ok_or(KeyError::EspSuite(suite))?;
-    let km = fresh.as_ref().unwrap_or(&keys.keymat);
-    let (e, next) = DirectionalKeys::draw(km, usize::from(index), enc, auth)?;
-    if let Some(km) = fresh {
-        keys.keymat = km;
+    let km = keys.seed.keymat(fresh.as_deref().unwrap_or(&keys.kij))?;
+    let (e, next) = DirectionalKeys::draw(&km, usize::from(index), enc, auth)?;
+    if let Some(kij) = fresh {
+        keys.kij = kij;
     }
     keys.next_index = next;
     let (out, inn) = e.for_local(&keys.local, &keys.peer);
@@ -243,19 +247,19 @@ pub fn rekey_from_keymat(
     })
 }
 
-/// The (outbound, inbound) ESP keys a rekey at KEYMAT `index` (of `fresh`, or of
-/// the existing KEYMAT) will give, without consuming KEYMAT: the receiving side
+/// The (outbound, inbound) ESP keys a rekey at KEYMAT `index` (of the KEYMAT of
+/// the new Kij `fresh`, or of the existing KEYMAT) will give, without consuming KEYMAT: the receiving side
 /// installs its new inbound SA before the peer switches (RFC 7402 section 6.9, no
 /// loss in flight).
 pub fn esp_keys_at(
     keys: &AssociationKeys,
-    fresh: Option<&Keymat>,
+    fresh: Option<&[u8]>,
     index: u16,
 ) -> Result<(EspSaKeys, EspSaKeys), KeyError> {
     let suite = keys.esp.suite;
     let (enc, auth) = esp_key_lens(suite).ok_or(KeyError::EspSuite(suite))?;
-    let km = fresh.unwrap_or(&keys.keymat);
-    let (e, _) = DirectionalKeys::draw(km, usize::from(index), enc, auth)?;
+    let km = keys.seed.keymat(fresh.unwrap_or(&keys.kij))?;
+    let (e, _) = DirectionalKeys::draw(&km, usize::from(index), enc, auth)?;
     let (out, inn) = e.for_local(&keys.local, &keys.peer);
     Ok((sa(out), sa(inn)))
 }

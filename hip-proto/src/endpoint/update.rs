@@ -20,6 +20,7 @@ use crate::association::{Input, Instant, PendingRekey, SeqDisposition, State};
 use crate::registry::PacketType;
 use crate::wire::{EspInfo, HipRepr, ParamRepr, ParamType};
 use crate::Hit;
+use zeroize::Zeroizing;
 
 /// Why a rekey could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,14 +221,11 @@ impl Endpoint {
                     match kij {
                         Some(kij) => {
                             let keys = a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
-                            let km = keys
-                                .seed
-                                .keymat(profile.shape_kij(&kij))
-                                .map_err(|_| DropReason::Policy)?;
+                            let kij = Zeroizing::new(profile.shape_kij(&kij).to_vec());
                             // Our inbound SA, announced early with continued
                             // KEYMAT or not at all, gets the fresh keys before
                             // the peer can use it (it switches on our ACK).
-                            let inn = esp_keys_at(keys, Some(&km), 0)
+                            let inn = esp_keys_at(keys, Some(&kij), 0)
                                 .map_err(|_| DropReason::Policy)?
                                 .1;
                             inbound_ready = Some(Event::InboundSaReady {
@@ -236,7 +234,7 @@ impl Endpoint {
                                 spi: r.new_spi_in,
                                 keys: inn,
                             });
-                            r.keymat = Some(km);
+                            r.kij = Some(kij);
                             r.keymat_index = 0;
                         }
                         // Section 6.10 step 2: the greater of the two indexes.
@@ -263,16 +261,9 @@ impl Endpoint {
                         peer_new_dh.as_deref(),
                         peer_old.as_deref(),
                     )?;
-                    let keys = a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
-                    let (keymat, keymat_index) = match kij {
-                        Some(kij) => (
-                            Some(
-                                keys.seed
-                                    .keymat(profile.shape_kij(&kij))
-                                    .map_err(|_| DropReason::Policy)?,
-                            ),
-                            0,
-                        ),
+                    a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
+                    let (fresh_kij, keymat_index) = match kij {
+                        Some(kij) => (Some(Zeroizing::new(profile.shape_kij(&kij).to_vec())), 0),
                         None => (None, info.keymat_index),
                     };
                     let our_seq = a.update.next_seq();
@@ -290,7 +281,10 @@ impl Endpoint {
                         reply.insert_ordered(rekey_dh::param(dh));
                     }
                     if let Some((k, suite)) = a.keys.as_ref().and_then(|k| {
-                        let inn = esp_keys_at(k, keymat.as_ref(), keymat_index).ok()?.1;
+                        let inn =
+                            esp_keys_at(k, fresh_kij.as_deref().map(Vec::as_slice), keymat_index)
+                                .ok()?
+                                .1;
                         Some((inn, k.esp.suite))
                     }) {
                         inbound_ready = Some(Event::InboundSaReady {
@@ -306,7 +300,7 @@ impl Endpoint {
                         keymat_index,
                         dh: ours,
                         peer_dh: peer_new_dh,
-                        keymat,
+                        kij: fresh_kij,
                     });
                 }
             }
@@ -368,8 +362,8 @@ impl Endpoint {
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
         let spi_out = r.new_spi_out.ok_or(DropReason::UnexpectedInState)?;
         let keys = a.keys.as_mut().ok_or(DropReason::UnexpectedInState)?;
-        let fresh = r.keymat.is_some();
-        let esp = rekey_from_keymat(keys, r.keymat, r.keymat_index, r.new_spi_in, spi_out)
+        let fresh = r.kij.is_some();
+        let esp = rekey_from_keymat(keys, r.kij, r.keymat_index, r.new_spi_in, spi_out)
             .map_err(|_| DropReason::Policy)?;
         keys.esp = esp.clone();
         if let Some(dh) = r.dh {

@@ -143,11 +143,11 @@ fn rekey_with_new_kij_draws_esp_keys_from_index_zero() {
         let mut a = derive(&input(hit_i), v1).expect("derive");
         let mut b = derive(&input(hit_r), v1).expect("derive");
         let hip_before = a.hip.clone();
-        let fresh_a = a.seed.keymat(&new_kij).expect("keymat");
-        let fresh_b = b.seed.keymat(&new_kij).expect("keymat");
-        let preview = esp_keys_at(&a, Some(&fresh_a), 0).expect("preview");
-        let ra = rekey_from_keymat(&mut a, Some(fresh_a), 0, 3, 4).expect("rekey");
-        let rb = rekey_from_keymat(&mut b, Some(fresh_b), 0, 4, 3).expect("rekey");
+        let fresh = || Some(Zeroizing::new(new_kij.to_vec()));
+        let preview = esp_keys_at(&a, Some(&new_kij), 0).expect("preview");
+        let ra = rekey_from_keymat(&mut a, fresh(), 0, 3, 4).expect("rekey");
+        let rb = rekey_from_keymat(&mut b, fresh(), 0, 4, 3).expect("rekey");
+        assert_eq!(&a.kij[..], &new_kij[..], "the new Kij is kept");
         assert_eq!(ra.keys_out, rb.keys_in);
         assert_eq!(ra.keys_in, rb.keys_out);
         assert_eq!(
