@@ -10,14 +10,35 @@ use super::state::{step, Action, HitOrder, Input, State, Step};
 use super::timer::{Duration, Instant, Retransmit, RetransmitOutcome};
 use crate::endpoint::config::Config;
 use crate::Hit;
+use std::sync::Arc;
 
-/// Timer settings copied from the endpoint [`Config`].
-#[derive(Debug, Clone, Copy)]
-struct Lifetimes {
+/// Timer settings of an endpoint's associations, copied once from its
+/// [`Config`] and shared by every [`Driver`] (in each association they were
+/// a quarter of its size).
+#[derive(Debug)]
+pub struct Timers {
+    i1: Retransmit,
+    i2: Retransmit,
+    close: Retransmit,
     ual: Duration,
     msl: Duration,
     failed_linger: Duration,
     r2_wait: Duration,
+}
+
+impl Timers {
+    /// The timer settings of `cfg`.
+    pub fn new(cfg: &Config) -> Arc<Self> {
+        Arc::new(Timers {
+            i1: Retransmit::new(cfg.i1_retransmit),
+            i2: Retransmit::new(cfg.i2_retransmit),
+            close: Retransmit::new(cfg.close_retransmit),
+            ual: cfg.ual,
+            msl: cfg.msl,
+            failed_linger: cfg.failed_linger,
+            r2_wait: (cfg.i2_retransmit.initial * 2).max(Duration::from_secs(1)),
+        })
+    }
 }
 
 /// State and timers of one association.
@@ -30,10 +51,7 @@ pub struct Driver {
     order: HitOrder,
     state: State,
     retransmit: Retransmit,
-    i1: Retransmit,
-    i2: Retransmit,
-    close: Retransmit,
-    life: Lifetimes,
+    life: Arc<Timers>,
     last_activity: Instant,
     closing_since: Option<Instant>,
     linger_until: Option<Instant>,
@@ -45,22 +63,18 @@ pub struct Driver {
 impl Driver {
     /// A new association in UNASSOCIATED.
     pub fn new(local_hit: Hit, peer_hit: Hit, cfg: &Config, now: Instant) -> Self {
-        let idle = Retransmit::new(cfg.i1_retransmit);
+        Self::with_timers(local_hit, peer_hit, Timers::new(cfg), now)
+    }
+
+    /// A new association in UNASSOCIATED with shared timer settings.
+    pub fn with_timers(local_hit: Hit, peer_hit: Hit, timers: Arc<Timers>, now: Instant) -> Self {
         Driver {
             local_hit,
             peer_hit,
             order: HitOrder::of(&local_hit, &peer_hit),
             state: State::Unassociated,
-            retransmit: idle,
-            i1: Retransmit::new(cfg.i1_retransmit),
-            i2: Retransmit::new(cfg.i2_retransmit),
-            close: Retransmit::new(cfg.close_retransmit),
-            life: Lifetimes {
-                ual: cfg.ual,
-                msl: cfg.msl,
-                failed_linger: cfg.failed_linger,
-                r2_wait: (cfg.i2_retransmit.initial * 2).max(Duration::from_secs(1)),
-            },
+            retransmit: timers.i1,
+            life: timers,
             last_activity: now,
             closing_since: None,
             linger_until: None,
@@ -88,7 +102,7 @@ impl Driver {
             | (Action::SendI2, Input::Timeout)
             | (Action::SendClose, Input::Timeout) => {}
             (Action::SendI1, _) => {
-                self.retransmit = self.i1;
+                self.retransmit = self.life.i1;
                 self.retransmit.start(now);
                 self.i1_sent_at = Some(now);
             }
@@ -100,14 +114,14 @@ impl Driver {
                     _ => None,
                 };
                 self.i1_sent_at = None;
-                self.retransmit = self.i2;
+                self.retransmit = self.life.i2;
                 match rtt {
                     Some(rtt) => self.retransmit.start_after_rtt(now, rtt),
                     None => self.retransmit.start(now),
                 }
             }
             (Action::SendClose, _) => {
-                self.retransmit = self.close;
+                self.retransmit = self.life.close;
                 self.retransmit.start(now);
                 self.closing_since = Some(now);
             }

@@ -19,7 +19,7 @@ pub mod timer;
 pub mod update;
 
 pub use context::{Association, PendingRekey};
-pub use driver::Driver;
+pub use driver::{Driver, Timers};
 pub use state::{Action, HitOrder, Input, State, Step};
 pub use timer::{Duration, Instant, Retransmit, RetransmitConfig, RetransmitOutcome};
 pub use update::{SeqAckError, SeqDisposition, UpdateSeq};

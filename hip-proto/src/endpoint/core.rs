@@ -101,6 +101,8 @@ pub struct AssociationInfo {
 /// A HIP endpoint: local identities, R1 generation, associations.
 pub struct Endpoint {
     pub(super) cfg: Config,
+    /// The timer settings of `cfg`, shared by every association.
+    timers: std::sync::Arc<crate::association::Timers>,
     pub(super) identities: Vec<LocalIdentity>,
     /// Index into `identities` by HIT (a load tool holds thousands).
     identity_by_hit: std::collections::HashMap<Hit, usize>,
@@ -144,6 +146,7 @@ impl Endpoint {
             r1_limit,
             notify_bucket: TokenBucket::new(cfg.unsolicited_notify),
             spent: SpentPuzzles::new(r1.secrets.generation(), cfg.spent_puzzle_capacity),
+            timers: crate::association::Timers::new(&cfg),
             cfg,
             identities: Vec::new(),
             identity_by_hit: Default::default(),
@@ -364,7 +367,7 @@ impl Endpoint {
         peer_locator: IpAddr,
     ) -> Association {
         Association::new(
-            Driver::new(pair.0, pair.1, &self.cfg, now),
+            Driver::with_timers(pair.0, pair.1, self.timers.clone(), now),
             version,
             self.cfg.profile_for(&pair.1),
             local_locator,
