@@ -176,6 +176,34 @@ fn replayed_i2_r2_and_update_are_not_reprocessed() {
     assert_eq!(h[1].ep.counters().rekeyed, 1, "a replay never rekeys again");
 }
 
+/// The responder keeps its R2 for a retransmitted I2 only until the peer shows
+/// it has it (its first ESP): an I2 copy after that is a replay, and the
+/// association does not carry the R2 for the rest of its life.
+#[test]
+fn the_r2_is_kept_until_the_peer_sends_esp() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (i2, r2) = establish(&mut h, now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    deliver(&mut h[1], now, &i2);
+    assert_eq!(
+        take(&mut h[1])[0].bytes,
+        r2.bytes,
+        "R2 re-sent before any ESP"
+    );
+    h[1].ep.data_received(now, b, a);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+    deliver(&mut h[1], now, &i2);
+    assert!(take(&mut h[1]).is_empty(), "no R2 once the peer sent ESP");
+    assert_eq!(h[1].ep.counters().dropped(DropReason::I2Replayed), 1);
+    assert_eq!(h[1].ep.counters().i2_resent, 1);
+    assert_eq!(
+        h[1].ep.state(b, a),
+        State::Established,
+        "association untouched"
+    );
+}
+
 #[test]
 fn downgraded_dh_group_list_in_i1_is_detected_from_the_signed_r1() {
     let now = Instant(1_000_000_000);
@@ -631,9 +659,13 @@ fn replayed_i2_is_refused_and_counted_in_every_state() {
     assert_eq!(h[1].ep.state(b, a), State::R2Sent);
     assert_eq!(peer_locator_at_b(&h), locator(1));
 
-    // ESTABLISHED: the same. From the peer's own locator it is a
-    // retransmission (its R2 was lost): the stored R2 again (section 6.9).
-    h[1].ep.data_received(now, b, a);
+    // ESTABLISHED (by the R2-SENT timer: no ESP from the peer yet): the
+    // same. From the peer's own locator it is a retransmission (its R2 was
+    // lost): the stored R2 again (section 6.9).
+    let mut r = netsim::Rng::new(4);
+    let now = now + hip_proto::association::Duration::from_secs(3);
+    h[1].ep.handle_timeout(now, &mut |x: &mut [u8]| r.fill(x));
+    assert!(take(&mut h[1]).is_empty());
     assert_eq!(h[1].ep.state(b, a), State::Established);
     deliver(&mut h[1], now, &from_addr(&i2, attacker));
     assert!(

@@ -78,18 +78,18 @@ pub struct Association {
     pub spi_out: u32,
     /// The last I1 / I2 / CLOSE sent, for retransmission.
     pub last_sent: Option<Vec<u8>>,
-    /// Responder: the R2 answering `i2_id`, re-sent for a retransmitted I2.
+    /// Responder: the R2 answering the I2 that created this association
+    /// (its #I and J are those of `keys.seed`), re-sent for a retransmitted
+    /// I2 until the peer shows it has it ([`Association::peer_has_r2`]).
     pub r2: Option<Vec<u8>>,
-    /// Responder: #I and J of the I2 that created this association.
-    pub i2_id: Option<(Vec<u8>, Vec<u8>)>,
     /// Largest R1_COUNTER seen.
     pub r1_guard: R1CounterGuard,
     /// Nonce of our CLOSE.
     pub close_nonce: Option<CloseNonce>,
     /// UPDATE SEQ/ACK state.
     pub update: UpdateSeq,
-    /// Rekey in progress.
-    pub rekey: Option<PendingRekey>,
+    /// Rekey in progress (boxed: rare, and 150 octets in every association).
+    pub rekey: Option<Box<PendingRekey>>,
     /// UPDATE retransmission and the UPDATE it re-sends.
     pub update_retx: Retransmit,
     /// The outstanding UPDATE.
@@ -122,6 +122,23 @@ pub struct Association {
 }
 
 impl Association {
+    /// The peer sent ESP or an authenticated UPDATE, which it can only do
+    /// once it has processed our R2 (RFC 7401 section 4.4.2): the R2 kept
+    /// for a retransmitted I2 is no longer needed.
+    pub fn peer_has_r2(&mut self) {
+        self.r2 = None;
+    }
+
+    /// Responder: is this the I2 (by #I and J, RFC 7401 section 6.9 step 3)
+    /// that created this association?
+    pub fn created_by_i2(&self, i: &[u8], j: &[u8]) -> bool {
+        !self.initiator
+            && self
+                .keys
+                .as_ref()
+                .is_some_and(|k| k.seed.i == i && k.seed.j == j)
+    }
+
     /// A new association with no keys yet.
     pub fn new(
         driver: Driver,
@@ -151,7 +168,6 @@ impl Association {
             spi_out: 0,
             last_sent: None,
             r2: None,
-            i2_id: None,
             r1_guard: R1CounterGuard::default(),
             close_nonce: None,
             update: UpdateSeq::new(),

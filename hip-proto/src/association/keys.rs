@@ -162,6 +162,22 @@ impl KeymatSeed {
 }
 
 impl AssociationKeys {
+    /// The ESP parameters with their keys for the SA store, leaving only the
+    /// suite, SPIs and KEYMAT index here: a rekey draws new keys from KEYMAT
+    /// (RFC 7402 section 6.9), so the engine keeps no copy of the ESP keys.
+    pub fn hand_over_esp(&mut self) -> EspParams {
+        let esp = self.esp.clone();
+        self.esp.keys_in = EspSaKeys {
+            enc: Vec::new(),
+            auth: Vec::new(),
+        };
+        self.esp.keys_out = EspSaKeys {
+            enc: Vec::new(),
+            auth: Vec::new(),
+        };
+        esp
+    }
+
     /// (outgoing, incoming) HIP keys of this host.
     pub fn hip_keys(&self) -> (&KeyPair, &KeyPair) {
         self.hip.for_local(&self.local, &self.peer)

@@ -546,6 +546,7 @@ impl Endpoint {
     pub fn data_received(&mut self, now: Instant, local: Hit, peer: Hit) {
         if let Some(a) = self.assocs.get_mut(&(local, peer)) {
             a.driver.apply(now, Input::UserDataReceived);
+            a.peer_has_r2();
         }
     }
 

@@ -404,9 +404,11 @@ impl Endpoint {
         };
         keys.esp.spi_out = info.new_spi;
         a.keys_since = now;
-        let esp = keys.esp.clone();
+        let esp = keys.hand_over_esp();
         a.spi_out = info.new_spi;
         a.last_sent = None;
+        // Only HIP_MAC_2 of this R2 needed the HOST_ID as sent in R1.
+        a.peer_host_id_raw = Vec::new();
         a.driver.apply(now, Input::R2 { ok: true });
         let ev = Event::Established {
             peer_hit: pair.1,

@@ -149,11 +149,11 @@ impl Endpoint {
         }));
         let mut ready = None;
         if rekey {
-            a.rekey = Some(crate::association::PendingRekey {
+            a.rekey = Some(Box::new(crate::association::PendingRekey {
                 new_spi_in: new_spi,
                 keymat_index: index,
                 ..Default::default()
-            });
+            }));
             ready = a.keys.as_ref().and_then(|k| {
                 let (_, inn) = crate::association::keys::esp_keys_at(k, None, index).ok()?;
                 Some(Event::InboundSaReady {

@@ -130,10 +130,7 @@ impl Endpoint {
             return Err(DropReason::Malformed);
         };
         if let Some(a) = self.assocs.get(&pair) {
-            if a.i2_id
-                .as_ref()
-                .is_some_and(|(i, j)| *i == sol.i && *j == sol.j)
-            {
+            if a.created_by_i2(&sol.i, &sol.j) {
                 // A retransmitted I2 (our R2 was lost, section 6.9 step 3):
                 // the same R2 again, no new state, but only while the exchange
                 // it belongs to is open and only to the peer's locator. A copy
@@ -213,7 +210,7 @@ impl Endpoint {
             return Err(DropReason::Malformed);
         };
         let spi_in = self.fresh_spi(random);
-        let keys = derive(
+        let mut keys = derive(
             &KeyInput {
                 rhash,
                 kij: profile.shape_kij(&kij),
@@ -305,9 +302,8 @@ impl Endpoint {
         a.esp_suite = Some(esp_suite);
         a.spi_in = spi_in;
         a.spi_out = esp_info.new_spi;
-        a.i2_id = Some((sol.i.clone(), sol.j.clone()));
         a.r2 = Some(r2_bytes.clone());
-        let esp = keys.esp.clone();
+        let esp = keys.hand_over_esp();
         let (local_locator, peer_locator, udp_port) = (a.local_locator, a.peer_locator, a.udp_port);
         a.keys = Some(keys);
         a.dh = Some(own_dh);

@@ -106,12 +106,12 @@ impl Endpoint {
                 })
             }),
         };
-        a.rekey = Some(PendingRekey {
+        a.rekey = Some(Box::new(PendingRekey {
             new_spi_in,
             keymat_index,
             dh,
             ..Default::default()
-        });
+        }));
         let bytes = self.protect_and_emit(pair, &mut r, random)?;
         if let Some(e) = ready {
             self.event(e);
@@ -172,6 +172,7 @@ impl Endpoint {
             _ => None,
         };
         a.driver.apply(now, Input::Update { ok: true });
+        a.peer_has_r2();
         let Some(seq) = seq else {
             // ACK-only UPDATE: the third message of a peer-started rekey.
             if !acked {
@@ -182,7 +183,7 @@ impl Endpoint {
             let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
             if a.rekey.as_ref().is_some_and(|r| r.new_spi_out.is_some()) {
                 if let Some(r) = a.rekey.take() {
-                    self.finish_rekey(now, pair, r)?;
+                    self.finish_rekey(now, pair, *r)?;
                 }
             }
             self.locator_verified(pair, repr);
@@ -294,14 +295,14 @@ impl Endpoint {
                             keys: k,
                         });
                     }
-                    a.rekey = Some(PendingRekey {
+                    a.rekey = Some(Box::new(PendingRekey {
                         new_spi_in,
                         new_spi_out: Some(info.new_spi),
                         keymat_index,
                         dh: ours,
                         peer_dh: peer_new_dh,
                         kij: fresh_kij,
-                    });
+                    }));
                 }
             }
         }
@@ -346,7 +347,7 @@ impl Endpoint {
             self.registrar_commit(now, pair, d);
         }
         if let Some(r) = finished {
-            self.finish_rekey(now, pair, r)?;
+            self.finish_rekey(now, pair, *r)?;
         }
         Ok(())
     }
@@ -365,7 +366,8 @@ impl Endpoint {
         let fresh = r.kij.is_some();
         let esp = rekey_from_keymat(keys, r.kij, r.keymat_index, r.new_spi_in, spi_out)
             .map_err(|_| DropReason::Policy)?;
-        keys.esp = esp.clone();
+        keys.esp = esp;
+        let esp = keys.hand_over_esp();
         if let Some(dh) = r.dh {
             a.dh = Some(dh);
         }
