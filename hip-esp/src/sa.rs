@@ -295,6 +295,67 @@ enum Crypto {
     Cmac(Box<cmac::Cmac<aes::Aes128>>),
 }
 
+/// Longest encryption plus authentication key of any suite (AES-256 and
+/// HMAC-SHA-256).
+const MAX_KEYS: usize = 64;
+
+/// The cipher contexts of an SA, built from its keys on first use. An idle
+/// SA then holds its key octets (at most [`MAX_KEYS`]) instead of the key
+/// schedules and tables (about 550 octets for AES-GCM): a host with 10,000
+/// associations of which few carry traffic saves about 10 MB. The keys are
+/// checked when the SA is made, so building later cannot fail; afterwards a
+/// packet pays one atomic load.
+struct LazyCrypto {
+    suite: Suite,
+    keys: [u8; MAX_KEYS],
+    enc_len: u8,
+    auth_len: u8,
+    built: std::sync::OnceLock<Crypto>,
+}
+
+impl LazyCrypto {
+    /// Checks the keys against `suite` (by building the contexts once) and
+    /// keeps them.
+    fn new(suite: Suite, enc: &[u8], auth: &[u8]) -> Result<(Self, Crypto), SuiteError> {
+        let probe = build_crypto(suite, enc, auth)?;
+        let mut keys = [0u8; MAX_KEYS];
+        let total = enc.len() + auth.len();
+        if total > MAX_KEYS {
+            return Err(bad_key(MAX_KEYS, total));
+        }
+        keys[..enc.len()].copy_from_slice(enc);
+        keys[enc.len()..total].copy_from_slice(auth);
+        let lazy = LazyCrypto {
+            suite,
+            keys,
+            enc_len: enc.len() as u8,
+            auth_len: auth.len() as u8,
+            built: std::sync::OnceLock::new(),
+        };
+        Ok((lazy, probe))
+    }
+
+    /// The contexts; `None` only if the keys checked at [`LazyCrypto::new`]
+    /// no longer build, which cannot happen.
+    #[inline]
+    fn get(&self) -> Option<&Crypto> {
+        if let Some(c) = self.built.get() {
+            return Some(c);
+        }
+        let (e, a) = (usize::from(self.enc_len), usize::from(self.auth_len));
+        let c = build_crypto(self.suite, &self.keys[..e], &self.keys[e..e + a]).ok()?;
+        // A concurrent first packet may have won the race; its contexts are
+        // the same.
+        Some(self.built.get_or_init(|| c))
+    }
+}
+
+impl Drop for LazyCrypto {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.keys);
+    }
+}
+
 fn build_crypto(suite: Suite, enc: &[u8], auth: &[u8]) -> Result<Crypto, SuiteError> {
     use ccm::KeyInit as _;
     if enc.len() != suite.enc_key_len() {
@@ -455,7 +516,7 @@ fn ccm_nonce(salt: &[u8; 3], iv: &[u8]) -> ccm::Nonce<ccm::consts::U11> {
 pub struct OutboundSa {
     spi: u32,
     suite: Suite,
-    crypto: Crypto,
+    crypto: LazyCrypto,
     icv_len: usize,
     /// The next sequence number to send (starts at 1, RFC 4303 3.3.3).
     next_seq: AtomicU64,
@@ -474,11 +535,11 @@ impl OutboundSa {
         auth_key: &[u8],
         iv_key: [u8; 16],
     ) -> Result<Self, SuiteError> {
-        let crypto = build_crypto(suite, enc_key, auth_key)?;
+        let (crypto, probe) = LazyCrypto::new(suite, enc_key, auth_key)?;
         // Only CBC encryption draws IVs from the generator (RFC 3602
         // section 2: unpredictable IVs); its AES key schedule would be
         // about 700 octets of dead weight on every other SA.
-        let cbc = matches!(&crypto, Crypto::CbcHmac { cbc: Some(_), .. });
+        let cbc = matches!(&probe, Crypto::CbcHmac { cbc: Some(_), .. });
         Ok(OutboundSa {
             spi,
             suite,
@@ -554,6 +615,7 @@ impl OutboundSa {
         if end > buf.len() || payload.end < payload.start {
             return Err(SealError::NoRoom);
         }
+        let crypto = self.crypto.get().ok_or(SealError::NoRoom)?;
         // Taken only once the buffer is known to fit, so a refused packet
         // does not burn a sequence number. A concurrent seal may have taken
         // the last one in between: check again.
@@ -572,7 +634,7 @@ impl OutboundSa {
         buf[payload.end + pad] = pad as u8;
         buf[payload.end + pad + 1] = next_header;
         let iv_at = start + ESP_HEADER_LEN;
-        match &self.crypto {
+        match crypto {
             Crypto::CbcHmac { cbc, mac } => {
                 let mut m = mac.start();
                 if let Some(cbc) = cbc {
@@ -623,7 +685,7 @@ impl OutboundSa {
                 let (aad, data) = (&aad[..aad_len], &mut buf[payload.start..trailer_end]);
                 let bad = |_| SealError::NoRoom;
                 let mut tag = [0u8; 16];
-                match &self.crypto {
+                match crypto {
                     Crypto::Ccm8(c, salt) => tag[..8].copy_from_slice(
                         &c.encrypt_in_place_detached(&ccm_nonce(salt, &iv), aad, data)
                             .map_err(bad)?,
@@ -687,7 +749,7 @@ fn aead_aad(aad: &mut [u8; 12], spi: u32, seq: u64, esn: bool) -> usize {
 pub struct InboundSa {
     spi: u32,
     suite: Suite,
-    crypto: Crypto,
+    crypto: LazyCrypto,
     icv_len: usize,
     /// Held only for the window check and update, never during crypto.
     replay: Mutex<ReplayWindow>,
@@ -706,7 +768,7 @@ impl InboundSa {
         Ok(InboundSa {
             spi,
             suite,
-            crypto: build_crypto(suite, enc_key, auth_key)?,
+            crypto: LazyCrypto::new(suite, enc_key, auth_key)?.0,
             icv_len: suite.icv_len(),
             replay: Mutex::new(ReplayWindow::new(suite.supports_esn())),
             stats: AtomicStats::default(),
@@ -800,7 +862,8 @@ impl InboundSa {
         if (icv_at - body) % block != 0 {
             return Err(OpenError::Malformed);
         }
-        match &self.crypto {
+        let crypto = self.crypto.get().ok_or(OpenError::BadIcv)?;
+        match crypto {
             Crypto::CbcHmac { cbc, mac } => {
                 let mut m = mac.start();
                 m.update(&pkt[..icv_at]);
@@ -851,7 +914,7 @@ impl InboundSa {
                 let n = aead_aad(&mut aad, spi, seq, self.replay_esn());
                 let (head, icv) = pkt.split_at_mut(icv_at);
                 let data = &mut head[body..];
-                let ok = match &self.crypto {
+                let ok = match crypto {
                     Crypto::Ccm8(c, salt) => c
                         .decrypt_in_place_detached(
                             &ccm_nonce(salt, &iv),
@@ -952,6 +1015,28 @@ mod tests {
                     .all(|(i, &b)| b == i as u8));
             }
             assert_eq!(inb.stats().packets, 7);
+        }
+    }
+
+    /// An SA builds its cipher contexts on its first packet, not before, and
+    /// a wrong key length is still refused when the SA is made.
+    #[test]
+    fn cipher_contexts_are_built_on_first_use() {
+        for suite in Suite::ALL {
+            let (out, inb) = pair(suite);
+            assert!(out.crypto.built.get().is_none(), "{suite:?}: idle outbound");
+            assert!(inb.crypto.built.get().is_none(), "{suite:?}: idle inbound");
+            let head = out.headroom();
+            let mut buf = vec![0u8; head + 20 + out.tailroom()];
+            let s = out.seal(&mut buf, head..head + 20, 4).unwrap();
+            assert!(out.crypto.built.get().is_some(), "{suite:?}: sealed");
+            inb.open(&mut buf[s.range]).unwrap();
+            assert!(inb.crypto.built.get().is_some(), "{suite:?}: opened");
+            let short = vec![0u8; suite.enc_key_len() + suite.auth_key_len()];
+            let (e, a) = short.split_at(suite.enc_key_len());
+            if !e.is_empty() {
+                assert!(InboundSa::new(1, suite, &e[1..], a).is_err(), "{suite:?}");
+            }
         }
     }
 
