@@ -204,6 +204,32 @@ fn the_r2_is_kept_until_the_peer_sends_esp() {
     );
 }
 
+/// Without any word from the peer the R2 is kept for a retransmitted I2 for
+/// a minute (association::context::R2_KEPT_FOR), then dropped.
+#[test]
+fn the_r2_is_dropped_a_minute_after_an_idle_exchange() {
+    let now = Instant(1_000_000_000);
+    let mut h = hosts(Config::default(), Config::default());
+    let (i2, r2) = establish(&mut h, now);
+    let (a, b) = (h[0].hit, h[1].hit);
+    let mut r = netsim::Rng::new(6);
+    let at = |s| now + hip_proto::association::Duration::from_secs(s);
+    h[1].ep
+        .handle_timeout(at(30), &mut |x: &mut [u8]| r.fill(x));
+    take(&mut h[1]);
+    deliver(&mut h[1], at(30), &i2);
+    assert_eq!(take(&mut h[1])[0].bytes, r2.bytes, "kept after 30 s");
+    let due = h[1].ep.poll_timeout().expect("a deadline");
+    assert!(due <= at(61), "the drop is scheduled");
+    h[1].ep
+        .handle_timeout(at(61), &mut |x: &mut [u8]| r.fill(x));
+    take(&mut h[1]);
+    deliver(&mut h[1], at(61), &i2);
+    assert!(take(&mut h[1]).is_empty(), "dropped after a minute");
+    assert_eq!(h[1].ep.counters().dropped(DropReason::I2Replayed), 1);
+    assert_eq!(h[1].ep.state(b, a), State::Established);
+}
+
 #[test]
 fn downgraded_dh_group_list_in_i1_is_detected_from_the_signed_r1() {
     let now = Instant(1_000_000_000);

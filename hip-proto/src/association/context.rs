@@ -37,6 +37,14 @@ pub struct PendingRekey {
     pub kij: Option<Zeroizing<Vec<u8>>>,
 }
 
+/// How long a Responder keeps its R2 for a retransmitted I2 when the peer
+/// sends nothing after it. The RFC leaves I2_RETRIES_MAX and the interval to
+/// the implementation (RFC 7401 section 4.4.3); our own initiator gives up
+/// after about 39 s ([`super::RetransmitConfig::BASE_EXCHANGE`]), so a minute
+/// covers it with room. Without this, every idle association would carry its
+/// R2 (about 350 octets) for life.
+pub const R2_KEPT_FOR: super::timer::Duration = super::timer::Duration::from_secs(60);
+
 /// One association's protocol context.
 #[derive(Debug)]
 pub struct Association {
@@ -80,8 +88,11 @@ pub struct Association {
     pub last_sent: Option<Vec<u8>>,
     /// Responder: the R2 answering the I2 that created this association
     /// (its #I and J are those of `keys.seed`), re-sent for a retransmitted
-    /// I2 until the peer shows it has it ([`Association::peer_has_r2`]).
+    /// I2 until the peer shows it has it ([`Association::peer_has_r2`]) or
+    /// until `r2_until`.
     pub r2: Option<Vec<u8>>,
+    /// When `r2` is dropped without word from the peer ([`R2_KEPT_FOR`]).
+    pub r2_until: super::timer::Instant,
     /// Largest R1_COUNTER seen.
     pub r1_guard: R1CounterGuard,
     /// Nonce of our CLOSE.
@@ -168,6 +179,7 @@ impl Association {
             spi_out: 0,
             last_sent: None,
             r2: None,
+            r2_until: super::timer::Instant(0),
             r1_guard: R1CounterGuard::default(),
             close_nonce: None,
             update: UpdateSeq::new(),

@@ -584,6 +584,11 @@ impl Endpoint {
         let cfg = &self.cfg;
         let pairs = self.assocs.due(now, |a| association_deadline(cfg, a));
         for pair in pairs {
+            if let Some(a) = self.assocs.get_mut(&pair) {
+                if a.r2.is_some() && now >= a.r2_until {
+                    a.r2 = None;
+                }
+            }
             self.association_timers(now, pair, random);
             let due = self
                 .assocs
@@ -703,6 +708,7 @@ fn association_deadline(cfg: &Config, a: &Association) -> Option<Instant> {
     [
         a.driver.poll_timeout(),
         a.update_retx.deadline(),
+        a.r2.as_ref().map(|_| a.r2_until),
         rekey_due(cfg, a),
         super::nat_keepalive::keepalive_due(cfg, a),
     ]

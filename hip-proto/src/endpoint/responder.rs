@@ -303,6 +303,7 @@ impl Endpoint {
         a.spi_in = spi_in;
         a.spi_out = esp_info.new_spi;
         a.r2 = Some(r2_bytes.clone());
+        a.r2_until = now + crate::association::context::R2_KEPT_FOR;
         let esp = keys.hand_over_esp();
         let (local_locator, peer_locator, udp_port) = (a.local_locator, a.peer_locator, a.udp_port);
         a.keys = Some(keys);
