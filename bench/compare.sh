@@ -17,7 +17,8 @@
 # ends used during the iperf3 run.
 #   bash bench/compare.sh [RUNS] [SECS]     (root; defaults 2 rounds of 3 s)
 # Prints one "RUN ..." line per run (and "SKIP ..." for a missing tunnel), then
-# the table from bench/compare_table.py. RAW=file also keeps the raw lines.
+# the table from bench/compare_table.py. RAW=file also keeps the raw lines,
+# LOGS=dir keeps the tunnels' logs.
 # Honours CARGO_TARGET_DIR. Documentation addresses only; removes its
 # namespaces and processes on exit, also on failure.
 set -euo pipefail
@@ -60,6 +61,10 @@ cleanup() {
     done
     rm -f "/var/run/wireguard/$WGA.sock" "/var/run/wireguard/$WGB.sock" \
         "/var/run/wireguard/$BTA.sock" "/var/run/wireguard/$BTB.sock"
+    if [ -n "${LOGS:-}" ] && mkdir -p "$LOGS"; then
+        cp "$TMP"/*.log "$LOGS"/ 2>/dev/null
+        for ns in $A $B; do cp "$TMP/$ns/hipd.log" "$LOGS/hipd-$ns.log" 2>/dev/null; done
+    fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT

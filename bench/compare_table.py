@@ -6,8 +6,9 @@ Input lines (other lines are ignored; SKIP lines are listed under the table):
 Per tunnel: median Mbit/s over its runs; the median of the per-round ratios to
 the plain veth measured in the same round; the same against wireguard-go; the
 median ping RTT; CPU seconds of both tunnel ends per Gbit received (median of
-per-run values). A run whose iperf3 failed (mbps=nan) is counted as failed and
-left out of the medians.
+per-run values). A run whose iperf3 failed (mbps=nan) is left out of the
+medians; a run that carried nothing (mbps=0) stays in the Mbit/s and ratio
+medians. Both are listed under the table and not counted in "runs with data".
   python3 bench/compare_table.py RAWFILE [RAWFILE...]   (or lines on stdin)
 """
 import math
@@ -84,12 +85,13 @@ def main():
         if r["tunnel"] not in order:
             order.append(r["tunnel"])
     print("| tunnel | median Mbit/s | ratio to veth (same round) | ratio to wireguard-go "
-          "| median ping RTT µs | CPU-s per Gbit (both ends) | runs ok x s |")
+          "| median ping RTT µs | CPU-s per Gbit (both ends) | runs with data x s |")
     print("|---|---|---|---|---|---|---|")
     for name in order:
         mine = [r for r in runs if r["tunnel"] == name]
         ok = [r for r in mine if not math.isnan(r["mbps"])]
         cpu = med([r["cpu_s"] / r["gbit"] for r in ok if r["gbit"] > 0])
+        data = [r for r in ok if r["mbps"] > 0]
         secs = sorted({int(r["secs"]) for r in mine if not math.isnan(r["secs"])})
         print("| %s | %s | %s | %s | %s | %s | %d/%d x %s |" % (
             name,
@@ -98,9 +100,14 @@ def main():
             fmt(ratio_to(runs, name, "wireguard-go"), "%.2f"),
             fmt(med([r["rtt_us"] for r in mine]), "%.0f"),
             fmt(cpu, "%.2f"),
-            len(ok), len(mine), "/".join(str(s) for s in secs) or "?"))
-    if skips:
+            len(data), len(mine), "/".join(str(s) for s in secs) or "?"))
+    bad = [("iperf3 failed" if math.isnan(r["mbps"]) else "carried 0 bytes", r)
+           for r in runs if math.isnan(r["mbps"]) or r["mbps"] <= 0]
+    if bad or skips:
         print()
+    for what, r in bad:
+        print("%s: %s, round %d" % (what, r["tunnel"], r["round"]))
+    if skips:
         for name, reason in skips:
             print("skipped: %s (%s)" % (name, reason))
 
