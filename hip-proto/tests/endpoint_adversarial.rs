@@ -781,34 +781,49 @@ fn a_fresh_exchange_after_close_or_reset_is_accepted_in_the_same_generation() {
     assert_eq!(h[1].ep.counters().dropped_total(), 0);
 }
 
+/// A storm of genuine I2s within one R1 generation: the spent set rotates
+/// early at three quarters full, so the I2s under way still fit in the old
+/// generation's last quarter and new R1s start a fresh one; only I2s beyond
+/// the old set's capacity are refused.
 #[test]
-fn a_full_spent_set_refuses_i2s_until_the_next_generation() {
+fn a_crowded_spent_set_rotates_early_and_a_full_one_refuses() {
     let now = Instant(1_000_000_000);
     let b_cfg = Config {
-        spent_puzzle_capacity: 1,
+        spent_puzzle_capacity: 4,
         ..Config::default()
     };
     let mut h = hosts(Config::default(), b_cfg);
     let (a, b) = (h[0].hit, h[1].hit);
-    establish(&mut h, now);
-    h[0].ep.reset(None);
-    h[1].ep.reset(None);
-    take(&mut h[1]);
-    let i2 = up_to_i2(&mut h, now);
-    deliver(&mut h[1], now, &i2);
-    assert!(take(&mut h[1]).is_empty());
-    assert_eq!(h[1].ep.counters().dropped(DropReason::I2SpentSetFull), 1);
-    assert_eq!(h[1].ep.state_count(), 0);
-    // The rotation starts an empty set; a new R1 (new generation) works.
-    let later = now + Config::default().r1_generation_interval;
-    let mut r = netsim::Rng::new(6);
-    h[1].ep.handle_timeout(later, &mut |x: &mut [u8]| r.fill(x));
-    h[0].ep.reset(None);
-    take(&mut h[0]);
-    let i2 = up_to_i2(&mut h, later);
-    deliver(&mut h[1], later, &i2);
-    assert_eq!(take(&mut h[1]).len(), 1, "R2");
+    // Six I2s answering R1s of one generation, each a fresh run (new J and
+    // DH key) of the same initiator.
+    let mut i2s = Vec::new();
+    for _ in 0..6 {
+        i2s.push(up_to_i2(&mut h, now));
+        h[0].ep.reset(None);
+        take(&mut h[0]);
+    }
+    let generation = |t: &Transmit| match HipRepr::parse_bytes(&t.bytes)
+        .unwrap()
+        .param(ParamType::Solution)
+    {
+        Some(ParamRepr::Solution(s)) => s.opaque,
+        _ => panic!("no SOLUTION"),
+    };
+    assert!(i2s.iter().all(|t| generation(t) == generation(&i2s[0])));
+    // Three fill the set to 3/4 (rotation), the fourth still fits in the old
+    // generation's set, the fifth and sixth do not.
+    for (n, i2) in i2s.iter().enumerate() {
+        deliver(&mut h[1], now, i2);
+        let answer = take(&mut h[1]);
+        assert_eq!(answer.len(), usize::from(n < 4), "I2 #{n}");
+    }
+    assert_eq!(h[1].ep.counters().dropped(DropReason::I2SpentSetFull), 2);
     assert_eq!(h[1].ep.state(b, a), State::R2Sent);
+    // New R1s come from the fresh generation, before the rotation timer.
+    let i2 = up_to_i2(&mut h, now);
+    assert_ne!(generation(&i2), generation(&i2s[0]), "rotated early");
+    deliver(&mut h[1], now, &i2);
+    assert_eq!(take(&mut h[1]).len(), 1, "R2");
 }
 
 /// Established hosts; then A loses its state and runs the exchange again

@@ -567,13 +567,16 @@ impl Endpoint {
     fn rotate_if_due(&mut self, now: Instant, random: &mut dyn RandomSource) {
         match self.next_rotation {
             None => self.next_rotation = Some(now + self.cfg.r1_generation_interval),
-            Some(t) if now >= t => {
-                self.r1.rotate(random);
-                self.spent.rotate(self.r1.secrets.generation());
-                self.next_rotation = Some(now + self.cfg.r1_generation_interval);
-            }
+            Some(t) if now >= t => self.rotate_now(now, random),
             Some(_) => {}
         }
+    }
+
+    /// A new R1 generation (puzzle secret and spent set) from `now` on.
+    pub(super) fn rotate_now(&mut self, now: Instant, random: &mut dyn RandomSource) {
+        self.r1.rotate(random);
+        self.spent.rotate(self.r1.secrets.generation());
+        self.next_rotation = Some(now + self.cfg.r1_generation_interval);
     }
 
     /// Runs the timers due at `now`: retransmissions, UAL, lingers, UPDATE

@@ -272,6 +272,9 @@ impl Endpoint {
         if !self.spent.spend(generation, spent) {
             return Err(DropReason::I2Replayed);
         }
+        if self.spent.crowded() {
+            self.rotate_now(now, random);
+        }
         // A new exchange starts a new association (sections 4.4.2 and 6.9:
         // in ESTABLISHED, CLOSING or CLOSED the peer lost its state): nothing
         // of the old one carries over, in particular not its UPDATE sequence

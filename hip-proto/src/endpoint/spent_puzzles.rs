@@ -21,7 +21,10 @@
 //!
 //! Memory is bounded: when a generation's set is full, further I2s of that
 //! generation are refused (not remembered and accepted), until the rotation
-//! starts a fresh set.
+//! starts a fresh set. So that a storm of genuine I2s is not refused, the
+//! endpoint rotates early once the current set is three quarters full
+//! ([`SpentPuzzles::crowded`]): new R1s then carry a fresh generation, and the
+//! last quarter takes the I2s already under way for the old one.
 
 use std::collections::HashSet;
 
@@ -113,6 +116,12 @@ impl SpentPuzzles {
         } else {
             Ok(())
         }
+    }
+
+    /// Is the current generation's set three quarters full (time to rotate
+    /// before genuine I2s are refused)?
+    pub fn crowded(&self) -> bool {
+        self.current.seen.len() >= self.capacity - self.capacity / 4
     }
 
     /// Records an accepted solution; false when it was already spent or the
