@@ -5,13 +5,17 @@
 # responder's CPU time. Root; documentation addresses only; removes its
 # namespaces on exit.
 #   bash bench/scale.sh [COUNTS...]      (default: 1 1000 5000 10000)
+# BASE=DIR (the target/release of another build, e.g. an older commit) runs
+# that hipd and this one alternately, ROUNDS times (default 1 without BASE,
+# 3 with it), with this tree's hip-load for both, and prints the medians and
+# the ratios of this build to BASE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNTS=${*:-1 1000 5000 10000}
 cargo build --release -q -p hipd -p hip-tools
 BIN=$PWD/target/release
 SRC=1024   # source addresses: hipd allows 10 R1/s per destination
-run_one() { # COUNT -> "count rss_kib cpu_s wall_s established"
+run_one() { # COUNT HIPD_DIR LABEL -> one row
     local n=$1 TMP S L
     TMP=$(mktemp -d); S=hiprscale-s-$$ L=hiprscale-l-$$
     cleanup() {
@@ -31,7 +35,7 @@ run_one() { # COUNT -> "count rss_kib cpu_s wall_s established"
         printf 'address add 2001:db8::%x/64 dev veth-l nodad\n' $((0x1000 + i))
     done | ip -n $L -b -
     mkdir -p "$TMP/c"
-    RUST_LOG=warn ip netns exec $S "$BIN/hipd" --foreground --config-dir "$TMP/c" --socket "$TMP/sock" 2>"$TMP/log" &
+    RUST_LOG=warn ip netns exec $S "$2/hipd" --foreground --config-dir "$TMP/c" --socket "$TMP/sock" 2>"$TMP/log" &
     for _ in $(seq 1 100); do [ -S "$TMP/sock" ] && break; sleep 0.1; done
     local hit pid cpu0 out cpu1 rss
     hit=$(ip netns exec $S "$BIN/hipconf" --socket "$TMP/sock" --json daemon get hi default | sed 's/.*"hit":"\([^"]*\)".*/\1/')
@@ -42,14 +46,42 @@ run_one() { # COUNT -> "count rss_kib cpu_s wall_s established"
     cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat)
     sleep 1
     rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-    python3 - "$n" "$rss" "$cpu0" "$cpu1" "$out" <<'PY'
+    python3 - "$n" "$rss" "$cpu0" "$cpu1" "$out" "$3" <<'PY'
 import json, sys
-n, rss, c0, c1, out = sys.argv[1:]
+n, rss, c0, c1, out, label = sys.argv[1:]
 r = json.loads(out)
 cpu = (float(c1) - float(c0)) / 100
-print(f"{n:>6} {int(rss)/1024:8.1f} {r['established']:>6} {r['seconds']:7.1f} {cpu:7.2f} "
+print(f"{label:<5} {n:>6} {int(rss)/1024:8.1f} {r['established']:>6} {r['seconds']:7.1f} {cpu:7.2f} "
       f"{r['established']/cpu if cpu else 0:9.0f} {r['latency_p50']*1000:7.1f}")
 PY
 }
-echo "  count  RSS MiB  estab  wall s  cpu s  BEX/cpu-s  p50 ms"
-for n in $COUNTS; do run_one "$n"; done
+ROUNDS=${ROUNDS:-$([ -n "${BASE:-}" ] && echo 3 || echo 1)}
+ROWS=$(mktemp)
+trap 'rm -f "$ROWS"' EXIT
+echo "build  count  RSS MiB  estab  wall s  cpu s  BEX/cpu-s  p50 ms"
+for _ in $(seq 1 "$ROUNDS"); do
+    for n in $COUNTS; do
+        if [ -n "${BASE:-}" ]; then run_one "$n" "$BASE" base | tee -a "$ROWS"; fi
+        run_one "$n" "$BIN" this | tee -a "$ROWS"
+    done
+done
+if [ -n "${BASE:-}" ] || [ "$ROUNDS" -gt 1 ]; then
+    python3 - "$ROWS" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+med = {}
+for label, n, rss, est, wall, cpu, rate, p50 in rows:
+    med.setdefault((label, int(n)), []).append((float(rss), float(rate)))
+print("medians: build  count  RSS MiB  BEX/cpu-s  (RSS, BEX/cpu-s vs base)")
+for (label, n), v in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    rss = statistics.median(x for x, _ in v)
+    rate = statistics.median(y for _, y in v)
+    base = med.get(("base", n))
+    ratio = ""
+    if label == "this" and base:
+        b_rss = statistics.median(x for x, _ in base)
+        b_rate = statistics.median(y for _, y in base)
+        ratio = f"  x{rss / b_rss:.2f}, " + (f"x{rate / b_rate:.2f}" if b_rate else "-")
+    print(f"         {label:<5} {n:>6} {rss:8.1f} {rate:9.0f}{ratio}")
+PY
+fi
