@@ -2,6 +2,9 @@
 //! from the key files beside the captures (ORCHIDv1 for HIPL, ORCHIDv2 for
 //! cutehip).
 
+#[path = "../../tests/src/skip.rs"]
+mod skip;
+
 use std::path::{Path, PathBuf};
 
 use hip_proto::crypto::hi::{dsa_public_from_private_pem, HostIdPublic, HostIdentity};
@@ -14,7 +17,7 @@ fn interop_dir() -> Option<PathBuf> {
         PathBuf::from,
     );
     d.is_dir().then_some(d).or_else(|| {
-        eprintln!("skipping: ../shared/interop not found");
+        skip::skip("../shared/interop not found");
         None
     })
 }

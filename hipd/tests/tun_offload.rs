@@ -4,6 +4,9 @@
 //! socket, which `segment` must split into valid packets carrying the bytes
 //! sent, and a coalesced TCP super-packet written back must reach the
 //! socket intact.
+#[path = "../../tests/src/skip.rs"]
+mod skip;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -24,7 +27,7 @@ const INNER_ENV: &str = "HIPR_OFFLOAD_NETNS";
 fn kernel_round_trip_in_a_netns() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        println!("skipping: needs root for a network namespace");
+        skip::skip("needs root for a network namespace");
         return;
     }
     let exe = std::env::current_exe().unwrap();

@@ -27,12 +27,15 @@ pub fn skip_reason() -> Option<String> {
     }
 }
 
+mod skip;
+pub use skip::skip;
+
 /// Skips the calling test (prints one line and returns) when namespaces are unusable.
 #[macro_export]
 macro_rules! require_netns {
     () => {
         if let Some(why) = $crate::skip_reason() {
-            eprintln!("skipping namespace test: {why}");
+            $crate::skip(&format!("namespace test: {why}"));
             return;
         }
     };

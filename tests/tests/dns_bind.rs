@@ -27,9 +27,9 @@ macro_rules! require_bind {
             .into_iter()
             .find(|p| !have(p))
         {
-            eprintln!(
-                "skipping BIND test: {p} is not installed (bind9, bind9-utils, bind9-dnsutils)"
-            );
+            hipr_tests::skip(&format!(
+                "BIND test: {p} is not installed (bind9, bind9-utils, bind9-dnsutils)"
+            ));
             return;
         }
     };

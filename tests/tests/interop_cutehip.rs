@@ -166,9 +166,9 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 fn cutehip_matrix() {
     require_netns!();
     let (Some(src), Some(keys)) = (cutehip_dir(), shared_keys()) else {
-        eprintln!(
-            "skipping cutehip interop: set CUTEHIP_DIR to an installed cutehip checkout \
-             (and have ../shared/interop/cutehip/keys)"
+        hipr_tests::skip(
+            "cutehip interop: set CUTEHIP_DIR to an installed cutehip checkout \
+             (and have ../shared/interop/cutehip/keys)",
         );
         return;
     };

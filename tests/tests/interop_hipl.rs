@@ -551,15 +551,17 @@ fn host_id_algorithms(text: &str) -> std::collections::HashMap<std::net::Ipv6Add
 fn hipl_matrix() {
     require_netns!();
     let (Some(hipl), Some(keys)) = (hipl(), shared_keys()) else {
-        eprintln!(
-            "skipping HIPL interop: set HIPL_PREFIX to an installed HIPL 1.0.8 \
-             (sbin/hipd, sbin/hipfw, sbin/hipconf)"
+        hipr_tests::skip(
+            "HIPL interop: set HIPL_PREFIX to an installed HIPL 1.0.8 \
+             (sbin/hipd, sbin/hipfw, sbin/hipconf)",
         );
         return;
     };
     for p in ["ifconfig", "iptables", "tcpdump"] {
         if !have(p) {
-            eprintln!("skipping HIPL interop: {p} is not installed (HIPL needs it)");
+            hipr_tests::skip(&format!(
+                "HIPL interop: {p} is not installed (HIPL needs it)"
+            ));
             return;
         }
     }

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use hip_proto::pcap::{self, Transport};
 
+#[path = "../../../tests/src/skip.rs"]
+mod skip;
+pub use skip::skip;
+
 /// $HIPR_INTEROP, else ../shared/interop, or None (with a message) when it is absent.
 pub fn interop_dir() -> Option<PathBuf> {
     let d = std::env::var_os("HIPR_INTEROP").map_or_else(
@@ -15,7 +19,7 @@ pub fn interop_dir() -> Option<PathBuf> {
     if d.is_dir() {
         Some(d)
     } else {
-        eprintln!("skipping: {} not found", d.display());
+        skip(&format!("{} not found", d.display()));
         None
     }
 }
