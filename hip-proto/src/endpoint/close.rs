@@ -6,6 +6,7 @@ use super::core::{Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
 use super::event::Event;
 use super::identity::scheme;
+use super::mac_check::MacChecked;
 use super::protect::{self, BuildError};
 use super::random::RandomSource;
 use crate::association::replay::CloseNonce;
@@ -77,13 +78,14 @@ impl Endpoint {
         now: Instant,
         inc: &Incoming<'_>,
         repr: &HipRepr,
+        _mac: MacChecked,
         random: &mut dyn RandomSource,
     ) -> Result<(), DropReason> {
         let pair = (repr.receiver_hit, repr.sender_hit);
         if !self.assocs.contains_key(&pair) {
             return Err(DropReason::NotPeer);
         }
-        self.verify_peer_packet(pair, inc.bytes, repr)?;
+        self.verify_peer_signature(pair, inc.bytes, repr)?;
         let Some(ParamRepr::EchoRequestSigned(echo)) = repr.param(ParamType::EchoRequestSigned)
         else {
             return Err(DropReason::Malformed);
@@ -115,13 +117,14 @@ impl Endpoint {
         now: Instant,
         inc: &Incoming<'_>,
         repr: &HipRepr,
+        _mac: MacChecked,
     ) -> Result<(), DropReason> {
         let pair = (repr.receiver_hit, repr.sender_hit);
         let a = self.assocs.get(&pair).ok_or(DropReason::NotPeer)?;
         if a.driver.state() != State::Closing {
             return Err(DropReason::Replay);
         }
-        self.verify_peer_packet(pair, inc.bytes, repr)?;
+        self.verify_peer_signature(pair, inc.bytes, repr)?;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
         let echoed = match repr.param(ParamType::EchoResponseSigned) {
             Some(ParamRepr::EchoResponseSigned(e)) => e,
@@ -181,19 +184,18 @@ impl Endpoint {
         )
     }
 
-    /// Verifies HIP_MAC (the peer's outgoing key) and HIP_SIGNATURE of a packet
-    /// from an association's peer.
-    pub(super) fn verify_peer_packet(
+    /// Verifies HIP_SIGNATURE of a packet from an association's peer (its
+    /// HIP_MAC was verified before parsing, [`MacChecked`]).
+    pub(super) fn verify_peer_signature(
         &self,
         pair: HitPair,
         bytes: &[u8],
         repr: &HipRepr,
     ) -> Result<(), DropReason> {
         let a = self.assocs.get(&pair).ok_or(DropReason::NotPeer)?;
-        let (Some(keys), Some(rhash), Some(peer_hi)) = (&a.keys, a.rhash, &a.peer_hi) else {
+        let Some(peer_hi) = &a.peer_hi else {
             return Err(DropReason::UnexpectedInState);
         };
-        protect::check_mac(bytes, repr, rhash, &keys.hip_keys().1.integ)?;
         protect::check_signature(bytes, repr, peer_hi, scheme(a.version), false)
     }
 }

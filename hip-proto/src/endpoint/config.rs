@@ -89,6 +89,10 @@ pub struct Config {
     /// (UNSUPPORTED_CRITICAL_PARAMETER_TYPE, RFC 7401 sections 5.2.1 and
     /// 5.4), endpoint-wide.
     pub unsolicited_notify: RateLimit,
+    /// Signature checks of received NOTIFYs of an association, endpoint-wide
+    /// (NOTIFY has no HIP_MAC, RFC 7401 section 5.3.6; beyond the budget a
+    /// NOTIFY is dropped unparsed, [`super::DropReason::NotifyVerifyRateLimited`]).
+    pub notify_verify: RateLimit,
     /// R1s toward one destination address (the I1's source): burst and rate,
     /// per address, in a fixed table of keyed-hash slots
     /// ([`super::r1_rate_limit`]; RFC 7401 sections 4.1.1 and 5.4: an I1 of
@@ -165,6 +169,7 @@ impl Default for Config {
             rekey_on_locator_change: false,
             rekey_new_dh: false,
             unsolicited_notify: RateLimit::DEFAULT,
+            notify_verify: RateLimit::NOTIFY_VERIFY,
             r1_per_destination: Some(RateLimit::R1_PER_DESTINATION),
             r1_global: Some(RateLimit::R1_GLOBAL),
             spent_puzzle_capacity: 8192,

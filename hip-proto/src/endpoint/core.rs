@@ -114,6 +114,8 @@ pub struct Endpoint {
     pub(super) counters: Counters,
     /// Budget of unsigned NOTIFYs to packets that create no state.
     pub(super) notify_bucket: TokenBucket,
+    /// Budget of signature checks of NOTIFYs from peers.
+    pub(super) notify_verify_bucket: TokenBucket,
     /// Puzzle solutions of accepted I2s, per live R1 generation.
     pub(super) spent: SpentPuzzles,
     /// R1 budgets per destination address and in all.
@@ -145,6 +147,7 @@ impl Endpoint {
         Ok(Endpoint {
             r1_limit,
             notify_bucket: TokenBucket::new(cfg.unsolicited_notify),
+            notify_verify_bucket: TokenBucket::new(cfg.notify_verify),
             spent: SpentPuzzles::new(r1.secrets.generation(), cfg.spent_puzzle_capacity),
             timers: crate::association::Timers::new(&cfg),
             cfg,
@@ -434,6 +437,9 @@ impl Endpoint {
         if let Some(reason) = self.header_drop(&pk) {
             return Err(reason);
         }
+        let mac = self.mac_check(&pk)?;
+        self.notify_budget(now, &pk)?;
+        let mac = || mac.ok_or(DropReason::BadMac);
         let repr = match self.parse(&pk) {
             Ok(r) => r,
             Err(ParseFailure::Malformed) => return Err(DropReason::Malformed),
@@ -449,14 +455,14 @@ impl Endpoint {
             PacketType::I1 => self.on_i1(now, inc, &repr, random),
             PacketType::R1 => self.on_r1(now, inc, &repr, random),
             PacketType::I2 => self.on_i2(now, inc, &repr, random),
-            PacketType::R2 => self.on_r2(now, inc, &repr),
-            PacketType::Update => self.on_update(now, inc, &repr, random),
+            PacketType::R2 => self.on_r2(now, inc, &repr, mac()?),
+            PacketType::Update => self.on_update(now, inc, &repr, mac()?, random),
             PacketType::Notify if super::nat_keepalive::is_keepalive(&repr) => {
                 self.on_keepalive(inc, &repr)
             }
             PacketType::Notify => self.on_notify(inc, &repr),
-            PacketType::Close => self.on_close(now, inc, &repr, random),
-            PacketType::CloseAck => self.on_close_ack(now, inc, &repr),
+            PacketType::Close => self.on_close(now, inc, &repr, mac()?, random),
+            PacketType::CloseAck => self.on_close_ack(now, inc, &repr, mac()?),
             _ => Err(DropReason::Malformed),
         }
     }

@@ -61,6 +61,11 @@ pub enum DropReason {
     /// An I1 for a rendezvous client not relayed: the relay budget
     /// ([`crate::endpoint::RegistrarConfig::relay_rate`]) is spent.
     RelayRateLimited,
+    /// A NOTIFY from a peer not verified because the endpoint-wide budget of
+    /// NOTIFY signature checks ([`crate::endpoint::Config::notify_verify`])
+    /// is spent: NOTIFY carries no HIP_MAC (RFC 7401 section 5.3.6), so
+    /// each forged one would cost a public-key operation.
+    NotifyVerifyRateLimited,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -151,6 +156,8 @@ pub struct Counters {
     pub bad_rvs_hmac: u64,
     /// See [`DropReason::RelayRateLimited`].
     pub relay_rate_limited: u64,
+    /// See [`DropReason::NotifyVerifyRateLimited`].
+    pub notify_verify_rate_limited: u64,
     /// Registrar: services granted (or renewed) (RFC 8003 section 3.3).
     pub registrations_granted: u64,
     /// Registrar: services refused with REG_FAILED.
@@ -211,12 +218,13 @@ impl Counters {
             DropReason::NotRegistered => &mut self.not_registered,
             DropReason::BadRvsHmac => &mut self.bad_rvs_hmac,
             DropReason::RelayRateLimited => &mut self.relay_rate_limited,
+            DropReason::NotifyVerifyRateLimited => &mut self.notify_verify_rate_limited,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 22] = [
+pub const ALL_REASONS: [DropReason; 23] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -239,6 +247,7 @@ pub const ALL_REASONS: [DropReason; 22] = [
     DropReason::NotRegistered,
     DropReason::BadRvsHmac,
     DropReason::RelayRateLimited,
+    DropReason::NotifyVerifyRateLimited,
 ];
 
 #[cfg(test)]

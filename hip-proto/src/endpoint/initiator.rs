@@ -7,6 +7,7 @@ use super::core::{ConnectError, Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
 use super::event::{Event, FailReason, HipSuite};
 use super::identity::{peer_public, scheme};
+use super::mac_check::MacChecked;
 use super::negotiate::{self, NegotiationError};
 use super::protect;
 use super::r1_generation::{fresh_dh, groups_for, rhash_for};
@@ -363,12 +364,14 @@ impl Endpoint {
         })
     }
 
-    /// R2: verify HIP_MAC_2 and the signature, learn the outbound SPI (section 6.10).
+    /// R2: HIP_MAC_2 verified before parsing (`mac_check`); verify the
+    /// signature, learn the outbound SPI (section 6.10).
     pub(super) fn on_r2(
         &mut self,
         now: Instant,
         inc: &Incoming<'_>,
         repr: &HipRepr,
+        _mac: MacChecked,
     ) -> Result<(), DropReason> {
         let bytes = inc.bytes;
         let pair: HitPair = (repr.receiver_hit, repr.sender_hit);
@@ -381,17 +384,9 @@ impl Endpoint {
             State::Established | State::R2Sent => return Err(DropReason::Replay),
             _ => return Err(DropReason::UnexpectedInState),
         }
-        let (Some(keys), Some(rhash), Some(peer_hi), Some(hip)) =
-            (&mut a.keys, a.rhash, &a.peer_hi, a.hip_suite)
-        else {
+        let (Some(keys), Some(peer_hi), Some(hip)) = (&mut a.keys, &a.peer_hi, a.hip_suite) else {
             return Err(DropReason::UnexpectedInState);
         };
-        let (ours, theirs) = keys.hip_keys();
-        let key = match a.profile.bex_mac_key_order() {
-            super::compat::MacKeyOrder::Rfc => theirs,
-            super::compat::MacKeyOrder::LesserHitFirst => ours,
-        };
-        protect::check_mac_2(bytes, repr, rhash, &key.integ, &a.peer_host_id_raw)?;
         protect::check_signature(
             bytes,
             repr,

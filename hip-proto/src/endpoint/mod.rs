@@ -13,6 +13,7 @@
 //! * [`udp_mapping`]: a peer over UDP is known by its NAT mapping (rebinding, moves).
 //! * [`identity`]: local Host Identities per HIP version.
 //! * [`protect`]: HIP_MAC / signature / checksum building and checking.
+//! * `mac_check`: HIP_MAC of R2, UPDATE, CLOSE, CLOSE_ACK checked before parsing.
 //! * [`config`]: configuration, preference lists, retransmission limits.
 //! * [`compat`]: per-peer compatibility profiles (HIPL 1.0.8, cutehip).
 //! * [`negotiate`]: selection from preference lists and DH_GROUP_LIST downgrade check.
@@ -36,6 +37,7 @@ pub mod event;
 pub mod fuzz;
 pub mod identity;
 pub mod initiator;
+mod mac_check;
 pub mod mobility;
 pub mod nat_keepalive;
 pub mod negotiate;

@@ -106,6 +106,26 @@ impl Endpoint {
         }
     }
 
+    /// A NOTIFY whose signature would be checked (one from a peer of an
+    /// association) takes a token of [`super::Config::notify_verify`] before
+    /// it is parsed; without one it is dropped unparsed and counted. NOTIFYs
+    /// outside an association are not verified and take none.
+    pub(super) fn notify_budget(
+        &mut self,
+        now: Instant,
+        pk: &Packet<&[u8]>,
+    ) -> Result<(), DropReason> {
+        if pk.packet_type() != PacketType::Notify {
+            return Ok(());
+        }
+        let pair = (pk.receiver_hit(), pk.sender_hit());
+        let verified = self.assocs.get(&pair).is_some_and(|a| a.peer_hi.is_some());
+        if verified && !self.notify_verify_bucket.allow(now) {
+            return Err(DropReason::NotifyVerifyRateLimited);
+        }
+        Ok(())
+    }
+
     /// A received NOTIFY: reported as an event, no state change (section 6.13).
     pub(super) fn on_notify(
         &mut self,

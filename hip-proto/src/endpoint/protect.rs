@@ -14,7 +14,9 @@ use crate::crypto::hi::HostIdPublic;
 use crate::crypto::mac;
 use crate::crypto::rhash::Rhash;
 use crate::crypto::sign::SignatureScheme;
-use crate::wire::{checksum, cover, HipRepr, ParamRepr, ParamType, Signature};
+use crate::wire::{
+    checksum, cover, HipRepr, Packet, ParamRepr, ParamType, Signature, MAX_PACKET_LEN,
+};
 
 /// The caller's [`RandomSource`] as a `rand_core` RNG (RSASSA-PSS salts).
 pub struct CallerRng<'a>(pub &'a mut dyn RandomSource);
@@ -105,36 +107,47 @@ pub fn emit(repr: &HipRepr, src: IpAddr, dst: IpAddr, udp: bool) -> Result<Vec<u
     }
 }
 
-/// Verifies HIP_MAC with `key` (constant time).
-pub fn check_mac(bytes: &[u8], repr: &HipRepr, rhash: Rhash, key: &[u8]) -> Result<(), DropReason> {
-    let Some(ParamRepr::HipMac(tag)) = repr.param(ParamType::HipMac) else {
-        return Err(DropReason::BadMac);
-    };
-    let covered = cover::hip_mac(bytes).map_err(|_| DropReason::Malformed)?;
-    if mac::verify(rhash, key, &covered, tag) {
+/// Verifies a MAC parameter of type `ty` from the packet bytes alone (constant
+/// time, no heap allocation: the covered bytes go to a stack buffer), so it
+/// can run before the packet is parsed.
+fn check_mac_param(
+    bytes: &[u8],
+    ty: ParamType,
+    insert: Option<&[u8]>,
+    rhash: Rhash,
+    key: &[u8],
+) -> Result<(), DropReason> {
+    let pk = Packet::new_checked(bytes).map_err(|_| DropReason::Malformed)?;
+    let tag = pk
+        .params()
+        .map_while(Result::ok)
+        .find(|p| p.raw_type() == ty.value())
+        .ok_or(DropReason::BadMac)?
+        .contents();
+    let mut buf = [0u8; MAX_PACKET_LEN];
+    let covered =
+        cover::into_buffer(bytes, ty, insert, &mut buf).map_err(|_| DropReason::Malformed)?;
+    if mac::verify(rhash, key, covered, tag) {
         Ok(())
     } else {
         Err(DropReason::BadMac)
     }
 }
 
-/// Verifies HIP_MAC_2 with `key` and the sender's R1 HOST_ID parameter.
+/// Verifies HIP_MAC with `key` (RFC 7401 section 6.4.1).
+pub fn check_mac(bytes: &[u8], rhash: Rhash, key: &[u8]) -> Result<(), DropReason> {
+    check_mac_param(bytes, ParamType::HipMac, None, rhash, key)
+}
+
+/// Verifies HIP_MAC_2 with `key` and the sender's R1 HOST_ID parameter
+/// (RFC 7401 section 6.4.1).
 pub fn check_mac_2(
     bytes: &[u8],
-    repr: &HipRepr,
     rhash: Rhash,
     key: &[u8],
     host_id_raw: &[u8],
 ) -> Result<(), DropReason> {
-    let Some(ParamRepr::HipMac2(tag)) = repr.param(ParamType::HipMac2) else {
-        return Err(DropReason::BadMac);
-    };
-    let covered = cover::hip_mac_2(bytes, host_id_raw).map_err(|_| DropReason::Malformed)?;
-    if mac::verify(rhash, key, &covered, tag) {
-        Ok(())
-    } else {
-        Err(DropReason::BadMac)
-    }
+    check_mac_param(bytes, ParamType::HipMac2, Some(host_id_raw), rhash, key)
 }
 
 /// Verifies HIP_SIGNATURE, or HIP_SIGNATURE_2 when `allow_sig2` (cutehip's R2;

@@ -43,6 +43,15 @@ impl RateLimit {
         burst: 2_000,
         per_token: Duration::from_micros(50),
     };
+
+    /// Signature checks of NOTIFYs from peers: 2,000 at once, then 2,000 per
+    /// second. NAT keepalives are NOTIFYs (RFC 9028 section 5.10): 10,000
+    /// associations over UDP send about 670 a second at the 15 s interval;
+    /// a flood of forged ones costs at most this many public-key operations.
+    pub const NOTIFY_VERIFY: RateLimit = RateLimit {
+        burst: 2_000,
+        per_token: Duration::from_micros(500),
+    };
 }
 
 impl Default for RateLimit {

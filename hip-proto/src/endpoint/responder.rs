@@ -233,7 +233,7 @@ impl Endpoint {
             super::compat::MacKeyOrder::Rfc => (theirs, ours),
             super::compat::MacKeyOrder::LesserHitFirst => (ours, theirs),
         };
-        protect::check_mac(inc.bytes, repr, rhash, &mac_in.integ)?;
+        protect::check_mac(inc.bytes, rhash, &mac_in.integ)?;
         // 5. The initiator's Host Identity and its signature.
         let host_id = match repr.param(ParamType::HostId) {
             Some(ParamRepr::HostId(h)) => h.clone(),

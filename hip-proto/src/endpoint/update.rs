@@ -11,6 +11,7 @@
 use super::core::{Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
 use super::event::Event;
+use super::mac_check::MacChecked;
 use super::protect::BuildError;
 use super::r1_generation::fresh_dh;
 use super::random::RandomSource;
@@ -133,6 +134,7 @@ impl Endpoint {
         now: Instant,
         inc: &Incoming<'_>,
         repr: &HipRepr,
+        _mac: MacChecked,
         random: &mut dyn RandomSource,
     ) -> Result<(), DropReason> {
         let pair: HitPair = (repr.receiver_hit, repr.sender_hit);
@@ -140,7 +142,7 @@ impl Endpoint {
         if !matches!(a.driver.state(), State::Established | State::R2Sent) {
             return Err(DropReason::UnexpectedInState);
         }
-        self.verify_peer_packet(pair, inc.bytes, repr)?;
+        self.verify_peer_signature(pair, inc.bytes, repr)?;
         // Registration answers to our REG_REQUEST (RFC 8003 section 3.3).
         self.requester_answer(now, pair, repr);
         let with_dh = self.cfg.rekey_new_dh;

@@ -10,13 +10,26 @@
 //! so far) and the receiver (on the whole packet).
 
 use super::header::{Packet, HEADER_LEN};
+use super::repr::MAX_PACKET_LEN;
 use super::types::ParamType;
 use super::{Error, Result};
 
-fn covered(packet: &[u8], below: u16, insert: Option<&[u8]>) -> Result<Vec<u8>> {
+/// Writes the covered bytes into `out` and returns their length; no heap
+/// allocation, so a receiver can check a MAC or signature before parsing
+/// (issue 15: dropping costs less than accepting). `Error::TooLong` when
+/// they do not fit in `out` or exceed [`MAX_PACKET_LEN`].
+fn covered_into(packet: &[u8], below: u16, insert: Option<&[u8]>, out: &mut [u8]) -> Result<usize> {
     let pk = Packet::new_checked(packet)?;
-    let mut out = Vec::with_capacity(packet.len() + insert.map_or(0, <[u8]>::len));
-    out.extend_from_slice(&packet[..HEADER_LEN]);
+    let mut len = 0;
+    let mut put = |b: &[u8]| -> Result<()> {
+        let end = len + b.len();
+        out.get_mut(len..end)
+            .ok_or(Error::TooLong)?
+            .copy_from_slice(b);
+        len = end;
+        Ok(())
+    };
+    put(&packet[..HEADER_LEN])?;
     let mut inserted = insert.is_none();
     let insert_ty = insert
         .filter(|b| b.len() >= 2)
@@ -25,23 +38,43 @@ fn covered(packet: &[u8], below: u16, insert: Option<&[u8]>) -> Result<Vec<u8>> 
         let p = p?;
         let ty = p.raw_type();
         if !inserted && insert_ty.is_some_and(|it| it < ty) {
-            out.extend_from_slice(insert.unwrap_or_default());
+            put(insert.unwrap_or_default())?;
             inserted = true;
         }
         if ty < below {
-            out.extend_from_slice(p.as_bytes());
+            put(p.as_bytes())?;
         }
     }
     if !inserted {
-        out.extend_from_slice(insert.unwrap_or_default());
+        put(insert.unwrap_or_default())?;
     }
-    if out.len() > super::repr::MAX_PACKET_LEN {
+    if len > MAX_PACKET_LEN {
         return Err(Error::TooLong);
     }
-    out[1] = (out.len() / 8 - 1) as u8;
+    out[1] = (len / 8 - 1) as u8;
     out[4] = 0;
     out[5] = 0;
+    Ok(len)
+}
+
+fn covered(packet: &[u8], below: u16, insert: Option<&[u8]>) -> Result<Vec<u8>> {
+    let mut out = vec![0; (packet.len() + insert.map_or(0, <[u8]>::len)).min(MAX_PACKET_LEN)];
+    let len = covered_into(packet, below, insert, &mut out)?;
+    out.truncate(len);
     Ok(out)
+}
+
+/// The covered bytes of a MAC or signature parameter of type `below`
+/// (optionally with `insert`, as for HIP_MAC_2) written into a caller's
+/// stack buffer, for checks made before a packet is parsed.
+pub fn into_buffer<'b>(
+    packet: &[u8],
+    below: ParamType,
+    insert: Option<&[u8]>,
+    out: &'b mut [u8; MAX_PACKET_LEN],
+) -> Result<&'b [u8]> {
+    let len = covered_into(packet, below.value(), insert, out)?;
+    Ok(&out[..len])
 }
 
 /// Bytes covered by HIP_MAC (RFC 7401 section 6.4.1): header and all
