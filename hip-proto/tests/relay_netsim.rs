@@ -675,3 +675,36 @@ fn keepalives_and_close_of_the_natted_responder_go_through_the_relay() {
     assert_eq!(w.h[1].ep.counters().dropped_total(), 0);
     assert_eq!(w.h[2].ep.counters().dropped_total(), 0);
 }
+
+#[test]
+fn a_relay_registration_in_update_carries_reg_from_too() {
+    let mut w = World::new(relay_cfg());
+    let (r, s) = (w.h[1].hit, w.h[0].hit);
+    let (rl, sl) = (w.h[1].loc, w.h[0].loc);
+    // An association over UDP first, then the request goes in an UPDATE
+    // (RFC 8003 section 3.2) and the relay's answer carries REG_FROM.
+    w.h[1].ep.connect(w.now, r, s, rl, sl, Some(PORT)).unwrap();
+    w.run(Duration::from_secs(10), |h| {
+        h[1].ep.state(h[1].hit, h[0].hit) == State::Established
+    });
+    assert!(w.h[1].ep.registrations().is_empty());
+    let seen0 = w.seen.len();
+    w.register(1, RELAY, Some(PORT));
+    let reg = &w.h[1].ep.registrations()[0];
+    assert_eq!(reg.state, RegistrationState::Registered);
+    assert_eq!(
+        reg.reflexive_address,
+        Some(SocketAddr::new(ip("198.51.100.1"), NAT_PORT))
+    );
+    let answer = w.seen[seen0..]
+        .iter()
+        .filter(|(to, ..)| *to == 1)
+        .map(|(.., b)| HipRepr::parse_bytes(b).unwrap())
+        .find(|p| p.param(ParamType::RegResponse).is_some())
+        .expect("REG_RESPONSE to R");
+    assert_eq!(answer.packet_type, PacketType::Update);
+    assert!(matches!(
+        answer.param(ParamType::RegFrom),
+        Some(ParamRepr::RegFrom(_))
+    ));
+}
