@@ -130,6 +130,26 @@ pub struct Association {
     /// When anything was last sent to the peer: a HIP packet, or ESP as the
     /// caller reports it (NAT keepalives, RFC 9028 section 5.10).
     pub last_tx: super::timer::Instant,
+    /// Control Relay Client: the exchange with this peer came through our
+    /// Control Relay Server, and our HIP packets to it go back the same way
+    /// with RELAY_TO (RFC 9028 section 4.5; boxed: rare).
+    pub via_relay: Option<Box<RelayRoute>>,
+}
+
+/// How a Control Relay Client reaches a peer through its relay (RFC 9028
+/// section 4.5): the relay's association and transport address, and the
+/// peer's transport address for RELAY_TO (the RELAY_FROM the relay reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayRoute {
+    /// Our HIT at the relay and the relay's HIT (the association whose
+    /// outgoing integrity key signs RELAY_HMAC).
+    pub relay_pair: (crate::Hit, crate::Hit),
+    /// The relay's address and UDP port.
+    pub relay: (IpAddr, u16),
+    /// The address our packets to the relay leave from.
+    pub local: IpAddr,
+    /// The peer's transport address (port 0: raw HIP at the relay's side).
+    pub peer: (IpAddr, u16),
 }
 
 impl Association {
@@ -195,6 +215,7 @@ impl Association {
             home: None,
             keys_since: super::timer::Instant(0),
             last_tx: super::timer::Instant(0),
+            via_relay: None,
         }
     }
 }

@@ -16,6 +16,7 @@ use super::config::{Config, ConfigError};
 use super::counters::{Counters, DropReason};
 use super::event::{Event, FailReason, Locator, Transmit};
 use super::identity::LocalIdentity;
+use super::mac_check::MacChecked;
 use super::protect;
 use super::r1_generation::R1Factory;
 use super::r1_rate_limit::R1Limiter;
@@ -127,6 +128,10 @@ pub struct Endpoint {
     /// The latest `now` the caller gave (stamps what is sent, for the NAT
     /// keepalive timers of [`super::nat_keepalive`]).
     pub(super) clock: Instant,
+    /// While a packet relayed by our Control Relay Server is handled: the
+    /// way back through the relay for the answers to its sender
+    /// ([`super::relay`], RFC 9028 section 4.5).
+    relay_reply: Option<crate::association::context::RelayRoute>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -162,6 +167,7 @@ impl Endpoint {
             registrar: Default::default(),
             requester: Default::default(),
             clock: Instant(0),
+            relay_reply: None,
         })
     }
 
@@ -308,12 +314,20 @@ impl Endpoint {
                 .and_then(|b| <[u8; 16]>::try_from(b).ok())
                 .map(Hit)
         };
+        let mut route = self.relay_reply.filter(|r| r.peer.0 == dst);
         if let (Some(s), Some(r)) = (hit(8..24), hit(24..40)) {
             let clock = self.clock;
             if let Some(a) = self.assocs.get_mut(&(s, r)) {
                 a.last_tx = a.last_tx.max(clock);
+                route = route.or(a.via_relay.as_deref().copied());
             }
         }
+        // An exchange through our Control Relay Server: back through it
+        // with RELAY_TO (RFC 9028 section 4.5).
+        let (src, dst, udp_port, bytes) = match route {
+            Some(_) => self.through_relay(src, dst, udp_port, bytes, route),
+            None => (src, dst, udp_port, bytes),
+        };
         self.transmits.push_back(Transmit {
             src,
             dst,
@@ -434,12 +448,17 @@ impl Endpoint {
             return Err(DropReason::UnsupportedVersion);
         }
         protect::check_checksum(inc.bytes, inc.src, inc.dst, inc.udp_port.is_some())?;
+        // Control Relay Server: packets for registered clients, and from
+        // them with RELAY_TO, are forwarded before anything is parsed
+        // (RFC 9028 section 4.5; [`super::relay`]).
+        if let Some(r) = self.relay_control(now, inc, &pk) {
+            return r;
+        }
         if let Some(reason) = self.header_drop(&pk) {
             return Err(reason);
         }
         let mac = self.mac_check(&pk)?;
         self.notify_budget(now, &pk)?;
-        let mac = || mac.ok_or(DropReason::BadMac);
         let repr = match self.parse(&pk) {
             Ok(r) => r,
             Err(ParseFailure::Malformed) => return Err(DropReason::Malformed),
@@ -451,18 +470,59 @@ impl Endpoint {
         if repr.sender_hit.is_null() {
             return Err(DropReason::Malformed);
         }
-        match repr.packet_type {
-            PacketType::I1 => self.on_i1(now, inc, &repr, random),
-            PacketType::R1 => self.on_r1(now, inc, &repr, random),
-            PacketType::I2 => self.on_i2(now, inc, &repr, random),
-            PacketType::R2 => self.on_r2(now, inc, &repr, mac()?),
-            PacketType::Update => self.on_update(now, inc, &repr, mac()?, random),
-            PacketType::Notify if super::nat_keepalive::is_keepalive(&repr) => {
-                self.on_keepalive(inc, &repr)
+        // Control Relay Client: relayed by our relay (RELAY_FROM and a valid
+        // RELAY_HMAC): handled as from the RELAY_FROM transport address, and
+        // answered through the relay (RFC 9028 section 4.5).
+        let route = self.relayed_origin(inc, &repr)?;
+        let relayed;
+        let inc = match route {
+            Some(r) => {
+                self.counters.relayed_received += 1;
+                relayed = Incoming {
+                    src: r.peer.0,
+                    dst: inc.dst,
+                    udp_port: (r.peer.1 != 0).then_some(r.peer.1),
+                    bytes: inc.bytes,
+                };
+                &relayed
             }
-            PacketType::Notify => self.on_notify(inc, &repr),
-            PacketType::Close => self.on_close(now, inc, &repr, mac()?, random),
-            PacketType::CloseAck => self.on_close_ack(now, inc, &repr, mac()?),
+            None => inc,
+        };
+        self.relay_reply = route;
+        let result = self.dispatch_parsed(now, inc, &repr, mac, random);
+        self.relay_reply = None;
+        if let (Some(r), Ok(())) = (route, &result) {
+            let pair = (repr.receiver_hit, repr.sender_hit);
+            if let Some(a) = self.assocs.get_mut(&pair) {
+                if a.peer_locator == r.peer.0 && a.via_relay.as_deref() != Some(&r) {
+                    a.via_relay = Some(Box::new(r));
+                }
+            }
+        }
+        result
+    }
+
+    fn dispatch_parsed(
+        &mut self,
+        now: Instant,
+        inc: &Incoming<'_>,
+        repr: &HipRepr,
+        mac: Option<MacChecked>,
+        random: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
+        let mac = || mac.ok_or(DropReason::BadMac);
+        match repr.packet_type {
+            PacketType::I1 => self.on_i1(now, inc, repr, random),
+            PacketType::R1 => self.on_r1(now, inc, repr, random),
+            PacketType::I2 => self.on_i2(now, inc, repr, random),
+            PacketType::R2 => self.on_r2(now, inc, repr, mac()?),
+            PacketType::Update => self.on_update(now, inc, repr, mac()?, random),
+            PacketType::Notify if super::nat_keepalive::is_keepalive(repr) => {
+                self.on_keepalive(inc, repr)
+            }
+            PacketType::Notify => self.on_notify(inc, repr),
+            PacketType::Close => self.on_close(now, inc, repr, mac()?, random),
+            PacketType::CloseAck => self.on_close_ack(now, inc, repr, mac()?),
             _ => Err(DropReason::Malformed),
         }
     }

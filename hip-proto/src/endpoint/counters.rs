@@ -66,6 +66,12 @@ pub enum DropReason {
     /// is spent: NOTIFY carries no HIP_MAC (RFC 7401 section 5.3.6), so
     /// each forged one would cost a public-key operation.
     NotifyVerifyRateLimited,
+    /// A packet with RELAY_FROM or RELAY_TO whose RELAY_HMAC is missing or
+    /// does not verify with the key of a relay association (RFC 9028
+    /// sections 4.5 and 5.8, RFC 5770 section 4.12): at a Control Relay
+    /// Client, a relayed packet not from our relay; at the relay, a RELAY_TO
+    /// packet not from the registered client.
+    BadRelayHmac,
 }
 
 /// Endpoint counters. Every dropped packet increments exactly one reason.
@@ -158,6 +164,8 @@ pub struct Counters {
     pub relay_rate_limited: u64,
     /// See [`DropReason::NotifyVerifyRateLimited`].
     pub notify_verify_rate_limited: u64,
+    /// See [`DropReason::BadRelayHmac`].
+    pub bad_relay_hmac: u64,
     /// Registrar: services granted (or renewed) (RFC 8003 section 3.3).
     pub registrations_granted: u64,
     /// Registrar: services refused with REG_FAILED.
@@ -175,6 +183,16 @@ pub struct Counters {
     /// Initiator: R1s from the responder's own address accepted by VIA_RVS
     /// (RFC 8004 section 4.3.4).
     pub r1_via_rvs_accepted: u64,
+    /// Control Relay Server: packets forwarded to a registered client with
+    /// RELAY_FROM and RELAY_HMAC (RFC 9028 section 4.5).
+    pub relay_to_client: u64,
+    /// Control Relay Server: packets from a registered client forwarded to
+    /// the transport address in their RELAY_TO (RFC 9028 section 4.5).
+    pub relay_from_client: u64,
+    /// Control Relay Client: relayed packets whose RELAY_HMAC verified.
+    pub relayed_received: u64,
+    /// Control Relay Client: packets sent through the relay with RELAY_TO.
+    pub relayed_sent: u64,
 }
 
 impl Counters {
@@ -219,12 +237,13 @@ impl Counters {
             DropReason::BadRvsHmac => &mut self.bad_rvs_hmac,
             DropReason::RelayRateLimited => &mut self.relay_rate_limited,
             DropReason::NotifyVerifyRateLimited => &mut self.notify_verify_rate_limited,
+            DropReason::BadRelayHmac => &mut self.bad_relay_hmac,
         }
     }
 }
 
 /// Every drop reason.
-pub const ALL_REASONS: [DropReason; 23] = [
+pub const ALL_REASONS: [DropReason; 24] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::UnsupportedVersion,
@@ -248,6 +267,7 @@ pub const ALL_REASONS: [DropReason; 23] = [
     DropReason::BadRvsHmac,
     DropReason::RelayRateLimited,
     DropReason::NotifyVerifyRateLimited,
+    DropReason::BadRelayHmac,
 ];
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! * [`mobility`]: LOCATOR_SET announcement and address verification (RFC 8046).
 //! * [`registration`]: registrar and requester of the Registration Extension (RFC 8003).
 //! * [`rendezvous`]: I1 relaying, FROM / RVS_HMAC / VIA_RVS (RFC 8004).
+//! * [`relay`]: the Control Relay Server and Client, RELAY_FROM / RELAY_TO / RELAY_HMAC (RFC 9028, RFC 5770).
 //! * [`nat_keepalive`]: NAT keepalives on associations over UDP (RFC 5770, RFC 9028 section 5.10).
 //! * [`udp_mapping`]: a peer over UDP is known by its NAT mapping (rebinding, moves).
 //! * [`identity`]: local Host Identities per HIP version.
@@ -50,6 +51,7 @@ pub mod random;
 pub mod rate_limit;
 pub mod registration;
 pub mod rekey_dh;
+pub mod relay;
 pub mod rendezvous;
 pub mod responder;
 pub mod solution;

@@ -20,12 +20,18 @@
 //!   locator for the server changed (RFC 8004 section 3: the RVS must know the
 //!   client's current address); [`Endpoint::unregister`] cancels with lifetime 0.
 //!
-//! Only [`RegType::RendezvousServer`] (RFC 8004 section 4.1) can be offered so
-//! far; the relay types of RFC 5770 / RFC 9028 need the relay data path and are
-//! answered "type unavailable" until it exists ([`RegistrarConfig::validate`]).
+//! [`RegType::RendezvousServer`] (RFC 8004 section 4.1) and
+//! [`RegType::RelayUdpHip`] (the Control Relay Server of RFC 9028 section 4.1,
+//! RFC 5770's HIP relay, [`super::relay`]) can be offered; the data relay
+//! (RELAY_UDP_ESP, type 3, RFC 9028 section 4.12) and the legacy candidate-gathering
+//! types are refused by [`RegistrarConfig::validate`]. A relay registration
+//! is granted only over UDP (the relay forwards to the client's NAT mapping),
+//! and its grant carries REG_FROM: the client's transport address as the
+//! registrar saw it, its server-reflexive address (RFC 9028 section 4.1 and
+//! 5.6), which the client records ([`RegistrationInfo::reflexive_address`]).
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::core::{Endpoint, HitPair};
 use super::event::Event;
@@ -140,8 +146,11 @@ impl Default for RegistrarConfig {
 /// Why a registrar configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrarConfigError {
-    /// A type whose service is not implemented (only RENDEZVOUS is).
-    #[error("registration type {0:?} is not implemented (only the rendezvous service is)")]
+    /// A type whose service is not implemented (only RENDEZVOUS and
+    /// RELAY_UDP_HIP are).
+    #[error(
+        "registration type {0:?} is not implemented (only rendezvous and the control relay are)"
+    )]
     Unimplemented(RegType),
     /// min_lifetime above max_lifetime, or max_lifetime zero.
     #[error("registration lifetimes: min {0} s must be at most max {1} s, max at least 1 s")]
@@ -157,7 +166,7 @@ impl RegistrarConfig {
         if let Some(t) = self
             .services
             .iter()
-            .find(|t| **t != RegType::RendezvousServer)
+            .find(|t| !matches!(t, RegType::RendezvousServer | RegType::RelayUdpHip))
         {
             return Err(RegistrarConfigError::Unimplemented(*t));
         }
@@ -295,6 +304,10 @@ pub struct RegistrationInfo {
     pub granted_lifetime: Option<Duration>,
     /// State.
     pub state: RegistrationState,
+    /// Our transport address as the server saw it (REG_FROM in its grant,
+    /// RFC 9028 section 4.1): the server-reflexive address, for a relay
+    /// registration over UDP.
+    pub reflexive_address: Option<SocketAddr>,
 }
 
 /// One registration as the registrar sees it.
@@ -371,6 +384,11 @@ struct Request {
     registered_from: Option<IpAddr>,
     /// The last request went in an I2 (answered in R2).
     in_i2: bool,
+    /// UDP port of the server when the base exchange toward it goes over
+    /// UDP (a relay registration must, RFC 9028 section 4.1).
+    udp_port: Option<u16>,
+    /// REG_FROM of the last grant (RFC 9028 section 4.1).
+    reflexive: Option<SocketAddr>,
 }
 
 /// Requester state.
@@ -387,7 +405,8 @@ impl Registrar {
             .allow(now)
     }
 
-    /// Whether `client` holds a live registration for `ty`, and with which local HIT.
+    /// Whether `client` holds a live registration for `ty`, and with which
+    /// local HIT. A hash look-up: no allocation.
     pub(super) fn registered(&self, client: &Hit, ty: RegType, now: Instant) -> Option<Hit> {
         let (local, m) = self.clients.get(client)?;
         m.get(&ty).filter(|g| g.expires > now).map(|_| *local)
@@ -430,11 +449,15 @@ impl Endpoint {
 
     /// Registrar: the decision on the REG_REQUEST in `repr` from `client`, if any
     /// (RFC 8003 section 3.3). Nothing changes until [`Self::registrar_commit`].
+    /// `client_at`: the client's transport address when the request came over UDP
+    /// (a relay registration needs one and its grant carries it in REG_FROM,
+    /// RFC 9028 section 4.1).
     pub(super) fn registrar_decide(
         &self,
         now: Instant,
         client: Hit,
         repr: &HipRepr,
+        client_at: Option<SocketAddr>,
     ) -> Option<RegDecision> {
         // Only the first REG_REQUEST counts.
         let Some(ParamRepr::RegRequest { lifetime, types }) = repr.param(ParamType::RegRequest)
@@ -463,6 +486,10 @@ impl Endpoint {
                 Some(RegFailureType::RequiresAdditionalCredentials)
             } else if full {
                 Some(RegFailureType::InsufficientResources)
+            } else if t == RegType::RelayUdpHip && client_at.is_none() {
+                // Over raw HIP there is no mapping to relay to (RFC 9028
+                // section 4.1: the Control Relay Client registers over UDP).
+                Some(RegFailureType::TypeUnavailable)
             } else {
                 None
             };
@@ -476,6 +503,14 @@ impl Endpoint {
                 lifetime: granted_lifetime,
                 types: d.grants.iter().map(|g| g.0).collect(),
             });
+        }
+        // REG_FROM with the client's server-reflexive transport address when
+        // the relay service is granted (RFC 9028 section 4.1, figure 2:
+        // R2(REG_RES(RELAY_UDP_HIP), REG_FROM); section 5.6 format).
+        let relay_granted = d.grants.iter().any(|g| g.0 == RegType::RelayUdpHip);
+        if let Some(at) = client_at.filter(|_| relay_granted) {
+            d.params
+                .push(ParamRepr::RegFrom(super::relay::transport_addr(at)));
         }
         // One REG_FAILED per failure type (section 4.3.3).
         let mut by_failure: Vec<(RegFailureType, Vec<RegType>)> = Vec::new();
@@ -588,6 +623,37 @@ impl Endpoint {
         lifetime_secs: u32,
         random: &mut dyn RandomSource,
     ) -> Result<(), RegisterError> {
+        self.register_via(
+            now,
+            local,
+            server,
+            local_locator,
+            (server_locator, None),
+            types,
+            lifetime_secs,
+            random,
+        )
+    }
+
+    /// [`Self::register`] with the encapsulation of a new base exchange
+    /// toward the server: `server.1` is the server's UDP port (RFC 5770 UDP
+    /// encapsulation), `None` for raw HIP. A registration for
+    /// [`RegType::RelayUdpHip`] must go over UDP (RFC 9028 section 4.1: the
+    /// relay learns the client's NAT mapping from it and reports it in
+    /// REG_FROM).
+    #[allow(clippy::too_many_arguments)]
+    pub fn register_via(
+        &mut self,
+        now: Instant,
+        local: Hit,
+        server: Hit,
+        local_locator: IpAddr,
+        server_at: (IpAddr, Option<u16>),
+        types: &[RegType],
+        lifetime_secs: u32,
+        random: &mut dyn RandomSource,
+    ) -> Result<(), RegisterError> {
+        let (server_locator, udp_port) = server_at;
         if types.is_empty() {
             return Err(RegisterError::NoTypes);
         }
@@ -621,6 +687,8 @@ impl Endpoint {
                 due: Some(now),
                 registered_from: None,
                 in_i2: false,
+                udp_port,
+                reflexive: None,
             };
             match self
                 .requester
@@ -687,6 +755,7 @@ impl Endpoint {
                 requested_lifetime: lifetime_duration(r.lifetime),
                 granted_lifetime: r.granted.map(lifetime_duration),
                 state: r.state,
+                reflexive_address: r.reflexive,
             })
             .collect();
         v.sort_by_key(|i| (i.server_hit, i.reg_type));
@@ -721,6 +790,12 @@ impl Endpoint {
     /// R2 or UPDATE (RFC 8003 sections 3.3, 4.3).
     pub(super) fn requester_answer(&mut self, now: Instant, pair: HitPair, repr: &HipRepr) {
         let local_locator = self.assocs.get(&pair).map(|a| a.local_locator);
+        // REG_FROM: our server-reflexive address for the relay registration
+        // granted in the same packet (RFC 9028 section 4.1).
+        let reflexive = match repr.param(ParamType::RegFrom) {
+            Some(ParamRepr::RegFrom(t)) => super::relay::socket_of(t),
+            _ => None,
+        };
         let mut events = Vec::new();
         for p in &repr.params {
             match p {
@@ -755,6 +830,9 @@ impl Endpoint {
                         r.due = Some(now + dur * RENEW_FRACTION / 100);
                         r.registered_from = local_locator;
                         r.in_i2 = false;
+                        if r.reg_type == RegType::RelayUdpHip {
+                            r.reflexive = reflexive;
+                        }
                         events.push(RegistrationEvent::Registered {
                             server: pair.1,
                             reg_type: *t,
@@ -984,7 +1062,7 @@ impl Endpoint {
                 let Some(r) = self.requester.requests.iter().find(|r| due(r)) else {
                     return Ok(());
                 };
-                let (ll, sl) = (r.local_locator, r.server_locator);
+                let (ll, sl, udp) = (r.local_locator, r.server_locator, r.udp_port);
                 for r in self.requester.requests.iter_mut().filter(|r| due(r)) {
                     r.due = Some(now + REQUEST_RETRY);
                     if r.state == RegistrationState::Cancelling {
@@ -994,7 +1072,7 @@ impl Endpoint {
                 self.requester
                     .requests
                     .retain(|r| !(r.server == pair.1 && r.state == RegistrationState::Cancelling));
-                self.connect(now, pair.0, pair.1, ll, sl, None)?;
+                self.connect(now, pair.0, pair.1, ll, sl, udp)?;
                 Ok(())
             }
         }
@@ -1054,8 +1132,9 @@ impl Endpoint {
         now: Instant,
         pair: HitPair,
         repr: &HipRepr,
+        seen: Option<SocketAddr>,
     ) -> Option<(Vec<ParamRepr>, RegDecision)> {
-        let mut d = self.registrar_decide(now, pair.1, repr)?;
+        let mut d = self.registrar_decide(now, pair.1, repr, seen)?;
         let mut params = std::mem::take(&mut d.params);
         if let Some(info) = self.cfg.registrar.reg_info() {
             params.insert(0, info);
@@ -1094,10 +1173,13 @@ mod tests {
         };
         assert_eq!(c.validate(), Ok(()));
         c.services.push(RegType::RelayUdpHip);
+        assert_eq!(c.validate(), Ok(()));
+        c.services.push(RegType::FullRelay);
         assert_eq!(
             c.validate(),
-            Err(RegistrarConfigError::Unimplemented(RegType::RelayUdpHip))
+            Err(RegistrarConfigError::Unimplemented(RegType::FullRelay))
         );
+        c.services.pop();
         c.services.pop();
         c.min_lifetime = 100;
         c.max_lifetime = 10;

@@ -168,7 +168,7 @@ impl Endpoint {
     }
 
     /// (local, server) of our granted registrations of `ty` for `local`.
-    fn requester_servers(&self, local: crate::Hit, ty: RegType) -> Vec<HitPair> {
+    pub(super) fn requester_servers(&self, local: crate::Hit, ty: RegType) -> Vec<HitPair> {
         self.registrations()
             .into_iter()
             .filter(|r| {

@@ -256,7 +256,10 @@ impl Endpoint {
         }));
         // REG_REQUEST in I2 (RFC 8003 section 3.3): answered in R2, applied
         // once the I2 is accepted.
-        let registration = self.registrar_decide(now, hit_i, repr);
+        let seen = inc
+            .udp_port
+            .map(|port| std::net::SocketAddr::new(inc.src, port));
+        let registration = self.registrar_decide(now, hit_i, repr, seen);
         if let Some(d) = &registration {
             for p in &d.params {
                 r2.insert_ordered(p.clone());

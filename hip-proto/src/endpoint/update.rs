@@ -311,7 +311,10 @@ impl Endpoint {
         reply.insert_ordered(ParamRepr::Ack(vec![seq]));
         // REG_REQUEST in UPDATE (RFC 8003 sections 3.2-3.3): REG_INFO and the
         // answer go in our reply, applied once it is built.
-        let registration = self.registrar_update_answer(now, pair, repr);
+        let seen = inc
+            .udp_port
+            .map(|port| std::net::SocketAddr::new(inc.src, port));
+        let registration = self.registrar_update_answer(now, pair, repr, seen);
         if let Some((params, _)) = &registration {
             for p in params {
                 reply.insert_ordered(p.clone());

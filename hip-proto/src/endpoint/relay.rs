@@ -1,0 +1,397 @@
+//! The HIP Control Relay Server and Control Relay Client (RFC 9028 sections
+//! 4.1, 4.5 and 5.6-5.9; the "HIP relay server" of RFC 5770 sections 4.1 and
+//! 4.12, registration type RELAY_UDP_HIP = 2).
+//!
+//! * Registration (RFC 9028 section 4.1): a client registers for
+//!   [`RegType::RelayUdpHip`] over UDP ([`Endpoint::register_via`]); the
+//!   grant carries REG_FROM, the client's transport address as the relay saw
+//!   it (its server-reflexive address, [`super::registration`]). Who may
+//!   register is the registrar's allow list, as for the RVS.
+//! * Relaying to a client (RFC 9028 section 4.5, RFC 5770 section 4.12): a
+//!   HIP control packet of any type whose Receiver's HIT is a client with a
+//!   live relay registration (not one of ours) is forwarded over UDP to the
+//!   client's current transport address (its association's, which follows
+//!   NAT rebinding), from our address, with RELAY_FROM (the sender's
+//!   transport address) and RELAY_HMAC appended. RELAY_HMAC is computed like
+//!   RVS_HMAC (RFC 9028 section 5.8, RFC 8004 section 4.2.1): over the packet
+//!   up to and including RELAY_FROM ([`cover::below`]), keyed with our
+//!   outgoing HIP integrity key of the association with the client.
+//!   Relaying is stateless, one packet out per packet in, within the
+//!   endpoint-wide relay budget ([`super::RegistrarConfig::relay_rate`],
+//!   shared with the RVS) and counted. A packet for a HIT nobody registered
+//!   is dropped ([`DropReason::NotRegistered`]) after a hash look-up, before
+//!   anything is parsed or allocated. A packet that already carries a
+//!   parameter of RELAY_FROM's type or above (RELAY_TO, FROM, RVS_HMAC,
+//!   VIA_RVS, RELAY_HMAC) is not relayed (chains of relays are out of scope;
+//!   RELAY_FROM could not be placed in type order).
+//! * Relaying from a client (RFC 9028 section 4.5): a packet from a
+//!   registered client that ends with RELAY_TO and RELAY_HMAC (keyed with
+//!   the client's outgoing integrity key, covering RELAY_TO) is forwarded to
+//!   the transport address in RELAY_TO with both removed: what arrives is
+//!   the packet the client signed. Only registered clients may use RELAY_TO
+//!   (no open relay: [`DropReason::NotRegistered`] for anybody else,
+//!   [`DropReason::BadRelayHmac`] for a tag that does not verify), one packet
+//!   out per packet in, within the same budget.
+//! * Control Relay Client (RFC 9028 section 4.5): a received packet with
+//!   RELAY_FROM or RELAY_HMAC must carry both and the tag must verify with
+//!   the incoming key of an association with a relay we are registered at;
+//!   otherwise it is dropped ([`DropReason::BadRelayHmac`]). A verified
+//!   packet is handled as coming from the RELAY_FROM transport address (the
+//!   initiator's), and our answers to that address (R1, R2, and every later
+//!   HIP packet of the association, [`crate::association::context::RelayRoute`])
+//!   go to the relay with RELAY_TO naming it and RELAY_HMAC keyed with our
+//!   outgoing key toward the relay (RFC 9028 section 4.5: the Responder
+//!   answers with RELAY_TO the relayed packet's RELAY_FROM).
+//! * Initiator: nothing relay-specific. It sends its I1 to the relay's
+//!   address (as to an RVS: `connect(.., peer_locator = relay, udp)`); the
+//!   R1, R2 and later packets come back from the relay's address, which stays
+//!   the association's peer locator.
+//!
+//! Where ESP goes: the Control Relay Server relays HIP control packets only
+//! (ESP relaying is the Data Relay Server, RELAY_UDP_ESP, RFC 9028 section
+//! 4.12, not implemented). Without connectivity checks (RFC 9028 section
+//! 4.7.2, base exchange without connectivity checks) a Responder behind a
+//! NAT would have to list its server-reflexive transport address (REG_FROM)
+//! as a preferred transport locator in the R1's LOCATOR_SET; without one the
+//! Initiator uses the R1's source address, here the relay's. We send no
+//! transport locators yet, so the Initiator's association keeps the relay as
+//! peer locator (HIP control works through the relay; its ESP would go to the
+//! relay and is not forwarded). The Responder's association takes the
+//! Initiator's transport address from RELAY_FROM as peer locator and UDP
+//! port: its ESP goes there directly and opens its own NAT's mapping toward
+//! the Initiator, while its HIP packets keep going through the relay, so that
+//! both sides see each other's control packets at the locator they know.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::core::{Endpoint, Incoming};
+use super::counters::DropReason;
+use super::registration::{ip_of, raw_of};
+use super::rendezvous::append_param;
+use crate::association::context::RelayRoute;
+use crate::association::{Instant, State};
+use crate::crypto::mac;
+use crate::wire::{
+    cover, HipRepr, Packet, ParamRepr, ParamType, RegType, TransportAddr, HEADER_LEN,
+};
+use crate::Hit;
+
+/// The Protocol field of a transport address over UDP (RFC 9028 section 5.6).
+const UDP: u8 = 17;
+
+/// The TransportAddr form (REG_FROM, RELAY_FROM, RELAY_TO; RFC 9028 section
+/// 5.6) of a UDP transport address.
+pub(super) fn transport_addr(s: SocketAddr) -> TransportAddr {
+    TransportAddr {
+        port: s.port(),
+        protocol: UDP,
+        reserved: 0,
+        address: raw_of(s.ip()),
+    }
+}
+
+/// A UDP transport address from its TransportAddr form; `None` for port 0.
+pub(super) fn socket_of(t: &TransportAddr) -> Option<SocketAddr> {
+    (t.port != 0).then(|| SocketAddr::new(ip_of(t.address), t.port))
+}
+
+/// The relay parameters at the end of a packet, found without allocating.
+#[derive(Debug, Default)]
+struct Tail<'a> {
+    /// Highest parameter type before RELAY_TO (or in all, without one).
+    max_before: u16,
+    /// RELAY_TO: its offset and contents.
+    relay_to: Option<(usize, &'a [u8])>,
+    /// RELAY_HMAC's contents, when it directly follows RELAY_TO and ends the
+    /// packet.
+    hmac_after_to: Option<&'a [u8]>,
+    /// Parameters after RELAY_TO other than one final RELAY_HMAC.
+    trailing: bool,
+}
+
+fn tail<'a>(pk: &'a Packet<&[u8]>) -> Result<Tail<'a>, DropReason> {
+    let mut t = Tail::default();
+    for p in pk.params() {
+        let p = p.map_err(|_| DropReason::Malformed)?;
+        let ty = p.raw_type();
+        match (t.relay_to, t.hmac_after_to) {
+            (None, _) if ty == ParamType::RelayTo.value() => {
+                t.relay_to = Some((p.offset(), p.contents()));
+            }
+            (None, _) => t.max_before = t.max_before.max(ty),
+            (Some(_), None) if ty == ParamType::RelayHmac.value() => {
+                t.hmac_after_to = Some(p.contents());
+            }
+            (Some(_), _) => t.trailing = true,
+        }
+    }
+    Ok(t)
+}
+
+/// `bytes` with its Header Length set for its length.
+fn set_len(bytes: &mut [u8]) -> Result<(), DropReason> {
+    let n = u8::try_from(bytes.len() / 8 - 1).map_err(|_| DropReason::Malformed)?;
+    bytes[1] = n;
+    Ok(())
+}
+
+impl Endpoint {
+    /// Control Relay Server (RFC 9028 section 4.5): decides on a packet whose
+    /// Receiver's HIT is not ours, from its fixed header and parameter
+    /// headers only. `None`: not a relay matter (handled as before, e.g. an
+    /// I1 for a rendezvous client).
+    pub(super) fn relay_control(
+        &mut self,
+        now: Instant,
+        inc: &Incoming<'_>,
+        pk: &Packet<&[u8]>,
+    ) -> Option<Result<(), DropReason>> {
+        if !self.cfg.registrar.services.contains(&RegType::RelayUdpHip) {
+            return None;
+        }
+        let (sender, receiver) = (pk.sender_hit(), pk.receiver_hit());
+        if receiver.is_null() || self.identity_index(&receiver).is_some() {
+            return None;
+        }
+        let t = match tail(pk) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        if t.relay_to.is_some() {
+            // Only a registered client may have us forward (no open relay).
+            return Some(
+                match self
+                    .registrar
+                    .registered(&sender, RegType::RelayUdpHip, now)
+                {
+                    Some(local) => self.relay_from_client(now, inc, (local, sender), &t),
+                    None => Err(DropReason::NotRegistered),
+                },
+            );
+        }
+        if let Some(local) = self
+            .registrar
+            .registered(&receiver, RegType::RelayUdpHip, now)
+        {
+            return Some(self.relay_to_client(now, inc, (local, receiver), &t));
+        }
+        if self
+            .registrar
+            .registered(&receiver, RegType::RendezvousServer, now)
+            .is_some()
+        {
+            return None;
+        }
+        Some(Err(DropReason::NotRegistered))
+    }
+
+    /// The established association with a relay client, its keys and UDP
+    /// port.
+    fn relay_client_assoc(
+        &self,
+        pair: (Hit, Hit),
+    ) -> Result<&crate::association::Association, DropReason> {
+        self.assocs
+            .get(&pair)
+            .filter(|a| matches!(a.driver.state(), State::Established | State::R2Sent))
+            .filter(|a| a.keys.is_some() && a.rhash.is_some())
+            .ok_or(DropReason::NotRegistered)
+    }
+
+    /// Forwards a packet to a registered client with RELAY_FROM and
+    /// RELAY_HMAC (RFC 9028 section 4.5).
+    fn relay_to_client(
+        &mut self,
+        now: Instant,
+        inc: &Incoming<'_>,
+        pair: (Hit, Hit),
+        t: &Tail<'_>,
+    ) -> Result<(), DropReason> {
+        if t.relay_to.is_some() || t.max_before >= ParamType::RelayFrom.value() {
+            return Err(DropReason::Policy);
+        }
+        let a = self.relay_client_assoc(pair)?;
+        let (Some(keys), Some(rhash), Some(udp)) = (&a.keys, a.rhash, a.udp_port) else {
+            return Err(DropReason::NotRegistered);
+        };
+        let key = keys.hip_keys().0.integ.to_vec();
+        let dst = a.peer_locator;
+        let src = if inc.dst.is_ipv4() == dst.is_ipv4() {
+            inc.dst
+        } else {
+            a.local_locator
+        };
+        if !self.registrar.relay_allow(&self.cfg.registrar, now) {
+            return Err(DropReason::RelayRateLimited);
+        }
+        // RELAY_FROM: the sender's transport address; port 0 when it came
+        // over raw HIP (the client then answers with a RELAY_TO of port 0).
+        let from = TransportAddr {
+            port: inc.udp_port.unwrap_or(0),
+            protocol: if inc.udp_port.is_some() { UDP } else { 0 },
+            reserved: 0,
+            address: raw_of(inc.src),
+        };
+        let mut bytes = inc.bytes.to_vec();
+        append_param(&mut bytes, &ParamRepr::RelayFrom(from)).map_err(|_| DropReason::Policy)?;
+        let covered = cover::below(&bytes, ParamType::RelayHmac.value())
+            .map_err(|_| DropReason::Malformed)?;
+        let tag = mac::compute(rhash, &key, &covered);
+        append_param(&mut bytes, &ParamRepr::RelayHmac(tag)).map_err(|_| DropReason::Policy)?;
+        self.counters.relay_to_client += 1;
+        self.transmit(src, dst, Some(udp), bytes);
+        Ok(())
+    }
+
+    /// Forwards a registered client's packet to its RELAY_TO, without
+    /// RELAY_TO and RELAY_HMAC (RFC 9028 section 4.5).
+    fn relay_from_client(
+        &mut self,
+        now: Instant,
+        inc: &Incoming<'_>,
+        pair: (Hit, Hit),
+        t: &Tail<'_>,
+    ) -> Result<(), DropReason> {
+        let (Some((to_off, to)), Some(tag)) = (t.relay_to, t.hmac_after_to) else {
+            return Err(DropReason::BadRelayHmac);
+        };
+        if t.trailing {
+            return Err(DropReason::Policy);
+        }
+        let a = self.relay_client_assoc(pair)?;
+        let (Some(keys), Some(rhash)) = (&a.keys, a.rhash) else {
+            return Err(DropReason::NotRegistered);
+        };
+        let covered = cover::below(inc.bytes, ParamType::RelayHmac.value())
+            .map_err(|_| DropReason::Malformed)?;
+        if !mac::verify(rhash, &keys.hip_keys().1.integ, &covered, tag) {
+            return Err(DropReason::BadRelayHmac);
+        }
+        let Ok(ParamRepr::RelayTo(to)) = ParamRepr::parse(ParamType::RelayTo.value(), to) else {
+            return Err(DropReason::Malformed);
+        };
+        let dst = ip_of(to.address);
+        let udp = match (to.port, to.protocol) {
+            (0, _) => None,
+            (p, UDP) => Some(p),
+            _ => return Err(DropReason::Policy),
+        };
+        // Never to ourselves or across families (we send from the address
+        // the client reached).
+        if dst.is_ipv4() != inc.dst.is_ipv4() || dst == inc.dst || dst.is_unspecified() {
+            return Err(DropReason::Policy);
+        }
+        if !self.registrar.relay_allow(&self.cfg.registrar, now) {
+            return Err(DropReason::RelayRateLimited);
+        }
+        let mut bytes = inc.bytes[..to_off].to_vec();
+        set_len(&mut bytes)?;
+        self.counters.relay_from_client += 1;
+        self.transmit(inc.dst, dst, udp, bytes);
+        Ok(())
+    }
+
+    /// Control Relay Client: checks RELAY_FROM / RELAY_HMAC of a received
+    /// packet (RFC 9028 section 4.5). `Some`: relayed by our relay, answers
+    /// go back through it.
+    pub(super) fn relayed_origin(
+        &self,
+        inc: &Incoming<'_>,
+        repr: &HipRepr,
+    ) -> Result<Option<RelayRoute>, DropReason> {
+        let from = match repr.param(ParamType::RelayFrom) {
+            Some(ParamRepr::RelayFrom(t)) => Some(t),
+            _ => None,
+        };
+        let tag = match repr.param(ParamType::RelayHmac) {
+            Some(ParamRepr::RelayHmac(t)) => Some(t),
+            _ => None,
+        };
+        if from.is_none() && tag.is_none() {
+            return Ok(None);
+        }
+        let (Some(from), Some(tag)) = (from, tag) else {
+            return Err(DropReason::BadRelayHmac);
+        };
+        if repr.receiver_hit.is_null() {
+            return Err(DropReason::Policy);
+        }
+        let Some(relay_port) = inc.udp_port else {
+            return Err(DropReason::BadRelayHmac);
+        };
+        let covered = cover::below(inc.bytes, ParamType::RelayHmac.value())
+            .map_err(|_| DropReason::Malformed)?;
+        let relay_pair = self
+            .requester_servers(repr.receiver_hit, RegType::RelayUdpHip)
+            .into_iter()
+            .find(|pair| {
+                self.assocs
+                    .get(pair)
+                    .filter(|a| a.driver.state() == State::Established)
+                    .is_some_and(|a| match (&a.keys, a.rhash) {
+                        (Some(k), Some(rhash)) => {
+                            mac::verify(rhash, &k.hip_keys().1.integ, &covered, tag)
+                        }
+                        _ => false,
+                    })
+            })
+            .ok_or(DropReason::BadRelayHmac)?;
+        let peer = ip_of(from.address);
+        if peer.is_unspecified() || (from.port != 0 && from.protocol != UDP) {
+            return Err(DropReason::Malformed);
+        }
+        Ok(Some(RelayRoute {
+            relay_pair,
+            relay: (inc.src, relay_port),
+            local: inc.dst,
+            peer: (peer, from.port),
+        }))
+    }
+
+    /// Control Relay Client: a packet for `dst` that belongs to an exchange
+    /// through our relay goes to the relay with RELAY_TO and RELAY_HMAC (RFC
+    /// 9028 section 4.5). Returns the (src, dst, udp, bytes) to send, the
+    /// arguments unchanged when the packet is not relayed.
+    pub(super) fn through_relay(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        udp_port: Option<u16>,
+        bytes: Vec<u8>,
+        route: Option<RelayRoute>,
+    ) -> (IpAddr, IpAddr, Option<u16>, Vec<u8>) {
+        let Some(route) = route.filter(|r| r.peer.0 == dst) else {
+            return (src, dst, udp_port, bytes);
+        };
+        let key = self.assocs.get(&route.relay_pair).and_then(|a| {
+            let k = a.keys.as_ref()?;
+            Some((a.rhash?, k.hip_keys().0.integ.to_vec()))
+        });
+        let Some((rhash, key)) = key else {
+            // The relay association is gone: nothing to sign with.
+            self.counters.build_failed += 1;
+            return (src, dst, udp_port, bytes);
+        };
+        let mut out = bytes.clone();
+        let to = TransportAddr {
+            port: route.peer.1,
+            protocol: if route.peer.1 == 0 { 0 } else { UDP },
+            reserved: 0,
+            address: raw_of(route.peer.0),
+        };
+        let built = (|| {
+            append_param(&mut out, &ParamRepr::RelayTo(to)).ok()?;
+            let covered = cover::below(&out, ParamType::RelayHmac.value()).ok()?;
+            let tag = mac::compute(rhash, &key, &covered);
+            append_param(&mut out, &ParamRepr::RelayHmac(tag)).ok()
+        })();
+        if built.is_none() || out.len() < HEADER_LEN {
+            self.counters.build_failed += 1;
+            return (src, dst, udp_port, bytes);
+        }
+        // Over UDP the checksum is zero (RFC 5770 section 5.1).
+        out[4..6].fill(0);
+        self.counters.relayed_sent += 1;
+        (route.local, route.relay.0, Some(route.relay.1), out)
+    }
+}

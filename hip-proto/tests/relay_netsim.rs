@@ -1,0 +1,710 @@
+//! The Control Relay Server (RFC 9028 sections 4.1 and 4.5; RFC 5770's HIP
+//! relay) between real endpoints in virtual time: a relay S (host 0) on the
+//! public side, a responder R (host 1) behind a NAT that maps it to one
+//! public transport address and lets in only packets from addresses R sent
+//! to, and an initiator I (host 2) that knows R's HIT and S's address.
+
+mod harness;
+mod netsim;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+
+use harness::*;
+use hip_proto::association::{Duration, Instant, State};
+use hip_proto::crypto::hi::{HostIdentity, KeySpec};
+use hip_proto::endpoint::{
+    Config, DropReason, Event, Incoming, RateLimit, RegistrarConfig, RegistrationPolicy,
+    RegistrationState, Transmit,
+};
+use hip_proto::registry::{PacketType, Version};
+use hip_proto::wire::{
+    HipRepr, ParamRepr, ParamType, RegFailureType, RegType, TransportAddr, HEADER_LEN,
+};
+use hip_proto::Hit;
+
+const RELAY: RegType = RegType::RelayUdpHip;
+const PORT: u16 = 10500;
+/// The port R's NAT maps R's 10500 to.
+const NAT_PORT: u16 = 40001;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn t0() -> Instant {
+    Instant(1_000_000_000)
+}
+
+fn relay_cfg() -> Config {
+    Config {
+        registrar: RegistrarConfig {
+            services: vec![RELAY],
+            allow: RegistrationPolicy::Any,
+            ..RegistrarConfig::default()
+        },
+        ..Config::default()
+    }
+}
+
+/// R's NAT: endpoint-independent mapping of R's private address and port 10500
+/// to `public`:[`NAT_PORT`], address-dependent filtering.
+struct Nat {
+    private: IpAddr,
+    public: IpAddr,
+    sent_to: HashSet<IpAddr>,
+    filtered: usize,
+}
+
+struct World {
+    h: Vec<Host>,
+    nat: Nat,
+    now: Instant,
+    /// Every packet delivered: (to host, what it received).
+    seen: Vec<(usize, IpAddr, Option<u16>, Vec<u8>)>,
+}
+
+fn key(seed: u64) -> HostIdentity {
+    HostIdentity::generate(KeySpec::EcdsaP256, &mut rand_core_seeded(seed)).unwrap()
+}
+
+impl World {
+    /// S, R (behind the NAT), I; R not registered yet.
+    fn new(relay: Config) -> World {
+        let [kr, ki] = keys(KeySpec::EcdsaP256);
+        let h = vec![
+            Host::new(relay, key(91), Version::V2, ip("203.0.113.10"), 1),
+            Host::new(Config::default(), kr, Version::V2, ip("192.0.2.20"), 2),
+            Host::new(Config::default(), ki, Version::V2, ip("203.0.113.30"), 3),
+        ];
+        World {
+            h,
+            nat: Nat {
+                private: ip("192.0.2.20"),
+                public: ip("198.51.100.1"),
+                sent_to: HashSet::new(),
+                filtered: 0,
+            },
+            now: t0(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// World with R registered at S for the relay service over UDP.
+    fn registered() -> World {
+        let mut w = World::new(relay_cfg());
+        w.register(1, RELAY, Some(PORT));
+        let regs = w.h[1].ep.registrations();
+        assert_eq!(regs[0].state, RegistrationState::Registered, "{regs:?}");
+        w
+    }
+
+    fn register(&mut self, n: usize, ty: RegType, udp: Option<u16>) {
+        let (c, s, cl, sl) = (self.h[n].hit, self.h[0].hit, self.h[n].loc, self.h[0].loc);
+        let now = self.now;
+        let mut rng = netsim::Rng::new(40 + n as u64);
+        self.h[n]
+            .ep
+            .register_via(
+                now,
+                c,
+                s,
+                cl,
+                (sl, udp),
+                &[ty],
+                600,
+                &mut |b: &mut [u8]| rng.fill(b),
+            )
+            .unwrap();
+        self.run(Duration::from_secs(10), |h| {
+            h[n].ep
+                .registrations()
+                .iter()
+                .any(|r| r.state != RegistrationState::Requested)
+        });
+    }
+
+    /// Where a packet sent by host `from` arrives: (host, what it sees).
+    fn route(&mut self, from: usize, t: &Transmit) -> Option<(usize, Incoming<'static>, Vec<u8>)> {
+        let sport = t.udp_port.map(|_| PORT);
+        let (src, sport) = if t.src == self.nat.private {
+            self.nat.sent_to.insert(t.dst);
+            (self.nat.public, sport.map(|_| NAT_PORT))
+        } else {
+            (t.src, sport)
+        };
+        let dst = if t.dst == self.nat.public {
+            // Raw HIP passes by address only (generic connection tracking).
+            let port_ok = t.udp_port.is_none_or(|p| p == NAT_PORT);
+            if !self.nat.sent_to.contains(&src) || !port_ok {
+                self.nat.filtered += 1;
+                return None;
+            }
+            self.nat.private
+        } else {
+            t.dst
+        };
+        let _ = from;
+        let to = self.h.iter().position(|h| h.loc == dst)?;
+        Some((
+            to,
+            Incoming {
+                src,
+                dst,
+                udp_port: sport,
+                bytes: &[],
+            },
+            t.bytes.clone(),
+        ))
+    }
+
+    /// Hands one packet to its destination.
+    fn send(&mut self, from: usize, t: &Transmit) -> Option<(usize, Result<(), DropReason>)> {
+        let (to, inc, bytes) = self.route(from, t)?;
+        self.seen.push((to, inc.src, inc.udp_port, bytes.clone()));
+        let h = &mut self.h[to];
+        let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
+        let r = h.ep.handle_checked(
+            self.now,
+            Incoming {
+                bytes: &bytes,
+                ..inc
+            },
+            &mut |b: &mut [u8]| rng.fill(b),
+        );
+        h.rng = rng;
+        Some((to, r))
+    }
+
+    /// Delivers everything queued until the network is quiet.
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut any = false;
+            for n in 0..self.h.len() {
+                for t in take(&mut self.h[n]) {
+                    any = true;
+                    self.send(n, &t);
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+        panic!("no quiet");
+    }
+
+    /// Pumps and runs timers until `done` or `limit` passes.
+    fn run(&mut self, limit: Duration, done: impl Fn(&[Host]) -> bool) {
+        let end = self.now + limit;
+        loop {
+            self.pump();
+            if done(&self.h) {
+                return;
+            }
+            let Some(next) = self.h.iter().filter_map(|h| h.ep.poll_timeout()).min() else {
+                return;
+            };
+            if next > end {
+                return;
+            }
+            self.now = self.now.max(next);
+            for h in self.h.iter_mut() {
+                if h.ep.poll_timeout().is_some_and(|t| t <= self.now) {
+                    let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
+                    h.ep.handle_timeout(self.now, &mut |b: &mut [u8]| rng.fill(b));
+                    h.rng = rng;
+                }
+            }
+        }
+    }
+
+    /// I sends an I1 for `peer` to S over UDP; returns it undelivered.
+    fn i1_to_relay(&mut self, peer: Hit) -> Transmit {
+        let (i, il, sl) = (self.h[2].hit, self.h[2].loc, self.h[0].loc);
+        self.h[2]
+            .ep
+            .connect(self.now, i, peer, il, sl, Some(PORT))
+            .unwrap();
+        let mut v = take(&mut self.h[2]);
+        assert_eq!(v.len(), 1);
+        let t = v.remove(0);
+        assert_eq!((t.dst, t.udp_port), (sl, Some(PORT)));
+        t
+    }
+
+    fn assoc(&self, n: usize, peer: Hit) -> hip_proto::endpoint::AssociationInfo {
+        self.h[n]
+            .ep
+            .associations()
+            .into_iter()
+            .find(|a| a.peer_hit == peer)
+            .expect("association")
+    }
+}
+
+fn relay_params(bytes: &[u8]) -> (Option<TransportAddr>, Option<TransportAddr>, bool) {
+    let r = HipRepr::parse_bytes(bytes).unwrap();
+    let from = match r.param(ParamType::RelayFrom) {
+        Some(ParamRepr::RelayFrom(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let to = match r.param(ParamType::RelayTo) {
+        Some(ParamRepr::RelayTo(t)) => Some(t.clone()),
+        _ => None,
+    };
+    (from, to, r.param(ParamType::RelayHmac).is_some())
+}
+
+fn addr_of(t: &TransportAddr) -> SocketAddr {
+    let a = std::net::Ipv6Addr::from(t.address);
+    let ip = a
+        .to_ipv4_mapped()
+        .map_or(IpAddr::V6(a), std::net::IpAddr::V4);
+    SocketAddr::new(ip, t.port)
+}
+
+#[test]
+fn relay_registration_over_udp_is_granted_with_the_mapped_address_in_reg_from() {
+    let w = World::registered();
+    let r = &w.h[1].ep.registrations()[0];
+    assert_eq!(r.reg_type, RELAY);
+    // REG_FROM: the NAT's public address and mapped port, which only the
+    // relay could see (RFC 9028 section 4.1).
+    assert_eq!(
+        r.reflexive_address,
+        Some(SocketAddr::new(ip("198.51.100.1"), NAT_PORT))
+    );
+    let clients = w.h[0].ep.registered_clients(w.now);
+    assert_eq!(clients.len(), 1);
+    assert_eq!(
+        (clients[0].client_hit, clients[0].reg_type),
+        (w.h[1].hit, RELAY)
+    );
+    // The R2 that granted it carried REG_FROM inside the signed part.
+    let r2 = w
+        .seen
+        .iter()
+        .find(|(to, _, _, b)| {
+            *to == 1 && HipRepr::parse_bytes(b).unwrap().packet_type == PacketType::R2
+        })
+        .expect("R2 to R");
+    let repr = HipRepr::parse_bytes(&r2.3).unwrap();
+    let Some(ParamRepr::RegFrom(t)) = repr.param(ParamType::RegFrom) else {
+        panic!("no REG_FROM in {:?}", repr.params);
+    };
+    assert_eq!(addr_of(t), SocketAddr::new(ip("198.51.100.1"), NAT_PORT));
+    assert_eq!(t.protocol, 17);
+}
+
+#[test]
+fn relay_registration_is_refused_over_raw_hip_and_when_not_allowed() {
+    // Over raw HIP (from I, which has no NAT in its way): no mapping to
+    // relay to.
+    let mut w = World::new(relay_cfg());
+    w.register(2, RELAY, None);
+    let r = &w.h[2].ep.registrations()[0];
+    assert_eq!(
+        r.state,
+        RegistrationState::Failed(RegFailureType::TypeUnavailable)
+    );
+    assert_eq!(r.reflexive_address, None);
+    assert!(w.h[0].ep.registered_clients(w.now).is_empty());
+    // Not on the allow list.
+    let mut cfg = relay_cfg();
+    cfg.registrar.allow = RegistrationPolicy::Hits(Default::default());
+    let mut w = World::new(cfg);
+    w.register(1, RELAY, Some(PORT));
+    assert_eq!(
+        w.h[1].ep.registrations()[0].state,
+        RegistrationState::Failed(RegFailureType::RequiresAdditionalCredentials)
+    );
+    assert!(w.h[0].ep.registered_clients(w.now).is_empty());
+    // A relay that does not offer the service.
+    let mut cfg = relay_cfg();
+    cfg.registrar.services = vec![RegType::RendezvousServer];
+    let mut w = World::new(cfg);
+    w.register(1, RELAY, Some(PORT));
+    assert_eq!(
+        w.h[1].ep.registrations()[0].state,
+        RegistrationState::Failed(RegFailureType::TypeUnavailable)
+    );
+}
+
+#[test]
+fn base_exchange_through_the_relay_reaches_the_natted_responder() {
+    let mut w = World::registered();
+    let (s, r, i) = (w.h[0].hit, w.h[1].hit, w.h[2].hit);
+    // Without the relay I cannot reach R: its NAT filters I's packets.
+    let filtered = w.nat.filtered;
+    let direct = Transmit {
+        src: w.h[2].loc,
+        dst: w.nat.public,
+        udp_port: Some(NAT_PORT),
+        bytes: vec![0; HEADER_LEN],
+    };
+    assert!(w.send(2, &direct).is_none());
+    assert_eq!(w.nat.filtered, filtered + 1);
+
+    let relay_states = w.h[0].ep.state_count();
+    let c0 = w.h[0].ep.counters();
+    let seen0 = w.seen.len();
+    let i1 = w.i1_to_relay(r);
+    w.send(2, &i1);
+    w.run(Duration::from_secs(10), |h| {
+        h[2].ep.state(h[2].hit, h[1].hit) == State::Established
+    });
+    assert_eq!(w.h[2].ep.state(i, r), State::Established);
+    assert_eq!(w.h[1].ep.state(r, i), State::R2Sent);
+    // An UPDATE (rekey) from I goes through the relay too and moves R to
+    // ESTABLISHED; R's answer comes back the same way.
+    let now = w.now;
+    let mut rng = netsim::Rng::new(9);
+    w.h[2]
+        .ep
+        .rekey(now, i, r, &mut |b: &mut [u8]| rng.fill(b))
+        .unwrap();
+    w.run(Duration::from_secs(10), |h| {
+        h[1].ep.state(h[1].hit, h[2].hit) == State::Established && h[2].ep.counters().rekeyed >= 1
+    });
+    assert_eq!(w.h[1].ep.state(r, i), State::Established);
+    assert_eq!(w.h[2].ep.state(i, r), State::Established);
+    assert!(w.h[2].ep.counters().rekeyed >= 1);
+    assert_keys_match_after_rekey(&w);
+
+    // The relay kept no state for the exchange and forwarded both ways.
+    assert_eq!(w.h[0].ep.state_count(), relay_states);
+    let c = w.h[0].ep.counters();
+    assert!(c.relay_to_client - c0.relay_to_client >= 3, "{c:?}"); // I1, I2, UPDATE
+    assert!(c.relay_from_client - c0.relay_from_client >= 3, "{c:?}"); // R1, R2, UPDATE
+    assert_eq!(c.dropped_total(), c0.dropped_total());
+    // What reached R came from S, with RELAY_FROM naming I's transport
+    // address and RELAY_HMAC; what reached I came from S without relay
+    // parameters (RELAY_TO and RELAY_HMAC removed).
+    let mut to_r = 0;
+    let mut to_i = 0;
+    for (to, src, udp, b) in &w.seen[seen0..] {
+        let repr = HipRepr::parse_bytes(b).unwrap();
+        if (*to, repr.sender_hit, repr.receiver_hit) == (1, i, r) {
+            assert_eq!((*to, *src, *udp), (1, w.h[0].loc, Some(PORT)));
+            let (from, rto, hmac) = relay_params(b);
+            let from = from.expect("RELAY_FROM");
+            assert_eq!(addr_of(&from), SocketAddr::new(w.h[2].loc, PORT));
+            assert!(rto.is_none() && hmac);
+            to_r += 1;
+        }
+        if (*to, repr.sender_hit, repr.receiver_hit) == (2, r, i) {
+            assert_eq!((*to, *src, *udp), (2, w.h[0].loc, Some(PORT)));
+            assert_eq!(relay_params(b), (None, None, false));
+            to_i += 1;
+        }
+        // Nothing reaches I from R's NAT: all of R's packets go to S.
+        assert!(!(*to == 2 && *src == w.nat.public), "{repr:?}");
+        assert!(*to != 1 || *src == w.h[0].loc, "only S reaches R");
+        let _ = s;
+    }
+    assert!(to_r >= 3 && to_i >= 3, "{to_r} {to_i}");
+    // I knows R at the relay (the R1's source, RFC 9028 section 4.7.2 without
+    // a transport locator); R knows I at I's transport address (RELAY_FROM).
+    let ai = w.assoc(2, r);
+    assert_eq!((ai.peer_locator, ai.udp_port), (w.h[0].loc, Some(PORT)));
+    let ar = w.assoc(1, i);
+    assert_eq!((ar.peer_locator, ar.udp_port), (w.h[2].loc, Some(PORT)));
+    let cr = w.h[1].ep.counters();
+    assert!(cr.relayed_received >= 3 && cr.relayed_sent >= 3, "{cr:?}");
+    assert_eq!(cr.dropped_total(), 0, "{cr:?}");
+    // The Established events agree.
+    let Some(Event::Established { peer_locator, .. }) = w.h[1].established() else {
+        panic!()
+    };
+    assert_eq!(*peer_locator, w.h[2].loc);
+}
+
+fn assert_keys_match_after_rekey(w: &World) {
+    // Both hosts' base exchange keys agree (the rekey's are checked by the
+    // counters above).
+    assert_keys_match(&w.h[1], &w.h[2]);
+}
+
+/// The relayed I1 as R would receive it: (src, udp, bytes).
+fn relayed_i1(w: &mut World) -> Transmit {
+    let r = w.h[1].hit;
+    let i1 = w.i1_to_relay(r);
+    let (to, inc, bytes) = w.route(2, &i1).unwrap();
+    assert_eq!(to, 0);
+    let res = {
+        let h = &mut w.h[0];
+        let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
+        let res = h.ep.handle_checked(
+            w.now,
+            Incoming {
+                bytes: &bytes,
+                ..inc
+            },
+            &mut |b: &mut [u8]| rng.fill(b),
+        );
+        h.rng = rng;
+        res
+    };
+    assert_eq!(res, Ok(()));
+    let mut out = take(&mut w.h[0]);
+    assert_eq!(out.len(), 1);
+    out.remove(0)
+}
+
+#[test]
+fn a_tampered_relay_from_or_relay_hmac_is_dropped_and_counted() {
+    let mut w = World::registered();
+    let fwd = relayed_i1(&mut w);
+    let (from, _, hmac) = relay_params(&fwd.bytes);
+    assert!(from.is_some() && hmac);
+    let before = w.h[1].ep.counters();
+    // RELAY_FROM's address changed (the tag no longer verifies).
+    let mut forged = fwd.clone();
+    let repr = HipRepr::parse_bytes(&forged.bytes).unwrap();
+    let n = repr.params.len();
+    assert!(matches!(repr.params[n - 2], ParamRepr::RelayFrom(_)));
+    let from_off = forged.bytes.len() - relay_hmac_len(&forged.bytes) - 24;
+    forged.bytes[from_off + 4 + 4 + 15] ^= 1;
+    assert_eq!(w.send(0, &forged), Some((1, Err(DropReason::BadRelayHmac))));
+    // RELAY_HMAC itself changed.
+    let mut forged = fwd.clone();
+    let tag_at = forged.bytes.len() - relay_hmac_len(&forged.bytes) + 4;
+    forged.bytes[tag_at] ^= 0x80;
+    assert_eq!(w.send(0, &forged), Some((1, Err(DropReason::BadRelayHmac))));
+    // RELAY_HMAC removed: RELAY_FROM alone.
+    let mut forged = fwd.clone();
+    let hl = relay_hmac_len(&forged.bytes);
+    forged.bytes.truncate(forged.bytes.len() - hl);
+    forged.bytes[1] = (forged.bytes.len() / 8 - 1) as u8;
+    assert_eq!(w.send(0, &forged), Some((1, Err(DropReason::BadRelayHmac))));
+    let c = w.h[1].ep.counters();
+    assert_eq!(c.bad_relay_hmac - before.bad_relay_hmac, 3);
+    assert_eq!(c.r1_sent, before.r1_sent, "no R1 for any of them");
+    assert!(take(&mut w.h[1]).is_empty());
+    // The genuine one is answered through the relay, with RELAY_TO.
+    assert_eq!(w.send(0, &fwd), Some((1, Ok(()))));
+    let out = take(&mut w.h[1]);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].dst, out[0].udp_port), (w.h[0].loc, Some(PORT)));
+    let (from, to, hmac) = relay_params(&out[0].bytes);
+    assert!(from.is_none() && hmac);
+    assert_eq!(
+        addr_of(&to.expect("RELAY_TO")),
+        SocketAddr::new(w.h[2].loc, PORT)
+    );
+}
+
+/// Length of the final RELAY_HMAC parameter with padding.
+fn relay_hmac_len(b: &[u8]) -> usize {
+    let pk = hip_proto::wire::Packet::new_checked(b).unwrap();
+    let p = pk.params().last().unwrap().unwrap();
+    assert_eq!(p.param_type(), ParamType::RelayHmac);
+    p.as_bytes().len()
+}
+
+#[test]
+fn a_packet_for_an_unregistered_hit_is_not_relayed_and_creates_no_state() {
+    let mut w = World::registered();
+    let stranger = Host::new(
+        Config::default(),
+        key(92),
+        Version::V2,
+        ip("203.0.113.99"),
+        9,
+    )
+    .hit;
+    let states = w.h[0].ep.state_count();
+    let c0 = w.h[0].ep.counters();
+    let i1 = w.i1_to_relay(stranger);
+    assert_eq!(w.send(2, &i1), Some((0, Err(DropReason::NotRegistered))));
+    // Any other type too (here an UPDATE-shaped packet for the stranger).
+    let mut u = HipRepr::new(PacketType::Update, Version::V2, w.h[2].hit, stranger);
+    u.params.push(ParamRepr::Seq(1));
+    let t = Transmit {
+        src: w.h[2].loc,
+        dst: w.h[0].loc,
+        udp_port: Some(PORT),
+        bytes: u.to_bytes().unwrap(),
+    };
+    assert_eq!(w.send(2, &t), Some((0, Err(DropReason::NotRegistered))));
+    assert!(take(&mut w.h[0]).is_empty());
+    assert_eq!(w.h[0].ep.state_count(), states);
+    let c = w.h[0].ep.counters();
+    assert_eq!(c.not_registered - c0.not_registered, 2);
+    assert_eq!(c.relay_to_client, c0.relay_to_client);
+}
+
+#[test]
+fn only_a_registered_client_can_use_relay_to() {
+    let mut w = World::registered();
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    let victim: IpAddr = ip("203.0.113.77");
+    let to = TransportAddr {
+        port: PORT,
+        protocol: 17,
+        reserved: 0,
+        address: match victim {
+            IpAddr::V4(a) => a.to_ipv6_mapped(),
+            IpAddr::V6(a) => a,
+        }
+        .octets(),
+    };
+    let c0 = w.h[0].ep.counters();
+    // I is no client: its RELAY_TO packet (with a made-up tag) is refused.
+    let mut p = HipRepr::new(PacketType::Notify, Version::V2, i, r);
+    p.params.push(ParamRepr::RelayTo(to.clone()));
+    p.params.push(ParamRepr::RelayHmac(vec![7; 32]));
+    let t = Transmit {
+        src: w.h[2].loc,
+        dst: w.h[0].loc,
+        udp_port: Some(PORT),
+        bytes: p.to_bytes().unwrap(),
+    };
+    assert_eq!(w.send(2, &t), Some((0, Err(DropReason::NotRegistered))));
+    // R's HIT as sender but without R's key: the tag does not verify.
+    let mut p = HipRepr::new(PacketType::Notify, Version::V2, r, i);
+    p.params.push(ParamRepr::RelayTo(to));
+    p.params.push(ParamRepr::RelayHmac(vec![7; 32]));
+    let t = Transmit {
+        src: w.h[2].loc,
+        dst: w.h[0].loc,
+        udp_port: Some(PORT),
+        bytes: p.to_bytes().unwrap(),
+    };
+    assert_eq!(w.send(2, &t), Some((0, Err(DropReason::BadRelayHmac))));
+    assert!(take(&mut w.h[0]).is_empty(), "nothing forwarded");
+    let c = w.h[0].ep.counters();
+    assert_eq!(c.relay_from_client, c0.relay_from_client);
+    assert_eq!(c.bad_relay_hmac - c0.bad_relay_hmac, 1);
+}
+
+#[test]
+fn relaying_is_rate_limited() {
+    let mut cfg = relay_cfg();
+    cfg.registrar.relay_rate = RateLimit {
+        burst: 3,
+        per_token: Duration::from_secs(3600),
+    };
+    let mut w = World::new(cfg);
+    w.register(1, RELAY, Some(PORT));
+    assert_eq!(
+        w.h[1].ep.registrations()[0].state,
+        RegistrationState::Registered
+    );
+    let r = w.h[1].hit;
+    let i1 = w.i1_to_relay(r);
+    let c0 = w.h[0].ep.counters();
+    let mut results = Vec::new();
+    for _ in 0..5 {
+        results.push(w.send(2, &i1).map(|x| x.1));
+    }
+    let relayed = take(&mut w.h[0]);
+    assert_eq!(relayed.len(), 3, "one packet out per packet in, 3 allowed");
+    assert_eq!(
+        results[3..],
+        [
+            Some(Err(DropReason::RelayRateLimited)),
+            Some(Err(DropReason::RelayRateLimited))
+        ]
+    );
+    let c = w.h[0].ep.counters();
+    assert_eq!(c.relay_to_client - c0.relay_to_client, 3);
+    assert_eq!(c.relay_rate_limited - c0.relay_rate_limited, 2);
+}
+
+/// S, R registered, and an exchange I -> S -> R completed (R moved to
+/// ESTABLISHED by an UPDATE of I's through the relay).
+fn established_through_relay() -> World {
+    let mut w = World::registered();
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    let i1 = w.i1_to_relay(r);
+    w.send(2, &i1);
+    w.run(Duration::from_secs(10), |h| {
+        h[2].ep.state(h[2].hit, h[1].hit) == State::Established
+    });
+    let now = w.now;
+    let mut rng = netsim::Rng::new(9);
+    w.h[2]
+        .ep
+        .rekey(now, i, r, &mut |b: &mut [u8]| rng.fill(b))
+        .unwrap();
+    w.run(Duration::from_secs(10), |h| {
+        h[1].ep.state(h[1].hit, h[2].hit) == State::Established && h[2].ep.counters().rekeyed >= 1
+    });
+    assert_eq!(w.h[1].ep.state(r, i), State::Established);
+    w
+}
+
+#[test]
+fn keepalives_and_close_of_the_natted_responder_go_through_the_relay() {
+    let mut w = established_through_relay();
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    // Idle: R's NAT keepalive (a NOTIFY) to I goes through the relay and is
+    // verified by I (RFC 9028 NAT keepalives; section 4.5 relaying).
+    let (kr, ki) = (
+        w.h[1].ep.counters().nat_keepalives_sent,
+        w.h[2].ep.counters().nat_keepalives_received,
+    );
+    let sent = w.h[1].ep.counters().relayed_sent;
+    let start = w.now;
+    w.run(Duration::from_secs(20), |_| false);
+    assert!(w.now >= start + Duration::from_secs(15));
+    assert!(w.h[1].ep.counters().nat_keepalives_sent > kr);
+    assert!(w.h[2].ep.counters().nat_keepalives_received > ki);
+    assert!(w.h[1].ep.counters().relayed_sent > sent);
+    // R closes: CLOSE through the relay with RELAY_TO, CLOSE_ACK back with
+    // RELAY_FROM; both sides end.
+    let from_client = w.h[0].ep.counters().relay_from_client;
+    let to_client = w.h[0].ep.counters().relay_to_client;
+    let now = w.now;
+    let mut rng = netsim::Rng::new(10);
+    assert!(w.h[1].ep.close(now, r, i, &mut |b: &mut [u8]| rng.fill(b)));
+    w.run(Duration::from_secs(10), |h| {
+        h[1].events
+            .iter()
+            .any(|e| matches!(e, Event::Closed { peer_hit } if *peer_hit == h[2].hit))
+    });
+    assert!(w.h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Closed { peer_hit } if *peer_hit == i)));
+    assert_ne!(w.h[2].ep.state(i, r), State::Established);
+    let c = w.h[0].ep.counters();
+    assert!(c.relay_from_client > from_client, "CLOSE relayed");
+    assert!(c.relay_to_client > to_client, "CLOSE_ACK relayed");
+    assert_eq!(w.h[1].ep.counters().dropped_total(), 0);
+    assert_eq!(w.h[2].ep.counters().dropped_total(), 0);
+}
+
+#[test]
+fn a_relay_registration_in_update_carries_reg_from_too() {
+    let mut w = World::new(relay_cfg());
+    let (r, s) = (w.h[1].hit, w.h[0].hit);
+    let (rl, sl) = (w.h[1].loc, w.h[0].loc);
+    // An association over UDP first, then the request goes in an UPDATE
+    // (RFC 8003 section 3.2) and the relay's answer carries REG_FROM.
+    w.h[1].ep.connect(w.now, r, s, rl, sl, Some(PORT)).unwrap();
+    w.run(Duration::from_secs(10), |h| {
+        h[1].ep.state(h[1].hit, h[0].hit) == State::Established
+    });
+    assert!(w.h[1].ep.registrations().is_empty());
+    let seen0 = w.seen.len();
+    w.register(1, RELAY, Some(PORT));
+    let reg = &w.h[1].ep.registrations()[0];
+    assert_eq!(reg.state, RegistrationState::Registered);
+    assert_eq!(
+        reg.reflexive_address,
+        Some(SocketAddr::new(ip("198.51.100.1"), NAT_PORT))
+    );
+    let answer = w.seen[seen0..]
+        .iter()
+        .filter(|(to, ..)| *to == 1)
+        .map(|(.., b)| HipRepr::parse_bytes(b).unwrap())
+        .find(|p| p.param(ParamType::RegResponse).is_some())
+        .expect("REG_RESPONSE to R");
+    assert_eq!(answer.packet_type, PacketType::Update);
+    assert!(matches!(
+        answer.param(ParamType::RegFrom),
+        Some(ParamRepr::RegFrom(_))
+    ));
+}
