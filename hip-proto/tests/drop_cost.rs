@@ -161,6 +161,11 @@ fn packets_without_state_are_dropped_without_allocating() {
             aimed_at(&close, &c, None),
             DropReason::NotPeer,
         ),
+        (
+            "I1 for a HIT not ours, no rendezvous service",
+            aimed_at(&i1, &c, Some(stranger)),
+            DropReason::NotForUs,
+        ),
         ("unknown packet type", unknown_type, DropReason::Malformed),
         ("NULL sender HIT", null_sender, DropReason::Malformed),
         ("bad checksum", bad_sum, DropReason::BadChecksum),
@@ -174,6 +179,27 @@ fn packets_without_state_are_dropped_without_allocating() {
         assert_eq!(n, 0, "{what}: {n} allocations to drop it");
     }
     assert!(take(&mut c).is_empty(), "nothing answered");
+    // A rendezvous server drops an I1 for a HIT nobody registered unparsed
+    // (RFC 8004 section 4.3.2).
+    let mut rvs_cfg = Config::default();
+    rvs_cfg
+        .registrar
+        .services
+        .push(hip_proto::wire::RegType::RendezvousServer);
+    let [kd, _] = keys(KeySpec::EcdsaP256);
+    let mut d = Host::new(rvs_cfg, kd, Version::V2, locator(4), 4);
+    let for_stranger = aimed_at(&i1, &d, Some(stranger));
+    assert_eq!(
+        deliver(&mut d, now, &for_stranger),
+        Err(DropReason::NotRegistered)
+    );
+    let mut r = Ok(());
+    let n = allocations(|| r = deliver(&mut d, now, &for_stranger));
+    assert_eq!(r, Err(DropReason::NotRegistered));
+    assert_eq!(
+        n, 0,
+        "I1 for an unregistered HIT at an RVS: {n} allocations"
+    );
     // An accepted packet does allocate: the counter sees allocations.
     let n = allocations(|| {
         let _ = deliver(&mut b, now, &i1);

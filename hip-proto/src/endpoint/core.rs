@@ -454,7 +454,7 @@ impl Endpoint {
         if let Some(r) = self.relay_control(now, inc, &pk) {
             return r;
         }
-        if let Some(reason) = self.header_drop(&pk) {
+        if let Some(reason) = self.header_drop(now, &pk) {
             return Err(reason);
         }
         let mac = self.mac_check(&pk)?;
@@ -532,12 +532,13 @@ impl Endpoint {
     /// for associations that do not exist costs less than a real one: a
     /// NULL sender HIT (section 5.1), an unknown packet type, and the
     /// packets that only make sense inside an association (R1, R2, UPDATE,
-    /// CLOSE, CLOSE_ACK; sections 6.8, 6.11-6.15) when there is none, and an
-    /// I2 whose puzzle solution is wrong. The reasons are those the
-    /// handlers give after parsing. I1 needs its parameters (an RVS relays
-    /// I1s for other HITs, section 4 of RFC 8004), NOTIFY may come outside
-    /// an association.
-    fn header_drop(&self, pk: &Packet<&[u8]>) -> Option<DropReason> {
+    /// CLOSE, CLOSE_ACK; sections 6.8, 6.11-6.15) when there is none, an
+    /// I2 whose puzzle solution is wrong, and an I1 for a HIT that is
+    /// neither ours nor a live rendezvous client's (RFC 8004 section 4.3.2;
+    /// the relay's clients were served before this). The reasons are those
+    /// the handlers give after parsing. NOTIFY may come outside an
+    /// association.
+    fn header_drop(&self, now: Instant, pk: &Packet<&[u8]>) -> Option<DropReason> {
         if pk.sender_hit().is_null() {
             return Some(DropReason::Malformed);
         }
@@ -556,6 +557,9 @@ impl Endpoint {
             // read in place (section 6.9 steps 3-4; a retransmitted I2 of an
             // existing one is for the handler).
             PacketType::I2 if !self.assocs.contains_key(&pair) => self.i2_puzzle_drop(pk, &pair),
+            PacketType::I1 if !pair.0.is_null() && self.identity_index(&pair.0).is_none() => {
+                self.foreign_i1_drop(now, &pair.0)
+            }
             PacketType::I1
             | PacketType::R1
             | PacketType::I2

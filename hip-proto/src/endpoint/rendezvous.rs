@@ -42,6 +42,7 @@ use super::registration::{ip_of, raw_of, RegistrationState};
 use crate::association::{Instant, State};
 use crate::crypto::mac;
 use crate::wire::{cover, HipRepr, ParamRepr, ParamType, RegType, MAX_PACKET_LEN};
+use crate::Hit;
 
 /// Where a relayed I1 came from: the initiator (FROM) and the server that
 /// relayed it (the I1's source).
@@ -66,6 +67,25 @@ pub(super) fn append_param(bytes: &mut Vec<u8>, p: &ParamRepr) -> Result<(), cra
 }
 
 impl Endpoint {
+    /// Why an I1 for `receiver`, a HIT that is not ours, cannot be relayed,
+    /// decided before it is parsed: we offer no rendezvous service
+    /// (`NotForUs`), or `receiver` holds no live registration
+    /// (`NotRegistered`, section 4.3.2). `None`: [`Self::relay_i1`] decides.
+    pub(super) fn foreign_i1_drop(&self, now: Instant, receiver: &Hit) -> Option<DropReason> {
+        if !self
+            .cfg
+            .registrar
+            .services
+            .contains(&RegType::RendezvousServer)
+        {
+            return Some(DropReason::NotForUs);
+        }
+        self.registrar
+            .registered(receiver, RegType::RendezvousServer, now)
+            .is_none()
+            .then_some(DropReason::NotRegistered)
+    }
+
     /// Rendezvous server: relays an I1 for a registered client (RFC 8004
     /// sections 3.3 and 4.3.2). Called for an I1 whose Receiver's HIT is not
     /// one of ours.
