@@ -5,7 +5,9 @@
 # RUNS runs of SECS seconds each) and the ratio to plain veth. Root; uses
 # documentation addresses only and removes its namespaces on exit.
 #   bash bench/iperf.sh [RUNS] [SECS]
-# HIPD_CONF="offload = no" (hipd.conf lines for both daemons) compares settings.
+# HIPD_CONF="offload = no" (hipd.conf lines for both daemons) compares settings;
+# HIPD=PATH runs another build's hipd. Also prints how many ESP packets one
+# hipd sent that the other never received (lost in the kernel between them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -36,7 +38,7 @@ ip -n $A link set veth-a up; ip -n $B link set veth-b up
 for ns in $A $B; do
     mkdir -p "$TMP/$ns/conf"
     printf '%b\n' "${HIPD_CONF:-}" > "$TMP/$ns/conf/hipd.conf"
-    ip netns exec $ns "$BIN/hipd" --foreground --config-dir "$TMP/$ns/conf" --socket "$TMP/$ns/sock" \
+    ip netns exec $ns "${HIPD:-$BIN/hipd}" --foreground --config-dir "$TMP/$ns/conf" --socket "$TMP/$ns/sock" \
         2>"$TMP/$ns/log" &
 done
 for _ in $(seq 1 100); do
@@ -65,6 +67,14 @@ for r in $(seq 1 "$RUNS"); do
     lsi+=("$(run "$LSI_B")")
     hit+=("$(run "$HIT_B")")
 done
+counter() { hc "$1" --json daemon stats | python3 -c "import json,sys; print(json.load(sys.stdin)['counters'].get('$2', 0))"; }
+TX_A=$(counter $A esp_tx) RX_B=$(counter $B esp_rx) TX_B=$(counter $B esp_tx) RX_A=$(counter $A esp_rx)
+python3 - "$TX_A" "$RX_B" "$TX_B" "$RX_A" <<'PY'
+import sys
+ta, rb, tb, ra = map(int, sys.argv[1:])
+for d, t, r in (("A->B", ta, rb), ("B->A", tb, ra)):
+    print(f"ESP {d}: sent {t}, received {r}, lost {t - r} ({100 * (t - r) / max(t, 1):.1f} %)")
+PY
 python3 - "${veth[*]}" "${lsi[*]}" "${hit[*]}" "$RUNS" "$SECS" <<'PY'
 import statistics, sys
 veth, lsi, hit = ([float(x) for x in a.split()] for a in sys.argv[1:4])

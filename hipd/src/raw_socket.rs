@@ -39,6 +39,7 @@ impl RawSocket {
             // IPV6_PKTINFO.
             recv_pktinfo6(fd.as_raw_fd())?;
         }
+        set_receive_buffer(fd.as_raw_fd(), RECEIVE_BUFFER);
         // SAFETY: the OwnedFd is moved into the AsyncFd and closed only when it drops.
         let fd = unsafe { AsyncFd::register(fd)? };
         Ok(RawSocket { fd, v6 })
@@ -190,6 +191,39 @@ pub fn recv_pktinfo6(fd: std::os::fd::RawFd) -> std::io::Result<()> {
     }
 }
 
+/// Receive buffer asked for on every HIP, ESP and UDP socket. The default
+/// (net.core.rmem_default, about 208 KiB: some 270 small packets) overflows
+/// within 3 ms at 100,000 packets per second, and a packet lost there is a
+/// legitimate I1 or I2 as often as a flood's (`bench/flood_latency.sh`).
+/// 4 MiB holds about 50 ms. It is kernel memory, used only while queued.
+pub const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Sets SO_RCVBUFFORCE (hipd runs with CAP_NET_ADMIN; beyond
+/// net.core.rmem_max), else SO_RCVBUF (capped there). A failure leaves the
+/// default and is logged once per socket at debug: it costs only headroom.
+pub fn set_receive_buffer(fd: std::os::fd::RawFd, bytes: usize) {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt with a c_int option value.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+    tracing::debug!(
+        "receive buffer of {bytes} octets refused: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 /// recvmsg(2) into `buf`: length, source (address and port; the port is
 /// meaningless on raw sockets), and the IPv6 destination from an IPV6_PKTINFO
 /// control message when there is one.
@@ -279,6 +313,7 @@ pub fn bind_udp(port: u16) -> std::io::Result<tokio::net::UdpSocket> {
     let s = std::net::UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)))?;
     s.set_nonblocking(true)?;
     recv_pktinfo6(s.as_raw_fd())?;
+    set_receive_buffer(s.as_raw_fd(), RECEIVE_BUFFER);
     tokio::net::UdpSocket::from_std(s)
 }
 
@@ -542,5 +577,42 @@ mod tests {
                 assert_eq!(dst.map(|d| unmap(IpAddr::V6(d))), Some(to));
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod receive_buffer_tests {
+    use super::*;
+
+    fn rcvbuf(fd: std::os::fd::RawFd) -> usize {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt into a c_int.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0);
+        v as usize
+    }
+
+    #[test]
+    fn sockets_get_the_large_receive_buffer_with_cap_net_admin() {
+        let s = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let before = rcvbuf(s.as_raw_fd());
+        set_receive_buffer(s.as_raw_fd(), RECEIVE_BUFFER);
+        let after = rcvbuf(s.as_raw_fd());
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // The kernel reports twice what was set (its bookkeeping share).
+            assert!(after >= RECEIVE_BUFFER, "{after} < {RECEIVE_BUFFER}");
+        } else {
+            assert!(after >= before, "never smaller: {before} -> {after}");
+        }
     }
 }
