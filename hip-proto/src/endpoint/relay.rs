@@ -128,6 +128,15 @@ fn tail<'a>(pk: &'a Packet<&[u8]>) -> Result<Tail<'a>, DropReason> {
     Ok(t)
 }
 
+/// Whether a client's RELAY_TO may name `dst`: a unicast address off this
+/// host. Loopback, unspecified, multicast and the IPv4 broadcast address are
+/// refused, so that a registered client cannot have the relay send to its
+/// own host's services or to a group (no open relay, RFC 9028 section 4.5).
+fn forwardable(dst: IpAddr) -> bool {
+    let broadcast = matches!(dst, IpAddr::V4(a) if a.is_broadcast());
+    !(dst.is_unspecified() || dst.is_loopback() || dst.is_multicast() || broadcast)
+}
+
 /// `bytes` with its Header Length set for its length.
 fn set_len(bytes: &mut [u8]) -> Result<(), DropReason> {
     let n = u8::try_from(bytes.len() / 8 - 1).map_err(|_| DropReason::Malformed)?;
@@ -278,7 +287,7 @@ impl Endpoint {
         };
         // Never to ourselves or across families (we send from the address
         // the client reached).
-        if dst.is_ipv4() != inc.dst.is_ipv4() || dst == inc.dst || dst.is_unspecified() {
+        if dst.is_ipv4() != inc.dst.is_ipv4() || dst == inc.dst || !forwardable(dst) {
             return Err(DropReason::Policy);
         }
         if !self.registrar.relay_allow(&self.cfg.registrar, now) {
@@ -393,5 +402,29 @@ impl Endpoint {
         out[4..6].fill(0);
         self.counters.relayed_sent += 1;
         (route.local, route.relay.0, Some(route.relay.1), out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwardable;
+    use std::net::IpAddr;
+
+    #[test]
+    fn relay_to_names_only_unicast_addresses_off_this_host() {
+        for ok in ["203.0.113.7", "198.51.100.1", "2001:db8::7"] {
+            assert!(forwardable(ok.parse::<IpAddr>().unwrap()), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "ff02::1",
+        ] {
+            assert!(!forwardable(bad.parse::<IpAddr>().unwrap()), "{bad}");
+        }
     }
 }
