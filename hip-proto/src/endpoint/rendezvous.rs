@@ -95,15 +95,10 @@ impl Endpoint {
         inc: &Incoming<'_>,
         repr: &HipRepr,
     ) -> Result<(), DropReason> {
-        if !self
-            .cfg
-            .registrar
-            .services
-            .contains(&RegType::RendezvousServer)
-        {
-            return Err(DropReason::NotForUs);
-        }
         let client = repr.receiver_hit;
+        if let Some(reason) = self.foreign_i1_drop(now, &client) {
+            return Err(reason);
+        }
         let local = self
             .registrar
             .registered(&client, RegType::RendezvousServer, now)
