@@ -324,10 +324,7 @@ impl Endpoint {
         }
         // An exchange through our Control Relay Server: back through it
         // with RELAY_TO (RFC 9028 section 4.5).
-        let (src, dst, udp_port, bytes) = match route {
-            Some(_) => self.through_relay(src, dst, udp_port, bytes, route),
-            None => (src, dst, udp_port, bytes),
-        };
+        let (src, dst, udp_port, bytes) = self.through_relay(src, dst, udp_port, bytes, route);
         self.transmits.push_back(Transmit {
             src,
             dst,

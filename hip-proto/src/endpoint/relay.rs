@@ -381,7 +381,9 @@ impl Endpoint {
             self.counters.build_failed += 1;
             return (src, dst, udp_port, bytes);
         };
-        let mut out = bytes.clone();
+        // Appended in place; on failure cut back to the packet as it was.
+        let (len, hdr_len) = (bytes.len(), bytes.get(1).copied());
+        let mut out = bytes;
         let to = TransportAddr {
             port: route.peer.1,
             protocol: if route.peer.1 == 0 { 0 } else { UDP },
@@ -396,7 +398,11 @@ impl Endpoint {
         })();
         if built.is_none() || out.len() < HEADER_LEN {
             self.counters.build_failed += 1;
-            return (src, dst, udp_port, bytes);
+            out.truncate(len);
+            if let (Some(b), Some(h)) = (out.get_mut(1), hdr_len) {
+                *b = h;
+            }
+            return (src, dst, udp_port, out);
         }
         // Over UDP the checksum is zero (RFC 5770 section 5.1).
         out[4..6].fill(0);
