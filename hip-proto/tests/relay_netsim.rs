@@ -162,18 +162,20 @@ impl World {
     fn send(&mut self, from: usize, t: &Transmit) -> Option<(usize, Result<(), DropReason>)> {
         let (to, inc, bytes) = self.route(from, t)?;
         self.seen.push((to, inc.src, inc.udp_port, bytes.clone()));
+        Some((to, self.handle(to, inc, &bytes)))
+    }
+
+    /// Host `to` handles `bytes` arriving as `inc` describes.
+    fn handle(&mut self, to: usize, inc: Incoming<'_>, bytes: &[u8]) -> Result<(), DropReason> {
         let h = &mut self.h[to];
         let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
         let r = h.ep.handle_checked(
             self.now,
-            Incoming {
-                bytes: &bytes,
-                ..inc
-            },
+            Incoming { bytes, ..inc },
             &mut |b: &mut [u8]| rng.fill(b),
         );
         h.rng = rng;
-        Some((to, r))
+        r
     }
 
     /// Delivers everything queued until the network is quiet.
@@ -431,20 +433,7 @@ fn relayed_i1(w: &mut World) -> Transmit {
     let i1 = w.i1_to_relay(r);
     let (to, inc, bytes) = w.route(2, &i1).unwrap();
     assert_eq!(to, 0);
-    let res = {
-        let h = &mut w.h[0];
-        let mut rng = std::mem::replace(&mut h.rng, netsim::Rng::new(0));
-        let res = h.ep.handle_checked(
-            w.now,
-            Incoming {
-                bytes: &bytes,
-                ..inc
-            },
-            &mut |b: &mut [u8]| rng.fill(b),
-        );
-        h.rng = rng;
-        res
-    };
+    let res = w.handle(0, inc, &bytes);
     assert_eq!(res, Ok(()));
     let mut out = take(&mut w.h[0]);
     assert_eq!(out.len(), 1);
