@@ -3,6 +3,8 @@
 //! public side, a responder R (host 1) behind a NAT that maps it to one
 //! public transport address and lets in only packets from addresses R sent
 //! to, and an initiator I (host 2) that knows R's HIT and S's address.
+//! With [`Nat::only_to`] set, R's NAT also lets R reach nobody but S (an
+//! outbound firewall), so every packet of R's goes through the relay.
 
 mod harness;
 mod netsim;
@@ -54,6 +56,8 @@ struct Nat {
     public: IpAddr,
     sent_to: HashSet<IpAddr>,
     filtered: usize,
+    /// Outbound: R may reach only this address (None: anyone).
+    only_to: Option<IpAddr>,
 }
 
 struct World {
@@ -84,6 +88,7 @@ impl World {
                 public: ip("198.51.100.1"),
                 sent_to: HashSet::new(),
                 filtered: 0,
+                only_to: None,
             },
             now: t0(),
             seen: Vec::new(),
@@ -128,6 +133,10 @@ impl World {
     fn route(&mut self, from: usize, t: &Transmit) -> Option<(usize, Incoming<'static>, Vec<u8>)> {
         let sport = t.udp_port.map(|_| PORT);
         let (src, sport) = if t.src == self.nat.private {
+            if self.nat.only_to.is_some_and(|a| a != t.dst) {
+                self.nat.filtered += 1;
+                return None;
+            }
             self.nat.sent_to.insert(t.dst);
             (self.nat.public, sport.map(|_| NAT_PORT))
         } else {
@@ -335,6 +344,9 @@ fn relay_registration_is_refused_over_raw_hip_and_when_not_allowed() {
 #[test]
 fn base_exchange_through_the_relay_reaches_the_natted_responder() {
     let mut w = World::registered();
+    // R may send to S only: its R2 copy toward I is lost, and everything
+    // stays on the relay (the direct path is the next test's).
+    w.nat.only_to = Some(w.h[0].loc);
     let (s, r, i) = (w.h[0].hit, w.h[1].hit, w.h[2].hit);
     // Without the relay I cannot reach R: its NAT filters I's packets.
     let filtered = w.nat.filtered;
@@ -414,6 +426,8 @@ fn base_exchange_through_the_relay_reaches_the_natted_responder() {
     let cr = w.h[1].ep.counters();
     assert!(cr.relayed_received >= 3 && cr.relayed_sent >= 3, "{cr:?}");
     assert_eq!(cr.dropped_total(), 0, "{cr:?}");
+    assert_eq!(cr.r2_direct_sent, 1, "the copy was sent (and lost)");
+    assert_eq!(w.h[2].ep.counters().r2_source_checks, 0);
     // The Established events agree.
     let Some(Event::Established { peer_locator, .. }) = w.h[1].established() else {
         panic!()
@@ -605,6 +619,7 @@ fn relaying_is_rate_limited() {
 /// ESTABLISHED by an UPDATE of I's through the relay).
 fn established_through_relay() -> World {
     let mut w = World::registered();
+    w.nat.only_to = Some(w.h[0].loc);
     let (r, i) = (w.h[1].hit, w.h[2].hit);
     let i1 = w.i1_to_relay(r);
     w.send(2, &i1);
@@ -696,4 +711,139 @@ fn a_relay_registration_in_update_carries_reg_from_too() {
         answer.param(ParamType::RegFrom),
         Some(ParamRepr::RegFrom(_))
     ));
+}
+
+/// L10: R answers the relayed I2 through the relay and straight to I; I
+/// checks that transport address (ECHO_REQUEST_SIGNED, RFC 8046 section
+/// 5.4), the check passes R's NAT (R sent to I first), and I's association
+/// moves to R's mapping: ESP and HIP then go directly, the relay carries
+/// nothing more.
+#[test]
+fn the_initiator_checks_the_direct_r2_and_moves_to_the_responders_mapping() {
+    let mut w = World::registered();
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    let i1 = w.i1_to_relay(r);
+    w.send(2, &i1);
+    w.run(Duration::from_secs(10), |h| {
+        h[2].ep
+            .associations()
+            .iter()
+            .any(|a| a.peer_hit == h[1].hit && a.peer_locator == ip("198.51.100.1"))
+    });
+    assert_eq!(w.h[2].ep.state(i, r), State::Established);
+    // R: ESTABLISHED (I's check is an UPDATE), I at its transport address.
+    assert_eq!(w.h[1].ep.state(r, i), State::Established);
+    assert_eq!(w.h[1].ep.counters().r2_direct_sent, 1);
+    assert_eq!(w.h[2].ep.counters().r2_source_checks, 1);
+    let ai = w.assoc(2, r);
+    assert_eq!(
+        (ai.peer_locator, ai.udp_port),
+        (w.nat.public, Some(NAT_PORT)),
+        "I moved to R's NAT mapping"
+    );
+    assert!(ai.verifying.is_none());
+    assert!(w.h[2].events.iter().any(
+        |e| matches!(e, Event::LocatorChanged { peer_hit, locator } if *peer_hit == r && *locator == w.nat.public)
+    ));
+    assert!(w.h[2].events.iter().any(
+        |e| matches!(e, Event::UdpPortChanged { peer_hit, udp_port, .. } if *peer_hit == r && *udp_port == NAT_PORT)
+    ));
+    let ar = w.assoc(1, i);
+    assert_eq!((ar.peer_locator, ar.udp_port), (w.h[2].loc, Some(PORT)));
+    // The second R2 (whichever came second) is the only drop at I.
+    let ci = w.h[2].ep.counters();
+    assert_eq!(ci.dropped_total(), 1, "{ci:?}");
+    assert_eq!(ci.dropped(DropReason::Replay), 1);
+    assert_eq!(w.h[1].ep.counters().dropped_total(), 0);
+
+    // From now on nothing goes through S: keepalives both ways, a rekey of
+    // R's and R's CLOSE travel between I and R's NAT.
+    let seen0 = w.seen.len();
+    let relayed = |w: &World| {
+        let c = w.h[0].ep.counters();
+        c.relay_to_client + c.relay_from_client
+    };
+    let before = relayed(&w);
+    w.run(Duration::from_secs(20), |_| false);
+    let now = w.now;
+    let mut rng = netsim::Rng::new(11);
+    w.h[1]
+        .ep
+        .rekey(now, r, i, &mut |b: &mut [u8]| rng.fill(b))
+        .unwrap();
+    w.run(Duration::from_secs(10), |h| h[1].ep.counters().rekeyed >= 1);
+    assert!(w.h[1].ep.counters().rekeyed >= 1);
+    assert!(w.h[2].ep.counters().nat_keepalives_received >= 1);
+    assert!(w.h[1].ep.counters().nat_keepalives_received >= 1);
+    let now = w.now;
+    assert!(w.h[1].ep.close(now, r, i, &mut |b: &mut [u8]| rng.fill(b)));
+    w.run(Duration::from_secs(10), |h| {
+        h[1].events
+            .iter()
+            .any(|e| matches!(e, Event::Closed { peer_hit } if *peer_hit == h[2].hit))
+    });
+    assert_ne!(w.h[2].ep.state(i, r), State::Established);
+    assert_eq!(relayed(&w), before, "the relay carried nothing more");
+    let between: Vec<_> = w.seen[seen0..]
+        .iter()
+        .filter(|(_, _, _, b)| {
+            let p = HipRepr::parse_bytes(b).unwrap();
+            (p.sender_hit, p.receiver_hit) == (r, i) || (p.sender_hit, p.receiver_hit) == (i, r)
+        })
+        .collect();
+    assert!(between.len() >= 4, "{}", between.len());
+    for (to, src, udp, _) in between {
+        match to {
+            1 => assert_eq!((*src, *udp), (w.h[2].loc, Some(PORT))),
+            2 => assert_eq!((*src, *udp), (w.nat.public, Some(NAT_PORT))),
+            _ => panic!("to S"),
+        }
+    }
+    assert_eq!(w.h[1].ep.counters().dropped_total(), 0);
+}
+
+/// L11: a copy of R's R2 replayed from another address makes I check that
+/// address once; nobody answers there, so I keeps its path and counts the
+/// unverified locator.
+#[test]
+fn a_replayed_r2_from_elsewhere_is_checked_and_never_adopted() {
+    let mut w = World::registered();
+    w.nat.only_to = Some(w.h[0].loc);
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    let i1 = w.i1_to_relay(r);
+    w.send(2, &i1);
+    w.run(Duration::from_secs(10), |h| {
+        h[2].ep.state(h[2].hit, h[1].hit) == State::Established
+    });
+    let r2 = w
+        .seen
+        .iter()
+        .rev()
+        .find(|(to, ..)| *to == 2)
+        .map(|(.., b)| b.clone())
+        .filter(|b| HipRepr::parse_bytes(b).unwrap().packet_type == PacketType::R2)
+        .expect("the relayed R2");
+    let elsewhere = ip("203.0.113.99");
+    let inc = Incoming {
+        src: elsewhere,
+        dst: w.h[2].loc,
+        udp_port: Some(PORT),
+        bytes: &[],
+    };
+    assert_eq!(w.handle(2, inc, &r2), Ok(()));
+    // A second copy while the check is open is a plain replay.
+    assert_eq!(w.handle(2, inc, &r2), Err(DropReason::Replay));
+    let probes: Vec<Transmit> = take(&mut w.h[2]);
+    assert_eq!(probes.len(), 1);
+    assert_eq!((probes[0].dst, probes[0].udp_port), (elsewhere, Some(PORT)));
+    // The check goes unanswered (nobody at 203.0.113.99).
+    w.run(Duration::from_secs(300), |h| {
+        h[2].ep.counters().locator_unverified_dropped >= 1
+    });
+    let c = w.h[2].ep.counters();
+    assert_eq!(c.locator_unverified_dropped, 1);
+    assert_eq!(c.r2_source_checks, 1);
+    let ai = w.assoc(2, r);
+    assert_eq!((ai.peer_locator, ai.udp_port), (w.h[0].loc, Some(PORT)));
+    assert_eq!(w.h[2].ep.state(i, r), State::Established);
 }

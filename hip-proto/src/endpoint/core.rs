@@ -131,7 +131,7 @@ pub struct Endpoint {
     /// While a packet relayed by our Control Relay Server is handled: the
     /// way back through the relay for the answers to its sender
     /// ([`super::relay`], RFC 9028 section 4.5).
-    relay_reply: Option<crate::association::context::RelayRoute>,
+    pub(super) relay_reply: Option<crate::association::context::RelayRoute>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -333,6 +333,24 @@ impl Endpoint {
         });
     }
 
+    /// Queues `bytes` (checksum already set) as they are, never through a
+    /// relay ([`Self::transmit_checksummed`] routes an association's
+    /// packets through its Control Relay Server).
+    pub(super) fn transmit_direct(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        udp_port: Option<u16>,
+        bytes: Vec<u8>,
+    ) {
+        self.transmits.push_back(Transmit {
+            src,
+            dst,
+            udp_port,
+            bytes,
+        });
+    }
+
     pub(super) fn event(&mut self, e: Event) {
         self.events.push_back(e);
     }
@@ -454,7 +472,7 @@ impl Endpoint {
         if let Some(reason) = self.header_drop(now, &pk) {
             return Err(reason);
         }
-        let mac = self.mac_check(&pk)?;
+        let mac = self.mac_check(&pk, inc)?;
         self.notify_budget(now, &pk)?;
         let repr = match self.parse(&pk) {
             Ok(r) => r,
@@ -485,6 +503,9 @@ impl Endpoint {
             }
             None => inc,
         };
+        if route.is_none() && mac.is_some() {
+            self.direct_from_peer((repr.receiver_hit, repr.sender_hit), inc);
+        }
         self.relay_reply = route;
         let result = self.dispatch_parsed(now, inc, &repr, mac, random);
         self.relay_reply = None;
@@ -512,7 +533,10 @@ impl Endpoint {
             PacketType::I1 => self.on_i1(now, inc, repr, random),
             PacketType::R1 => self.on_r1(now, inc, repr, random),
             PacketType::I2 => self.on_i2(now, inc, repr, random),
-            PacketType::R2 => self.on_r2(now, inc, repr, mac()?),
+            PacketType::R2 => match mac() {
+                Ok(m) => self.on_r2(now, inc, repr, m, random),
+                Err(_) => self.on_r2_copy(now, inc, repr, random),
+            },
             PacketType::Update => self.on_update(now, inc, repr, mac()?, random),
             PacketType::Notify if super::nat_keepalive::is_keepalive(repr) => {
                 self.on_keepalive(inc, repr)

@@ -193,6 +193,13 @@ pub struct Counters {
     pub relayed_received: u64,
     /// Control Relay Client: packets sent through the relay with RELAY_TO.
     pub relayed_sent: u64,
+    /// Control Relay Client: R2s also sent straight to the Initiator's
+    /// transport address (its RELAY_FROM), opening our NAT toward it.
+    pub r2_direct_sent: u64,
+    /// Initiator: R2s that came from another transport address than the one
+    /// the I2 went to (a Responder behind a relay), whose address was then
+    /// checked with ECHO_REQUEST_SIGNED (RFC 8046 section 5.4).
+    pub r2_source_checks: u64,
 }
 
 impl Counters {

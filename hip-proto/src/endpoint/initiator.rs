@@ -372,6 +372,7 @@ impl Endpoint {
         inc: &Incoming<'_>,
         repr: &HipRepr,
         _mac: MacChecked,
+        random: &mut dyn RandomSource,
     ) -> Result<(), DropReason> {
         let bytes = inc.bytes;
         let pair: HitPair = (repr.receiver_hit, repr.sender_hit);
@@ -420,6 +421,47 @@ impl Endpoint {
         // REG_RESPONSE / REG_FAILED in R2; requests not sent in I2 follow in UPDATE.
         self.requester_answer(now, pair, repr);
         self.requester_established(now, pair);
+        self.check_r2_source(now, pair, inc, random);
         Ok(())
+    }
+
+    /// A second R2 of an ESTABLISHED association from a transport address
+    /// worth checking: the Responder's copy that came after the one through
+    /// its relay ([`super::udp_mapping::r2_source_to_check`], which let it
+    /// past `mac_check` unverified). HIP_MAC_2 needs the Responder's
+    /// HOST_ID as sent in R1, freed at the first R2, so its HIP_SIGNATURE
+    /// is checked instead, within the endpoint-wide signature budget
+    /// ([`super::Config::notify_verify`], shared with NOTIFY); then its
+    /// source is checked ([`Self::check_r2_source`]). Over the budget, or
+    /// when the signature fails, it is the replay it looks like.
+    pub(super) fn on_r2_copy(
+        &mut self,
+        now: Instant,
+        inc: &Incoming<'_>,
+        repr: &HipRepr,
+        random: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
+        let pair: HitPair = (repr.receiver_hit, repr.sender_hit);
+        let a = self
+            .assocs
+            .get(&pair)
+            .ok_or(DropReason::UnknownAssociation)?;
+        if a.driver.state() != State::Established || !super::udp_mapping::r2_source_to_check(a, inc)
+        {
+            return Err(DropReason::Replay);
+        }
+        let Some(peer_hi) = &a.peer_hi else {
+            return Err(DropReason::Replay);
+        };
+        let (version, sig2) = (a.version, a.profile.r2_uses_signature_2());
+        if !self.notify_verify_bucket.allow(now) {
+            return Err(DropReason::Replay);
+        }
+        protect::check_signature(inc.bytes, repr, peer_hi, scheme(version), sig2)?;
+        if self.check_r2_source(now, pair, inc, random) {
+            Ok(())
+        } else {
+            Err(DropReason::Replay)
+        }
     }
 }

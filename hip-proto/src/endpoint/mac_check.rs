@@ -11,7 +11,7 @@
 //! makes, so no handler can run on a packet whose MAC was not verified.
 
 use super::compat::MacKeyOrder;
-use super::core::{Endpoint, HitPair};
+use super::core::{Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
 use super::protect;
 use crate::association::State;
@@ -27,7 +27,15 @@ impl Endpoint {
     /// Checks the MAC of an R2, UPDATE, CLOSE or CLOSE_ACK (`Ok(None)` for the
     /// other packet types, which carry none or are checked by their handler).
     /// The association exists ([`Endpoint::header_drop`] ran first).
-    pub(super) fn mac_check(&self, pk: &Packet<&[u8]>) -> Result<Option<MacChecked>, DropReason> {
+    /// A second R2 in ESTABLISHED from a transport address worth checking
+    /// (the relayed Responder's copy, [`super::udp_mapping::r2_source_to_check`])
+    /// passes without a proof: its HIP_MAC_2 cannot be checked any more, and
+    /// its handler verifies the signature instead.
+    pub(super) fn mac_check(
+        &self,
+        pk: &Packet<&[u8]>,
+        inc: &Incoming<'_>,
+    ) -> Result<Option<MacChecked>, DropReason> {
         let ty = pk.packet_type();
         if !matches!(
             ty,
@@ -39,6 +47,12 @@ impl Endpoint {
         let a = self.assocs.get(&pair).ok_or(DropReason::NotPeer)?;
         let state = a.driver.state();
         match ty {
+            PacketType::R2
+                if state == State::Established
+                    && super::udp_mapping::r2_source_to_check(a, inc) =>
+            {
+                return Ok(None)
+            }
             PacketType::R2 if matches!(state, State::Established | State::R2Sent) => {
                 return Err(DropReason::Replay)
             }

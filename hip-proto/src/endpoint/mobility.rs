@@ -395,13 +395,17 @@ impl Endpoint {
         }
     }
 
-    /// A new I2 replaced an established association from another address
-    /// than its verified one (RFC 7401 section 4.4.2; RFC 8046 section 5.4):
-    /// the association keeps the old path and the I2's source is verified
-    /// with an UPDATE carrying SEQ and ECHO_REQUEST_SIGNED, sent there from
-    /// where the I2 arrived; the peer's ECHO_RESPONSE_SIGNED moves the
-    /// association ([`Event::LocatorChanged`] in [`Self::locator_verified`]).
-    pub(super) fn verify_i2_source(
+    /// Verifies the transport address an authenticated packet of `pair`
+    /// came from before the association uses it (RFC 8046 section 5.4): an
+    /// UPDATE carrying SEQ and ECHO_REQUEST_SIGNED goes there, from where
+    /// the packet arrived, with its encapsulation; the peer's
+    /// ECHO_RESPONSE_SIGNED moves the association
+    /// ([`Event::LocatorChanged`] in [`Self::locator_verified`]). Used for a
+    /// new I2 that replaced an established association from another address
+    /// than its verified one (RFC 7401 section 4.4.2), and for an R2 from
+    /// another address than the one our I2 went to
+    /// ([`Self::check_r2_source`]).
+    pub(super) fn verify_source(
         &mut self,
         now: Instant,
         pair: HitPair,

@@ -49,18 +49,18 @@
 //!
 //! Where ESP goes: the Control Relay Server relays HIP control packets only
 //! (ESP relaying is the Data Relay Server, RELAY_UDP_ESP, RFC 9028 section
-//! 4.12, not implemented). Without connectivity checks (RFC 9028 section
-//! 4.7.2, base exchange without connectivity checks) a Responder behind a
-//! NAT would have to list its server-reflexive transport address (REG_FROM)
-//! as a preferred transport locator in the R1's LOCATOR_SET; without one the
-//! Initiator uses the R1's source address, here the relay's. We send no
-//! transport locators yet, so the Initiator's association keeps the relay as
-//! peer locator (HIP control works through the relay; its ESP would go to the
-//! relay and is not forwarded). The Responder's association takes the
+//! 4.12, not implemented). The Responder's association takes the
 //! Initiator's transport address from RELAY_FROM as peer locator and UDP
-//! port: its ESP goes there directly and opens its own NAT's mapping toward
-//! the Initiator, while its HIP packets keep going through the relay, so that
-//! both sides see each other's control packets at the locator they know.
+//! port: its ESP goes there directly. Its R2 goes through the relay and,
+//! when the Initiator came over UDP, also straight to that address
+//! ([`Endpoint::r2_direct`]); the Initiator checks the R2's source with
+//! ECHO_REQUEST_SIGNED and moves its association there
+//! ([`Endpoint::check_r2_source`]), so its ESP goes directly too. Once an
+//! authenticated packet of the peer arrives directly (not relayed) from the
+//! peer's transport address, the Responder's HIP packets stop going through
+//! the relay. A Responder whose NAT filters what the Initiator sends, or an
+//! Initiator behind a NAT of its own, needs connectivity checks in both
+//! directions (RFC 9028 section 4.6) or the Data Relay: not implemented.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -355,6 +355,51 @@ impl Endpoint {
             local: inc.dst,
             peer: (peer, from.port),
         }))
+    }
+
+    /// Control Relay Client answering an I2 that came through our relay: the
+    /// R2 goes back through the relay (RFC 9028 section 4.5) and, when the
+    /// Initiator reached the relay over UDP, a copy of it goes straight from
+    /// `src` to the Initiator's transport address (the relay's RELAY_FROM).
+    ///
+    /// Not in RFC 9028, which leaves the data path of a base exchange
+    /// without connectivity checks to the Responder's R1 locator (section
+    /// 4.7.2): the copy opens our NAT toward the Initiator, and an Initiator
+    /// that sees the R2 from this transport address checks it with
+    /// ECHO_REQUEST_SIGNED (RFC 8046 section 5.4) and moves there
+    /// ([`Endpoint::check_r2_source`]), so that its ESP reaches us directly
+    /// instead of the relay, which forwards control packets only. This is
+    /// the peer-reflexive discovery of ICE (RFC 9028 section 4.6) for one
+    /// candidate pair. One packet per puzzle-paid I2; a peer that does not
+    /// expect it drops the second R2 as a replay.
+    pub(super) fn r2_direct(&mut self, src: IpAddr, r2: &[u8]) {
+        let Some(route) = self.relay_reply else {
+            return;
+        };
+        if route.peer.1 == 0 || route.peer.0.is_ipv4() != src.is_ipv4() {
+            return;
+        }
+        let mut bytes = r2.to_vec();
+        // Over UDP the checksum is zero (RFC 5770 section 5.1).
+        if let Some(c) = bytes.get_mut(4..6) {
+            c.fill(0);
+        }
+        self.counters.r2_direct_sent += 1;
+        self.transmit_direct(src, route.peer.0, Some(route.peer.1), bytes);
+    }
+
+    /// Control Relay Client: a packet of `pair` whose HIP_MAC verified came
+    /// straight from the peer's transport address, not through the relay.
+    /// The direct path works both ways (our R2 copy reached the peer, which
+    /// answered from there), so our HIP packets to the peer stop going
+    /// through the relay; NAT keepalives then keep our NAT's mapping toward
+    /// the peer alive.
+    pub(super) fn direct_from_peer(&mut self, pair: (Hit, Hit), inc: &Incoming<'_>) {
+        if let Some(a) = self.assocs.get_mut(&pair) {
+            if a.via_relay.is_some() && inc.src == a.peer_locator && inc.udp_port == a.udp_port {
+                a.via_relay = None;
+            }
+        }
     }
 
     /// Control Relay Client: a packet for `dst` that belongs to an exchange

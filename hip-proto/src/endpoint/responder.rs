@@ -142,6 +142,7 @@ impl Endpoint {
                 match a.r2.clone() {
                     Some(r2) if open && from_peer => {
                         self.counters.i2_resent += 1;
+                        self.r2_direct(inc.dst, &r2);
                         self.transmit(inc.dst, inc.src, inc.udp_port, r2);
                         return Ok(());
                     }
@@ -317,6 +318,8 @@ impl Endpoint {
         a.peer_dh = Some(peer_dh);
         a.keys_since = now;
         self.assocs.insert(pair, a);
+        // Through our relay: a copy straight to the Initiator as well.
+        self.r2_direct(inc.dst, &r2_bytes);
         self.transmit(inc.dst, inc.src, inc.udp_port, r2_bytes);
         self.counters.established += 1;
         self.event(Event::Established {
@@ -333,7 +336,7 @@ impl Endpoint {
             self.registrar_commit(now, pair, d);
         }
         if keep.is_some() {
-            self.verify_i2_source(now, pair, inc, random);
+            self.verify_source(now, pair, inc, random);
         }
         debug_assert_eq!(self.state(hit_r, hit_i), State::R2Sent);
         Ok(())

@@ -41,6 +41,20 @@ pub fn lists(repr: &HipRepr, addr: IpAddr) -> bool {
         .any(|a| a == addr)
 }
 
+/// Is an R2 of association `a` arriving as `inc` from a transport address
+/// worth checking ([`Endpoint::check_r2_source`])? Over UDP on both sides,
+/// from another address of the peer's family, and no check or UPDATE of
+/// ours open. Decided from the header: a duplicate R2 that is not is
+/// dropped before its MAC is computed.
+pub(super) fn r2_source_to_check(a: &crate::association::Association, inc: &Incoming<'_>) -> bool {
+    inc.udp_port.is_some()
+        && a.udp_port.is_some()
+        && inc.src != a.peer_locator
+        && inc.src.is_ipv4() == a.peer_locator.is_ipv4()
+        && a.pending_locator.is_none()
+        && a.update_packet.is_none()
+}
+
 impl Endpoint {
     /// An authenticated packet of `pair` came over UDP from `src`:`port`: a
     /// new port at the verified address is adopted. True when it moved.
@@ -80,6 +94,33 @@ impl Endpoint {
     ) -> bool {
         self.clock = self.clock.max(now);
         self.adopt_udp_port((local, peer), src, Some(port))
+    }
+
+    /// Initiator: the authenticated R2 of `pair` came over UDP from another
+    /// transport address than the one our I2 went to. A Responder that
+    /// answers through a Control Relay Server also sends its R2 straight
+    /// from its NAT mapping ([`Endpoint::r2_direct`]); that address is
+    /// checked (RFC 8046 section 5.4, [`Endpoint::verify_source`]) and the
+    /// association moves there once the echo comes back, so that ESP goes
+    /// directly and not to the relay. At most one check at a time. True
+    /// when a check was started.
+    pub(super) fn check_r2_source(
+        &mut self,
+        now: Instant,
+        pair: HitPair,
+        inc: &Incoming<'_>,
+        random: &mut dyn RandomSource,
+    ) -> bool {
+        if !self
+            .assocs
+            .get(&pair)
+            .is_some_and(|a| r2_source_to_check(a, inc))
+        {
+            return false;
+        }
+        self.counters.r2_source_checks += 1;
+        self.verify_source(now, pair, inc, random);
+        true
     }
 
     /// Is the association of `pair` over UDP, and did `inc` come over UDP?
