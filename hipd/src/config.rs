@@ -10,8 +10,9 @@
 //! `nat = plain-udp` / `nat = none`, kept as an alias), `puzzle_k` (RFC 7401
 //! section 4.1.2 difficulty),
 //! `metrics_listen` (Prometheus endpoint, e.g. `127.0.0.1:9450`). Registration (RFC 8003 / RFC 8004):
-//! `services = rvs` (offer the rendezvous service; `relay` is accepted and
-//! answered "registration type unavailable" until the relay exists),
+//! `services = rvs, relay` (offer the rendezvous service, RFC 8004, and the
+//! Control Relay Server, RFC 9028 section 4.1; `full-relay`, the Data Relay,
+//! is accepted and answered "registration type unavailable"),
 //! `registration_allow = any | HIT HIT ...` (default: nobody may register),
 //! `registration_min_lifetime` / `registration_max_lifetime` (seconds, default
 //! 10 / 3600), `server = rvs HIT IP LIFETIME` (register there at startup,
@@ -137,9 +138,10 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// HIP in DNS (RFC 8005): lookups, the DNS proxy and publishing.
     pub dns: DnsConfig,
-    /// Services offered as a registrar (`services = rvs [relay]`, RFC 8003 /
-    /// RFC 8004). `relay` is accepted but not offered yet: requests for it
-    /// are answered REG_FAILED "registration type unavailable".
+    /// Services offered as a registrar (`services = rvs, relay`, RFC 8003 /
+    /// RFC 8004 / RFC 9028 section 4.1). `full-relay` (the Data Relay) is
+    /// accepted but not offered: requests for it are answered REG_FAILED
+    /// "registration type unavailable".
     pub services: Vec<hip_proto::wire::RegType>,
     /// Who may register (`registration_allow = any | HIT HIT ...`): `None` is
     /// anyone; the default, an empty list, is nobody (a registrar relays
@@ -470,7 +472,11 @@ impl Config {
                     c.profiles.push((Hit::from(ip), p));
                 }
                 "services" => {
-                    for s in v.split_whitespace() {
+                    // `rvs relay` or `rvs, relay` (the issue's and HIPL's spelling).
+                    for s in v
+                        .split(|c: char| c == ',' || c.is_whitespace())
+                        .filter(|s| !s.is_empty())
+                    {
                         let t = crate::hip_engine::parse_service(s).map_err(&err)?;
                         if !c.services.contains(&t) {
                             c.services.push(t);
@@ -822,7 +828,7 @@ mod tests {
         assert_eq!(d.registration_allow, Some(Vec::new()), "nobody by default");
         let hit = "2001:20::1";
         let c = Config::parse(&format!(
-            "services = rvs relay\nregistration_allow = {hit}\nregistration_min_lifetime = 20\n\
+            "services = rvs, relay\nregistration_allow = {hit}\nregistration_min_lifetime = 20\n\
              registration_max_lifetime = 600\nserver = rvs {hit} 203.0.113.10 300\n"
         ))
         .unwrap();

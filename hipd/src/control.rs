@@ -87,6 +87,10 @@ pub struct RegistrationInfo {
     pub remaining: Option<u64>,
     /// `requested`, `registered`, `failed (REASON)`, `expired`, `cancelling`.
     pub state: String,
+    /// Client of a relay: our transport address as the relay saw it
+    /// (REG_FROM, RFC 9028 section 4.1), `ADDRESS:PORT`.
+    #[serde(default)]
+    pub reflexive_address: Option<String>,
 }
 
 /// One local identity.

@@ -84,22 +84,19 @@ pub fn parse_service(s: &str) -> Result<RegType, String> {
     }
 }
 
-/// The registrar offer from hipd.conf (RFC 8003): only the rendezvous
-/// service is implemented; `relay` is accepted in `services` but not offered,
-/// so requests for it get REG_FAILED "registration type unavailable".
+/// The registrar offer from hipd.conf (RFC 8003): the rendezvous service
+/// (RFC 8004) and the Control Relay Server (RFC 9028 section 4.1) are
+/// implemented; `full-relay` (the Data Relay, RFC 9028 section 4.12) is
+/// accepted in `services` but not offered, so requests for it get
+/// REG_FAILED "registration type unavailable".
 pub fn registrar_config(conf: &crate::config::Config) -> RegistrarConfig {
-    let services: Vec<RegType> = conf
-        .services
-        .iter()
-        .copied()
-        .filter(|t| *t == RegType::RendezvousServer)
-        .collect();
-    if conf
-        .services
-        .iter()
-        .any(|t| *t != RegType::RendezvousServer)
-    {
-        tracing::warn!("services: only rvs is implemented; relay requests are answered \"registration type unavailable\"");
+    let offered = |t: &RegType| matches!(t, RegType::RendezvousServer | RegType::RelayUdpHip);
+    let services: Vec<RegType> = conf.services.iter().copied().filter(offered).collect();
+    if let Some(t) = conf.services.iter().find(|t| !offered(t)) {
+        tracing::warn!(
+            service = %service_name(*t),
+            "services: only rvs and relay are implemented; requests for this one are answered \"registration type unavailable\""
+        );
     }
     RegistrarConfig {
         services,
@@ -633,6 +630,12 @@ impl ProtocolEngine for HipEngine {
             ("hip_rvs_relayed", c.rvs_relayed),
             ("hip_r1_via_rvs", c.r1_via_rvs),
             ("hip_r1_via_rvs_accepted", c.r1_via_rvs_accepted),
+            ("hip_relay_to_client", c.relay_to_client),
+            ("hip_relay_from_client", c.relay_from_client),
+            ("hip_relayed_received", c.relayed_received),
+            ("hip_relayed_sent", c.relayed_sent),
+            ("hip_r2_direct_sent", c.r2_direct_sent),
+            ("hip_r2_source_checks", c.r2_source_checks),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -663,13 +666,18 @@ impl ProtocolEngine for HipEngine {
             EngineError::Protocol(format!("no local identity of {server}'s ORCHID version"))
         })?;
         let now = self.t(now);
+        // A Control Relay Client registers over UDP (RFC 9028 section 4.1):
+        // the relay forwards to the mapping it sees; so does a host in a NAT
+        // mode, for any service (raw HIP crosses a NAT for one host only).
+        let udp = (service == RegType::RelayUdpHip || self.nat.udp())
+            .then_some(crate::raw_socket::HIP_UDP_PORT);
         self.ep
-            .register(
+            .register_via(
                 now,
                 local,
                 server,
                 src,
-                server_ip,
+                (server_ip, udp),
                 &[service],
                 lifetime,
                 &mut os_random,
@@ -699,6 +707,7 @@ impl ProtocolEngine for HipEngine {
                 lifetime: r.granted_lifetime.map_or(0, |d| d.as_secs()),
                 remaining: None,
                 state: reg_state_name(r.state),
+                reflexive_address: r.reflexive_address.map(|a| a.to_string()),
             })
             .collect();
         v.extend(self.ep.registered_clients(now).into_iter().map(|c| {
@@ -711,6 +720,7 @@ impl ProtocolEngine for HipEngine {
                 lifetime: c.lifetime.as_secs(),
                 remaining: Some(c.remaining.as_secs()),
                 state: "registered".into(),
+                reflexive_address: None,
             }
         }));
         v

@@ -228,6 +228,21 @@ impl NatTestbed {
         r
     }
 
+    /// One more public host on the internet segment at `addr` (in
+    /// 203.0.113.0/24, default route via the ISP router), e.g. a peer that
+    /// reaches a NATed host through the server's relay.
+    pub fn public_host(&self, tag: &str, addr: &str) -> Netns {
+        let ns = Netns::new(tag);
+        let port = format!("p-{tag}");
+        veth(&ns, "eth0", &self.inet, &port);
+        self.inet
+            .exec_ok(&["ip", "link", "set", &port, "master", "br0"]);
+        ns.add_addr("eth0", &format!("{addr}/24"));
+        ns.exec_ok(&["ip", "route", "add", "default", "via", ISP]);
+        wait_ping(&ns, SERVER);
+        ns
+    }
+
     /// The router of `site`.
     pub fn nat(&self, site: Site) -> &Netns {
         match site {

@@ -1,6 +1,7 @@
 //! Two hosts in namespaces joined by veth, each with a hipd that maps the
 //! other's HIT to its locator, and the probes the tests use on them.
 use crate::{veth, Hipd, Netns};
+use std::time::{Duration, Instant};
 
 /// Two hosts, A and B, with their daemons.
 pub struct Pair {
@@ -92,4 +93,33 @@ pub fn established_with(ns: &Netns, h: &Hipd, peer: &str) -> bool {
     ha_states(ns, h)
         .iter()
         .any(|x| x["peer_hit"] == peer && x["state"] == "ESTABLISHED")
+}
+
+/// Every registration `h` lists (`get ha all --json`), from all associations.
+pub fn registrations(ns: &Netns, h: &Hipd) -> Vec<serde_json::Value> {
+    ha_states(ns, h)
+        .iter()
+        .flat_map(|a| a["registrations"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The registration of `h` with role `role` and peer `peer`, if any.
+pub fn registration(ns: &Netns, h: &Hipd, role: &str, peer: &str) -> Option<serde_json::Value> {
+    registrations(ns, h)
+        .into_iter()
+        .find(|r| r["role"] == role && r["peer_hit"] == peer)
+}
+
+/// Polls `f` every 100 ms for at most `timeout`.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -3,11 +3,13 @@
 //! TCP over the HIT and the LSI, nothing private on the internet segment;
 //! two sites with the same private addresses at once; a NAT that loses its
 //! state mid-transfer (new mapped port); a host that moves from behind one
-//! NAT to behind the other mid-transfer. Public -> NATed initiation needs a
-//! rendezvous server and is not here. Root only.
+//! NAT to behind the other mid-transfer; a public host reaching a NATed host
+//! through the server as Control Relay Server (RFC 9028 section 4.5), with
+//! ESP going directly once the NATed host's mapping is checked; a host the
+//! relay does not serve refused and nothing relayed for it. Root only.
 
 use hipr_tests::nat::{NatKind, NatTestbed, Site, Sites, SERVER};
-use hipr_tests::pair::default_hi;
+use hipr_tests::pair::{default_hi, registration, registrations, wait_until};
 use hipr_tests::{data, require_netns, Hipd, Netns};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -333,4 +335,173 @@ fn a_host_moving_from_one_nat_to_the_other_keeps_its_tcp_connection() {
     let a = ha(&tb.server, &hs);
     assert_eq!(a[0]["locator"], Site::B.public(), "{a:?}");
     assert_eq!(a[0]["state"], "ESTABLISHED");
+}
+
+const PEER: &str = "203.0.113.20";
+
+/// The relay on the server serves host A only; host A registers there over
+/// UDP (RFC 9028 section 4.1) and learns its reflexive address. Returns
+/// (server hipd, host A hipd, server HIT, host A HIT).
+fn relay_for_host_a(tb: &NatTestbed) -> (Hipd, Hipd, String, String) {
+    let h = &tb.host_a.ns;
+    let hh = Hipd::start(h, Some(NATTED), None);
+    let host_hit = default_hi(h, &hh);
+    let relay_conf = format!("services = rvs, relay\nregistration_allow = {host_hit}\n");
+    let hs = Hipd::start(&tb.server, Some(&relay_conf), None);
+    let hit = default_hi(&tb.server, &hs);
+    hh.hipconf_ok(
+        h,
+        &["daemon", "add", "server", "relay", &hit, SERVER, "600"],
+    );
+    let ok = wait_until(Duration::from_secs(15), || {
+        registration(h, &hh, "client", &hit).is_some_and(|r| r["state"] == "registered")
+    });
+    assert!(ok, "registered at the relay: {:?}", registrations(h, &hh));
+    (hs, hh, hit, host_hit)
+}
+
+/// (e) A public host reaches a NATed host it knows only by HIT and relay
+/// address (HIPL's `add map HIT RELAY-IP`): the base exchange goes through
+/// the Control Relay Server, the NATed host's R2 also comes straight from
+/// its NAT, the public host checks that mapping and sends ESP there. 20 MB
+/// over the HIT and over the LSI; on the internet segment nothing private,
+/// and the data between the public host and the NAT, not via the relay.
+#[test]
+fn a_public_host_reaches_a_natted_host_through_the_relay_and_esp_goes_direct() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let peer = tb.public_host("pub", PEER);
+    let h = &tb.host_a.ns;
+    let (hs, hh, relay_hit, host_hit) = relay_for_host_a(&tb);
+    let reg = registration(h, &hh, "client", &relay_hit).unwrap();
+    assert_eq!(reg["service"], "relay");
+    let reflexive = reg["reflexive_address"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reflexive.starts_with(&format!("{}:", Site::A.public())),
+        "REG_FROM names the NAT's mapping: {reg:?}"
+    );
+    eprintln!("relay registration: reflexive address {reflexive}");
+    let shown = hh.hipconf_ok(h, &["daemon", "get", "ha", "all"]);
+    assert!(shown.contains("Reflexive address (REG_FROM)"), "{shown}");
+
+    let hp = Hipd::start(&peer, Some(NATTED), None);
+    let peer_hit = default_hi(&peer, &hp);
+    hp.hipconf_ok(&peer, &["daemon", "add", "map", &host_hit, SERVER]);
+    // An LSI for the peer on the host (hipd numbers LSIs from its peer
+    // database), and the host's LSI as the peer sees it.
+    hh.hipconf_ok(h, &["daemon", "add", "map", &peer_hit, PEER]);
+    let lsi = hp
+        .hipconf_ok(&peer, &["daemon", "hit-to-lsi", &host_hit])
+        .trim()
+        .to_string();
+    let cap = tb.capture();
+    let (s, r, first) = paced_transfer(
+        &peer,
+        h,
+        sock("::", 7401),
+        sock(&host_hit, 7401),
+        20 << 20,
+        Duration::ZERO,
+        || {},
+    )
+    .unwrap();
+    assert_eq!(s, r, "20 MB over the HIT");
+    eprintln!("public host -> NATed host through the relay, over the HIT: {first:?} from the first packet to the first byte");
+    let (s, r, first) = paced_transfer(
+        &peer,
+        h,
+        sock("0.0.0.0", 7402),
+        sock(&lsi, 7402),
+        20 << 20,
+        Duration::ZERO,
+        || {},
+    )
+    .unwrap();
+    assert_eq!(s, r, "20 MB over the LSI");
+    eprintln!("over the LSI (association up): {first:?} to the first byte");
+    let seen = tb.stop(cap);
+    seen.check_no_private().unwrap();
+    let between = |a: &str, b: &str| {
+        seen.packets
+            .iter()
+            .filter(|p| {
+                p.udp.is_some()
+                    && ((p.srcs.first().map(String::as_str) == Some(a)
+                        && p.dsts.first().map(String::as_str) == Some(b))
+                        || (p.srcs.first().map(String::as_str) == Some(b)
+                            && p.dsts.first().map(String::as_str) == Some(a)))
+            })
+            .count()
+    };
+    let direct = between(PEER, Site::A.public());
+    let via_relay = between(PEER, SERVER);
+    eprintln!("internet segment: {direct} UDP packets between the peer and the NAT, {via_relay} between the peer and the relay");
+    assert!(direct > 10_000, "ESP went directly: {direct}");
+    assert!(
+        via_relay < 100,
+        "only the base exchange went via the relay: {via_relay}"
+    );
+    assert_eq!(seen.proto(50) + seen.proto(139), 0, "no raw ESP or HIP");
+    // The relay relayed the exchange both ways and kept no association
+    // with the peer.
+    assert!(hs.counter(&tb.server, "hip_relay_to_client") >= 2);
+    assert!(hs.counter(&tb.server, "hip_relay_from_client") >= 2);
+    assert!(hipr_tests::pair::ha_states(&tb.server, &hs)
+        .iter()
+        .all(|a| a["peer_hit"] != peer_hit.as_str()));
+    assert_eq!(hh.counter(h, "hip_r2_direct_sent"), 1);
+    assert_eq!(hp.counter(&peer, "hip_r2_source_checks"), 1);
+    // The peer knows the host at its NAT's mapping.
+    let a: Vec<_> = ha(&peer, &hp)
+        .into_iter()
+        .filter(|a| a["peer_hit"] == host_hit.as_str())
+        .collect();
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["locator"], Site::A.public());
+    assert_eq!(a[0]["state"], "ESTABLISHED");
+}
+
+/// (f) Host B is not on the relay's list: its registration is refused
+/// (REG_FAILED), and an I1 for its HIT sent to the relay is dropped there,
+/// not relayed.
+#[test]
+fn a_host_the_relay_does_not_serve_is_refused_and_nothing_is_relayed_for_it() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let (hs, _ha, relay_hit, _) = relay_for_host_a(&tb);
+    let b = &tb.host_b.ns;
+    let hb = Hipd::start(b, Some(NATTED), None);
+    let b_hit = default_hi(b, &hb);
+    let refused = hs.counter(&tb.server, "hip_registrations_refused");
+    hb.hipconf_ok(
+        b,
+        &[
+            "daemon", "add", "server", "relay", &relay_hit, SERVER, "600",
+        ],
+    );
+    let ok = wait_until(Duration::from_secs(15), || {
+        registration(b, &hb, "client", &relay_hit)
+            .is_some_and(|r| r["state"].as_str().is_some_and(|t| t.starts_with("failed")))
+    });
+    assert!(ok, "refused: {:?}", registrations(b, &hb));
+    eprintln!(
+        "relay: refused host's state: {}",
+        registration(b, &hb, "client", &relay_hit).unwrap()["state"]
+    );
+    assert!(hs.counter(&tb.server, "hip_registrations_refused") > refused);
+    assert!(registration(&tb.server, &hs, "server", &b_hit).is_none());
+    // A public peer tries to reach B through the relay.
+    let peer = tb.public_host("pub", PEER);
+    let hp = Hipd::start(&peer, Some(NATTED), None);
+    hp.hipconf_ok(&peer, &["daemon", "add", "map", &b_hit, SERVER]);
+    let relayed = hs.counter(&tb.server, "hip_relay_to_client");
+    let dropped = hs.counter(&tb.server, "hip_drop_notregistered");
+    let o = peer.exec(&["ping", "-6", "-c", "2", "-i", "0.5", "-W", "1", &b_hit]);
+    assert!(!o.status.success(), "B must not be reachable");
+    assert!(hs.counter(&tb.server, "hip_drop_notregistered") > dropped);
+    assert_eq!(hs.counter(&tb.server, "hip_relay_to_client"), relayed);
+    assert_eq!(hb.counter(b, "hip_relayed_received"), 0);
 }

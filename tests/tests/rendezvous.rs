@@ -5,7 +5,7 @@
 //! address. The I1 goes through the RVS; the rest of the base exchange and
 //! all ESP go directly between the hosts. Root only; each test skips with one
 //! line otherwise.
-use hipr_tests::pair::{default_hi, ha_states, ping};
+use hipr_tests::pair::{default_hi, ha_states, ping, registration, registrations, wait_until};
 use hipr_tests::{data, require_netns, try_tcp_transfer_timed, veth, Hipd, Netns};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -92,35 +92,6 @@ fn second_initiator(s: &Site) -> (Netns, Hipd, String) {
     let h = Hipd::start(&n, None, None);
     let hit = default_hi(&n, &h);
     (n, h, hit)
-}
-
-/// Every registration `h` lists (`get ha all --json`), from all associations.
-fn registrations(ns: &Netns, h: &Hipd) -> Vec<serde_json::Value> {
-    ha_states(ns, h)
-        .iter()
-        .flat_map(|a| a["registrations"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
-/// The registration of `h` with role `role` and peer `peer`, if any.
-fn registration(ns: &Netns, h: &Hipd, role: &str, peer: &str) -> Option<serde_json::Value> {
-    registrations(ns, h)
-        .into_iter()
-        .find(|r| r["role"] == role && r["peer_hit"] == peer)
-}
-
-/// Polls `f` every 100 ms for at most `timeout`.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The last `n` lines of a log.

@@ -115,6 +115,9 @@ pub fn ha_all(has: &[HaInfo], regs: &[RegistrationInfo]) -> String {
             r.lifetime,
             r.state
         );
+        if let Some(a) = &r.reflexive_address {
+            let _ = writeln!(o, " Reflexive address (REG_FROM): {a}");
+        }
     }
     o
 }
