@@ -6,6 +6,7 @@
 //! With [`Nat::only_to`] set, R's NAT also lets R reach nobody but S (an
 //! outbound firewall), so every packet of R's goes through the relay.
 
+mod alloc_count;
 mod harness;
 mod netsim;
 
@@ -601,6 +602,12 @@ fn relaying_is_rate_limited() {
     for _ in 0..5 {
         results.push(w.send(2, &i1).map(|x| x.1));
     }
+    // Over the budget a packet costs no allocation (issue 15).
+    let (to, inc, bytes) = w.route(2, &i1).unwrap();
+    let mut res = None;
+    let n = alloc_count::allocations(|| res = Some(w.handle(to, inc, &bytes)));
+    assert_eq!(res, Some(Err(DropReason::RelayRateLimited)));
+    assert_eq!(n, 0, "a rate-limited relay packet allocated {n} times");
     let relayed = take(&mut w.h[0]);
     assert_eq!(relayed.len(), 3, "one packet out per packet in, 3 allowed");
     assert_eq!(
@@ -612,7 +619,7 @@ fn relaying_is_rate_limited() {
     );
     let c = w.h[0].ep.counters();
     assert_eq!(c.relay_to_client - c0.relay_to_client, 3);
-    assert_eq!(c.relay_rate_limited - c0.relay_rate_limited, 2);
+    assert_eq!(c.relay_rate_limited - c0.relay_rate_limited, 3);
 }
 
 /// S, R registered, and an exchange I -> S -> R completed (R moved to

@@ -220,6 +220,15 @@ impl Endpoint {
             return Err(DropReason::Policy);
         }
         let a = self.relay_client_assoc(pair)?;
+        if a.keys.is_none() || a.rhash.is_none() || a.udp_port.is_none() {
+            return Err(DropReason::NotRegistered);
+        }
+        // The budget before anything is copied: a packet over it costs no
+        // allocation.
+        if !self.registrar.relay_allow(&self.cfg.registrar, now) {
+            return Err(DropReason::RelayRateLimited);
+        }
+        let a = self.relay_client_assoc(pair)?;
         let (Some(keys), Some(rhash), Some(udp)) = (&a.keys, a.rhash, a.udp_port) else {
             return Err(DropReason::NotRegistered);
         };
@@ -230,9 +239,6 @@ impl Endpoint {
         } else {
             a.local_locator
         };
-        if !self.registrar.relay_allow(&self.cfg.registrar, now) {
-            return Err(DropReason::RelayRateLimited);
-        }
         // RELAY_FROM: the sender's transport address; port 0 when it came
         // over raw HIP (the client then answers with a RELAY_TO of port 0).
         let from = TransportAddr {
