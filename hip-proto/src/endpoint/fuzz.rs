@@ -138,8 +138,12 @@ impl rand_core::CryptoRng for FuzzRng {}
 /// Feeds `data`, split into packets by a 2-octet length prefix, to a responder
 /// endpoint and to an initiator in I1-SENT (both HIPv2, ECDSA P-256 HIs; the
 /// checksum is accepted as over UDP so the fuzzer reaches the parsers and
-/// checks behind it). Panics only if an invariant breaks: no association is
-/// established and no per-peer state is created by arbitrary packets.
+/// checks behind it). The responder offers the rendezvous and Control Relay
+/// services to anyone (RFC 8003, 8004, 9028), so the registrar's,
+/// rendezvous server's and relay's paths (REG_*, FROM, RVS_HMAC, RELAY_FROM,
+/// RELAY_TO, RELAY_HMAC) see the packets too. Panics only if an invariant
+/// breaks: no association is established and no per-peer state (nor a
+/// registration) is created by arbitrary packets.
 pub fn drive_endpoint(data: &[u8]) {
     use super::core::{Endpoint, Incoming};
     use super::event::Event;
@@ -154,15 +158,27 @@ pub fn drive_endpoint(data: &[u8]) {
     });
     let mut rng = FuzzRng(7);
     let mut random = |b: &mut [u8]| rand_core::RngCore::fill_bytes(&mut rng, b);
-    let mk = |k: &HostIdentity, random: &mut dyn super::random::RandomSource| {
-        let mut ep = Endpoint::new(Config::default(), random).expect("config");
+    let registrar = super::registration::RegistrarConfig {
+        services: vec![
+            crate::wire::RegType::RendezvousServer,
+            crate::wire::RegType::RelayUdpHip,
+        ],
+        allow: super::registration::RegistrationPolicy::Any,
+        ..Default::default()
+    };
+    let mk = |k: &HostIdentity, registrar, random: &mut dyn super::random::RandomSource| {
+        let cfg = Config {
+            registrar,
+            ..Config::default()
+        };
+        let mut ep = Endpoint::new(cfg, random).expect("config");
         let id = LocalIdentity::new(k.clone(), Version::V2).expect("identity");
         let hit = id.hit;
         ep.add_identity(id);
         (ep, hit)
     };
-    let (mut resp, _) = mk(&keys[0], &mut random);
-    let (mut init, hit_i) = mk(&keys[1], &mut random);
+    let (mut resp, _) = mk(&keys[0], registrar, &mut random);
+    let (mut init, hit_i) = mk(&keys[1], Default::default(), &mut random);
     let hit_r = crate::crypto::orchid::hit_v2(keys[0].public()).expect("hit");
     let (la, lb): (std::net::IpAddr, std::net::IpAddr) =
         ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
@@ -197,6 +213,10 @@ pub fn drive_endpoint(data: &[u8]) {
             resp.state_count(),
             0,
             "responder state from arbitrary packets"
+        );
+        assert!(
+            resp.registered_clients(now).is_empty(),
+            "a registration from arbitrary packets"
         );
         let _ = now + Duration::from_millis(1);
     }
