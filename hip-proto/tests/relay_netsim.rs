@@ -59,6 +59,9 @@ struct Nat {
     filtered: usize,
     /// Outbound: R may reach only this address (None: anyone).
     only_to: Option<IpAddr>,
+    /// Packets of R's to others than S lost beyond the NAT (the mapping is
+    /// made, the packet never arrives), this many more.
+    lose_beyond: usize,
 }
 
 struct World {
@@ -90,6 +93,7 @@ impl World {
                 sent_to: HashSet::new(),
                 filtered: 0,
                 only_to: None,
+                lose_beyond: 0,
             },
             now: t0(),
             seen: Vec::new(),
@@ -139,6 +143,10 @@ impl World {
                 return None;
             }
             self.nat.sent_to.insert(t.dst);
+            if self.nat.lose_beyond > 0 && t.dst != self.h[0].loc {
+                self.nat.lose_beyond -= 1;
+                return None;
+            }
             (self.nat.public, sport.map(|_| NAT_PORT))
         } else {
             (t.src, sport)
@@ -242,6 +250,20 @@ impl World {
         let t = v.remove(0);
         assert_eq!((t.dst, t.udp_port), (sl, Some(PORT)));
         t
+    }
+
+    /// R's NAT lets R reach only S: I's check of the address R's R1
+    /// offered gets no answer; runs until I gives it up (the association
+    /// stays on the relay).
+    fn offered_check_fails(&mut self) {
+        assert_eq!(self.h[2].ep.counters().offered_transport_checks, 1);
+        self.run(Duration::from_secs(300), |h| {
+            h[2].ep.counters().locator_unverified_dropped >= 1
+        });
+        assert_eq!(self.h[2].ep.counters().locator_unverified_dropped, 1);
+        let a = self.assoc(2, self.h[1].hit);
+        assert_eq!(a.peer_locator, self.h[0].loc);
+        assert!(a.verifying.is_none());
     }
 
     fn assoc(&self, n: usize, peer: Hit) -> hip_proto::endpoint::AssociationInfo {
@@ -370,6 +392,7 @@ fn base_exchange_through_the_relay_reaches_the_natted_responder() {
     });
     assert_eq!(w.h[2].ep.state(i, r), State::Established);
     assert_eq!(w.h[1].ep.state(r, i), State::R2Sent);
+    w.offered_check_fails();
     // An UPDATE (rekey) from I goes through the relay too and moves R to
     // ESTABLISHED; R's answer comes back the same way.
     let now = w.now;
@@ -633,6 +656,7 @@ fn established_through_relay() -> World {
     w.run(Duration::from_secs(10), |h| {
         h[2].ep.state(h[2].hit, h[1].hit) == State::Established
     });
+    w.offered_check_fails();
     let now = w.now;
     let mut rng = netsim::Rng::new(9);
     w.h[2]
@@ -822,13 +846,14 @@ fn a_replayed_r2_from_elsewhere_is_checked_and_never_adopted() {
     w.run(Duration::from_secs(10), |h| {
         h[2].ep.state(h[2].hit, h[1].hit) == State::Established
     });
+    w.offered_check_fails();
     let r2 = w
         .seen
         .iter()
         .rev()
-        .find(|(to, ..)| *to == 2)
+        .filter(|(to, ..)| *to == 2)
         .map(|(.., b)| b.clone())
-        .filter(|b| HipRepr::parse_bytes(b).unwrap().packet_type == PacketType::R2)
+        .find(|b| HipRepr::parse_bytes(b).unwrap().packet_type == PacketType::R2)
         .expect("the relayed R2");
     let elsewhere = ip("203.0.113.99");
     let inc = Incoming {
@@ -845,12 +870,76 @@ fn a_replayed_r2_from_elsewhere_is_checked_and_never_adopted() {
     assert_eq!((probes[0].dst, probes[0].udp_port), (elsewhere, Some(PORT)));
     // The check goes unanswered (nobody at 203.0.113.99).
     w.run(Duration::from_secs(300), |h| {
-        h[2].ep.counters().locator_unverified_dropped >= 1
+        h[2].ep.counters().locator_unverified_dropped >= 2
     });
     let c = w.h[2].ep.counters();
-    assert_eq!(c.locator_unverified_dropped, 1);
+    assert_eq!(c.locator_unverified_dropped, 2);
     assert_eq!(c.r2_source_checks, 1);
     let ai = w.assoc(2, r);
     assert_eq!((ai.peer_locator, ai.udp_port), (w.h[0].loc, Some(PORT)));
     assert_eq!(w.h[2].ep.state(i, r), State::Established);
+}
+
+/// L12: R's R1 offers its relay-given address (REG_FROM) as a transport
+/// locator (RFC 9028 section 4.7.2). Its direct R2 copy is lost beyond its
+/// NAT (the NAT mapping toward I is made), so I sees only the relayed R2;
+/// I checks the offered address, the check passes R's NAT, and I moves
+/// there. Without a relay registration R's R1 offers nothing.
+#[test]
+fn the_r1_offers_the_relay_given_address_and_the_initiator_checks_it() {
+    let mut w = World::registered();
+    w.nat.lose_beyond = 1;
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    let seen0 = w.seen.len();
+    let i1 = w.i1_to_relay(r);
+    w.send(2, &i1);
+    w.run(Duration::from_secs(10), |h| {
+        h[2].ep
+            .associations()
+            .iter()
+            .any(|a| a.peer_hit == h[1].hit && a.peer_locator == ip("198.51.100.1"))
+    });
+    let r1 = w.seen[seen0..]
+        .iter()
+        .filter(|(to, ..)| *to == 2)
+        .map(|(.., b)| HipRepr::parse_bytes(b).unwrap())
+        .find(|p| p.packet_type == PacketType::R1)
+        .expect("R1 at I");
+    let Some(ParamRepr::LocatorSet(ls)) = r1.param(ParamType::LocatorSet) else {
+        panic!("no LOCATOR_SET in R1: {r1:?}");
+    };
+    assert_eq!(
+        ls[0].transport_address(),
+        Some((
+            SocketAddr::new(w.nat.public, NAT_PORT),
+            hip_proto::wire::CandidateKind::ServerReflexive
+        ))
+    );
+    let ci = w.h[2].ep.counters();
+    assert_eq!((ci.r2_source_checks, ci.offered_transport_checks), (0, 1));
+    let ai = w.assoc(2, r);
+    assert_eq!(
+        (ai.peer_locator, ai.udp_port),
+        (w.nat.public, Some(NAT_PORT))
+    );
+    assert_eq!(w.h[1].ep.state(r, i), State::Established);
+    assert_eq!(ci.dropped_total(), 0, "{ci:?}");
+
+    // An R1 from a host without a relay registration has no LOCATOR_SET.
+    let mut w = World::new(relay_cfg());
+    let i1 = {
+        let (i, il, rl) = (w.h[2].hit, w.h[2].loc, w.h[0].loc);
+        let s = w.h[0].hit;
+        w.h[2].ep.connect(w.now, i, s, il, rl, Some(PORT)).unwrap();
+        take(&mut w.h[2]).remove(0)
+    };
+    let seen0 = w.seen.len();
+    w.send(2, &i1);
+    w.pump();
+    let r1 = w.seen[seen0..]
+        .iter()
+        .map(|(.., b)| HipRepr::parse_bytes(b).unwrap())
+        .find(|p| p.packet_type == PacketType::R1)
+        .expect("R1");
+    assert!(r1.param(ParamType::LocatorSet).is_none());
 }

@@ -636,6 +636,7 @@ impl ProtocolEngine for HipEngine {
             ("hip_relayed_sent", c.relayed_sent),
             ("hip_r2_direct_sent", c.r2_direct_sent),
             ("hip_r2_source_checks", c.r2_source_checks),
+            ("hip_offered_transport_checks", c.offered_transport_checks),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

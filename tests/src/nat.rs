@@ -11,6 +11,9 @@
 //! * [`Sites::Overlapping`]: both sites 192.0.2.0/25 (router .1, host .10
 //!   on each side).
 //!
+//! Each router drops unsolicited packets to its own WAN address (no ICMP,
+//! no conntrack entry), as home routers do.
+//!
 //! [`NatKind::Masquerade`] is `masquerade` (the kernel keeps the source port
 //! when it is free: endpoint-independent in practice); [`NatKind::Symmetric`]
 //! is `masquerade fully-random` (a random port for every new mapping, so a
@@ -211,7 +214,13 @@ impl NatTestbed {
             NatKind::Symmetric => "masquerade fully-random",
         };
         // INVALID packets skip NAT in the kernel and would leave with their
-        // private source: drop them as home routers do.
+        // private source: drop them as home routers do. Unsolicited packets
+        // to the router's own WAN address are dropped too, as home routers
+        // do: dropped before conntrack confirms them they leave no entry
+        // behind (answered with ICMP port unreachable instead, they would
+        // leave an UNREPLIED entry for 30 s, and the router would then map
+        // a host's first packet toward that sender to another port: no
+        // hole punching through this router).
         let rules = format!(
             "table ip nat {{\n\
                chain postrouting {{ type nat hook postrouting priority srcnat; policy accept;\n\
@@ -219,6 +228,9 @@ impl NatTestbed {
                }}\n\
                chain forward {{ type filter hook forward priority filter; policy accept;\n\
                  ct state invalid drop\n\
+               }}\n\
+               chain input {{ type filter hook input priority filter; policy accept;\n\
+                 iifname \"wan0\" ct state new drop\n\
                }}\n\
              }}\n"
         );

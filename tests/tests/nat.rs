@@ -360,19 +360,17 @@ fn relay_for_host_a(tb: &NatTestbed) -> (Hipd, Hipd, String, String) {
     (hs, hh, hit, host_hit)
 }
 
-/// (e) A public host reaches a NATed host it knows only by HIT and relay
-/// address (HIPL's `add map HIT RELAY-IP`): the base exchange goes through
-/// the Control Relay Server, the NATed host's R2 also comes straight from
-/// its NAT, the public host checks that mapping and sends ESP there. 20 MB
-/// over the HIT and over the LSI; on the internet segment nothing private,
-/// and the data between the public host and the NAT, not via the relay.
-#[test]
-fn a_public_host_reaches_a_natted_host_through_the_relay_and_esp_goes_direct() {
-    require_netns!();
-    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
-    let peer = tb.public_host("pub", PEER);
+/// Host A is registered at the relay; `peer` (at `peer_public`, the address
+/// the internet sees it at) knows host A only by HIT and relay address
+/// (HIPL's `add map HIT RELAY-IP`) and sends 20 MB over the HIT and 20 MB
+/// over the LSI to it. Checks: SHA-256 equal, nothing private on the
+/// internet segment, the data flowed between `peer_public` and NAT A
+/// directly, only the base exchange via the relay; the relay relayed and
+/// kept no association with the peer; the peer knows host A at NAT A's
+/// mapping. Returns (peer hipd, host A hipd).
+fn through_the_relay(tb: &NatTestbed, peer: &Netns, peer_public: &str, tag: &str) -> (Hipd, Hipd) {
     let h = &tb.host_a.ns;
-    let (hs, hh, relay_hit, host_hit) = relay_for_host_a(&tb);
+    let (hs, hh, relay_hit, host_hit) = relay_for_host_a(tb);
     let reg = registration(h, &hh, "client", &relay_hit).unwrap();
     assert_eq!(reg["service"], "relay");
     let reflexive = reg["reflexive_address"]
@@ -383,23 +381,23 @@ fn a_public_host_reaches_a_natted_host_through_the_relay_and_esp_goes_direct() {
         reflexive.starts_with(&format!("{}:", Site::A.public())),
         "REG_FROM names the NAT's mapping: {reg:?}"
     );
-    eprintln!("relay registration: reflexive address {reflexive}");
+    eprintln!("{tag}: relay registration: reflexive address {reflexive}");
     let shown = hh.hipconf_ok(h, &["daemon", "get", "ha", "all"]);
     assert!(shown.contains("Reflexive address (REG_FROM)"), "{shown}");
 
-    let hp = Hipd::start(&peer, Some(NATTED), None);
-    let peer_hit = default_hi(&peer, &hp);
-    hp.hipconf_ok(&peer, &["daemon", "add", "map", &host_hit, SERVER]);
+    let hp = Hipd::start(peer, Some(NATTED), None);
+    let peer_hit = default_hi(peer, &hp);
+    hp.hipconf_ok(peer, &["daemon", "add", "map", &host_hit, SERVER]);
     // An LSI for the peer on the host (hipd numbers LSIs from its peer
     // database), and the host's LSI as the peer sees it.
-    hh.hipconf_ok(h, &["daemon", "add", "map", &peer_hit, PEER]);
+    hh.hipconf_ok(h, &["daemon", "add", "map", &peer_hit, peer_public]);
     let lsi = hp
-        .hipconf_ok(&peer, &["daemon", "hit-to-lsi", &host_hit])
+        .hipconf_ok(peer, &["daemon", "hit-to-lsi", &host_hit])
         .trim()
         .to_string();
     let cap = tb.capture();
     let (s, r, first) = paced_transfer(
-        &peer,
+        peer,
         h,
         sock("::", 7401),
         sock(&host_hit, 7401),
@@ -407,11 +405,19 @@ fn a_public_host_reaches_a_natted_host_through_the_relay_and_esp_goes_direct() {
         Duration::ZERO,
         || {},
     )
-    .unwrap();
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\nNAT A conntrack: {:#?}\nNAT B conntrack: {:#?}\npeer: {:#?}\nhost A: {:#?}",
+            tb.conntrack(Site::A),
+            tb.conntrack(Site::B),
+            ha(peer, &hp),
+            ha(h, &hh)
+        )
+    });
     assert_eq!(s, r, "20 MB over the HIT");
-    eprintln!("public host -> NATed host through the relay, over the HIT: {first:?} from the first packet to the first byte");
+    eprintln!("{tag}: over the HIT: {first:?} from the first packet to the first byte");
     let (s, r, first) = paced_transfer(
-        &peer,
+        peer,
         h,
         sock("0.0.0.0", 7402),
         sock(&lsi, 7402),
@@ -421,47 +427,69 @@ fn a_public_host_reaches_a_natted_host_through_the_relay_and_esp_goes_direct() {
     )
     .unwrap();
     assert_eq!(s, r, "20 MB over the LSI");
-    eprintln!("over the LSI (association up): {first:?} to the first byte");
+    eprintln!("{tag}: over the LSI (association up): {first:?} to the first byte");
     let seen = tb.stop(cap);
     seen.check_no_private().unwrap();
     let between = |a: &str, b: &str| {
         seen.packets
             .iter()
             .filter(|p| {
-                p.udp.is_some()
-                    && ((p.srcs.first().map(String::as_str) == Some(a)
-                        && p.dsts.first().map(String::as_str) == Some(b))
-                        || (p.srcs.first().map(String::as_str) == Some(b)
-                            && p.dsts.first().map(String::as_str) == Some(a)))
+                let (s, d) = (
+                    p.srcs.first().map(String::as_str),
+                    p.dsts.first().map(String::as_str),
+                );
+                p.udp.is_some() && ((s, d) == (Some(a), Some(b)) || (s, d) == (Some(b), Some(a)))
             })
             .count()
     };
-    let direct = between(PEER, Site::A.public());
-    let via_relay = between(PEER, SERVER);
-    eprintln!("internet segment: {direct} UDP packets between the peer and the NAT, {via_relay} between the peer and the relay");
+    let direct = between(peer_public, Site::A.public());
+    let via_relay = between(peer_public, SERVER);
+    eprintln!("{tag}: internet segment: {direct} UDP packets between the peer and NAT A, {via_relay} between the peer and the relay");
     assert!(direct > 10_000, "ESP went directly: {direct}");
     assert!(
         via_relay < 100,
         "only the base exchange went via the relay: {via_relay}"
     );
     assert_eq!(seen.proto(50) + seen.proto(139), 0, "no raw ESP or HIP");
-    // The relay relayed the exchange both ways and kept no association
-    // with the peer.
     assert!(hs.counter(&tb.server, "hip_relay_to_client") >= 2);
     assert!(hs.counter(&tb.server, "hip_relay_from_client") >= 2);
     assert!(hipr_tests::pair::ha_states(&tb.server, &hs)
         .iter()
         .all(|a| a["peer_hit"] != peer_hit.as_str()));
     assert_eq!(hh.counter(h, "hip_r2_direct_sent"), 1);
-    assert_eq!(hp.counter(&peer, "hip_r2_source_checks"), 1);
-    // The peer knows the host at its NAT's mapping.
-    let a: Vec<_> = ha(&peer, &hp)
+    let a: Vec<_> = ha(peer, &hp)
         .into_iter()
         .filter(|a| a["peer_hit"] == host_hit.as_str())
         .collect();
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(a[0]["locator"], Site::A.public());
     assert_eq!(a[0]["state"], "ESTABLISHED");
+    (hp, hh)
+}
+
+/// (e) A public host reaches a NATed host through the Control Relay
+/// Server: the NATed host's R2 also comes straight from its NAT, the public
+/// host checks that mapping and sends ESP there.
+#[test]
+fn a_public_host_reaches_a_natted_host_through_the_relay_and_esp_goes_direct() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let peer = tb.public_host("pub", PEER);
+    let (hp, _) = through_the_relay(&tb, &peer, PEER, "public -> NAT");
+    assert_eq!(hp.counter(&peer, "hip_r2_source_checks"), 1);
+}
+
+/// (g) NAT <-> NAT: host B, behind NAT B, reaches host A behind NAT A
+/// through the relay. Host A's R2 copy toward NAT B's mapping is dropped by
+/// NAT B but opens NAT A; host B checks the address host A's R1 offered
+/// (its relay-given one) and that check passes NAT A: the hole is punched
+/// and ESP flows between the two NATs' public addresses.
+#[test]
+fn a_natted_host_reaches_a_natted_host_through_the_relay_and_esp_goes_between_the_nats() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let (hp, _) = through_the_relay(&tb, &tb.host_b.ns, Site::B.public(), "NAT <-> NAT");
+    assert_eq!(hp.counter(&tb.host_b.ns, "hip_offered_transport_checks"), 1);
 }
 
 /// (f) Host B is not on the relay's list: its registration is refused

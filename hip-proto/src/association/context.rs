@@ -68,6 +68,10 @@ pub struct Association {
     pub peer_hi: Option<HostIdPublic>,
     /// The peer's HOST_ID parameter as in its R1 (HIP_MAC_2 of R2).
     pub peer_host_id_raw: Vec<u8>,
+    /// Initiator: a UDP transport locator the Responder's R1 offered (its
+    /// relay-given, server-reflexive address, RFC 9028 section 4.7.2),
+    /// checked after the base exchange. Boxed: rare.
+    pub peer_transport_candidate: Option<Box<std::net::SocketAddr>>,
     /// Our current Diffie-Hellman key pair: the one of the base exchange, then
     /// of the last rekey that brought a new one. Used when a rekey brings only
     /// the peer's new key (RFC 7402 section 6.10 step 1).
@@ -216,6 +220,7 @@ impl Association {
             keys_since: super::timer::Instant(0),
             last_tx: super::timer::Instant(0),
             via_relay: None,
+            peer_transport_candidate: None,
         }
     }
 }

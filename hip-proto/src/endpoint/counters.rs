@@ -200,6 +200,9 @@ pub struct Counters {
     /// the I2 went to (a Responder behind a relay), whose address was then
     /// checked with ECHO_REQUEST_SIGNED (RFC 8046 section 5.4).
     pub r2_source_checks: u64,
+    /// Initiator: transport locators offered in R1 (a Responder's
+    /// relay-given address) checked after the base exchange.
+    pub offered_transport_checks: u64,
 }
 
 impl Counters {

@@ -277,6 +277,7 @@ impl Endpoint {
         a.rhash = Some(rhash);
         a.peer_hi = Some(peer_hi);
         a.peer_host_id_raw = host_id_raw;
+        a.peer_transport_candidate = super::udp_mapping::offered_transport(repr).map(Box::new);
         a.hip_suite = Some(choices.hip);
         a.esp_suite = Some(choices.esp);
         a.spi_in = spi_in;
@@ -421,7 +422,12 @@ impl Endpoint {
         // REG_RESPONSE / REG_FAILED in R2; requests not sent in I2 follow in UPDATE.
         self.requester_answer(now, pair, repr);
         self.requester_established(now, pair);
-        self.check_r2_source(now, pair, inc, random);
+        if !self.check_r2_source(now, pair, inc, random) {
+            self.check_offered_transport(now, pair, inc.dst, random);
+        }
+        if let Some(a) = self.assocs.get_mut(&pair) {
+            a.peer_transport_candidate = None;
+        }
         Ok(())
     }
 

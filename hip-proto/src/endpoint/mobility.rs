@@ -395,21 +395,23 @@ impl Endpoint {
         }
     }
 
-    /// Verifies the transport address an authenticated packet of `pair`
-    /// came from before the association uses it (RFC 8046 section 5.4): an
-    /// UPDATE carrying SEQ and ECHO_REQUEST_SIGNED goes there, from where
-    /// the packet arrived, with its encapsulation; the peer's
+    /// Verifies a transport address of the peer of `pair` (`dst`, its UDP
+    /// port or None for raw HIP) before the association uses it (RFC 8046
+    /// section 5.4): an UPDATE carrying SEQ and ECHO_REQUEST_SIGNED goes
+    /// there from `local`; the peer's
     /// ECHO_RESPONSE_SIGNED moves the association
-    /// ([`Event::LocatorChanged`] in [`Self::locator_verified`]). Used for a
-    /// new I2 that replaced an established association from another address
-    /// than its verified one (RFC 7401 section 4.4.2), and for an R2 from
-    /// another address than the one our I2 went to
-    /// ([`Self::check_r2_source`]).
+    /// ([`Event::LocatorChanged`] in [`Self::locator_verified`]). Used for
+    /// the source of a new I2 that replaced an established association from
+    /// another address than its verified one (RFC 7401 section 4.4.2), for
+    /// the source of an R2 from another address than the one our I2 went to
+    /// ([`Self::check_r2_source`]), and for a transport locator the R1
+    /// offered ([`Self::check_offered_transport`]).
     pub(super) fn verify_source(
         &mut self,
         now: Instant,
         pair: HitPair,
-        inc: &super::core::Incoming<'_>,
+        local: IpAddr,
+        (dst, udp_port): (IpAddr, Option<u16>),
         random: &mut dyn RandomSource,
     ) {
         let mut nonce = [0u8; 16];
@@ -417,25 +419,25 @@ impl Endpoint {
         let Some(a) = self.assocs.get_mut(&pair) else {
             return;
         };
-        a.pending_locator = Some((inc.src, nonce));
-        a.pending_udp_port = Some(inc.udp_port);
+        a.pending_locator = Some((dst, nonce));
+        a.pending_udp_port = Some(udp_port);
         let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
         r.params.push(ParamRepr::Seq(a.update.next_seq()));
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
-        let Ok(bytes) = self.protect_and_emit_to(pair, &mut r, Some(inc.src), random) else {
+        let Ok(bytes) = self.protect_and_emit_to(pair, &mut r, Some(dst), random) else {
             self.counters.build_failed += 1;
             return;
         };
         if let Some(a) = self.assocs.get_mut(&pair) {
             a.update_packet = Some(bytes.clone());
-            a.update_dst = Some(inc.src);
+            a.update_dst = Some(dst);
             a.update_retx.start(now);
         }
         self.event(Event::LocatorUnverified {
             peer_hit: pair.1,
-            locator: inc.src,
+            locator: dst,
         });
-        self.transmit(inc.dst, inc.src, inc.udp_port, bytes);
+        self.transmit(local, dst, udp_port, bytes);
     }
 
     /// Step 2 at the peer: a new address in LOCATOR_SET is verified with an

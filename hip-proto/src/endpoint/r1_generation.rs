@@ -23,6 +23,13 @@ use crate::registry::{DhGroupId, PacketType, Version};
 use crate::wire::{checksum, cover, DhValue, DiffieHellman, HipRepr, ParamRepr, ParamType, Puzzle};
 use crate::Hit;
 
+/// ICE priority of a server-reflexive candidate (RFC 8445 section 5.1.2.1:
+/// type preference 100, local preference 65535, component 1).
+const SERVER_REFLEXIVE_PRIORITY: u32 = (100 << 24) | (65535 << 8) | 255;
+
+/// Lifetime of the transport locators in R1, seconds.
+const CANDIDATE_LIFETIME: u32 = 120;
+
 /// A signed R1 ready to be patched for one initiator.
 pub struct R1Template {
     bytes: Vec<u8>,
@@ -108,6 +115,9 @@ pub struct R1Factory {
     previous: HashMap<TemplateKey, R1Template>,
     /// Templates signed so far.
     pub signed: u64,
+    /// Per local HIT: our server-reflexive transport addresses (REG_FROM of
+    /// our relay registrations), offered in R1 as transport locators.
+    candidates: HashMap<Hit, Vec<std::net::SocketAddr>>,
 }
 
 impl R1Factory {
@@ -118,7 +128,30 @@ impl R1Factory {
             current: HashMap::new(),
             previous: HashMap::new(),
             signed: 0,
+            candidates: HashMap::new(),
         }
+    }
+
+    /// Does any identity offer candidates?
+    pub fn has_candidates(&self) -> bool {
+        !self.candidates.is_empty()
+    }
+
+    /// Sets the server-reflexive transport addresses `hit`'s R1s offer in
+    /// LOCATOR_SET (RFC 9028 section 4.7.2: a Responder registered at a
+    /// Control Relay Server lists where it can be reached over UDP). A
+    /// change drops the current templates, so the next R1 is signed with it.
+    pub fn set_candidates(&mut self, hit: Hit, addrs: Vec<std::net::SocketAddr>) {
+        let now = self.candidates.get(&hit).map_or(&[][..], Vec::as_slice);
+        if now == addrs.as_slice() {
+            return;
+        }
+        if addrs.is_empty() {
+            self.candidates.remove(&hit);
+        } else {
+            self.candidates.insert(hit, addrs);
+        }
+        self.invalidate();
     }
 
     /// Starts a new generation: new puzzle secret, the current templates become
@@ -171,7 +204,8 @@ impl R1Factory {
         let generation = self.secrets.generation();
         let key = (id.hit, group, with_counter);
         if !self.current.contains_key(&key) {
-            let t = build_template(cfg, id, group, generation, with_counter, random)?;
+            let cands = self.candidates.get(&id.hit).map_or(&[][..], Vec::as_slice);
+            let t = build_template(cfg, id, group, generation, with_counter, cands, random)?;
             self.signed += 1;
             self.current.insert(key, t);
         }
@@ -198,6 +232,7 @@ fn build_template(
     group: DhGroupId,
     generation: u16,
     with_counter: bool,
+    candidates: &[std::net::SocketAddr],
     random: &mut dyn RandomSource,
 ) -> Result<R1Template, R1Error> {
     let rhash = rhash_for(id.version, &id.hit).ok_or(R1Error::NoRhash)?;
@@ -258,6 +293,27 @@ fn build_template(
     // REG_INFO when we are a registrar (RFC 8003 section 3.1), signed with the rest.
     if let Some(info) = cfg.registrar.reg_info() {
         r.insert_ordered(info);
+    }
+    // Our relay-given (server-reflexive) transport addresses (RFC 9028
+    // section 4.7.2; transport locators, RFC 9028 section 5.7). The SPI is
+    // not allocated before the I2: zero.
+    if !candidates.is_empty() && !v1 {
+        r.insert_ordered(ParamRepr::LocatorSet(
+            candidates
+                .iter()
+                .enumerate()
+                .map(|(n, at)| {
+                    crate::wire::Locator::transport(
+                        *at,
+                        crate::wire::CandidateKind::ServerReflexive,
+                        SERVER_REFLEXIVE_PRIORITY,
+                        0,
+                        n == 0,
+                        CANDIDATE_LIFETIME,
+                    )
+                })
+                .collect(),
+        ));
     }
     // HIP_SIGNATURE_2 over the template (zeroed fields are zero already).
     let bytes = r.to_bytes().map_err(BuildError::from)?;

@@ -734,6 +734,7 @@ impl Endpoint {
                 false
             }
         });
+        self.refresh_relay_candidates();
         let _ = self.requester_run(now, random);
         n
     }
@@ -875,6 +876,39 @@ impl Endpoint {
             }
             self.event(Event::Registration(e));
         }
+        self.refresh_relay_candidates();
+    }
+
+    /// Offers the reflexive addresses of our granted relay registrations in
+    /// our R1s ([`super::r1_generation::R1Factory::set_candidates`]), per
+    /// local HIT; called whenever a registration changes.
+    fn refresh_relay_candidates(&mut self) {
+        if self.requester.requests.is_empty() && !self.r1.has_candidates() {
+            return;
+        }
+        let mut by_hit: Vec<(Hit, Vec<SocketAddr>)> = Vec::new();
+        for r in &self.requester.requests {
+            let slot = match by_hit.iter_mut().find(|(h, _)| *h == r.local) {
+                Some(s) => s,
+                None => {
+                    by_hit.push((r.local, Vec::new()));
+                    by_hit.last_mut().expect("just pushed")
+                }
+            };
+            if r.reg_type == RegType::RelayUdpHip && r.state == RegistrationState::Registered {
+                if let Some(a) = r.reflexive.filter(|a| !slot.1.contains(a)) {
+                    slot.1.push(a);
+                }
+            }
+        }
+        for id in self.identities.iter().map(|i| i.hit).collect::<Vec<_>>() {
+            let addrs = by_hit
+                .iter()
+                .find(|(h, _)| *h == id)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            self.r1.set_candidates(id, addrs);
+        }
     }
 
     /// The next registration deadline (expiry, renewal, retry) of either side.
@@ -947,11 +981,15 @@ impl Endpoint {
                 lapsed.push((r.server, r.reg_type));
             }
         }
+        let any_lapsed = !lapsed.is_empty();
         for (server, reg_type) in lapsed {
             self.event(Event::Registration(RegistrationEvent::Expired {
                 server,
                 reg_type,
             }));
+        }
+        if any_lapsed {
+            self.refresh_relay_candidates();
         }
         let _ = self.requester_run(now, random);
     }

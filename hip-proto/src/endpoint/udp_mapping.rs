@@ -41,6 +41,20 @@ pub fn lists(repr: &HipRepr, addr: IpAddr) -> bool {
         .any(|a| a == addr)
 }
 
+/// The first UDP transport locator (type 2, RFC 9028 section 5.7) of the
+/// LOCATOR_SET in `repr`, the preferred one first.
+pub fn offered_transport(repr: &HipRepr) -> Option<std::net::SocketAddr> {
+    let Some(ParamRepr::LocatorSet(ls)) = repr.param(ParamType::LocatorSet) else {
+        return None;
+    };
+    ls.iter()
+        .filter(|l| l.preferred())
+        .chain(ls.iter())
+        .find_map(|l| l.transport_address())
+        .map(|(at, _)| at)
+        .filter(|at| !at.ip().is_unspecified() && !at.ip().is_multicast() && !at.ip().is_loopback())
+}
+
 /// Is an R2 of association `a` arriving as `inc` from a transport address
 /// worth checking ([`Endpoint::check_r2_source`])? Over UDP on both sides,
 /// from another address of the peer's family, and no check or UPDATE of
@@ -119,7 +133,42 @@ impl Endpoint {
             return false;
         }
         self.counters.r2_source_checks += 1;
-        self.verify_source(now, pair, inc, random);
+        self.verify_source(now, pair, inc.dst, (inc.src, inc.udp_port), random);
+        true
+    }
+
+    /// Initiator, after the R2: the UDP transport locator the Responder's
+    /// R1 offered (its relay-given address, RFC 9028 section 4.7.2) is
+    /// checked from `local` when it is not where the association already
+    /// goes ([`Endpoint::verify_source`]); the association moves there once
+    /// the echo comes back. Our check also opens our own NAT toward it,
+    /// while the Responder's R2 copy ([`Endpoint::r2_direct`]) opened its
+    /// NAT toward us: hole punching with one candidate pair. True when a
+    /// check was started.
+    pub(super) fn check_offered_transport(
+        &mut self,
+        now: Instant,
+        pair: HitPair,
+        local: IpAddr,
+        random: &mut dyn RandomSource,
+    ) -> bool {
+        let Some(a) = self.assocs.get_mut(&pair) else {
+            return false;
+        };
+        let Some(cand) = a.peer_transport_candidate.take() else {
+            return false;
+        };
+        let here = (a.peer_locator, a.udp_port) == (cand.ip(), Some(cand.port()));
+        let usable = a.udp_port.is_some()
+            && cand.is_ipv4() == a.peer_locator.is_ipv4()
+            && cand.is_ipv4() == local.is_ipv4()
+            && a.pending_locator.is_none()
+            && a.update_packet.is_none();
+        if here || !usable {
+            return false;
+        }
+        self.counters.offered_transport_checks += 1;
+        self.verify_source(now, pair, local, (cand.ip(), Some(cand.port())), random);
         true
     }
 

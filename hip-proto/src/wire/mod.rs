@@ -22,5 +22,6 @@ pub use param::{padded_len, Param, ParamIter};
 pub use params::*;
 pub use repr::{HipRepr, ParseOptions, HIPL_PRIVATE_PARAMS, MAX_PACKET_LEN};
 pub use types::{
-    LocatorType, NatTraversalMode, NotifyMessageType, ParamType, RegFailureType, RegType,
+    CandidateKind, LocatorType, NatTraversalMode, NotifyMessageType, ParamType, RegFailureType,
+    RegType,
 };

@@ -13,7 +13,9 @@
 //! that emit(parse(bytes)) == bytes.
 
 use super::param::padded_len;
-use super::types::{LocatorType, NatTraversalMode, NotifyMessageType, ParamType, RegType};
+use super::types::{
+    CandidateKind, LocatorType, NatTraversalMode, NotifyMessageType, ParamType, RegType,
+};
 use super::{Error, Result};
 use crate::registry::{
     DhGroupId, DiType, EspTransformId, HiAlgorithm, HipCipherId, HipTransformId, HitSuiteId,
@@ -61,6 +63,56 @@ impl Locator {
             lifetime,
             data,
         }
+    }
+
+    /// Build a type 2 transport locator (RFC 5770 section 5.7, RFC 9028
+    /// section 5.7; Locator Length 7): UDP `port`, candidate `kind`
+    /// ([`CandidateKind`]), ICE `priority`, `spi` and the address (IPv4
+    /// v4-mapped).
+    pub fn transport(
+        at: std::net::SocketAddr,
+        kind: CandidateKind,
+        priority: u32,
+        spi: u32,
+        preferred: bool,
+        lifetime: u32,
+    ) -> Self {
+        let addr = match at.ip() {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            std::net::IpAddr::V6(v6) => v6,
+        };
+        let mut data = at.port().to_be_bytes().to_vec();
+        data.push(17);
+        data.push(kind.value());
+        data.extend_from_slice(&priority.to_be_bytes());
+        data.extend_from_slice(&spi.to_be_bytes());
+        data.extend_from_slice(&addr.octets());
+        Locator {
+            traffic_type: 0,
+            locator_type: LocatorType::Transport,
+            length_field: 7,
+            flags: u8::from(preferred),
+            lifetime,
+            data,
+        }
+    }
+
+    /// A type 2 transport locator's UDP transport address and candidate
+    /// kind; `None` for other types, other protocols than UDP or a wrong
+    /// length.
+    pub fn transport_address(&self) -> Option<(std::net::SocketAddr, CandidateKind)> {
+        if self.locator_type != LocatorType::Transport || self.data.len() != 28 {
+            return None;
+        }
+        let port = u16::from_be_bytes([self.data[0], self.data[1]]);
+        if self.data[2] != 17 || port == 0 {
+            return None;
+        }
+        let ip = self.address()?;
+        Some((
+            std::net::SocketAddr::new(ip, port),
+            CandidateKind::from(self.data[3]),
+        ))
     }
 
     /// The SPI of a type 1 locator.

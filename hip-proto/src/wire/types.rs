@@ -105,6 +105,21 @@ registry! {
 }
 
 registry! {
+    /// The Kind of a transport locator's candidate (RFC 5770 section 5.7,
+    /// RFC 9028 section 5.7; ICE candidate types).
+    pub enum CandidateKind: u8 {
+        /// An address of the host's own interface.
+        Host = 0,
+        /// The host's address as a server (a relay) saw it: its NAT's mapping.
+        ServerReflexive = 1,
+        /// Learned from a connectivity check's source.
+        PeerReflexive = 2,
+        /// An address of a Data Relay allocated to the host.
+        Relayed = 3,
+    }
+}
+
+registry! {
     /// Registration Types (RFC 8003 section 7, RFC 8004, RFC 5770, RFC 9028).
     pub enum RegType: u8 {
         RendezvousServer = 1,
