@@ -87,7 +87,8 @@ const RETURN_HOME_EVERY: Duration = Duration::from_secs(2);
 const HEARTBEAT_WAIT: hip_proto::association::Duration =
     hip_proto::association::Duration::from_millis(1500);
 /// How long a Responder's queued packets wait for the peer's first ESP
-/// before they are sent anyway (checked every [`SILENCE_TICK`]). Only
+/// (an Initiator's: for the check of the Responder's NAT mapping) before
+/// they are sent anyway (checked every [`SILENCE_TICK`]). Only
 /// simultaneous base exchanges queue packets at a Responder, and there the
 /// peer has packets of its own to send as soon as it has processed our R2,
 /// which ends the wait; a busy peer (a mesh coming up: a dozen exchanges at
@@ -754,6 +755,11 @@ impl Control {
                 }
                 Action::LocatorChanged { peer, locator } => {
                     self.esp.set_locator(&peer, locator);
+                    // An Initiator's packets held while the Responder's
+                    // mapping was checked go there now.
+                    if self.held.contains_key(&peer) {
+                        self.flush_pending(&peer);
+                    }
                 }
                 Action::ExpectSequenceRestart { peer } => {
                     self.esp.expect_sequence_restart(&peer);

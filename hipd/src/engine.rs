@@ -51,7 +51,11 @@ pub struct SaInstall {
     /// We are the Responder in R2-SENT (RFC 7401 section 4.4.2): the peer may
     /// not have processed our R2 yet, so ESP we send now can beat the R2 to
     /// its SA tables and be dropped there (simultaneous base exchanges, where
-    /// the Responder has packets queued for the peer).
+    /// the Responder has packets queued for the peer). Also an Initiator
+    /// whose engine is checking the Responder's NAT mapping right after the
+    /// exchange (through a Control Relay Server): ESP sent before the check
+    /// answers goes to the relay and is lost. Either waits for the peer's
+    /// first ESP, the checked locator, or a second.
     pub awaiting_peer: bool,
 }
 

@@ -189,7 +189,11 @@ impl HipEngine {
                     ..
                 } => {
                     tracing::info!(peer = %peer_hit, ?version, suite = ?esp.suite, "HIP association established");
-                    let awaiting_peer = self.ep.state(local_hit, peer_hit) == State::R2Sent;
+                    // A Responder in R2-SENT, or an Initiator checking the
+                    // Responder's NAT mapping (through a relay): what it
+                    // sends now would be lost, it waits.
+                    let awaiting_peer = self.ep.state(local_hit, peer_hit) == State::R2Sent
+                        || self.ep.path_check_pending(local_hit, peer_hit);
                     out.push(Action::Established(SaInstall {
                         peer: peer_hit,
                         local: local_hit,

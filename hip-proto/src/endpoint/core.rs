@@ -225,6 +225,16 @@ impl Endpoint {
             .map_or(State::Unassociated, |a| a.driver.state())
     }
 
+    /// Is a transport address of the peer being checked (RFC 8046 section
+    /// 5.4), e.g. the Responder's NAT mapping right after a base exchange
+    /// through a relay? Data sent meanwhile goes to the old locator; a
+    /// caller may hold it until [`Event::LocatorChanged`] (a hash look-up).
+    pub fn path_check_pending(&self, local: Hit, peer: Hit) -> bool {
+        self.assocs
+            .get(&(local, peer))
+            .is_some_and(|a| a.pending_locator.is_some())
+    }
+
     /// All associations.
     pub fn associations(&self) -> Vec<AssociationInfo> {
         let mut v: Vec<_> = self
