@@ -533,3 +533,113 @@ fn a_host_the_relay_does_not_serve_is_refused_and_nothing_is_relayed_for_it() {
     assert_eq!(hs.counter(&tb.server, "hip_relay_to_client"), relayed);
     assert_eq!(hb.counter(b, "hip_relayed_received"), 0);
 }
+
+/// Time from the client's connect() to its first octet arriving at a
+/// listener over `hit` (TCP from `from` to `to`), each on a fresh
+/// association. The listener waits in poll(2), not in a sleep loop, so
+/// the time is not rounded to a polling interval.
+fn first_byte(from: &Netns, to: &Netns, hit: &str, port: u16) -> Duration {
+    use std::os::fd::AsRawFd;
+    let l = to
+        .in_ns(move || std::net::TcpListener::bind(sock("::", port)))
+        .expect("bind");
+    let server = to.spawn_in_ns(move || -> Option<Instant> {
+        let mut p = libc::pollfd {
+            fd: l.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the listener's lifetime.
+        if unsafe { libc::poll(&mut p, 1, 30_000) } != 1 {
+            return None;
+        }
+        let (mut s, _) = l.accept().ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).ok()?;
+        Some(Instant::now())
+    });
+    let dst = sock(hit, port);
+    let client = from.spawn_in_ns(move || -> Option<Instant> {
+        let t0 = Instant::now();
+        let mut s = std::net::TcpStream::connect_timeout(&dst, Duration::from_secs(20)).ok()?;
+        s.write_all(&[1]).ok()?;
+        std::thread::sleep(Duration::from_millis(50));
+        Some(t0)
+    });
+    let t0 = client.join().expect("client").expect("connected");
+    let got = server.join().expect("server").expect("first byte");
+    got.saturating_duration_since(t0)
+}
+
+/// Closes every association of `h` (CLOSE, RFC 7401 section 5.3.7) and
+/// waits (bounded) until none is ESTABLISHED on either side.
+fn close_all(ns: &Netns, h: &Hipd, peers: &[(&Netns, &Hipd)]) {
+    h.hipconf_ok(ns, &["daemon", "rst", "all"]);
+    let gone = wait_until(Duration::from_secs(10), || {
+        std::iter::once((ns, h))
+            .chain(peers.iter().copied())
+            .all(|(n, d)| {
+                ha(n, d)
+                    .iter()
+                    .filter(|a| a["registrations"].as_array().is_none_or(|r| r.is_empty()))
+                    .all(|a| a["state"] != "ESTABLISHED")
+            })
+    });
+    assert!(gone, "associations closed");
+}
+
+/// Benchmark (bench/nat_setup.sh, issue 12 goal: NAT <-> NAT setup within
+/// 3x a direct base exchange): host B behind NAT B opens a TCP connection
+/// over the HIT (a) to the public server, a base exchange through NAT B
+/// only, and (b) to host A behind NAT A through the relay with the hole
+/// punched, interleaved, NAT_SETUP_ROUNDS rounds (default 10), each on a
+/// fresh association. Prints every time and the medians.
+#[test]
+#[ignore = "benchmark: run by bench/nat_setup.sh"]
+fn bench_nat_to_nat_setup_through_the_relay_against_a_direct_exchange() {
+    require_netns!();
+    let rounds: usize = std::env::var("NAT_SETUP_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
+    let (hs, ha_, relay_hit, a_hit) = relay_for_host_a(&tb);
+    let b = &tb.host_b.ns;
+    let hb = Hipd::start(b, Some(NATTED), None);
+    hb.hipconf_ok(b, &["daemon", "add", "map", &relay_hit, SERVER]);
+    hb.hipconf_ok(b, &["daemon", "add", "map", &a_hit, SERVER]);
+    let (mut direct, mut relayed) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let port = 7600 + 2 * round as u16;
+        let d = first_byte(b, &tb.server, &relay_hit, port);
+        close_all(b, &hb, &[(&tb.server, &hs), (&tb.host_a.ns, &ha_)]);
+        let r = first_byte(b, &tb.host_a.ns, &a_hit, port + 1);
+        close_all(b, &hb, &[(&tb.server, &hs), (&tb.host_a.ns, &ha_)]);
+        println!(
+            "round {round}: direct (NAT B -> public) {:.1} ms, NAT B -> NAT A through the relay {:.1} ms",
+            d.as_secs_f64() * 1e3,
+            r.as_secs_f64() * 1e3
+        );
+        direct.push(d);
+        relayed.push(r);
+    }
+    direct.sort();
+    relayed.sort();
+    let (md, mr) = (direct[rounds / 2], relayed[rounds / 2]);
+    println!(
+        "nat setup: median of {rounds}: direct {:.1} ms, NAT <-> NAT through the relay {:.1} ms, ratio {:.2} (goal: at most 3)",
+        md.as_secs_f64() * 1e3,
+        mr.as_secs_f64() * 1e3,
+        mr.as_secs_f64() / md.as_secs_f64()
+    );
+    // Every relayed round checked host A's mapping: the address its R1
+    // offered, or (with NAT B's mapping toward NAT A still open from the
+    // round before) the source of its R2 copy.
+    let checks =
+        hb.counter(b, "hip_offered_transport_checks") + hb.counter(b, "hip_r2_source_checks");
+    assert!(
+        checks >= rounds as u64,
+        "{checks} checks in {rounds} rounds"
+    );
+}
