@@ -208,6 +208,34 @@ proptest! {
         prop_assert_eq!(back, p);
     }
 
+    /// A transport locator (RFC 9028 section 5.7) keeps its transport
+    /// address and kind through LOCATOR_SET's emit and parse.
+    #[test]
+    fn transport_locators_round_trip(
+        v4: [u8; 4], v6: [u8; 16], port in 1u16.., kind in 0u8..4, prio: u32, spi: u32,
+        use_v4: bool, preferred: bool,
+    ) {
+        let ip: std::net::IpAddr = if use_v4 {
+            std::net::Ipv4Addr::from(v4).into()
+        } else {
+            let a = std::net::Ipv6Addr::from(v6);
+            // A v4-mapped IPv6 address reads back as IPv4, by design.
+            prop_assume!(a.to_ipv4_mapped().is_none());
+            a.into()
+        };
+        let at = std::net::SocketAddr::new(ip, port);
+        let l = Locator::transport(at, CandidateKind::from(kind), prio, spi, preferred, 120);
+        let p = ParamRepr::LocatorSet(vec![l]);
+        let mut out = Vec::new();
+        p.emit(&mut out).unwrap();
+        let view = Param::parse(&out, 40).unwrap();
+        let back = ParamRepr::parse(view.raw_type(), view.contents()).unwrap();
+        let ParamRepr::LocatorSet(ls) = back else { panic!("not a LOCATOR_SET") };
+        prop_assert_eq!(ls[0].transport_address(), Some((at, CandidateKind::from(kind))));
+        prop_assert_eq!(ls[0].preferred(), preferred);
+        prop_assert_eq!(ls[0].length_field, 7);
+    }
+
     #[test]
     fn packet_round_trips(
         mut params in proptest::collection::vec(param(), 0..6),
