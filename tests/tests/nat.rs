@@ -339,6 +339,12 @@ fn a_host_moving_from_one_nat_to_the_other_keeps_its_tcp_connection() {
 
 const PEER: &str = "203.0.113.20";
 
+/// The last `n` lines of a log.
+fn tail(s: &str, n: usize) -> String {
+    let l: Vec<&str> = s.lines().collect();
+    l[l.len().saturating_sub(n)..].join("\n")
+}
+
 /// The relay on the server serves host A only; host A registers there over
 /// UDP (RFC 9028 section 4.1) and learns its reflexive address. Returns
 /// (server hipd, host A hipd, server HIT, host A HIT).
@@ -407,11 +413,14 @@ fn through_the_relay(tb: &NatTestbed, peer: &Netns, peer_public: &str, tag: &str
     )
     .unwrap_or_else(|e| {
         panic!(
-            "{e}\nNAT A conntrack: {:#?}\nNAT B conntrack: {:#?}\npeer: {:#?}\nhost A: {:#?}",
+            "{e}\nNAT A conntrack: {:#?}\nNAT B conntrack: {:#?}\npeer: {:#?}\nhost A: {:#?}\npeer log:\n{}\nhost A log:\n{}\nrelay log:\n{}",
             tb.conntrack(Site::A),
             tb.conntrack(Site::B),
             ha(peer, &hp),
-            ha(h, &hh)
+            ha(h, &hh),
+            tail(&hp.log_text(), 40),
+            tail(&hh.log_text(), 40),
+            tail(&hs.log_text(), 20),
         )
     });
     assert_eq!(s, r, "20 MB over the HIT");

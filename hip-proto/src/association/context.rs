@@ -137,7 +137,21 @@ pub struct Association {
     /// Control Relay Client: the exchange with this peer came through our
     /// Control Relay Server, and our HIP packets to it go back the same way
     /// with RELAY_TO (RFC 9028 section 4.5; boxed: rare).
-    pub via_relay: Option<Box<RelayRoute>>,
+    pub via_relay: Option<Box<RelayPath>>,
+}
+
+/// A Control Relay Client's association reached through its relay: the
+/// route back, and the timer that re-sends our R2 straight to the peer's
+/// transport address until the peer answers directly (each copy opens our
+/// NAT toward the peer again; one lost copy would otherwise leave the peer
+/// no way through it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayPath {
+    /// How our packets reach the peer through the relay.
+    pub route: RelayRoute,
+    /// Re-sending of the direct R2 copy ([`super::timer::RetransmitConfig`]
+    /// `PUNCH`); disarmed when not needed.
+    pub punch: super::timer::Retransmit,
 }
 
 /// How a Control Relay Client reaches a peer through its relay (RFC 9028

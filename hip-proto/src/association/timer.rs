@@ -76,6 +76,15 @@ impl RetransmitConfig {
         max_retries: 20,
     };
 
+    /// A relay client's direct R2 copy, re-sent until the peer answers
+    /// directly: 500 ms doubling to 4 s, 5 more copies (about 11.5 s, within
+    /// the peer's first checks).
+    pub const PUNCH: RetransmitConfig = RetransmitConfig {
+        initial: Duration::from_millis(500),
+        max_interval: Duration::from_secs(4),
+        max_retries: 5,
+    };
+
     /// Lower bound of an RTT-derived first timeout ([`Retransmit::start_after_rtt`]).
     pub const MIN_RTT_TIMEOUT: Duration = Duration::from_millis(200);
 }

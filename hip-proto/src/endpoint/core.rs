@@ -329,7 +329,7 @@ impl Endpoint {
             let clock = self.clock;
             if let Some(a) = self.assocs.get_mut(&(s, r)) {
                 a.last_tx = a.last_tx.max(clock);
-                route = route.or(a.via_relay.as_deref().copied());
+                route = route.or(a.via_relay.as_deref().map(|p| p.route));
             }
         }
         // An exchange through our Control Relay Server: back through it
@@ -522,8 +522,20 @@ impl Endpoint {
         if let (Some(r), Ok(())) = (route, &result) {
             let pair = (repr.receiver_hit, repr.sender_hit);
             if let Some(a) = self.assocs.get_mut(&pair) {
-                if a.peer_locator == r.peer.0 && a.via_relay.as_deref() != Some(&r) {
-                    a.via_relay = Some(Box::new(r));
+                if a.peer_locator == r.peer.0 && a.via_relay.as_deref().map(|p| p.route) != Some(r)
+                {
+                    // Our R2 copy to the peer (Self::r2_direct) is re-sent
+                    // until the peer answers directly.
+                    let mut punch = crate::association::timer::Retransmit::new(
+                        crate::association::timer::RetransmitConfig::PUNCH,
+                    );
+                    if a.driver.state() == State::R2Sent && r.peer.1 != 0 && a.r2.is_some() {
+                        punch.start(now);
+                    }
+                    a.via_relay = Some(Box::new(crate::association::context::RelayPath {
+                        route: r,
+                        punch,
+                    }));
                 }
             }
         }
@@ -694,6 +706,7 @@ impl Endpoint {
                 }
             }
             self.association_timers(now, pair, random);
+            self.punch_if_due(now, pair);
             let due = self
                 .assocs
                 .get(&pair)
@@ -815,6 +828,7 @@ fn association_deadline(cfg: &Config, a: &Association) -> Option<Instant> {
         a.r2.as_ref().map(|_| a.r2_until),
         rekey_due(cfg, a),
         super::nat_keepalive::keepalive_due(cfg, a),
+        a.via_relay.as_ref().and_then(|p| p.punch.deadline()),
     ]
     .into_iter()
     .flatten()

@@ -69,6 +69,7 @@ use super::counters::DropReason;
 use super::registration::{ip_of, raw_of};
 use super::rendezvous::append_param;
 use crate::association::context::RelayRoute;
+use crate::association::timer::{Retransmit, RetransmitConfig, RetransmitOutcome};
 use crate::association::{Instant, State};
 use crate::crypto::mac;
 use crate::wire::{
@@ -392,6 +393,31 @@ impl Endpoint {
         }
         self.counters.r2_direct_sent += 1;
         self.transmit_direct(src, route.peer.0, Some(route.peer.1), bytes);
+    }
+
+    /// Control Relay Client: re-sends our R2 straight to the peer of `pair`
+    /// when its punch timer is due ([`crate::association::context::RelayPath`]),
+    /// while the peer has not answered directly and the R2 is still kept.
+    pub(super) fn punch_if_due(&mut self, now: Instant, pair: (Hit, Hit)) {
+        let Some(a) = self.assocs.get_mut(&pair) else {
+            return;
+        };
+        let Some(p) = a.via_relay.as_deref_mut() else {
+            return;
+        };
+        if p.punch.poll(now) != RetransmitOutcome::Resend {
+            return;
+        }
+        let Some(mut bytes) = a.r2.clone() else {
+            p.punch = Retransmit::new(RetransmitConfig::PUNCH);
+            return;
+        };
+        let route = p.route;
+        if let Some(c) = bytes.get_mut(4..6) {
+            c.fill(0);
+        }
+        self.counters.r2_direct_sent += 1;
+        self.transmit_direct(route.local, route.peer.0, Some(route.peer.1), bytes);
     }
 
     /// Control Relay Client: a packet of `pair` whose HIP_MAC verified came
