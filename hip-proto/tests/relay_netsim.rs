@@ -272,6 +272,13 @@ impl World {
         let a = self.assoc(2, self.h[1].hit);
         assert_eq!(a.peer_locator, self.h[0].loc);
         assert!(a.verifying.is_none());
+        let (r, nat, relay) = (self.h[1].hit, self.nat.public, self.h[0].loc);
+        assert!(
+            self.h[2].events.iter().any(|e| matches!(e,
+                Event::LocatorRejected { peer_hit, locator, current }
+                    if *peer_hit == r && *locator == nat && *current == relay)),
+            "LocatorRejected reported"
+        );
     }
 
     fn assoc(&self, n: usize, peer: Hit) -> hip_proto::endpoint::AssociationInfo {

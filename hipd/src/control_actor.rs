@@ -753,6 +753,7 @@ impl Control {
                 Action::LocatorUnverified { peer, locator } => {
                     self.esp.set_unverified(&peer, locator);
                 }
+                Action::LocatorRejected { peer } => self.esp.clear_unverified(&peer),
                 Action::LocatorChanged { peer, locator } => {
                     self.esp.set_locator(&peer, locator);
                     // An Initiator's packets held while the Responder's

@@ -88,6 +88,8 @@ pub enum Action {
     /// The peer announced a locator that is being verified: ESP may go there
     /// within the credit earned from its traffic (RFC 8046 section 3.3.2).
     LocatorUnverified { peer: Hit, locator: IpAddr },
+    /// The locator being verified did not answer: stop sending there.
+    LocatorRejected { peer: Hit },
     /// The peer's locator changed (verified, RFC 8046): send ESP there.
     LocatorChanged { peer: Hit, locator: IpAddr },
     /// A locator of this peer (profile `hipl`) changed: it re-creates its SA

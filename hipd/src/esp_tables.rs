@@ -389,7 +389,12 @@ impl BeetEsp {
         self.update(peer, |e| e.unverified = Some((locator, now)));
     }
 
-    /// Sends ESP for `peer` to a new (verified) locator.
+    /// The unverified locator of `peer` did not answer: no more credit
+    /// sending there.
+    pub fn clear_unverified(&mut self, peer: &Hit) {
+        self.update(peer, |e| e.unverified = None);
+    }
+
     /// The peer processed our R2 (its first ESP came) or the hold ran out:
     /// the workers seal for it again ([`PeerLive::held`]).
     pub fn release(&self, peer: &Hit) {
@@ -406,6 +411,7 @@ impl BeetEsp {
             .is_some_and(|e| e.live.held.load(Ordering::Relaxed))
     }
 
+    /// Sends ESP for `peer` to a new (verified) locator.
     pub fn set_locator(&mut self, peer: &Hit, locator: IpAddr) {
         let now = self.shared.now();
         self.update(peer, |e| {

@@ -260,6 +260,15 @@ impl HipEngine {
                     });
                     self.sequence_restart(peer_hit, &mut out);
                 }
+                Event::LocatorRejected {
+                    peer_hit,
+                    locator,
+                    current,
+                } => {
+                    // Once per failed check, not per packet.
+                    tracing::warn!(peer = %peer_hit, %locator, %current, "the peer's locator did not answer its check; ESP keeps going to the current locator (after a base exchange through a relay: no direct path, and the relay does not forward ESP)");
+                    out.push(Action::LocatorRejected { peer: peer_hit });
+                }
                 Event::LocalLocatorChanged { peer_hit, locator } => {
                     tracing::info!(peer = %peer_hit, %locator, "our locator changed: UPDATE sent");
                     self.sequence_restart(peer_hit, &mut out);

@@ -798,6 +798,11 @@ impl Endpoint {
                 } else {
                     // An address being verified never answered: it is not
                     // adopted; the association keeps its verified locator.
+                    let rejected = a.pending_locator.map(|(l, _)| Event::LocatorRejected {
+                        peer_hit: pair.1,
+                        locator: l,
+                        current: a.peer_locator,
+                    });
                     a.update_packet = None;
                     a.update_dst = None;
                     a.pending_locator = None;
@@ -805,6 +810,9 @@ impl Endpoint {
                     a.rekey = None;
                     a.keys_since = now;
                     self.counters.locator_unverified_dropped += 1;
+                    if let Some(e) = rejected {
+                        self.event(e);
+                    }
                 }
             }
         }

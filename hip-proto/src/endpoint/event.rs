@@ -161,6 +161,20 @@ pub enum Event {
         /// The announced, not yet verified locator.
         locator: Locator,
     },
+    /// A locator of the peer that was being verified never answered its
+    /// ECHO_REQUEST_SIGNED (RFC 8046 section 5.4): it is not used; the
+    /// association stays at its verified locator. After a base exchange
+    /// through a relay this means no direct path was found (both NATs map
+    /// per destination, or a firewall): ESP to the peer still goes to the
+    /// relay, which does not forward it (no Data Relay).
+    LocatorRejected {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// The locator that did not answer.
+        locator: Locator,
+        /// The association's locator, where packets keep going.
+        current: Locator,
+    },
     /// Our locator for the association changed (we announced it with UPDATE).
     LocalLocatorChanged {
         /// Peer HIT.
