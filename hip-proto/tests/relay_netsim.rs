@@ -515,6 +515,12 @@ fn a_tampered_relay_from_or_relay_hmac_is_dropped_and_counted() {
     let tag_at = forged.bytes.len() - relay_hmac_len(&forged.bytes) + 4;
     forged.bytes[tag_at] ^= 0x80;
     assert_eq!(w.send(0, &forged), Some((1, Err(DropReason::BadRelayHmac))));
+    // Checked from the bytes before parsing: the drop allocates nothing.
+    let (to, inc, bytes) = w.route(0, &forged).unwrap();
+    let mut res = None;
+    let n = alloc_count::allocations(|| res = Some(w.handle(to, inc, &bytes)));
+    assert_eq!(res, Some(Err(DropReason::BadRelayHmac)));
+    assert_eq!(n, 0, "a forged relayed packet allocated {n} times");
     // RELAY_HMAC removed: RELAY_FROM alone.
     let mut forged = fwd.clone();
     let hl = relay_hmac_len(&forged.bytes);
@@ -522,7 +528,7 @@ fn a_tampered_relay_from_or_relay_hmac_is_dropped_and_counted() {
     forged.bytes[1] = (forged.bytes.len() / 8 - 1) as u8;
     assert_eq!(w.send(0, &forged), Some((1, Err(DropReason::BadRelayHmac))));
     let c = w.h[1].ep.counters();
-    assert_eq!(c.bad_relay_hmac - before.bad_relay_hmac, 3);
+    assert_eq!(c.bad_relay_hmac - before.bad_relay_hmac, 4);
     assert_eq!(c.r1_sent, before.r1_sent, "no R1 for any of them");
     assert!(take(&mut w.h[1]).is_empty());
     // The genuine one is answered through the relay, with RELAY_TO.

@@ -484,6 +484,8 @@ impl Endpoint {
         }
         let mac = self.mac_check(&pk, inc)?;
         self.notify_budget(now, &pk)?;
+        // Control Relay Client: RELAY_HMAC checked before parsing.
+        let relay_pair = self.relay_hmac_check(inc, &pk)?;
         let repr = match self.parse(&pk) {
             Ok(r) => r,
             Err(ParseFailure::Malformed) => return Err(DropReason::Malformed),
@@ -498,7 +500,10 @@ impl Endpoint {
         // Control Relay Client: relayed by our relay (RELAY_FROM and a valid
         // RELAY_HMAC): handled as from the RELAY_FROM transport address, and
         // answered through the relay (RFC 9028 section 4.5).
-        let route = self.relayed_origin(inc, &repr)?;
+        let route = match relay_pair {
+            Some(pair) => Some(self.relayed_origin(inc, &repr, pair)?),
+            None => None,
+        };
         let relayed;
         let inc = match route {
             Some(r) => {

@@ -134,6 +134,12 @@ fn check_mac_param(
     }
 }
 
+/// Verifies RELAY_HMAC with `key` (RFC 9028 section 5.8: computed like
+/// RVS_HMAC over the packet below it), from the bytes alone.
+pub fn check_relay_hmac(bytes: &[u8], rhash: Rhash, key: &[u8]) -> Result<(), DropReason> {
+    check_mac_param(bytes, ParamType::RelayHmac, None, rhash, key)
+}
+
 /// Verifies HIP_MAC with `key` (RFC 7401 section 6.4.1).
 pub fn check_mac(bytes: &[u8], rhash: Rhash, key: &[u8]) -> Result<(), DropReason> {
     check_mac_param(bytes, ParamType::HipMac, None, rhash, key)

@@ -739,6 +739,23 @@ impl Endpoint {
         n
     }
 
+    /// Requester: the servers `local` holds a granted registration of type
+    /// `ty` with, as association pairs (no allocation: for checks made
+    /// before a packet is parsed).
+    pub(super) fn granted_servers(
+        &self,
+        local: Hit,
+        ty: RegType,
+    ) -> impl Iterator<Item = HitPair> + '_ {
+        self.requester
+            .requests
+            .iter()
+            .filter(move |r| {
+                r.local == local && r.reg_type == ty && r.state == RegistrationState::Registered
+            })
+            .map(|r| (r.local, r.server))
+    }
+
     /// Requester: the registrations asked for, sorted by server and type.
     pub fn registrations(&self) -> Vec<RegistrationInfo> {
         let mut v: Vec<_> = self

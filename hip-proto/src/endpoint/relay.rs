@@ -66,6 +66,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::core::{Endpoint, Incoming};
 use super::counters::DropReason;
+use super::protect;
 use super::registration::{ip_of, raw_of};
 use super::rendezvous::append_param;
 use crate::association::context::RelayRoute;
@@ -307,61 +308,77 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Control Relay Client: checks RELAY_FROM / RELAY_HMAC of a received
-    /// packet (RFC 9028 section 4.5). `Some`: relayed by our relay, answers
-    /// go back through it.
-    pub(super) fn relayed_origin(
+    /// Control Relay Client: a packet with RELAY_FROM or RELAY_HMAC is
+    /// checked from its bytes, before it is parsed (RFC 9028 section 4.5;
+    /// dropping costs less than accepting: no allocation). It must carry
+    /// both, have come over UDP, and its RELAY_HMAC must verify with the
+    /// incoming key of an ESTABLISHED association with a relay we hold a
+    /// granted registration at; otherwise [`DropReason::BadRelayHmac`].
+    /// `Ok(None)`: not a relayed packet; `Ok(Some(pair))`: relayed by the
+    /// relay of association `pair`.
+    pub(super) fn relay_hmac_check(
         &self,
         inc: &Incoming<'_>,
-        repr: &HipRepr,
-    ) -> Result<Option<RelayRoute>, DropReason> {
-        let from = match repr.param(ParamType::RelayFrom) {
-            Some(ParamRepr::RelayFrom(t)) => Some(t),
-            _ => None,
-        };
-        let tag = match repr.param(ParamType::RelayHmac) {
-            Some(ParamRepr::RelayHmac(t)) => Some(t),
-            _ => None,
-        };
-        if from.is_none() && tag.is_none() {
+        pk: &Packet<&[u8]>,
+    ) -> Result<Option<(Hit, Hit)>, DropReason> {
+        let (mut from, mut tag) = (false, false);
+        for p in pk.params() {
+            let ty = p.map_err(|_| DropReason::Malformed)?.raw_type();
+            from |= ty == ParamType::RelayFrom.value();
+            tag |= ty == ParamType::RelayHmac.value();
+        }
+        if !from && !tag {
             return Ok(None);
         }
-        let (Some(from), Some(tag)) = (from, tag) else {
+        if !(from && tag) || inc.udp_port.is_none() {
             return Err(DropReason::BadRelayHmac);
-        };
-        if repr.receiver_hit.is_null() {
+        }
+        let local = pk.receiver_hit();
+        if local.is_null() {
             return Err(DropReason::Policy);
         }
-        let Some(relay_port) = inc.udp_port else {
-            return Err(DropReason::BadRelayHmac);
-        };
-        let covered = cover::below(inc.bytes, ParamType::RelayHmac.value())
-            .map_err(|_| DropReason::Malformed)?;
-        let relay_pair = self
-            .requester_servers(repr.receiver_hit, RegType::RelayUdpHip)
-            .into_iter()
+        self.granted_servers(local, RegType::RelayUdpHip)
             .find(|pair| {
                 self.assocs
                     .get(pair)
                     .filter(|a| a.driver.state() == State::Established)
                     .is_some_and(|a| match (&a.keys, a.rhash) {
                         (Some(k), Some(rhash)) => {
-                            mac::verify(rhash, &k.hip_keys().1.integ, &covered, tag)
+                            protect::check_relay_hmac(pk.as_bytes(), rhash, &k.hip_keys().1.integ)
+                                .is_ok()
                         }
                         _ => false,
                     })
             })
-            .ok_or(DropReason::BadRelayHmac)?;
+            .map(Some)
+            .ok_or(DropReason::BadRelayHmac)
+    }
+
+    /// Control Relay Client: the route back through the relay of `relay_pair`
+    /// ([`Self::relay_hmac_check`] verified the packet's RELAY_HMAC) to the
+    /// transport address in its RELAY_FROM (RFC 9028 section 4.5).
+    pub(super) fn relayed_origin(
+        &self,
+        inc: &Incoming<'_>,
+        repr: &HipRepr,
+        relay_pair: (Hit, Hit),
+    ) -> Result<RelayRoute, DropReason> {
+        let Some(ParamRepr::RelayFrom(from)) = repr.param(ParamType::RelayFrom) else {
+            return Err(DropReason::BadRelayHmac);
+        };
+        let Some(relay_port) = inc.udp_port else {
+            return Err(DropReason::BadRelayHmac);
+        };
         let peer = ip_of(from.address);
         if peer.is_unspecified() || (from.port != 0 && from.protocol != UDP) {
             return Err(DropReason::Malformed);
         }
-        Ok(Some(RelayRoute {
+        Ok(RelayRoute {
             relay_pair,
             relay: (inc.src, relay_port),
             local: inc.dst,
             peer: (peer, from.port),
-        }))
+        })
     }
 
     /// Control Relay Client answering an I2 that came through our relay: the

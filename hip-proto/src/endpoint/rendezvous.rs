@@ -38,7 +38,7 @@ use std::net::IpAddr;
 
 use super::core::{Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
-use super::registration::{ip_of, raw_of, RegistrationState};
+use super::registration::{ip_of, raw_of};
 use crate::association::{Instant, State};
 use crate::crypto::mac;
 use crate::wire::{cover, HipRepr, ParamRepr, ParamType, RegType, MAX_PACKET_LEN};
@@ -168,8 +168,7 @@ impl Endpoint {
         let covered = cover::below(inc.bytes, ParamType::RvsHmac.value())
             .map_err(|_| DropReason::Malformed)?;
         let verified = self
-            .requester_servers(repr.receiver_hit, RegType::RendezvousServer)
-            .into_iter()
+            .granted_servers(repr.receiver_hit, RegType::RendezvousServer)
             .filter_map(|pair| self.assocs.get(&pair))
             .filter(|a| a.driver.state() == State::Established)
             .any(|a| match (&a.keys, a.rhash) {
@@ -180,17 +179,6 @@ impl Endpoint {
             return Err(DropReason::BadRvsHmac);
         }
         Ok(from.map(|from| RelayedI1 { from, rvs: inc.src }))
-    }
-
-    /// (local, server) of our granted registrations of `ty` for `local`.
-    pub(super) fn requester_servers(&self, local: crate::Hit, ty: RegType) -> Vec<HitPair> {
-        self.registrations()
-            .into_iter()
-            .filter(|r| {
-                r.local_hit == local && r.reg_type == ty && r.state == RegistrationState::Registered
-            })
-            .map(|r| (r.local_hit, r.server_hit))
-            .collect()
     }
 
     /// Initiator: an R1 from another address than the one our I1 went to is
