@@ -260,6 +260,22 @@ impl World {
         t
     }
 
+    /// R registered, its NAT letting it reach S only, and I's exchange with
+    /// R through the relay done: I's check failed, the association stays on
+    /// the relay ([`Self::offered_check_fails`]).
+    fn on_the_relay_only() -> World {
+        let mut w = World::registered();
+        w.nat.only_to = Some(w.h[0].loc);
+        let r = w.h[1].hit;
+        let i1 = w.i1_to_relay(r);
+        w.send(2, &i1);
+        w.run(Duration::from_secs(10), |h| {
+            h[2].ep.state(h[2].hit, h[1].hit) == State::Established
+        });
+        w.offered_check_fails();
+        w
+    }
+
     /// R's NAT lets R reach only S: I's check of the address R's R1
     /// offered gets no answer; runs until I gives it up (the association
     /// stays on the relay).
@@ -671,15 +687,8 @@ fn relaying_is_rate_limited() {
 /// S, R registered, and an exchange I -> S -> R completed (R moved to
 /// ESTABLISHED by an UPDATE of I's through the relay).
 fn established_through_relay() -> World {
-    let mut w = World::registered();
-    w.nat.only_to = Some(w.h[0].loc);
+    let mut w = World::on_the_relay_only();
     let (r, i) = (w.h[1].hit, w.h[2].hit);
-    let i1 = w.i1_to_relay(r);
-    w.send(2, &i1);
-    w.run(Duration::from_secs(10), |h| {
-        h[2].ep.state(h[2].hit, h[1].hit) == State::Established
-    });
-    w.offered_check_fails();
     let now = w.now;
     let mut rng = netsim::Rng::new(9);
     w.h[2]
@@ -865,15 +874,8 @@ fn the_initiator_checks_the_direct_r2_and_moves_to_the_responders_mapping() {
 /// unverified locator.
 #[test]
 fn a_replayed_r2_from_elsewhere_is_checked_and_never_adopted() {
-    let mut w = World::registered();
-    w.nat.only_to = Some(w.h[0].loc);
+    let mut w = World::on_the_relay_only();
     let (r, i) = (w.h[1].hit, w.h[2].hit);
-    let i1 = w.i1_to_relay(r);
-    w.send(2, &i1);
-    w.run(Duration::from_secs(10), |h| {
-        h[2].ep.state(h[2].hit, h[1].hit) == State::Established
-    });
-    w.offered_check_fails();
     let r2 = w
         .seen
         .iter()
