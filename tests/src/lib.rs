@@ -310,6 +310,12 @@ fn run_ok(c: &mut Command) {
     );
 }
 
+/// The last `n` lines of `s` (a log), for failure messages.
+pub fn tail(s: &str, n: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(n)..].join("\n")
+}
+
 /// Directory holding the hipd, hipconf and hip-inspect binaries, building them once if needed.
 pub fn bin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

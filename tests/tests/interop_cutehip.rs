@@ -9,7 +9,7 @@
 //! `../shared/interop/cutehip/keys`. Without a peer the test says so in one
 //! line and passes; it prints a pass/fail matrix (copy it into
 //! `rfc-notes/interop.md`). Root only.
-use hipr_tests::{require_netns, veth, Hipd, Netns};
+use hipr_tests::{require_netns, tail, veth, Hipd, Netns};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -329,9 +329,4 @@ fn cutehip_matrix() {
     }
     let failed: Vec<_> = matrix.iter().filter(|m| !m.3).collect();
     assert!(failed.is_empty(), "cutehip interop failures: {failed:?}");
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
-    v[v.len().saturating_sub(n)..].join("\n")
 }

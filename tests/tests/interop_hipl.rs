@@ -20,7 +20,7 @@
 //! A run's capture and logs are kept in the temporary directory when it fails,
 //! or always with `HIPL_KEEP=1`.
 //! Root only. Only documentation addresses are used.
-use hipr_tests::{data, require_netns, try_tcp_transfer, veth, Hipd, Netns};
+use hipr_tests::{data, require_netns, tail, try_tcp_transfer, veth, Hipd, Netns};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,11 +67,6 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(250));
     }
     false
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
-    v[v.len().saturating_sub(n)..].join("\n")
 }
 
 /// Replies to `count` echo requests to `dst` from `ns`.

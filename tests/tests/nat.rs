@@ -10,7 +10,7 @@
 
 use hipr_tests::nat::{NatKind, NatTestbed, Site, Sites, SERVER};
 use hipr_tests::pair::{default_hi, registration, registrations, wait_until};
-use hipr_tests::{data, require_netns, Hipd, Netns};
+use hipr_tests::{data, require_netns, tail, Hipd, Netns};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -338,12 +338,6 @@ fn a_host_moving_from_one_nat_to_the_other_keeps_its_tcp_connection() {
 }
 
 const PEER: &str = "203.0.113.20";
-
-/// The last `n` lines of a log.
-fn tail(s: &str, n: usize) -> String {
-    let l: Vec<&str> = s.lines().collect();
-    l[l.len().saturating_sub(n)..].join("\n")
-}
 
 /// The relay on the server serves host A only; host A registers there over
 /// UDP (RFC 9028 section 4.1) and learns its reflexive address. Returns

@@ -6,7 +6,7 @@
 //! all ESP go directly between the hosts. Root only; each test skips with one
 //! line otherwise.
 use hipr_tests::pair::{default_hi, ha_states, ping, registration, registrations, wait_until};
-use hipr_tests::{data, require_netns, try_tcp_transfer_timed, veth, Hipd, Netns};
+use hipr_tests::{data, require_netns, tail, try_tcp_transfer_timed, veth, Hipd, Netns};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -92,12 +92,6 @@ fn second_initiator(s: &Site) -> (Netns, Hipd, String) {
     let h = Hipd::start(&n, None, None);
     let hit = default_hi(&n, &h);
     (n, h, hit)
-}
-
-/// The last `n` lines of a log.
-fn tail(s: &str, n: usize) -> String {
-    let l: Vec<&str> = s.lines().collect();
-    l[l.len().saturating_sub(n)..].join("\n")
 }
 
 /// R asks the RVS for the rendezvous service and waits until it is granted.
