@@ -62,6 +62,23 @@ struct Nat {
     /// Packets of R's to others than S lost beyond the NAT (the mapping is
     /// made, the packet never arrives), this many more.
     lose_beyond: usize,
+    /// Packets of R's to others than S held back beyond the NAT and
+    /// delivered once the network is otherwise quiet, this many more.
+    delay_beyond: usize,
+    /// Endpoint-dependent mapping: R's packets to others than S leave from
+    /// [`NAT_PORT`] + 1 (and only that port lets their answers in).
+    per_destination: bool,
+}
+
+impl Nat {
+    /// The public port R's packets to `dst` leave from.
+    fn port_toward(&self, dst: IpAddr, relay: IpAddr) -> u16 {
+        if self.per_destination && dst != relay {
+            NAT_PORT + 1
+        } else {
+            NAT_PORT
+        }
+    }
 }
 
 struct World {
@@ -69,6 +86,8 @@ struct World {
     nat: Nat,
     /// Seeded loss on every hop: (generator, probability).
     loss: Option<(netsim::Rng, f64)>,
+    /// Held back by [`Nat::delay_beyond`]: (sender, packet).
+    delayed: Vec<(usize, Transmit)>,
     now: Instant,
     /// Every packet delivered: (to host, what it received).
     seen: Vec<(usize, IpAddr, Option<u16>, Vec<u8>)>,
@@ -96,8 +115,11 @@ impl World {
                 filtered: 0,
                 only_to: None,
                 lose_beyond: 0,
+                delay_beyond: 0,
+                per_destination: false,
             },
             loss: None,
+            delayed: Vec::new(),
             now: t0(),
             seen: Vec::new(),
         }
@@ -151,17 +173,25 @@ impl World {
                 return None;
             }
             self.nat.sent_to.insert(t.dst);
-            if self.nat.lose_beyond > 0 && t.dst != self.h[0].loc {
+            let relay = self.h[0].loc;
+            if self.nat.lose_beyond > 0 && t.dst != relay {
                 self.nat.lose_beyond -= 1;
                 return None;
             }
-            (self.nat.public, sport.map(|_| NAT_PORT))
+            if self.nat.delay_beyond > 0 && t.dst != relay {
+                self.nat.delay_beyond -= 1;
+                self.delayed.push((from, t.clone()));
+                return None;
+            }
+            let port = self.nat.port_toward(t.dst, relay);
+            (self.nat.public, sport.map(|_| port))
         } else {
             (t.src, sport)
         };
         let dst = if t.dst == self.nat.public {
             // Raw HIP passes by address only (generic connection tracking).
-            let port_ok = t.udp_port.is_none_or(|p| p == NAT_PORT);
+            let want = self.nat.port_toward(src, self.h[0].loc);
+            let port_ok = t.udp_port.is_none_or(|p| p == want);
             if !self.nat.sent_to.contains(&src) || !port_ok {
                 self.nat.filtered += 1;
                 return None;
@@ -170,7 +200,6 @@ impl World {
         } else {
             t.dst
         };
-        let _ = from;
         let to = self.h.iter().position(|h| h.loc == dst)?;
         Some((
             to,
@@ -215,7 +244,12 @@ impl World {
                 }
             }
             if !any {
-                return;
+                if self.delayed.is_empty() {
+                    return;
+                }
+                for (n, t) in std::mem::take(&mut self.delayed) {
+                    self.send(n, &t);
+                }
             }
         }
         panic!("no quiet");
@@ -1028,4 +1062,41 @@ fn the_relayed_exchange_and_the_check_survive_seeded_loss() {
     // Without the re-sent R2 copies, 33 of 40: one lost copy left R's NAT
     // closed to every check.
     assert!(direct >= seeds - 2, "{direct} of {seeds}");
+}
+
+/// L14: R's NAT maps per destination, so the relay-given address the R1
+/// offers does not reach R from I; R's R2 copy (from the mapping toward I)
+/// arrives after the relayed R2, while I's check of the offered address is
+/// open. The copy's source replaces that check, passes the NAT, and I
+/// moves to the mapping toward it.
+#[test]
+fn an_r2_copy_from_a_per_destination_mapping_replaces_the_offered_check() {
+    let mut w = World::registered();
+    w.nat.per_destination = true;
+    w.nat.delay_beyond = 1;
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    let i1 = w.i1_to_relay(r);
+    w.send(2, &i1);
+    w.run(Duration::from_secs(30), |h| {
+        h[2].ep
+            .associations()
+            .iter()
+            .any(|a| a.peer_hit == h[1].hit && a.peer_locator == ip("198.51.100.1"))
+    });
+    let c = w.h[2].ep.counters();
+    assert_eq!(
+        (c.offered_transport_checks, c.r2_source_checks),
+        (1, 1),
+        "{c:?}"
+    );
+    let ai = w.assoc(2, r);
+    assert_eq!(
+        (ai.peer_locator, ai.udp_port),
+        (w.nat.public, Some(NAT_PORT + 1)),
+        "the mapping toward I, not the relay-given one"
+    );
+    assert!(ai.verifying.is_none());
+    assert_eq!(w.h[1].ep.state(r, i), State::Established);
+    // The offered check was replaced, not left to fail.
+    assert_eq!(c.locator_unverified_dropped, 0);
 }

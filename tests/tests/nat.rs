@@ -482,6 +482,21 @@ fn a_public_host_reaches_a_natted_host_through_the_relay_and_esp_goes_direct() {
     assert_eq!(hp.counter(&peer, "hip_r2_source_checks"), 1);
 }
 
+/// (e') The same behind a NAT that maps per destination (`masquerade
+/// fully-random`): host A's relay-given address is useless to the peer
+/// (NAT A maps host A's packets to the peer to another port), but its R2
+/// copy arrives from the mapping toward the peer, which the peer checks
+/// (peer-reflexive) and uses.
+#[test]
+fn a_public_host_reaches_a_host_behind_a_symmetric_nat_through_the_relay() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Symmetric, Sites::Separate);
+    let peer = tb.public_host("pub", PEER);
+    let (hp, _) = through_the_relay(&tb, &peer, PEER, "public -> symmetric NAT");
+    assert_eq!(hp.counter(&peer, "hip_r2_source_checks"), 1);
+    assert_eq!(hp.counter(&peer, "hip_offered_transport_checks"), 0);
+}
+
 /// (g) NAT <-> NAT: host B, behind NAT B, reaches host A behind NAT A
 /// through the relay. Host A's R2 copy toward NAT B's mapping is dropped by
 /// NAT B but opens NAT A; host B checks the address host A's R1 offered

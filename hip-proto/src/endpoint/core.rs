@@ -811,6 +811,7 @@ impl Endpoint {
                     a.update_packet = None;
                     a.update_dst = None;
                     a.pending_locator = None;
+                    a.peer_transport_candidate = None;
                     a.pending_udp_port = None;
                     a.rekey = None;
                     a.keys_since = now;

@@ -422,11 +422,12 @@ impl Endpoint {
         // REG_RESPONSE / REG_FAILED in R2; requests not sent in I2 follow in UPDATE.
         self.requester_answer(now, pair, repr);
         self.requester_established(now, pair);
-        if !self.check_r2_source(now, pair, inc, random) {
-            self.check_offered_transport(now, pair, inc.dst, random);
-        }
-        if let Some(a) = self.assocs.get_mut(&pair) {
-            a.peer_transport_candidate = None;
+        if !self.check_r2_source(now, pair, inc, random)
+            && !self.check_offered_transport(now, pair, inc.dst, random)
+        {
+            if let Some(a) = self.assocs.get_mut(&pair) {
+                a.peer_transport_candidate = None;
+            }
         }
         Ok(())
     }

@@ -546,6 +546,7 @@ impl Endpoint {
         };
         if subtle::ConstantTimeEq::ct_eq(&nonce[..], &echo[..]).into() {
             a.pending_locator = None;
+            a.peer_transport_candidate = None;
             let old = std::mem::replace(&mut a.peer_locator, addr);
             a.update_dst = None;
             // The source of a replacing I2 brings its encapsulation along.

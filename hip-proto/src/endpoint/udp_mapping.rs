@@ -61,12 +61,24 @@ pub fn offered_transport(repr: &HipRepr) -> Option<std::net::SocketAddr> {
 /// ours open. Decided from the header: a duplicate R2 that is not is
 /// dropped before its MAC is computed.
 pub(super) fn r2_source_to_check(a: &crate::association::Association, inc: &Incoming<'_>) -> bool {
+    let idle = a.pending_locator.is_none() && a.update_packet.is_none();
     inc.udp_port.is_some()
         && a.udp_port.is_some()
         && inc.src != a.peer_locator
         && inc.src.is_ipv4() == a.peer_locator.is_ipv4()
-        && a.pending_locator.is_none()
-        && a.update_packet.is_none()
+        && (idle || offered_check_open(a).is_some_and(|c| c != (inc.src, inc.udp_port)))
+}
+
+/// The transport address of the open check of the R1's offered transport
+/// locator ([`Endpoint::check_offered_transport`]), if that is the check
+/// now open. An R2 copy from elsewhere replaces it: that address is known
+/// to reach us (a NAT that maps per destination makes the offered,
+/// relay-given address useless), and the copy may come only once more.
+fn offered_check_open(a: &crate::association::Association) -> Option<(IpAddr, Option<u16>)> {
+    let c = a.peer_transport_candidate.as_deref()?;
+    let (l, _) = a.pending_locator?;
+    let at = (c.ip(), Some(c.port()));
+    (l == at.0 && a.pending_udp_port == Some(at.1)).then_some(at)
 }
 
 impl Endpoint {
@@ -133,6 +145,11 @@ impl Endpoint {
             return false;
         }
         self.counters.r2_source_checks += 1;
+        if let Some(a) = self.assocs.get_mut(&pair) {
+            // Replaces an open check of the offered address, if any.
+            a.peer_transport_candidate = None;
+            a.update_packet = None;
+        }
         self.verify_source(now, pair, inc.dst, (inc.src, inc.udp_port), random);
         true
     }
@@ -141,7 +158,8 @@ impl Endpoint {
     /// R1 offered (its relay-given address, RFC 9028 section 4.7.2) is
     /// checked from `local` when it is not where the association already
     /// goes ([`Endpoint::verify_source`]); the association moves there once
-    /// the echo comes back. Our check also opens our own NAT toward it,
+    /// the echo comes back; the candidate stays recorded while its check is
+    /// open ([`r2_source_to_check`]). Our check also opens our own NAT toward it,
     /// while the Responder's R2 copy ([`Endpoint::r2_direct`]) opened its
     /// NAT toward us: hole punching with one candidate pair. True when a
     /// check was started.
@@ -155,7 +173,7 @@ impl Endpoint {
         let Some(a) = self.assocs.get_mut(&pair) else {
             return false;
         };
-        let Some(cand) = a.peer_transport_candidate.take() else {
+        let Some(cand) = a.peer_transport_candidate.as_deref().copied() else {
             return false;
         };
         let here = (a.peer_locator, a.udp_port) == (cand.ip(), Some(cand.port()));
@@ -165,6 +183,7 @@ impl Endpoint {
             && a.pending_locator.is_none()
             && a.update_packet.is_none();
         if here || !usable {
+            a.peer_transport_candidate = None;
             return false;
         }
         self.counters.offered_transport_checks += 1;
