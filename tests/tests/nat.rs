@@ -497,6 +497,50 @@ fn a_public_host_reaches_a_host_behind_a_symmetric_nat_through_the_relay() {
     assert_eq!(hp.counter(&peer, "hip_offered_transport_checks"), 0);
 }
 
+/// (e'') The NAT of a host reached through the relay loses its state
+/// mid-transfer (conntrack flushed behind `masquerade fully-random`): the
+/// host's packets to the peer leave from a new port, the peer adopts it
+/// from authenticated packets (NAT rebinding), and the TCP connection over
+/// the HIT survives on the direct path.
+#[test]
+fn a_nat_rebinding_on_the_path_found_through_the_relay_keeps_the_connection() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Symmetric, Sites::Separate);
+    let peer = tb.public_host("pub", PEER);
+    let h = &tb.host_a.ns;
+    // The daemons live until the end of the test.
+    let (_hs, _hh, _relay_hit, host_hit) = relay_for_host_a(&tb);
+    let hp = Hipd::start(&peer, Some(NATTED), None);
+    hp.hipconf_ok(&peer, &["daemon", "add", "map", &host_hit, SERVER]);
+    hipr_tests::pair::ping(&peer, &host_hit);
+    let at = |hp: &Hipd| {
+        ha(&peer, hp)
+            .into_iter()
+            .find(|a| a["peer_hit"] == host_hit.as_str())
+            .expect("association")
+    };
+    let before = at(&hp);
+    assert_eq!(before["locator"], Site::A.public(), "{before:?}");
+    let cap = tb.capture();
+    let (s, r, _) = paced_transfer(
+        h,
+        &peer,
+        sock("::", 7501),
+        sock(&default_hi(&peer, &hp), 7501),
+        20 << 20,
+        Duration::from_secs(6),
+        || tb.flush_conntrack(Site::A),
+    )
+    .unwrap();
+    assert_eq!(s, r, "TCP over the HIT survives the NAT's lost state");
+    let seen = tb.stop(cap);
+    seen.check_no_private().unwrap();
+    let after = at(&hp);
+    assert_eq!(after["locator"], Site::A.public());
+    assert_ne!(after["peer_udp_port"], before["peer_udp_port"], "{after:?}");
+    assert!(hp.counter(&peer, "hip_udp_port_changes") >= 1);
+}
+
 /// (g) NAT <-> NAT: host B, behind NAT B, reaches host A behind NAT A
 /// through the relay. Host A's R2 copy toward NAT B's mapping is dropped by
 /// NAT B but opens NAT A; host B checks the address host A's R1 offered
