@@ -86,8 +86,12 @@ struct World {
     nat: Nat,
     /// Seeded loss on every hop: (generator, probability).
     loss: Option<(netsim::Rng, f64)>,
-    /// Held back by [`Nat::delay_beyond`]: (sender, packet).
+    /// Held back by [`Nat::delay_beyond`] or [`World::delay_relayed_r2`]:
+    /// (sender, packet).
     delayed: Vec<(usize, Transmit)>,
+    /// R2s the relay forwards to I held back until the network is quiet,
+    /// this many more.
+    delay_relayed_r2: usize,
     now: Instant,
     /// Every packet delivered: (to host, what it received).
     seen: Vec<(usize, IpAddr, Option<u16>, Vec<u8>)>,
@@ -120,6 +124,7 @@ impl World {
             },
             loss: None,
             delayed: Vec::new(),
+            delay_relayed_r2: 0,
             now: t0(),
             seen: Vec::new(),
         }
@@ -161,6 +166,15 @@ impl World {
 
     /// Where a packet sent by host `from` arrives: (host, what it sees).
     fn route(&mut self, from: usize, t: &Transmit) -> Option<(usize, Incoming<'static>, Vec<u8>)> {
+        let r2 = t
+            .bytes
+            .get(2)
+            .is_some_and(|b| b & 0x7f == PacketType::R2.value());
+        if from == 0 && r2 && t.dst == self.h[2].loc && self.delay_relayed_r2 > 0 {
+            self.delay_relayed_r2 -= 1;
+            self.delayed.push((from, t.clone()));
+            return None;
+        }
         if let Some((rng, p)) = self.loss.as_mut() {
             if rng.unit() < *p {
                 return None;
@@ -1099,4 +1113,35 @@ fn an_r2_copy_from_a_per_destination_mapping_replaces_the_offered_check() {
     assert_eq!(w.h[1].ep.state(r, i), State::Established);
     // The offered check was replaced, not left to fail.
     assert_eq!(c.locator_unverified_dropped, 0);
+}
+
+/// L15: the relayed R2 arrives after R's direct copy and I's check have
+/// already moved I to R's NAT mapping. Its source, the relay, is where the
+/// association came from: not checked (the relay would forward the check
+/// to R and so pass it, taking I back to a path that carries no ESP).
+#[test]
+fn a_late_relayed_r2_does_not_take_the_association_back_to_the_relay() {
+    let mut w = World::registered();
+    w.delay_relayed_r2 = 1;
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    let i1 = w.i1_to_relay(r);
+    w.send(2, &i1);
+    w.run(Duration::from_secs(10), |_| false);
+    assert!(w.delayed.is_empty(), "the relayed R2 was delivered");
+    let c = w.h[2].ep.counters();
+    assert_eq!(
+        c.r2_source_checks, 1,
+        "only the direct copy was checked: {c:?}"
+    );
+    let ai = w.assoc(2, r);
+    assert_eq!(
+        (ai.peer_locator, ai.udp_port),
+        (w.nat.public, Some(NAT_PORT))
+    );
+    assert!(ai.verifying.is_none());
+    assert_eq!(w.h[1].ep.state(r, i), State::Established);
+    assert!(
+        c.dropped(DropReason::Replay) >= 1,
+        "the late R2 was a replay"
+    );
 }

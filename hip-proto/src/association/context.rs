@@ -56,6 +56,10 @@ pub struct Association {
     pub profile: CompatProfile,
     /// We started the base exchange.
     pub initiator: bool,
+    /// The association has moved off the locator of its base exchange
+    /// (a verified locator change): an R2 arriving now is a late copy,
+    /// never a path to check.
+    pub moved: bool,
     /// Our locator.
     pub local_locator: IpAddr,
     /// The peer's current locator.
@@ -235,6 +239,7 @@ impl Association {
             last_tx: super::timer::Instant(0),
             via_relay: None,
             peer_transport_candidate: None,
+            moved: false,
         }
     }
 }

@@ -574,6 +574,7 @@ impl Endpoint {
                 });
                 return;
             }
+            a.moved = true;
             // The previous locator stays a candidate (failover and back);
             // not the one a restarted peer used before it lost its state.
             a.peer_candidates.retain(|c| *c != addr);

@@ -57,14 +57,20 @@ pub fn offered_transport(repr: &HipRepr) -> Option<std::net::SocketAddr> {
 
 /// Is an R2 of association `a` arriving as `inc` from a transport address
 /// worth checking ([`Endpoint::check_r2_source`])? Over UDP on both sides,
-/// from another address of the peer's family, and no check or UPDATE of
-/// ours open. Decided from the header: a duplicate R2 that is not is
+/// from another address of the peer's family, before the association
+/// first moved, and no check or UPDATE of ours open (but for the offered
+/// address's check, which it replaces). Decided from the header: a duplicate R2 that is not is
 /// dropped before its MAC is computed.
 pub(super) fn r2_source_to_check(a: &crate::association::Association, inc: &Incoming<'_>) -> bool {
     let idle = a.pending_locator.is_none() && a.update_packet.is_none();
+    // Not after the association moved: the relayed R2 that arrives after
+    // the direct copy moved us to the Responder's mapping comes from the
+    // relay, which would forward a check there and so pass it, taking the
+    // association back to a path that carries no ESP.
     inc.udp_port.is_some()
         && a.udp_port.is_some()
         && inc.src != a.peer_locator
+        && !a.moved
         && inc.src.is_ipv4() == a.peer_locator.is_ipv4()
         && (idle || offered_check_open(a).is_some_and(|c| c != (inc.src, inc.udp_port)))
 }
