@@ -294,6 +294,23 @@ impl World {
         }
     }
 
+    /// I starts a base exchange with R through S (its I1 to the relay).
+    fn start_exchange(&mut self) {
+        let i1 = self.i1_to_relay(self.h[1].hit);
+        self.send(2, &i1);
+    }
+
+    /// Runs until I's association with R is at R's NAT (or `limit`).
+    fn run_until_direct(&mut self, limit: Duration) {
+        let nat = self.nat.public;
+        self.run(limit, |h| {
+            h[2].ep
+                .associations()
+                .iter()
+                .any(|a| a.peer_hit == h[1].hit && a.peer_locator == nat)
+        });
+    }
+
     /// I sends an I1 for `peer` to S over UDP; returns it undelivered.
     fn i1_to_relay(&mut self, peer: Hit) -> Transmit {
         let (i, il, sl) = (self.h[2].hit, self.h[2].loc, self.h[0].loc);
@@ -314,9 +331,7 @@ impl World {
     fn on_the_relay_only() -> World {
         let mut w = World::registered();
         w.nat.only_to = Some(w.h[0].loc);
-        let r = w.h[1].hit;
-        let i1 = w.i1_to_relay(r);
-        w.send(2, &i1);
+        w.start_exchange();
         w.run(Duration::from_secs(10), |h| {
             h[2].ep.state(h[2].hit, h[1].hit) == State::Established
         });
@@ -464,8 +479,7 @@ fn base_exchange_through_the_relay_reaches_the_natted_responder() {
     let relay_states = w.h[0].ep.state_count();
     let c0 = w.h[0].ep.counters();
     let seen0 = w.seen.len();
-    let i1 = w.i1_to_relay(r);
-    w.send(2, &i1);
+    w.start_exchange();
     w.run(Duration::from_secs(10), |h| {
         h[2].ep.state(h[2].hit, h[1].hit) == State::Established
     });
@@ -833,14 +847,8 @@ fn a_relay_registration_in_update_carries_reg_from_too() {
 fn the_initiator_checks_the_direct_r2_and_moves_to_the_responders_mapping() {
     let mut w = World::registered();
     let (r, i) = (w.h[1].hit, w.h[2].hit);
-    let i1 = w.i1_to_relay(r);
-    w.send(2, &i1);
-    w.run(Duration::from_secs(10), |h| {
-        h[2].ep
-            .associations()
-            .iter()
-            .any(|a| a.peer_hit == h[1].hit && a.peer_locator == ip("198.51.100.1"))
-    });
+    w.start_exchange();
+    w.run_until_direct(Duration::from_secs(10));
     assert_eq!(w.h[2].ep.state(i, r), State::Established);
     // R: ESTABLISHED (I's check is an UPDATE), I at its transport address.
     assert_eq!(w.h[1].ep.state(r, i), State::Established);
@@ -968,14 +976,8 @@ fn the_r1_offers_the_relay_given_address_and_the_initiator_checks_it() {
     w.nat.lose_beyond = 1;
     let (r, i) = (w.h[1].hit, w.h[2].hit);
     let seen0 = w.seen.len();
-    let i1 = w.i1_to_relay(r);
-    w.send(2, &i1);
-    w.run(Duration::from_secs(10), |h| {
-        h[2].ep
-            .associations()
-            .iter()
-            .any(|a| a.peer_hit == h[1].hit && a.peer_locator == ip("198.51.100.1"))
-    });
+    w.start_exchange();
+    w.run_until_direct(Duration::from_secs(10));
     let r1 = w.seen[seen0..]
         .iter()
         .filter(|(to, ..)| *to == 2)
@@ -1035,8 +1037,7 @@ fn the_relayed_exchange_and_the_check_survive_seeded_loss() {
         let mut w = World::registered();
         w.loss = Some((netsim::Rng::new(1000 + seed), 0.2));
         let (r, i) = (w.h[1].hit, w.h[2].hit);
-        let i1 = w.i1_to_relay(r);
-        w.send(2, &i1);
+        w.start_exchange();
         w.run(Duration::from_secs(300), |h| {
             h[2].ep.state(h[2].hit, h[1].hit) == State::Established
                 && h[2]
@@ -1089,14 +1090,8 @@ fn an_r2_copy_from_a_per_destination_mapping_replaces_the_offered_check() {
     w.nat.per_destination = true;
     w.nat.delay_beyond = 1;
     let (r, i) = (w.h[1].hit, w.h[2].hit);
-    let i1 = w.i1_to_relay(r);
-    w.send(2, &i1);
-    w.run(Duration::from_secs(30), |h| {
-        h[2].ep
-            .associations()
-            .iter()
-            .any(|a| a.peer_hit == h[1].hit && a.peer_locator == ip("198.51.100.1"))
-    });
+    w.start_exchange();
+    w.run_until_direct(Duration::from_secs(30));
     let c = w.h[2].ep.counters();
     assert_eq!(
         (c.offered_transport_checks, c.r2_source_checks),
@@ -1124,8 +1119,7 @@ fn a_late_relayed_r2_does_not_take_the_association_back_to_the_relay() {
     let mut w = World::registered();
     w.delay_relayed_r2 = 1;
     let (r, i) = (w.h[1].hit, w.h[2].hit);
-    let i1 = w.i1_to_relay(r);
-    w.send(2, &i1);
+    w.start_exchange();
     w.run(Duration::from_secs(10), |_| false);
     assert!(w.delayed.is_empty(), "the relayed R2 was delivered");
     let c = w.h[2].ep.counters();
