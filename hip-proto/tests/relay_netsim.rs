@@ -1139,3 +1139,164 @@ fn a_late_relayed_r2_does_not_take_the_association_back_to_the_relay() {
         "the late R2 was a replay"
     );
 }
+
+/// S offering the Control and the Data Relay to anyone, R registered for
+/// both and able to reach nobody but S, I's exchange with R done through
+/// the relay.
+fn on_the_data_relay() -> World {
+    let mut cfg = relay_cfg();
+    cfg.registrar.services.push(RegType::RelayUdpEsp);
+    let mut w = World::new(cfg);
+    w.register_types(1, &[RELAY, RegType::RelayUdpEsp]);
+    w.nat.only_to = Some(w.h[0].loc);
+    w.start_exchange();
+    w.run(Duration::from_secs(10), |h| {
+        h[2].ep.state(h[2].hit, h[1].hit) == State::Established
+            && h[0].ep.counters().relay_permissions >= 1
+    });
+    w
+}
+
+impl World {
+    /// Host `n` registers at S for `types` over UDP.
+    fn register_types(&mut self, n: usize, types: &[RegType]) {
+        let (c, s, cl, sl) = (self.h[n].hit, self.h[0].hit, self.h[n].loc, self.h[0].loc);
+        let mut rng = netsim::Rng::new(60 + n as u64);
+        self.h[n]
+            .ep
+            .register_via(
+                self.now,
+                c,
+                s,
+                cl,
+                (sl, Some(PORT)),
+                types,
+                600,
+                &mut |b: &mut [u8]| rng.fill(b),
+            )
+            .unwrap();
+        self.run(Duration::from_secs(10), |h| {
+            h[n].ep
+                .registrations()
+                .iter()
+                .all(|r| r.state == RegistrationState::Registered)
+        });
+    }
+
+    /// The forwarding rules S's data plane would hold for `spi`.
+    fn forward(&self, spi: u32) -> Option<hip_proto::endpoint::RelayForward> {
+        self.h[0]
+            .ep
+            .relay_forwards()
+            .into_iter()
+            .find(|f| f.spi == spi)
+    }
+}
+
+/// L16 (RFC 9028 sections 4.1, 4.12.1): a RELAY_UDP_ESP grant carries
+/// RELAYED_ADDRESS; R, reached through the relay, asks for a permission for
+/// I with the association's SPIs and sends its ESP to the relay; S forwards
+/// ESP with R's inbound SPI from I's transport address (where I's ESP comes
+/// from: its association's locator is the relay) to R's NAT mapping, and
+/// R's outbound SPI from that mapping to I.
+#[test]
+fn a_data_relay_client_gets_a_permission_and_its_esp_goes_through_the_relay() {
+    let mut w = on_the_data_relay();
+    let (s, r, i) = (w.h[0].hit, w.h[1].hit, w.h[2].hit);
+    let relay = SocketAddr::new(w.h[0].loc, PORT);
+    let mapped = SocketAddr::new(w.nat.public, NAT_PORT);
+    let esp_reg = w.h[1]
+        .ep
+        .registrations()
+        .into_iter()
+        .find(|g| g.reg_type == RegType::RelayUdpEsp)
+        .unwrap();
+    assert_eq!(esp_reg.relayed_address, Some(relay));
+    assert_eq!(esp_reg.reflexive_address, Some(mapped));
+    assert!(
+        w.h[1].events.iter().any(|e| matches!(e,
+            Event::EspRelayed { peer_hit, relay: at } if *peer_hit == i && *at == relay)),
+        "R sends its ESP to the relay"
+    );
+    assert_eq!(w.h[1].ep.esp_relay(r, i), Some(relay));
+    assert_eq!(w.h[1].ep.counters().relay_permissions_asked, 1);
+    assert!(w.h[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::RelayForwardsChanged)));
+    let (ar, ai) = (w.assoc(1, i), w.assoc(2, r));
+    // I's ESP goes to the relay, from I's transport address.
+    assert_eq!((ai.peer_locator, ai.udp_port), (w.h[0].loc, Some(PORT)));
+    let from_i = SocketAddr::new(w.h[2].loc, PORT);
+    let to_r = w.forward(ar.spi_in).expect("rule for R's inbound SPI");
+    assert_eq!((to_r.from, to_r.to, to_r.client), (from_i, mapped, r));
+    assert_eq!(ai.spi_out, ar.spi_in);
+    let to_i = w.forward(ar.spi_out).expect("rule for R's outbound SPI");
+    assert_eq!((to_i.from, to_i.to), (mapped, from_i));
+    assert_eq!(w.h[0].ep.relay_forwards().len(), 2);
+    assert_eq!(w.h[0].ep.counters().relay_permissions_refused, 0);
+
+    // A rekey brings new SPIs: R asks again; the old rule stays beside the
+    // new one while packets on the old SAs may still arrive.
+    // (From R, once I's ESP reached it through the relay: I's check of
+    // the address R's R1 offered is still open.)
+    w.h[1].ep.data_received(w.now, r, i);
+    let mut rng = netsim::Rng::new(77);
+    w.h[1]
+        .ep
+        .rekey(w.now, r, i, &mut |b: &mut [u8]| rng.fill(b))
+        .unwrap();
+    w.run(Duration::from_secs(10), |h| {
+        h[1].ep.counters().relay_permissions_asked >= 2 && h[0].ep.counters().relay_permissions >= 2
+    });
+    let ar2 = w.assoc(1, i);
+    assert_ne!(ar2.spi_in, ar.spi_in);
+    assert!(w.forward(ar2.spi_in).is_some_and(|f| f.to == mapped));
+    assert!(w.forward(ar2.spi_out).is_some_and(|f| f.to == from_i));
+    assert!(w.forward(ar.spi_in).is_some(), "the old rule stays a while");
+    assert_eq!(w.h[0].ep.relay_forwards().len(), 4);
+
+    // The registration ends: no rule is left, and a later permission is
+    // refused (the client no longer holds RELAY_UDP_ESP).
+    let mut rng = netsim::Rng::new(78);
+    w.h[1]
+        .ep
+        .unregister(w.now, s, &[RegType::RelayUdpEsp], &mut |b: &mut [u8]| {
+            rng.fill(b)
+        });
+    w.run(Duration::from_secs(10), |h| {
+        h[0].ep.relay_forwards().is_empty()
+    });
+    assert!(w.h[0].ep.relay_forwards().is_empty());
+    let mut rng = netsim::Rng::new(79);
+    w.h[1]
+        .ep
+        .rekey(w.now, r, i, &mut |b: &mut [u8]| rng.fill(b))
+        .unwrap();
+    w.run(Duration::from_secs(10), |h| {
+        h[0].ep.counters().relay_permissions_refused >= 1
+    });
+    assert_eq!(w.h[0].ep.counters().relay_permissions_refused, 1);
+    assert!(w.h[0].ep.relay_forwards().is_empty());
+}
+
+/// L17: without a RELAY_UDP_ESP grant nothing changes: no permission is
+/// asked for and R's ESP goes to I's transport address (the Control Relay
+/// forwards no ESP).
+#[test]
+fn without_a_data_relay_grant_no_permission_is_asked_for() {
+    let mut w = World::registered();
+    w.nat.only_to = Some(w.h[0].loc);
+    w.start_exchange();
+    let (r, i) = (w.h[1].hit, w.h[2].hit);
+    w.run(Duration::from_secs(10), |h| {
+        h[2].ep.state(h[2].hit, h[1].hit) == State::Established
+    });
+    assert_eq!(w.h[1].ep.counters().relay_permissions_asked, 0);
+    assert_eq!(w.h[1].ep.esp_relay(r, i), None);
+    assert!(!w.h[1]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::EspRelayed { .. })));
+    assert!(w.h[0].ep.relay_forwards().is_empty());
+}

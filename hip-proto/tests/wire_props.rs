@@ -177,6 +177,9 @@ fn param() -> impl Strategy<Value = ParamRepr> {
         }),
         taddr().prop_map(ParamRepr::RelayedAddress),
         taddr().prop_map(ParamRepr::MappedAddress),
+        (taddr(), any::<u32>(), any::<u32>()).prop_map(|(peer, ospi, ispi)| {
+            ParamRepr::PeerPermission(PeerPermission { peer, ospi, ispi })
+        }),
         bytes(1, 64).prop_map(ParamRepr::HipMac),
         bytes(1, 64).prop_map(ParamRepr::HipMac2),
         sig().prop_map(ParamRepr::HipSignature2),

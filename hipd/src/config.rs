@@ -10,9 +10,10 @@
 //! `nat = plain-udp` / `nat = none`, kept as an alias), `puzzle_k` (RFC 7401
 //! section 4.1.2 difficulty),
 //! `metrics_listen` (Prometheus endpoint, e.g. `127.0.0.1:9450`). Registration (RFC 8003 / RFC 8004):
-//! `services = rvs, relay` (offer the rendezvous service, RFC 8004, and the
-//! Control Relay Server, RFC 9028 section 4.1; `full-relay`, the Data Relay,
-//! is accepted and answered "registration type unavailable"),
+//! `services = rvs, relay, full-relay` (offer the rendezvous service, RFC
+//! 8004, the Control Relay Server, RFC 9028 section 4.1, and the Data Relay
+//! Server, section 4.12; `data_relay_rate`: ESP packets per second forwarded
+//! per permission and direction, default 200000),
 //! `registration_allow = any | HIT HIT ...` (default: nobody may register),
 //! `registration_min_lifetime` / `registration_max_lifetime` (seconds, default
 //! 10 / 3600), `server = rvs HIT IP LIFETIME` (register there at startup,
@@ -108,6 +109,9 @@ pub struct Config {
     pub nat: NatMode,
     /// NAT keepalive interval in seconds (RFC 9028 section 5.10 Tr).
     pub nat_keepalive_interval: u64,
+    /// Data Relay Server: most ESP packets per second forwarded per
+    /// permission and direction (`data_relay_rate`, RFC 9028 section 4.12).
+    pub data_relay_rate: u64,
     /// Puzzle difficulty K for I1s we answer.
     pub puzzle_k: u8,
     /// Compatibility profiles per peer HIT (`profile = HIT hipl|cutehip|strict`):
@@ -138,10 +142,8 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// HIP in DNS (RFC 8005): lookups, the DNS proxy and publishing.
     pub dns: DnsConfig,
-    /// Services offered as a registrar (`services = rvs, relay`, RFC 8003 /
-    /// RFC 8004 / RFC 9028 section 4.1). `full-relay` (the Data Relay) is
-    /// accepted but not offered: requests for it are answered REG_FAILED
-    /// "registration type unavailable".
+    /// Services offered as a registrar (`services = rvs, relay, full-relay`,
+    /// RFC 8003 / RFC 8004 / RFC 9028 sections 4.1 and 4.12).
     pub services: Vec<hip_proto::wire::RegType>,
     /// Who may register (`registration_allow = any | HIT HIT ...`): `None` is
     /// anyone; the default, an empty list, is nobody (a registrar relays
@@ -265,6 +267,7 @@ impl Default for Config {
             allow: Vec::new(),
             nat: NatMode::None,
             nat_keepalive_interval: 15,
+            data_relay_rate: 200_000,
             puzzle_k: 10,
             profiles: Vec::new(),
             rekey_on_move: false,
@@ -370,6 +373,15 @@ impl Config {
                             ))
                         })?
                 }
+                "data_relay_rate" => c.data_relay_rate = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000_000).contains(n))
+                    .ok_or_else(|| {
+                        err(format!(
+                            "data_relay_rate: expected 1 to 10000000 packets per second, got {v:?}"
+                        ))
+                    })?,
                 "metrics_listen" => {
                     let a: std::net::SocketAddr = v.parse().map_err(|_| {
                         err(format!("metrics_listen: expected ADDRESS:PORT, got {v:?}"))

@@ -91,6 +91,10 @@ pub struct RegistrationInfo {
     /// (REG_FROM, RFC 9028 section 4.1), `ADDRESS:PORT`.
     #[serde(default)]
     pub reflexive_address: Option<String>,
+    /// Client of a Data Relay: where the relay takes our ESP
+    /// (RELAYED_ADDRESS, RFC 9028 section 4.1), `ADDRESS:PORT`.
+    #[serde(default)]
+    pub relayed_address: Option<String>,
 }
 
 /// One local identity.

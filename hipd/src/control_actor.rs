@@ -770,6 +770,7 @@ impl Control {
                     locator,
                     udp_port,
                 } => self.esp.set_udp_path(&peer, locator, udp_port),
+                Action::RelayForwards(rules) => self.esp.set_relay_forwards(&rules),
                 Action::PathConfirmed { peer } => {
                     self.liveness.confirmed(&peer);
                     self.esp.path_confirmed(&peer);

@@ -71,10 +71,11 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
     let local_lsi = peers.reserve_local(default).map_err(|e| e.to_string())?;
     peers.save().map_err(|e| e.to_string())?;
     let engine: Box<dyn ProtocolEngine> = Box::new(HipEngine::new(&ids.identities, &config)?);
-    let esp = BeetEsp::new(RekeyLimits {
+    let mut esp = BeetEsp::new(RekeyLimits {
         packets: config.rekey_packets,
         bytes: config.rekey_bytes,
     });
+    esp.set_relay_rate(config.data_relay_rate);
 
     let tuns = open_tun_queues(&config)?;
     let hits: Vec<Ipv6Addr> = ids

@@ -107,6 +107,9 @@ pub enum Action {
     },
     /// An association was closed or failed: remove its SAs, drop its queue.
     Closed { peer: Hit },
+    /// Data Relay Server (RFC 9028 section 4.12): the ESP the data plane
+    /// forwards for our clients, replacing the earlier list.
+    RelayForwards(Vec<hip_proto::endpoint::RelayForward>),
 }
 
 /// The HIP protocol engine as hipd drives it. Time comes in as `now`.

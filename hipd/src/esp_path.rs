@@ -66,6 +66,15 @@ pub enum Notice {
     UdpSource { src: IpAddr, port: u16 },
 }
 
+/// What the Data Relay does with an ESP packet on a permitted SPI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    /// Send it on to this transport address.
+    To(std::net::SocketAddr),
+    /// Dropped (wrong source or over the rate), counted.
+    Dropped,
+}
+
 /// A worker's handle on the SA tables.
 #[derive(Clone)]
 pub struct EspPath {
@@ -182,6 +191,42 @@ impl EspPath {
         (src, port).hash(&mut h);
         let key = h.finish() | 1;
         p.live.udp_source_reported.swap(key, Ordering::Relaxed) != key
+    }
+
+    /// Data Relay Server (RFC 9028 section 4.12.1): where ESP with `spi`
+    /// from `src` is forwarded, `None` when no permission names that SPI
+    /// (the packet is then ours to open). A permitted SPI from another
+    /// source, or over the permission's rate, is dropped and counted
+    /// ([`Relayed::Dropped`]). No allocation, no lock.
+    pub fn relay_route(
+        &self,
+        snap: &SaSnapshot,
+        src: std::net::SocketAddr,
+        spi: u32,
+    ) -> Option<Relayed> {
+        let e = snap.relay.get(&spi)?;
+        let c = &self.shared.counters;
+        if e.from != src {
+            bump(&c.relay_wrong_source);
+            return Some(Relayed::Dropped);
+        }
+        let now = self.shared.now();
+        let w = crate::esp_tables::RELAY_WINDOW.as_nanos() as u64;
+        let start = e.window.load(Ordering::Relaxed);
+        if now.saturating_sub(start) >= w
+            && e.window
+                .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            e.in_window.store(0, Ordering::Relaxed);
+        }
+        let budget = self.shared.relay_budget.load(Ordering::Relaxed);
+        if e.in_window.fetch_add(1, Ordering::Relaxed) >= budget {
+            bump(&c.relay_rate_limited);
+            return Some(Relayed::Dropped);
+        }
+        bump(&c.relay_forwarded);
+        Some(Relayed::To(e.to))
     }
 
     /// Opens the ESP packet at `buf[esp]` (with [`HEADROOM`] before it).

@@ -35,6 +35,12 @@ pub struct EspCounters {
     pub no_sa: AtomicU64,
     /// Packets sent to an unverified locator within the credit.
     pub credit_sent: AtomicU64,
+    /// Data Relay Server: ESP packets forwarded on a client's permission.
+    pub relay_forwarded: AtomicU64,
+    /// Data Relay Server: ESP with a permitted SPI from another source.
+    pub relay_wrong_source: AtomicU64,
+    /// Data Relay Server: ESP over a permission's rate.
+    pub relay_rate_limited: AtomicU64,
 }
 
 impl EspCounters {
@@ -49,6 +55,9 @@ impl EspCounters {
             ("esp_drop_malformed", &self.malformed),
             ("esp_drop_no_sa", &self.no_sa),
             ("esp_sent_on_credit", &self.credit_sent),
+            ("esp_relay_forwarded", &self.relay_forwarded),
+            ("esp_relay_drop_wrong_source", &self.relay_wrong_source),
+            ("esp_relay_drop_rate_limited", &self.relay_rate_limited),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.load(Ordering::Relaxed)))
@@ -156,6 +165,18 @@ pub struct InEntry {
     pub(crate) sa: InboundSa,
 }
 
+/// One direction of a Data Relay permission (RFC 9028 section 4.12.1):
+/// ESP with its SPI from `from` goes on to `to`, within a rate.
+#[derive(Debug)]
+pub struct RelayEntry {
+    pub(crate) from: std::net::SocketAddr,
+    pub(crate) to: std::net::SocketAddr,
+    /// Start of the current rate window (nanoseconds since the origin).
+    pub(crate) window: AtomicU64,
+    /// Packets forwarded in the current window.
+    pub(crate) in_window: AtomicU64,
+}
+
 /// What the workers see: immutable, replaced as a whole by the control actor.
 #[derive(Clone, Default)]
 pub struct SaSnapshot {
@@ -165,6 +186,9 @@ pub struct SaSnapshot {
     pub(crate) inbound: ShardedMap<u32, Arc<InEntry>>,
     /// Peer LSIs with SAs, for classifying IPv4 packets read from the TUN.
     pub(crate) lsi: ShardedMap<Ipv4Addr, Hit>,
+    /// Data Relay Server: ESP forwarded for clients, by SPI (the relay
+    /// refuses permissions whose SPIs clash with each other or with ours).
+    pub(crate) relay: ShardedMap<u32, Arc<RelayEntry>>,
 }
 
 impl SaSnapshot {
@@ -195,7 +219,13 @@ pub(crate) struct Shared {
     pub(crate) families: Mutex<InnerFamily>,
     pub(crate) limits: RekeyLimits,
     pub(crate) origin: Instant,
+    /// Data Relay Server: most packets forwarded per permission and
+    /// direction in one [`RELAY_WINDOW`].
+    pub(crate) relay_budget: AtomicU64,
 }
+
+/// The Data Relay's rate window.
+pub(crate) const RELAY_WINDOW: Duration = Duration::from_millis(100);
 
 impl Shared {
     /// Nanoseconds since the origin (never 0, which means "never").
@@ -233,6 +263,7 @@ impl BeetEsp {
                 families: Mutex::new(InnerFamily::default()),
                 limits,
                 origin: Instant::now(),
+                relay_budget: AtomicU64::new(u64::MAX),
             }),
             carried: HashMap::new(),
         }
@@ -250,6 +281,37 @@ impl BeetEsp {
 
     fn publish(&self) {
         self.shared.snapshot.store(Arc::new(self.master.clone()));
+    }
+
+    /// Data Relay Server: replaces the ESP forwarding rules (RFC 9028
+    /// section 4.12.1); a rule that stays keeps its rate window.
+    pub fn set_relay_forwards(&mut self, rules: &[hip_proto::endpoint::RelayForward]) {
+        let old = std::mem::take(&mut self.master.relay);
+        for r in rules {
+            let kept = old
+                .get(&r.spi)
+                .filter(|e| e.from == r.from && e.to == r.to)
+                .cloned();
+            let e = kept.unwrap_or_else(|| {
+                Arc::new(RelayEntry {
+                    from: r.from,
+                    to: r.to,
+                    window: AtomicU64::new(0),
+                    in_window: AtomicU64::new(0),
+                })
+            });
+            self.master.relay.insert(r.spi, e);
+        }
+        self.publish();
+    }
+
+    /// Data Relay Server: packets per second forwarded per permission and
+    /// direction at most (hipd.conf `data_relay_rate`).
+    pub fn set_relay_rate(&mut self, per_second: u64) {
+        let per_window = per_second.saturating_mul(RELAY_WINDOW.as_millis() as u64) / 1000;
+        self.shared
+            .relay_budget
+            .store(per_window.max(1), Ordering::Relaxed);
     }
 
     /// Installs (or replaces, after a rekey) the SAs of an association.

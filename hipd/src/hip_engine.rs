@@ -68,7 +68,7 @@ pub fn service_name(t: RegType) -> String {
     match t {
         RegType::RendezvousServer => "rvs".into(),
         RegType::RelayUdpHip => "relay".into(),
-        RegType::FullRelay => "full-relay".into(),
+        RegType::RelayUdpEsp => "full-relay".into(),
         RegType::CandidateDiscovery => "candidate-discovery".into(),
         RegType::Unknown(n) => n.to_string(),
     }
@@ -79,23 +79,26 @@ pub fn parse_service(s: &str) -> Result<RegType, String> {
     match s {
         "rvs" | "rendezvous" => Ok(RegType::RendezvousServer),
         "relay" => Ok(RegType::RelayUdpHip),
-        "full-relay" => Ok(RegType::FullRelay),
+        "full-relay" => Ok(RegType::RelayUdpEsp),
         _ => Err(format!("unknown service {s:?} (rvs, relay or full-relay)")),
     }
 }
 
 /// The registrar offer from hipd.conf (RFC 8003): the rendezvous service
-/// (RFC 8004) and the Control Relay Server (RFC 9028 section 4.1) are
-/// implemented; `full-relay` (the Data Relay, RFC 9028 section 4.12) is
-/// accepted in `services` but not offered, so requests for it get
-/// REG_FAILED "registration type unavailable".
+/// (RFC 8004), the Control Relay Server (RFC 9028 section 4.1) and the Data
+/// Relay Server (`full-relay`, RFC 9028 section 4.12).
 pub fn registrar_config(conf: &crate::config::Config) -> RegistrarConfig {
-    let offered = |t: &RegType| matches!(t, RegType::RendezvousServer | RegType::RelayUdpHip);
+    let offered = |t: &RegType| {
+        matches!(
+            t,
+            RegType::RendezvousServer | RegType::RelayUdpHip | RegType::RelayUdpEsp
+        )
+    };
     let services: Vec<RegType> = conf.services.iter().copied().filter(offered).collect();
     if let Some(t) = conf.services.iter().find(|t| !offered(t)) {
         tracing::warn!(
             service = %service_name(*t),
-            "services: only rvs and relay are implemented; requests for this one are answered \"registration type unavailable\""
+            "services: only rvs, relay and full-relay are implemented; requests for this one are answered \"registration type unavailable\""
         );
     }
     RegistrarConfig {
@@ -217,12 +220,14 @@ impl HipEngine {
                         .into_iter()
                         .find(|a| a.peer_hit == peer_hit && a.local_hit == local_hit);
                     if let Some(a) = a {
+                        // ESP through the Data Relay stays there.
+                        let relay = self.ep.esp_relay(local_hit, peer_hit);
                         out.push(Action::Rekeyed(SaInstall {
                             peer: peer_hit,
                             local: local_hit,
-                            locator: a.peer_locator,
+                            locator: relay.map_or(a.peer_locator, |r| r.ip()),
                             local_locator: a.local_locator,
-                            udp_port: a.udp_port,
+                            udp_port: relay.map_or(a.udp_port, |r| Some(r.port())),
                             icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
                             esp,
                             lsis: None,
@@ -297,6 +302,17 @@ impl HipEngine {
                     ..
                 } => tracing::warn!(peer = %peer_hit, ?code, authenticated, "NOTIFY received"),
                 Event::Registration(e) => log_registration(&e),
+                Event::EspRelayed { peer_hit, relay } => {
+                    tracing::info!(peer = %peer_hit, %relay, "ESP to the peer goes through the Data Relay (RFC 9028 section 4.12) until the peer is heard directly");
+                    out.push(Action::PeerUdpPort {
+                        peer: peer_hit,
+                        locator: relay.ip(),
+                        udp_port: relay.port(),
+                    })
+                }
+                Event::RelayForwardsChanged => {
+                    out.push(Action::RelayForwards(self.ep.relay_forwards()))
+                }
             }
         }
         inbound_sas_first(&mut out);
@@ -722,6 +738,7 @@ impl ProtocolEngine for HipEngine {
                 remaining: None,
                 state: reg_state_name(r.state),
                 reflexive_address: r.reflexive_address.map(|a| a.to_string()),
+                relayed_address: r.relayed_address.map(|a| a.to_string()),
             })
             .collect();
         v.extend(self.ep.registered_clients(now).into_iter().map(|c| {
@@ -735,6 +752,7 @@ impl ProtocolEngine for HipEngine {
                 remaining: Some(c.remaining.as_secs()),
                 state: "registered".into(),
                 reflexive_address: None,
+                relayed_address: None,
             }
         }));
         v

@@ -536,6 +536,21 @@ pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
             }
             Ok(None) => {
                 let snap = path.snapshot();
+                // Data Relay Server: ESP on a client's permission goes on
+                // (RFC 9028 section 4.12.1), one packet out per packet in.
+                let esp = &buf[HEADROOM..HEADROOM + n];
+                if !snap.relay.is_empty() && esp.len() >= 8 {
+                    let spi = u32::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]);
+                    let from = std::net::SocketAddr::new(src, from.port());
+                    match path.relay_route(&snap, from, spi) {
+                        Some(crate::esp_path::Relayed::To(to)) => {
+                            send_udp(&io, to.ip(), to.port(), esp);
+                            continue;
+                        }
+                        Some(crate::esp_path::Relayed::Dropped) => continue,
+                        None => {}
+                    }
+                }
                 on_esp(
                     &io,
                     &path,

@@ -343,18 +343,30 @@ const PEER: &str = "203.0.113.20";
 /// UDP (RFC 9028 section 4.1) and learns its reflexive address. Returns
 /// (server hipd, host A hipd, server HIT, host A HIT).
 fn relay_for_host_a(tb: &NatTestbed) -> (Hipd, Hipd, String, String) {
+    relays_for_host_a(tb, &["relay"])
+}
+
+/// [`relay_for_host_a`] with the server offering and host A registering
+/// for each of `services` (`relay`, `full-relay`).
+fn relays_for_host_a(tb: &NatTestbed, services: &[&str]) -> (Hipd, Hipd, String, String) {
     let h = &tb.host_a.ns;
     let hh = Hipd::start(h, Some(NATTED), None);
     let host_hit = default_hi(h, &hh);
-    let relay_conf = format!("services = rvs, relay\nregistration_allow = {host_hit}\n");
+    let relay_conf = format!(
+        "services = rvs, {}\nregistration_allow = {host_hit}\n",
+        services.join(", ")
+    );
     let hs = Hipd::start(&tb.server, Some(&relay_conf), None);
     let hit = default_hi(&tb.server, &hs);
-    hh.hipconf_ok(
-        h,
-        &["daemon", "add", "server", "relay", &hit, SERVER, "600"],
-    );
+    for service in services {
+        hh.hipconf_ok(
+            h,
+            &["daemon", "add", "server", service, &hit, SERVER, "600"],
+        );
+    }
     let ok = wait_until(Duration::from_secs(15), || {
-        registration(h, &hh, "client", &hit).is_some_and(|r| r["state"] == "registered")
+        let regs = registrations(h, &hh);
+        regs.len() == services.len() && regs.iter().all(|r| r["state"] == "registered")
     });
     assert!(ok, "registered at the relay: {:?}", registrations(h, &hh));
     (hs, hh, hit, host_hit)
@@ -552,6 +564,121 @@ fn a_natted_host_reaches_a_natted_host_through_the_relay_and_esp_goes_between_th
     let tb = NatTestbed::new(NatKind::Masquerade, Sites::Separate);
     let (hp, _) = through_the_relay(&tb, &tb.host_b.ns, Site::B.public(), "NAT <-> NAT");
     assert_eq!(hp.counter(&tb.host_b.ns, "hip_offered_transport_checks"), 1);
+}
+
+/// (h) Symmetric NAT <-> symmetric NAT (`masquerade fully-random` on both
+/// routers): no hole can be punched (each NAT maps the host's packets to
+/// the other NAT to a fresh port, which the other NAT's filter does not
+/// know). Host A also holds a Data Relay registration (RFC 9028 section
+/// 4.12): after the base exchange through the Control Relay it asks the
+/// relay for a permission for host B and both ends' ESP goes through the
+/// relay, each over the one NAT mapping it has toward it. 20 MB over the
+/// HIT and the LSI; the capture shows the data between each NAT and the
+/// relay and nothing of it between the NATs.
+#[test]
+fn symmetric_nat_to_symmetric_nat_goes_through_the_data_relay() {
+    require_netns!();
+    let tb = NatTestbed::new(NatKind::Symmetric, Sites::Separate);
+    let (h, peer) = (&tb.host_a.ns, &tb.host_b.ns);
+    let (hs, hh, relay_hit, host_hit) = relays_for_host_a(&tb, &["relay", "full-relay"]);
+    let reg = registrations(h, &hh)
+        .into_iter()
+        .find(|r| r["service"] == "full-relay")
+        .unwrap();
+    assert_eq!(
+        reg["relayed_address"],
+        format!("{SERVER}:10500"),
+        "RELAYED_ADDRESS: {reg:?}"
+    );
+    let shown = hh.hipconf_ok(h, &["daemon", "get", "ha", "all"]);
+    assert!(
+        shown.contains("Relayed address (RELAYED_ADDRESS)"),
+        "{shown}"
+    );
+    let hp = Hipd::start(peer, Some(NATTED), None);
+    let peer_hit = default_hi(peer, &hp);
+    hp.hipconf_ok(peer, &["daemon", "add", "map", &host_hit, SERVER]);
+    hh.hipconf_ok(h, &["daemon", "add", "map", &peer_hit, Site::B.public()]);
+    let lsi = hp
+        .hipconf_ok(peer, &["daemon", "hit-to-lsi", &host_hit])
+        .trim()
+        .to_string();
+    let cap = tb.capture();
+    let diag = |e: String| -> ! {
+        panic!(
+            "{e}\nNAT A conntrack: {:#?}\nNAT B conntrack: {:#?}\nhost B: {:#?}\nhost A: {:#?}\nhost B log:\n{}\nhost A log:\n{}\nrelay log:\n{}",
+            tb.conntrack(Site::A),
+            tb.conntrack(Site::B),
+            ha(peer, &hp),
+            ha(h, &hh),
+            tail(&hp.log_text(), 40),
+            tail(&hh.log_text(), 40),
+            tail(&hs.log_text(), 30),
+        )
+    };
+    let (s, r, first) = paced_transfer(
+        peer,
+        h,
+        sock("::", 7801),
+        sock(&host_hit, 7801),
+        20 << 20,
+        Duration::ZERO,
+        || {},
+    )
+    .unwrap_or_else(|e| diag(e));
+    assert_eq!(s, r, "20 MB over the HIT");
+    eprintln!(
+        "symmetric <-> symmetric: over the HIT: {first:?} from the first packet to the first byte"
+    );
+    let (s, r, first) = paced_transfer(
+        peer,
+        h,
+        sock("0.0.0.0", 7802),
+        sock(&lsi, 7802),
+        20 << 20,
+        Duration::ZERO,
+        || {},
+    )
+    .unwrap_or_else(|e| diag(e));
+    assert_eq!(s, r, "20 MB over the LSI");
+    eprintln!("symmetric <-> symmetric: over the LSI: {first:?} to the first byte");
+    let seen = tb.stop(cap);
+    seen.check_no_private().unwrap();
+    let between = |a: &str, b: &str| {
+        seen.packets
+            .iter()
+            .filter(|p| {
+                let (s, d) = (
+                    p.srcs.first().map(String::as_str),
+                    p.dsts.first().map(String::as_str),
+                );
+                p.udp.is_some() && ((s, d) == (Some(a), Some(b)) || (s, d) == (Some(b), Some(a)))
+            })
+            .count()
+    };
+    let (a_relay, b_relay) = (
+        between(Site::A.public(), SERVER),
+        between(Site::B.public(), SERVER),
+    );
+    let direct = between(Site::A.public(), Site::B.public());
+    eprintln!("symmetric <-> symmetric: internet segment: {a_relay} UDP packets between NAT A and the relay, {b_relay} between NAT B and the relay, {direct} between the NATs");
+    assert!(
+        a_relay > 10_000 && b_relay > 10_000,
+        "ESP through the relay"
+    );
+    assert!(direct < 100, "no data between the NATs: {direct}");
+    let forwarded = hs.counter(&tb.server, "esp_relay_forwarded");
+    eprintln!("symmetric <-> symmetric: the relay forwarded {forwarded} ESP packets");
+    assert!(forwarded > 20_000, "{forwarded}");
+    assert_eq!(hs.counter(&tb.server, "esp_relay_drop_wrong_source"), 0);
+    assert_eq!(hs.counter(&tb.server, "esp_relay_drop_rate_limited"), 0);
+    assert_eq!(hs.counter(&tb.server, "hip_relay_permissions"), 1);
+    assert_eq!(hh.counter(h, "hip_relay_permissions_asked"), 1);
+    // The relay holds associations with host A only (none with host B).
+    assert!(hipr_tests::pair::ha_states(&tb.server, &hs)
+        .iter()
+        .all(|a| a["peer_hit"] != peer_hit.as_str()));
+    let _ = relay_hit;
 }
 
 /// (f) Host B is not on the relay's list: its registration is refused

@@ -132,6 +132,10 @@ pub struct Endpoint {
     /// way back through the relay for the answers to its sender
     /// ([`super::relay`], RFC 9028 section 4.5).
     pub(super) relay_reply: Option<crate::association::context::RelayRoute>,
+    /// Data Relay Server permissions ([`super::data_relay`], RFC 9028 section 4.12).
+    pub(super) data_relay: super::data_relay::DataRelayServer,
+    /// Data Relay Client state ([`super::data_relay`]).
+    pub(super) data_relay_client: super::data_relay::DataRelayClient,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -168,6 +172,8 @@ impl Endpoint {
             requester: Default::default(),
             clock: Instant(0),
             relay_reply: None,
+            data_relay: Default::default(),
+            data_relay_client: Default::default(),
         })
     }
 
@@ -276,6 +282,7 @@ impl Endpoint {
             .into_iter()
             .chain(self.next_rotation)
             .chain(self.registration_deadline())
+            .chain(self.permission_deadline())
             .min()
     }
 
@@ -362,7 +369,32 @@ impl Endpoint {
     }
 
     pub(super) fn event(&mut self, e: Event) {
+        // What the Data Relay follows (RFC 9028 section 4.12): a client's
+        // new transport address, new SPIs, an association that ended.
+        let follow = match &e {
+            Event::UdpPortChanged { peer_hit, .. } | Event::LocatorChanged { peer_hit, .. } => {
+                Some((*peer_hit, None))
+            }
+            Event::Rekeyed {
+                peer_hit,
+                local_hit,
+                ..
+            } => Some((*peer_hit, Some(*local_hit))),
+            Event::Closed { peer_hit } => Some((*peer_hit, None)),
+            _ => None,
+        };
+        let closed = matches!(e, Event::Closed { .. });
         self.events.push_back(e);
+        match follow {
+            Some((peer, Some(local))) => self.relayed_rekeyed(self.clock, (local, peer)),
+            Some((peer, None)) => {
+                if closed {
+                    self.data_relay_client.forget_peer(&peer);
+                }
+                self.client_moved(&peer);
+            }
+            None => {}
+        }
     }
 
     /// Re-sends a packet kept by an association (retransmission).
@@ -393,7 +425,7 @@ impl Endpoint {
             let mut b = [0u8; 4];
             random.fill(&mut b);
             let spi = u32::from_be_bytes(b);
-            if spi > 255 && !self.assocs.spi_in_use(spi) {
+            if spi > 255 && !self.assocs.spi_in_use(spi) && !self.data_relay.spi_taken(spi) {
                 return spi;
             }
         }
@@ -542,6 +574,13 @@ impl Endpoint {
                         punch,
                     }));
                 }
+            }
+            let relayed = self.assocs.get(&pair).is_some_and(|a| {
+                matches!(a.driver.state(), State::R2Sent | State::Established)
+                    && a.via_relay.is_some()
+            });
+            if relayed {
+                self.relay_esp_through(now, pair, r.relay_pair);
             }
         }
         result
@@ -723,6 +762,8 @@ impl Endpoint {
             self.keepalive_if_due(now, pair, random);
         }
         self.registration_timers(now, random);
+        self.expire_permissions(now);
+        self.permission_timers(now, random);
         let cfg = &self.cfg;
         self.assocs.flush(|a| association_deadline(cfg, a));
     }

@@ -203,6 +203,13 @@ pub struct Counters {
     /// Initiator: transport locators offered in R1 (a Responder's
     /// relay-given address) checked after the base exchange.
     pub offered_transport_checks: u64,
+    /// Data Relay Server: PEER_PERMISSIONs installed (RFC 9028 section 4.12.1).
+    pub relay_permissions: u64,
+    /// Data Relay Server: PEER_PERMISSIONs refused (no RELAY_UDP_ESP
+    /// registration, bad address, conflicting SPI, too many).
+    pub relay_permissions_refused: u64,
+    /// Data Relay Client: PEER_PERMISSIONs sent to our relay.
+    pub relay_permissions_asked: u64,
 }
 
 impl Counters {

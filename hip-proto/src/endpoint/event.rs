@@ -198,6 +198,20 @@ pub enum Event {
         /// Its UDP port now.
         udp_port: u16,
     },
+    /// Data Relay Client (RFC 9028 section 4.12): ESP to the peer goes to
+    /// our Data Relay at `relay` (which forwards it on the permission we
+    /// asked for) until [`Event::UdpPortChanged`] names the peer's own
+    /// transport address again.
+    EspRelayed {
+        /// Peer HIT.
+        peer_hit: Hit,
+        /// The relay's transport address.
+        relay: std::net::SocketAddr,
+    },
+    /// Data Relay Server (RFC 9028 section 4.12.1): the ESP forwarding
+    /// rules changed; read them again with
+    /// [`crate::endpoint::Endpoint::relay_forwards`].
+    RelayForwardsChanged,
     /// The peer sent a NOTIFY (RFC 7401 section 6.13: informational, no state change).
     Notified {
         /// Peer HIT.

@@ -10,6 +10,7 @@
 //! * [`registration`]: registrar and requester of the Registration Extension (RFC 8003).
 //! * [`rendezvous`]: I1 relaying, FROM / RVS_HMAC / VIA_RVS (RFC 8004).
 //! * [`relay`]: the Control Relay Server and Client, RELAY_FROM / RELAY_TO / RELAY_HMAC (RFC 9028, RFC 5770).
+//! * [`data_relay`]: the Data Relay Server and Client, PEER_PERMISSION (RFC 9028 section 4.12).
 //! * [`nat_keepalive`]: NAT keepalives on associations over UDP (RFC 5770, RFC 9028 section 5.10).
 //! * [`udp_mapping`]: a peer over UDP is known by its NAT mapping (rebinding, moves).
 //! * [`identity`]: local Host Identities per HIP version.
@@ -34,6 +35,7 @@ pub mod compat;
 pub mod config;
 pub mod core;
 pub mod counters;
+pub mod data_relay;
 pub mod event;
 pub mod fuzz;
 pub mod identity;
@@ -63,6 +65,7 @@ pub use compat::CompatProfile;
 pub use config::Config;
 pub use core::{AssociationInfo, ConnectError, Endpoint, HitPair, Incoming};
 pub use counters::{Counters, DropReason};
+pub use data_relay::{RelayForward, MAX_PERMISSIONS};
 pub use event::{EspParams, Event, FailReason, Locator, Transmit};
 pub use identity::{IdentityError, LocalIdentity};
 pub use negotiate::NegotiationError;

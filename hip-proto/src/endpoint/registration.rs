@@ -146,10 +146,10 @@ impl Default for RegistrarConfig {
 /// Why a registrar configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrarConfigError {
-    /// A type whose service is not implemented (only RENDEZVOUS and
-    /// RELAY_UDP_HIP are).
+    /// A type whose service is not implemented (only RENDEZVOUS,
+    /// RELAY_UDP_HIP and RELAY_UDP_ESP are).
     #[error(
-        "registration type {0:?} is not implemented (only rendezvous and the control relay are)"
+        "registration type {0:?} is not implemented (only rendezvous, the control relay and the data relay are)"
     )]
     Unimplemented(RegType),
     /// min_lifetime above max_lifetime, or max_lifetime zero.
@@ -163,11 +163,12 @@ pub enum RegistrarConfigError {
 impl RegistrarConfig {
     /// Checks the offer: only implemented services, a sane lifetime range.
     pub fn validate(&self) -> Result<(), RegistrarConfigError> {
-        if let Some(t) = self
-            .services
-            .iter()
-            .find(|t| !matches!(t, RegType::RendezvousServer | RegType::RelayUdpHip))
-        {
+        if let Some(t) = self.services.iter().find(|t| {
+            !matches!(
+                t,
+                RegType::RendezvousServer | RegType::RelayUdpHip | RegType::RelayUdpEsp
+            )
+        }) {
             return Err(RegistrarConfigError::Unimplemented(*t));
         }
         if self.max_lifetime == 0 || self.min_lifetime > self.max_lifetime {
@@ -308,6 +309,9 @@ pub struct RegistrationInfo {
     /// RFC 9028 section 4.1): the server-reflexive address, for a relay
     /// registration over UDP.
     pub reflexive_address: Option<SocketAddr>,
+    /// Where the Data Relay takes our ESP (RELAYED_ADDRESS in a
+    /// RELAY_UDP_ESP grant, RFC 9028 section 4.1).
+    pub relayed_address: Option<SocketAddr>,
 }
 
 /// One registration as the registrar sees it.
@@ -389,6 +393,8 @@ struct Request {
     udp_port: Option<u16>,
     /// REG_FROM of the last grant (RFC 9028 section 4.1).
     reflexive: Option<SocketAddr>,
+    /// RELAYED_ADDRESS of the last RELAY_UDP_ESP grant.
+    relayed: Option<SocketAddr>,
 }
 
 /// Requester state.
@@ -458,6 +464,7 @@ impl Endpoint {
         client: Hit,
         repr: &HipRepr,
         client_at: Option<SocketAddr>,
+        ours: IpAddr,
     ) -> Option<RegDecision> {
         // Only the first REG_REQUEST counts.
         let Some(ParamRepr::RegRequest { lifetime, types }) = repr.param(ParamType::RegRequest)
@@ -486,9 +493,11 @@ impl Endpoint {
                 Some(RegFailureType::RequiresAdditionalCredentials)
             } else if full {
                 Some(RegFailureType::InsufficientResources)
-            } else if t == RegType::RelayUdpHip && client_at.is_none() {
+            } else if matches!(t, RegType::RelayUdpHip | RegType::RelayUdpEsp)
+                && client_at.is_none()
+            {
                 // Over raw HIP there is no mapping to relay to (RFC 9028
-                // section 4.1: the Control Relay Client registers over UDP).
+                // section 4.1: relay clients register over UDP).
                 Some(RegFailureType::TypeUnavailable)
             } else {
                 None
@@ -507,10 +516,21 @@ impl Endpoint {
         // REG_FROM with the client's server-reflexive transport address when
         // the relay service is granted (RFC 9028 section 4.1, figure 2:
         // R2(REG_RES(RELAY_UDP_HIP), REG_FROM); section 5.6 format).
-        let relay_granted = d.grants.iter().any(|g| g.0 == RegType::RelayUdpHip);
+        let relay_granted = d
+            .grants
+            .iter()
+            .any(|g| matches!(g.0, RegType::RelayUdpHip | RegType::RelayUdpEsp));
         if let Some(at) = client_at.filter(|_| relay_granted) {
             d.params
                 .push(ParamRepr::RegFrom(super::relay::transport_addr(at)));
+        }
+        // RELAYED_ADDRESS with the Data Relay's address for the client's
+        // ESP (RFC 9028 section 4.1): our UDP address the request came to,
+        // ESP told apart by SPI ([`super::data_relay`]).
+        if d.grants.iter().any(|g| g.0 == RegType::RelayUdpEsp) {
+            let at = SocketAddr::new(ours, crate::pcap::HIP_UDP_PORT);
+            d.params
+                .push(ParamRepr::RelayedAddress(super::relay::transport_addr(at)));
         }
         // One REG_FAILED per failure type (section 4.3.3).
         let mut by_failure: Vec<(RegFailureType, Vec<RegType>)> = Vec::new();
@@ -689,6 +709,7 @@ impl Endpoint {
                 in_i2: false,
                 udp_port,
                 reflexive: None,
+                relayed: None,
             };
             match self
                 .requester
@@ -774,6 +795,7 @@ impl Endpoint {
                 granted_lifetime: r.granted.map(lifetime_duration),
                 state: r.state,
                 reflexive_address: r.reflexive,
+                relayed_address: r.relayed,
             })
             .collect();
         v.sort_by_key(|i| (i.server_hit, i.reg_type));
@@ -814,6 +836,10 @@ impl Endpoint {
             Some(ParamRepr::RegFrom(t)) => super::relay::socket_of(t),
             _ => None,
         };
+        let relayed = match repr.param(ParamType::RelayedAddress) {
+            Some(ParamRepr::RelayedAddress(t)) => super::relay::socket_of(t),
+            _ => None,
+        };
         let mut events = Vec::new();
         for p in &repr.params {
             match p {
@@ -848,8 +874,11 @@ impl Endpoint {
                         r.due = Some(now + dur * RENEW_FRACTION / 100);
                         r.registered_from = local_locator;
                         r.in_i2 = false;
-                        if r.reg_type == RegType::RelayUdpHip {
+                        if matches!(r.reg_type, RegType::RelayUdpHip | RegType::RelayUdpEsp) {
                             r.reflexive = reflexive;
+                        }
+                        if r.reg_type == RegType::RelayUdpEsp {
+                            r.relayed = relayed;
                         }
                         events.push(RegistrationEvent::Registered {
                             server: pair.1,
@@ -1101,7 +1130,7 @@ impl Endpoint {
                 // Only one REG_REQUEST per packet counts at the registrar:
                 // a cancellation goes first, the rest at the retry.
                 if let Some(p) = params.into_iter().next() {
-                    self.send_reg_update(now, pair, p, random);
+                    self.send_seq_update(now, pair, vec![p], random);
                 }
                 Ok(())
             }
@@ -1148,14 +1177,14 @@ impl Endpoint {
         }
     }
 
-    /// Sends an UPDATE with SEQ and `param` (REG_REQUEST) to the server,
-    /// retransmitted until acknowledged (RFC 8003 section 3.2, RFC 7401
-    /// section 6.11).
-    fn send_reg_update(
+    /// Sends an UPDATE with SEQ and `params` (REG_REQUEST, PEER_PERMISSION)
+    /// to a server, retransmitted until acknowledged (RFC 8003 section 3.2,
+    /// RFC 7401 section 6.11).
+    pub(super) fn send_seq_update(
         &mut self,
         now: Instant,
         pair: HitPair,
-        param: ParamRepr,
+        params: Vec<ParamRepr>,
         random: &mut dyn RandomSource,
     ) {
         let Some(a) = self.assocs.get_mut(&pair) else {
@@ -1163,7 +1192,9 @@ impl Endpoint {
         };
         let seq = a.update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
-        r.insert_ordered(param);
+        for p in params {
+            r.insert_ordered(p);
+        }
         r.insert_ordered(ParamRepr::Seq(seq));
         match self.protect_and_emit(pair, &mut r, random) {
             Ok(bytes) => {
@@ -1188,8 +1219,9 @@ impl Endpoint {
         pair: HitPair,
         repr: &HipRepr,
         seen: Option<SocketAddr>,
+        ours: IpAddr,
     ) -> Option<(Vec<ParamRepr>, RegDecision)> {
-        let mut d = self.registrar_decide(now, pair.1, repr, seen)?;
+        let mut d = self.registrar_decide(now, pair.1, repr, seen, ours)?;
         let mut params = std::mem::take(&mut d.params);
         if let Some(info) = self.cfg.registrar.reg_info() {
             params.insert(0, info);
@@ -1229,13 +1261,16 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         c.services.push(RegType::RelayUdpHip);
         assert_eq!(c.validate(), Ok(()));
-        c.services.push(RegType::FullRelay);
+        c.services.push(RegType::RelayUdpEsp);
+        assert_eq!(c.validate(), Ok(()));
+        c.services.push(RegType::CandidateDiscovery);
         assert_eq!(
             c.validate(),
-            Err(RegistrarConfigError::Unimplemented(RegType::FullRelay))
+            Err(RegistrarConfigError::Unimplemented(
+                RegType::CandidateDiscovery
+            ))
         );
-        c.services.pop();
-        c.services.pop();
+        c.services.truncate(1);
         c.min_lifetime = 100;
         c.max_lifetime = 10;
         assert!(c.validate().is_err());

@@ -134,7 +134,7 @@ fn tail<'a>(pk: &'a Packet<&[u8]>) -> Result<Tail<'a>, DropReason> {
 /// host. Loopback, unspecified, multicast and the IPv4 broadcast address are
 /// refused, so that a registered client cannot have the relay send to its
 /// own host's services or to a group (no open relay, RFC 9028 section 4.5).
-fn forwardable(dst: IpAddr) -> bool {
+pub(super) fn forwardable(dst: IpAddr) -> bool {
     let broadcast = matches!(dst, IpAddr::V4(a) if a.is_broadcast());
     !(dst.is_unspecified() || dst.is_loopback() || dst.is_multicast() || broadcast)
 }
@@ -447,6 +447,7 @@ impl Endpoint {
         if let Some(a) = self.assocs.get_mut(&pair) {
             if a.via_relay.is_some() && inc.src == a.peer_locator && inc.udp_port == a.udp_port {
                 a.via_relay = None;
+                self.esp_direct_again(pair);
             }
         }
     }

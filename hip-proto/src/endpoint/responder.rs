@@ -260,7 +260,7 @@ impl Endpoint {
         let seen = inc
             .udp_port
             .map(|port| std::net::SocketAddr::new(inc.src, port));
-        let registration = self.registrar_decide(now, hit_i, repr, seen);
+        let registration = self.registrar_decide(now, hit_i, repr, seen, inc.dst);
         if let Some(d) = &registration {
             for p in &d.params {
                 r2.insert_ordered(p.clone());

@@ -314,7 +314,9 @@ impl Endpoint {
         let seen = inc
             .udp_port
             .map(|port| std::net::SocketAddr::new(inc.src, port));
-        let registration = self.registrar_update_answer(now, pair, repr, seen);
+        let registration = self.registrar_update_answer(now, pair, repr, seen, inc.dst);
+        // PEER_PERMISSION from a Data Relay Client (RFC 9028 section 4.12.1).
+        self.permit(now, pair, repr);
         if let Some((params, _)) = &registration {
             for p in params {
                 reply.insert_ordered(p.clone());

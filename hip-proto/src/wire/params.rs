@@ -229,6 +229,19 @@ pub struct TransportAddr {
     pub address: [u8; 16],
 }
 
+/// PEER_PERMISSION (RFC 9028 section 5.13): a Data Relay Client asks its
+/// Data Relay Server to forward ESP between the client and the peer at
+/// `peer` (a transport address) on the SPIs the two use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerPermission {
+    /// The peer's transport address.
+    pub peer: TransportAddr,
+    /// The SPI of the client's outbound ESP (the peer's inbound SA).
+    pub ospi: u32,
+    /// The SPI of the client's inbound ESP (what the peer sends with).
+    pub ispi: u32,
+}
+
 /// The signature algorithm field: one octet in RFC 5201 (and HIPL's v2),
 /// two octets in RFC 7401.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +337,8 @@ pub enum ParamRepr {
     },
     RelayedAddress(TransportAddr),
     MappedAddress(TransportAddr),
+    /// PEER_PERMISSION (RFC 9028 section 5.13).
+    PeerPermission(PeerPermission),
     HipMac(Vec<u8>),
     HipMac2(Vec<u8>),
     HipSignature2(Signature),
@@ -597,6 +612,17 @@ impl ParamRepr {
             }
             ParamType::RelayedAddress => ParamRepr::RelayedAddress(r.transport_addr()?),
             ParamType::MappedAddress => ParamRepr::MappedAddress(r.transport_addr()?),
+            ParamType::PeerPermission => {
+                let peer = TransportAddr {
+                    port: r.u16()?,
+                    protocol: r.u8()?,
+                    reserved: r.u8()?,
+                    address: r.addr()?,
+                };
+                let (ospi, ispi) = (r.u32()?, r.u32()?);
+                r.end()?;
+                ParamRepr::PeerPermission(PeerPermission { peer, ospi, ispi })
+            }
             ParamType::HipMac => ParamRepr::HipMac(non_empty(ty, contents)?),
             ParamType::HipMac2 => ParamRepr::HipMac2(non_empty(ty, contents)?),
             ParamType::HipSignature2 => ParamRepr::HipSignature2(parse_signature(&mut r)?),
@@ -668,6 +694,7 @@ impl ParamRepr {
             ParamRepr::EspTransform { .. } => ParamType::EspTransform,
             ParamRepr::RelayedAddress(_) => ParamType::RelayedAddress,
             ParamRepr::MappedAddress(_) => ParamType::MappedAddress,
+            ParamRepr::PeerPermission(_) => ParamType::PeerPermission,
             ParamRepr::HipMac(_) => ParamType::HipMac,
             ParamRepr::HipMac2(_) => ParamType::HipMac2,
             ParamRepr::HipSignature2(_) => ParamType::HipSignature2,
@@ -799,6 +826,11 @@ impl ParamRepr {
             | ParamRepr::MappedAddress(t)
             | ParamRepr::RelayFrom(t)
             | ParamRepr::RelayTo(t) => put_transport_addr(&mut o, t),
+            ParamRepr::PeerPermission(p) => {
+                put_transport_addr(&mut o, &p.peer);
+                o.extend_from_slice(&p.ospi.to_be_bytes());
+                o.extend_from_slice(&p.ispi.to_be_bytes());
+            }
             ParamRepr::TransportFormatList(l) => put_u16_list(&mut o, l.iter().copied()),
             ParamRepr::EspTransform { reserved, suites } => {
                 o.extend_from_slice(&reserved.to_be_bytes());

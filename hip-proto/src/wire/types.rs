@@ -124,7 +124,7 @@ registry! {
     pub enum RegType: u8 {
         RendezvousServer = 1,
         RelayUdpHip = 2,
-        FullRelay = 3,
+        RelayUdpEsp = 3,
         CandidateDiscovery = 4,
     }
 }

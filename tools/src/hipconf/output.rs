@@ -118,6 +118,9 @@ pub fn ha_all(has: &[HaInfo], regs: &[RegistrationInfo]) -> String {
         if let Some(a) = &r.reflexive_address {
             let _ = writeln!(o, " Reflexive address (REG_FROM): {a}");
         }
+        if let Some(a) = &r.relayed_address {
+            let _ = writeln!(o, " Relayed address (RELAYED_ADDRESS): {a}");
+        }
     }
     o
 }
