@@ -1235,6 +1235,13 @@ fn a_data_relay_client_gets_a_permission_and_its_esp_goes_through_the_relay() {
     assert_eq!((to_i.from, to_i.to), (mapped, from_i));
     assert_eq!(w.h[0].ep.relay_forwards().len(), 2);
     assert_eq!(w.h[0].ep.counters().relay_permissions_refused, 0);
+    // I's check of the address R's R1 offered gives no credit to send data
+    // there: it goes through the relay until the check passes.
+    assert!(w.h[2].ep.counters().offered_transport_checks >= 1);
+    assert!(!w.h[2]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LocatorUnverified { .. })));
 
     // A rekey brings new SPIs: R asks again; the old rule stays beside the
     // new one while packets on the old SAs may still arrive.

@@ -373,15 +373,17 @@ impl Config {
                             ))
                         })?
                 }
-                "data_relay_rate" => c.data_relay_rate = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=10_000_000).contains(n))
-                    .ok_or_else(|| {
-                        err(format!(
+                "data_relay_rate" => {
+                    c.data_relay_rate = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=10_000_000).contains(n))
+                        .ok_or_else(|| {
+                            err(format!(
                             "data_relay_rate: expected 1 to 10000000 packets per second, got {v:?}"
                         ))
-                    })?,
+                        })?
+                }
                 "metrics_listen" => {
                     let a: std::net::SocketAddr = v.parse().map_err(|_| {
                         err(format!("metrics_listen: expected ADDRESS:PORT, got {v:?}"))

@@ -666,6 +666,9 @@ impl ProtocolEngine for HipEngine {
             ("hip_r2_direct_sent", c.r2_direct_sent),
             ("hip_r2_source_checks", c.r2_source_checks),
             ("hip_offered_transport_checks", c.offered_transport_checks),
+            ("hip_relay_permissions", c.relay_permissions),
+            ("hip_relay_permissions_refused", c.relay_permissions_refused),
+            ("hip_relay_permissions_asked", c.relay_permissions_asked),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -662,6 +662,9 @@ fn symmetric_nat_to_symmetric_nat_goes_through_the_data_relay() {
     );
     let direct = between(Site::A.public(), Site::B.public());
     eprintln!("symmetric <-> symmetric: internet segment: {a_relay} UDP packets between NAT A and the relay, {b_relay} between NAT B and the relay, {direct} between the NATs");
+    // What goes between the NATs is host B's checks and host A's R2
+    // copies (none of them gets through); no data is sent there on credit.
+    assert_eq!(hp.counter(peer, "esp_sent_on_credit"), 0);
     assert!(
         a_relay > 10_000 && b_relay > 10_000,
         "ESP through the relay"

@@ -405,13 +405,18 @@ impl Endpoint {
     /// another address than its verified one (RFC 7401 section 4.4.2), for
     /// the source of an R2 from another address than the one our I2 went to
     /// ([`Self::check_r2_source`]), and for a transport locator the R1
-    /// offered ([`Self::check_offered_transport`]).
+    /// offered ([`Self::check_offered_transport`]). With `credit`, data may
+    /// go to `dst` within the credit meanwhile ([`Event::LocatorUnverified`],
+    /// RFC 8046 section 3.3.2: the peer may have moved there); without, the
+    /// path in use stays the only one (a candidate found through a relay:
+    /// what is sent to it before the check passes is lost at a NAT).
     pub(super) fn verify_source(
         &mut self,
         now: Instant,
         pair: HitPair,
         local: IpAddr,
         (dst, udp_port): (IpAddr, Option<u16>),
+        credit: bool,
         random: &mut dyn RandomSource,
     ) {
         let mut nonce = [0u8; 16];
@@ -433,10 +438,12 @@ impl Endpoint {
             a.update_dst = Some(dst);
             a.update_retx.start(now);
         }
-        self.event(Event::LocatorUnverified {
-            peer_hit: pair.1,
-            locator: dst,
-        });
+        if credit {
+            self.event(Event::LocatorUnverified {
+                peer_hit: pair.1,
+                locator: dst,
+            });
+        }
         self.transmit(local, dst, udp_port, bytes);
     }
 

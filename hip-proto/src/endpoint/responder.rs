@@ -336,7 +336,7 @@ impl Endpoint {
             self.registrar_commit(now, pair, d);
         }
         if keep.is_some() {
-            self.verify_source(now, pair, inc.dst, (inc.src, inc.udp_port), random);
+            self.verify_source(now, pair, inc.dst, (inc.src, inc.udp_port), true, random);
         }
         debug_assert_eq!(self.state(hit_r, hit_i), State::R2Sent);
         Ok(())

@@ -156,7 +156,7 @@ impl Endpoint {
             a.peer_transport_candidate = None;
             a.update_packet = None;
         }
-        self.verify_source(now, pair, inc.dst, (inc.src, inc.udp_port), random);
+        self.verify_source(now, pair, inc.dst, (inc.src, inc.udp_port), false, random);
         true
     }
 
@@ -193,7 +193,14 @@ impl Endpoint {
             return false;
         }
         self.counters.offered_transport_checks += 1;
-        self.verify_source(now, pair, local, (cand.ip(), Some(cand.port())), random);
+        self.verify_source(
+            now,
+            pair,
+            local,
+            (cand.ip(), Some(cand.port())),
+            false,
+            random,
+        );
         true
     }
 
