@@ -1235,8 +1235,10 @@ fn a_data_relay_client_gets_a_permission_and_its_esp_goes_through_the_relay() {
     assert_eq!((to_i.from, to_i.to), (mapped, from_i));
     assert_eq!(w.h[0].ep.relay_forwards().len(), 2);
     assert_eq!(w.h[0].ep.counters().relay_permissions_refused, 0);
-    // I's check of the address R's R1 offered gives no credit to send data
-    // there: it goes through the relay until the check passes.
+    // R's R1 offered the relay as a relayed candidate: I need not hold its
+    // data while it checks the server-reflexive one, which gives no credit
+    // to send data there: it goes through the relay until the check passes.
+    assert!(!w.h[2].ep.path_check_pending(i, r));
     assert!(w.h[2].ep.counters().offered_transport_checks >= 1);
     assert!(!w.h[2]
         .events
@@ -1301,6 +1303,8 @@ fn without_a_data_relay_grant_no_permission_is_asked_for() {
     });
     assert_eq!(w.h[1].ep.counters().relay_permissions_asked, 0);
     assert_eq!(w.h[1].ep.esp_relay(r, i), None);
+    // No relayed candidate in R's R1: I holds its data while it checks.
+    assert!(w.h[2].ep.path_check_pending(i, r));
     assert!(!w.h[1]
         .events
         .iter()

@@ -60,6 +60,10 @@ pub struct Association {
     /// (a verified locator change): an R2 arriving now is a late copy,
     /// never a path to check.
     pub moved: bool,
+    /// Initiator: the R1 came from a Data Relay that forwards our ESP (the
+    /// Responder offered it as a relayed candidate, RFC 9028 section 4.12),
+    /// so data may flow while a direct path is checked.
+    pub relay_carries_esp: bool,
     /// Our locator.
     pub local_locator: IpAddr,
     /// The peer's current locator.
@@ -240,6 +244,7 @@ impl Association {
             via_relay: None,
             peer_transport_candidate: None,
             moved: false,
+            relay_carries_esp: false,
         }
     }
 }

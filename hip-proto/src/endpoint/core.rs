@@ -235,10 +235,12 @@ impl Endpoint {
     /// 5.4), e.g. the Responder's NAT mapping right after a base exchange
     /// through a relay? Data sent meanwhile goes to the old locator; a
     /// caller may hold it until [`Event::LocatorChanged`] (a hash look-up).
+    /// False when that locator is a Data Relay that forwards our ESP (the
+    /// Responder's R1 offered it as a relayed candidate): nothing is lost.
     pub fn path_check_pending(&self, local: Hit, peer: Hit) -> bool {
         self.assocs
             .get(&(local, peer))
-            .is_some_and(|a| a.pending_locator.is_some())
+            .is_some_and(|a| a.pending_locator.is_some() && !a.relay_carries_esp)
     }
 
     /// All associations.

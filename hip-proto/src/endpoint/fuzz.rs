@@ -162,6 +162,7 @@ pub fn drive_endpoint(data: &[u8]) {
         services: vec![
             crate::wire::RegType::RendezvousServer,
             crate::wire::RegType::RelayUdpHip,
+            crate::wire::RegType::RelayUdpEsp,
         ],
         allow: super::registration::RegistrationPolicy::Any,
         ..Default::default()
@@ -217,6 +218,10 @@ pub fn drive_endpoint(data: &[u8]) {
         assert!(
             resp.registered_clients(now).is_empty(),
             "a registration from arbitrary packets"
+        );
+        assert!(
+            resp.relay_forwards().is_empty(),
+            "a Data Relay permission from arbitrary packets"
         );
         let _ = now + Duration::from_millis(1);
     }

@@ -278,6 +278,9 @@ impl Endpoint {
         a.peer_hi = Some(peer_hi);
         a.peer_host_id_raw = host_id_raw;
         a.peer_transport_candidate = super::udp_mapping::offered_transport(repr).map(Box::new);
+        a.relay_carries_esp = inc.udp_port.is_some_and(|p| {
+            super::udp_mapping::relayed_at(repr, std::net::SocketAddr::new(inc.src, p))
+        });
         a.hip_suite = Some(choices.hip);
         a.esp_suite = Some(choices.esp);
         a.spi_in = spi_in;

@@ -27,6 +27,13 @@ use crate::Hit;
 /// type preference 100, local preference 65535, component 1).
 const SERVER_REFLEXIVE_PRIORITY: u32 = (100 << 24) | (65535 << 8) | 255;
 
+/// ICE priority of a relayed candidate (RFC 8445 section 5.1.2.1: type
+/// preference 0, local preference 65535, component 1).
+const RELAYED_PRIORITY: u32 = (65535 << 8) | 255;
+
+/// A transport address offered in our R1 and what kind of candidate it is.
+pub type Candidate = (std::net::SocketAddr, crate::wire::CandidateKind);
+
 /// Lifetime of the transport locators in R1, seconds.
 const CANDIDATE_LIFETIME: u32 = 120;
 
@@ -117,7 +124,7 @@ pub struct R1Factory {
     pub signed: u64,
     /// Per local HIT: our server-reflexive transport addresses (REG_FROM of
     /// our relay registrations), offered in R1 as transport locators.
-    candidates: HashMap<Hit, Vec<std::net::SocketAddr>>,
+    candidates: HashMap<Hit, Vec<Candidate>>,
 }
 
 impl R1Factory {
@@ -141,7 +148,7 @@ impl R1Factory {
     /// LOCATOR_SET (RFC 9028 section 4.7.2: a Responder registered at a
     /// Control Relay Server lists where it can be reached over UDP). A
     /// change drops the current templates, so the next R1 is signed with it.
-    pub fn set_candidates(&mut self, hit: Hit, addrs: Vec<std::net::SocketAddr>) {
+    pub fn set_candidates(&mut self, hit: Hit, addrs: Vec<Candidate>) {
         let now = self.candidates.get(&hit).map_or(&[][..], Vec::as_slice);
         if now == addrs.as_slice() {
             return;
@@ -232,7 +239,7 @@ fn build_template(
     group: DhGroupId,
     generation: u16,
     with_counter: bool,
-    candidates: &[std::net::SocketAddr],
+    candidates: &[Candidate],
     random: &mut dyn RandomSource,
 ) -> Result<R1Template, R1Error> {
     let rhash = rhash_for(id.version, &id.hit).ok_or(R1Error::NoRhash)?;
@@ -294,19 +301,24 @@ fn build_template(
     if let Some(info) = cfg.registrar.reg_info() {
         r.insert_ordered(info);
     }
-    // Our relay-given (server-reflexive) transport addresses (RFC 9028
-    // section 4.7.2; transport locators, RFC 9028 section 5.7). The SPI is
-    // not allocated before the I2: zero.
+    // Our relay-given transport addresses: server-reflexive, and relayed
+    // where a Data Relay forwards our ESP (RFC 9028 sections 4.7.2, 4.12;
+    // transport locators, section 5.7). The SPI is not allocated before the
+    // I2: zero.
     if !candidates.is_empty() && !v1 {
         r.insert_ordered(ParamRepr::LocatorSet(
             candidates
                 .iter()
                 .enumerate()
-                .map(|(n, at)| {
+                .map(|(n, (at, kind))| {
+                    let priority = match kind {
+                        crate::wire::CandidateKind::Relayed => RELAYED_PRIORITY,
+                        _ => SERVER_REFLEXIVE_PRIORITY,
+                    };
                     crate::wire::Locator::transport(
                         *at,
-                        crate::wire::CandidateKind::ServerReflexive,
-                        SERVER_REFLEXIVE_PRIORITY,
+                        *kind,
+                        priority,
                         0,
                         n == 0,
                         CANDIDATE_LIFETIME,

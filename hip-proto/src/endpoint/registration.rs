@@ -932,7 +932,8 @@ impl Endpoint {
         if self.requester.requests.is_empty() && !self.r1.has_candidates() {
             return;
         }
-        let mut by_hit: Vec<(Hit, Vec<SocketAddr>)> = Vec::new();
+        use crate::wire::CandidateKind;
+        let mut by_hit: Vec<(Hit, Vec<super::r1_generation::Candidate>)> = Vec::new();
         for r in &self.requester.requests {
             let slot = match by_hit.iter_mut().find(|(h, _)| *h == r.local) {
                 Some(s) => s,
@@ -941,11 +942,21 @@ impl Endpoint {
                     by_hit.last_mut().expect("just pushed")
                 }
             };
-            if r.reg_type == RegType::RelayUdpHip && r.state == RegistrationState::Registered {
-                if let Some(a) = r.reflexive.filter(|a| !slot.1.contains(a)) {
-                    slot.1.push(a);
-                }
+            if r.state != RegistrationState::Registered {
+                continue;
             }
+            let offered = match r.reg_type {
+                RegType::RelayUdpHip => r.reflexive.map(|a| (a, CandidateKind::ServerReflexive)),
+                RegType::RelayUdpEsp => r.relayed.map(|a| (a, CandidateKind::Relayed)),
+                _ => None,
+            };
+            if let Some(c) = offered.filter(|c| !slot.1.contains(c)) {
+                slot.1.push(c);
+            }
+        }
+        for (_, v) in by_hit.iter_mut() {
+            // The server-reflexive candidate first: it is the preferred one.
+            v.sort_by_key(|(_, k)| *k == CandidateKind::Relayed);
         }
         for id in self.identities.iter().map(|i| i.hit).collect::<Vec<_>>() {
             let addrs = by_hit

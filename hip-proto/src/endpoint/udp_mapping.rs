@@ -28,7 +28,7 @@ use super::core::{Endpoint, HitPair, Incoming};
 use super::event::Event;
 use super::random::RandomSource;
 use crate::association::Instant;
-use crate::wire::{HipRepr, ParamRepr, ParamType};
+use crate::wire::{CandidateKind, HipRepr, ParamRepr, ParamType};
 use crate::Hit;
 
 /// Does the LOCATOR_SET of `repr` list `addr`?
@@ -50,9 +50,22 @@ pub fn offered_transport(repr: &HipRepr) -> Option<std::net::SocketAddr> {
     ls.iter()
         .filter(|l| l.preferred())
         .chain(ls.iter())
-        .find_map(|l| l.transport_address())
+        .filter_map(|l| l.transport_address())
+        .find(|(_, kind)| *kind != CandidateKind::Relayed)
         .map(|(at, _)| at)
         .filter(|at| !at.ip().is_unspecified() && !at.ip().is_multicast() && !at.ip().is_loopback())
+}
+
+/// Does the R1 in `repr`, arriving from `from`, offer `from` as a relayed
+/// candidate (RFC 9028 section 4.12: the Responder's Data Relay, which
+/// forwards our ESP to it)? Then the path the R1 came on carries data.
+pub fn relayed_at(repr: &HipRepr, from: std::net::SocketAddr) -> bool {
+    let Some(ParamRepr::LocatorSet(ls)) = repr.param(ParamType::LocatorSet) else {
+        return false;
+    };
+    ls.iter()
+        .filter_map(|l| l.transport_address())
+        .any(|c| c == (from, CandidateKind::Relayed))
 }
 
 /// Is an R2 of association `a` arriving as `inc` from a transport address
