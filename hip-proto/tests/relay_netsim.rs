@@ -140,6 +140,17 @@ impl World {
     }
 
     fn register(&mut self, n: usize, ty: RegType, udp: Option<u16>) {
+        self.register_with(n, &[ty], udp);
+        self.run(Duration::from_secs(10), |h| {
+            h[n].ep
+                .registrations()
+                .iter()
+                .any(|r| r.state != RegistrationState::Requested)
+        });
+    }
+
+    /// Host `n` asks S for `types` (over UDP with `udp`).
+    fn register_with(&mut self, n: usize, types: &[RegType], udp: Option<u16>) {
         let (c, s, cl, sl) = (self.h[n].hit, self.h[0].hit, self.h[n].loc, self.h[0].loc);
         let now = self.now;
         let mut rng = netsim::Rng::new(40 + n as u64);
@@ -151,17 +162,11 @@ impl World {
                 s,
                 cl,
                 (sl, udp),
-                &[ty],
+                types,
                 600,
                 &mut |b: &mut [u8]| rng.fill(b),
             )
             .unwrap();
-        self.run(Duration::from_secs(10), |h| {
-            h[n].ep
-                .registrations()
-                .iter()
-                .any(|r| r.state != RegistrationState::Requested)
-        });
     }
 
     /// Where a packet sent by host `from` arrives: (host, what it sees).
@@ -1160,21 +1165,7 @@ fn on_the_data_relay() -> World {
 impl World {
     /// Host `n` registers at S for `types` over UDP.
     fn register_types(&mut self, n: usize, types: &[RegType]) {
-        let (c, s, cl, sl) = (self.h[n].hit, self.h[0].hit, self.h[n].loc, self.h[0].loc);
-        let mut rng = netsim::Rng::new(60 + n as u64);
-        self.h[n]
-            .ep
-            .register_via(
-                self.now,
-                c,
-                s,
-                cl,
-                (sl, Some(PORT)),
-                types,
-                600,
-                &mut |b: &mut [u8]| rng.fill(b),
-            )
-            .unwrap();
+        self.register_with(n, types, Some(PORT));
         self.run(Duration::from_secs(10), |h| {
             h[n].ep
                 .registrations()

@@ -211,7 +211,7 @@ impl EspPath {
             return Some(Relayed::Dropped);
         }
         let now = self.shared.now();
-        let w = crate::esp_tables::RELAY_WINDOW.as_nanos() as u64;
+        let w = self.shared.relay_window.load(Ordering::Relaxed);
         let start = e.window.load(Ordering::Relaxed);
         if now.saturating_sub(start) >= w
             && e.window
@@ -496,6 +496,74 @@ mod tests {
         let c = b.counters();
         assert_eq!(c["esp_drop_icv"], 1);
         assert_eq!(c["esp_drop_unknown_spi"], 1);
+    }
+
+    #[test]
+    fn the_data_relay_forwards_a_permitted_spi_from_its_source_within_the_rate() {
+        use hip_proto::endpoint::RelayForward;
+        use std::net::SocketAddr;
+        let mut e = BeetEsp::default();
+        let (peer, client): (SocketAddr, SocketAddr) = (
+            "203.0.113.2:4001".parse().unwrap(),
+            "203.0.113.1:5001".parse().unwrap(),
+        );
+        e.set_relay_forwards(&[
+            RelayForward {
+                spi: 0x1111,
+                from: peer,
+                to: client,
+                client: hit(1),
+            },
+            RelayForward {
+                spi: 0x2222,
+                from: client,
+                to: peer,
+                client: hit(1),
+            },
+        ]);
+        // 3 per window; a window long enough that it cannot end mid-test.
+        e.set_relay_budget(1, std::time::Duration::from_secs(3));
+        let p = e.path();
+        let snap = p.snapshot();
+        assert_eq!(
+            p.relay_route(&snap, peer, 0x1111),
+            Some(Relayed::To(client))
+        );
+        assert_eq!(
+            p.relay_route(&snap, client, 0x2222),
+            Some(Relayed::To(peer))
+        );
+        // Not ours to forward: opened (or dropped) as our own ESP.
+        assert_eq!(p.relay_route(&snap, peer, 0x3333), None);
+        // The permitted SPI from anybody else (another port of the peer's
+        // address too) is dropped.
+        let other: SocketAddr = "203.0.113.2:4002".parse().unwrap();
+        assert_eq!(p.relay_route(&snap, other, 0x1111), Some(Relayed::Dropped));
+        assert_eq!(p.relay_route(&snap, peer, 0x2222), Some(Relayed::Dropped));
+        // Over the rate: the fourth in the window is dropped.
+        assert_eq!(
+            p.relay_route(&snap, peer, 0x1111),
+            Some(Relayed::To(client))
+        );
+        assert_eq!(
+            p.relay_route(&snap, peer, 0x1111),
+            Some(Relayed::To(client))
+        );
+        assert_eq!(p.relay_route(&snap, peer, 0x1111), Some(Relayed::Dropped));
+        let c = e.counters();
+        assert_eq!(c["esp_relay_forwarded"], 4);
+        assert_eq!(c["esp_relay_drop_wrong_source"], 2);
+        assert_eq!(c["esp_relay_drop_rate_limited"], 1);
+        // A rule that stays keeps its window; a removed one forwards nothing.
+        e.set_relay_forwards(&[RelayForward {
+            spi: 0x1111,
+            from: peer,
+            to: client,
+            client: hit(1),
+        }]);
+        let snap = p.snapshot();
+        assert_eq!(p.relay_route(&snap, peer, 0x1111), Some(Relayed::Dropped));
+        assert_eq!(p.relay_route(&snap, client, 0x2222), None);
     }
 
     #[test]

@@ -220,8 +220,10 @@ pub(crate) struct Shared {
     pub(crate) limits: RekeyLimits,
     pub(crate) origin: Instant,
     /// Data Relay Server: most packets forwarded per permission and
-    /// direction in one [`RELAY_WINDOW`].
+    /// direction in one rate window.
     pub(crate) relay_budget: AtomicU64,
+    /// The rate window, nanoseconds ([`RELAY_WINDOW`]; longer in tests).
+    pub(crate) relay_window: AtomicU64,
 }
 
 /// The Data Relay's rate window.
@@ -264,6 +266,7 @@ impl BeetEsp {
                 limits,
                 origin: Instant::now(),
                 relay_budget: AtomicU64::new(u64::MAX),
+                relay_window: AtomicU64::new(RELAY_WINDOW.as_nanos() as u64),
             }),
             carried: HashMap::new(),
         }
@@ -308,10 +311,19 @@ impl BeetEsp {
     /// Data Relay Server: packets per second forwarded per permission and
     /// direction at most (hipd.conf `data_relay_rate`).
     pub fn set_relay_rate(&mut self, per_second: u64) {
-        let per_window = per_second.saturating_mul(RELAY_WINDOW.as_millis() as u64) / 1000;
+        self.set_relay_budget(per_second, RELAY_WINDOW);
+    }
+
+    /// [`Self::set_relay_rate`] with another window: `per_second` packets
+    /// per second, counted per `window`.
+    pub(crate) fn set_relay_budget(&mut self, per_second: u64, window: Duration) {
+        let per_window = per_second.saturating_mul(window.as_millis() as u64) / 1000;
         self.shared
             .relay_budget
             .store(per_window.max(1), Ordering::Relaxed);
+        self.shared
+            .relay_window
+            .store(window.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Installs (or replaces, after a rekey) the SAs of an association.

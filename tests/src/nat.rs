@@ -495,6 +495,20 @@ impl Captured {
     }
 
     /// Packets whose outer protocol is `proto` (139 HIP, 50 ESP).
+    /// UDP packets between `a` and `b` (outer addresses, either direction).
+    pub fn udp_between(&self, a: &str, b: &str) -> usize {
+        self.packets
+            .iter()
+            .filter(|p| {
+                let (s, d) = (
+                    p.srcs.first().map(String::as_str),
+                    p.dsts.first().map(String::as_str),
+                );
+                p.udp.is_some() && ((s, d) == (Some(a), Some(b)) || (s, d) == (Some(b), Some(a)))
+            })
+            .count()
+    }
+
     pub fn proto(&self, proto: u8) -> usize {
         self.packets
             .iter()

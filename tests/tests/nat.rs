@@ -372,6 +372,65 @@ fn relays_for_host_a(tb: &NatTestbed, services: &[&str]) -> (Hipd, Hipd, String,
     (hs, hh, hit, host_hit)
 }
 
+/// `peer` (its hipd `hp`; the internet sees it at `peer_public`) knows
+/// host A only by HIT and relay address (HIPL's `add map HIT RELAY-IP`)
+/// and sends 20 MB over the HIT, then 20 MB over the LSI, to host A
+/// (ports `port` and `port + 1`). Checks SHA-256 and that nothing private
+/// reached the internet segment; returns what the segment carried.
+fn peer_sends_to_host_a(
+    tb: &NatTestbed,
+    (peer, peer_public): (&Netns, &str),
+    (hp, hh, hs): (&Hipd, &Hipd, &Hipd),
+    host_hit: &str,
+    port: u16,
+    tag: &str,
+) -> hipr_tests::nat::Captured {
+    let h = &tb.host_a.ns;
+    let peer_hit = default_hi(peer, hp);
+    hp.hipconf_ok(peer, &["daemon", "add", "map", host_hit, SERVER]);
+    // An LSI for the peer on the host (hipd numbers LSIs from its peer
+    // database), and the host's LSI as the peer sees it.
+    hh.hipconf_ok(h, &["daemon", "add", "map", &peer_hit, peer_public]);
+    let lsi = hp
+        .hipconf_ok(peer, &["daemon", "hit-to-lsi", host_hit])
+        .trim()
+        .to_string();
+    let diag = |e: String| -> ! {
+        panic!(
+            "{e}\nNAT A conntrack: {:#?}\nNAT B conntrack: {:#?}\npeer: {:#?}\nhost A: {:#?}\npeer log:\n{}\nhost A log:\n{}\nrelay log:\n{}",
+            tb.conntrack(Site::A),
+            tb.conntrack(Site::B),
+            ha(peer, hp),
+            ha(h, hh),
+            tail(&hp.log_text(), 40),
+            tail(&hh.log_text(), 40),
+            tail(&hs.log_text(), 30),
+        )
+    };
+    let cap = tb.capture();
+    for (what, dst) in [("the HIT", host_hit), ("the LSI", lsi.as_str())] {
+        let (listen, p) = match what {
+            "the HIT" => ("::", port),
+            _ => ("0.0.0.0", port + 1),
+        };
+        let (s, r, first) = paced_transfer(
+            peer,
+            h,
+            sock(listen, p),
+            sock(dst, p),
+            20 << 20,
+            Duration::ZERO,
+            || {},
+        )
+        .unwrap_or_else(|e| diag(e));
+        assert_eq!(s, r, "20 MB over {what}");
+        eprintln!("{tag}: over {what}: {first:?} from the first packet to the first byte");
+    }
+    let seen = tb.stop(cap);
+    seen.check_no_private().unwrap();
+    seen
+}
+
 /// Host A is registered at the relay; `peer` (at `peer_public`, the address
 /// the internet sees it at) knows host A only by HIT and relay address
 /// (HIPL's `add map HIT RELAY-IP`) and sends 20 MB over the HIT and 20 MB
@@ -399,64 +458,15 @@ fn through_the_relay(tb: &NatTestbed, peer: &Netns, peer_public: &str, tag: &str
 
     let hp = Hipd::start(peer, Some(NATTED), None);
     let peer_hit = default_hi(peer, &hp);
-    hp.hipconf_ok(peer, &["daemon", "add", "map", &host_hit, SERVER]);
-    // An LSI for the peer on the host (hipd numbers LSIs from its peer
-    // database), and the host's LSI as the peer sees it.
-    hh.hipconf_ok(h, &["daemon", "add", "map", &peer_hit, peer_public]);
-    let lsi = hp
-        .hipconf_ok(peer, &["daemon", "hit-to-lsi", &host_hit])
-        .trim()
-        .to_string();
-    let cap = tb.capture();
-    let (s, r, first) = paced_transfer(
-        peer,
-        h,
-        sock("::", 7401),
-        sock(&host_hit, 7401),
-        20 << 20,
-        Duration::ZERO,
-        || {},
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\nNAT A conntrack: {:#?}\nNAT B conntrack: {:#?}\npeer: {:#?}\nhost A: {:#?}\npeer log:\n{}\nhost A log:\n{}\nrelay log:\n{}",
-            tb.conntrack(Site::A),
-            tb.conntrack(Site::B),
-            ha(peer, &hp),
-            ha(h, &hh),
-            tail(&hp.log_text(), 40),
-            tail(&hh.log_text(), 40),
-            tail(&hs.log_text(), 20),
-        )
-    });
-    assert_eq!(s, r, "20 MB over the HIT");
-    eprintln!("{tag}: over the HIT: {first:?} from the first packet to the first byte");
-    let (s, r, first) = paced_transfer(
-        peer,
-        h,
-        sock("0.0.0.0", 7402),
-        sock(&lsi, 7402),
-        20 << 20,
-        Duration::ZERO,
-        || {},
-    )
-    .unwrap();
-    assert_eq!(s, r, "20 MB over the LSI");
-    eprintln!("{tag}: over the LSI (association up): {first:?} to the first byte");
-    let seen = tb.stop(cap);
-    seen.check_no_private().unwrap();
-    let between = |a: &str, b: &str| {
-        seen.packets
-            .iter()
-            .filter(|p| {
-                let (s, d) = (
-                    p.srcs.first().map(String::as_str),
-                    p.dsts.first().map(String::as_str),
-                );
-                p.udp.is_some() && ((s, d) == (Some(a), Some(b)) || (s, d) == (Some(b), Some(a)))
-            })
-            .count()
-    };
+    let seen = peer_sends_to_host_a(
+        tb,
+        (peer, peer_public),
+        (&hp, &hh, &hs),
+        &host_hit,
+        7401,
+        tag,
+    );
+    let between = |a: &str, b: &str| seen.udp_between(a, b);
     let direct = between(peer_public, Site::A.public());
     let via_relay = between(peer_public, SERVER);
     eprintln!("{tag}: internet segment: {direct} UDP packets between the peer and NAT A, {via_relay} between the peer and the relay");
@@ -597,65 +607,15 @@ fn symmetric_nat_to_symmetric_nat_goes_through_the_data_relay() {
     );
     let hp = Hipd::start(peer, Some(NATTED), None);
     let peer_hit = default_hi(peer, &hp);
-    hp.hipconf_ok(peer, &["daemon", "add", "map", &host_hit, SERVER]);
-    hh.hipconf_ok(h, &["daemon", "add", "map", &peer_hit, Site::B.public()]);
-    let lsi = hp
-        .hipconf_ok(peer, &["daemon", "hit-to-lsi", &host_hit])
-        .trim()
-        .to_string();
-    let cap = tb.capture();
-    let diag = |e: String| -> ! {
-        panic!(
-            "{e}\nNAT A conntrack: {:#?}\nNAT B conntrack: {:#?}\nhost B: {:#?}\nhost A: {:#?}\nhost B log:\n{}\nhost A log:\n{}\nrelay log:\n{}",
-            tb.conntrack(Site::A),
-            tb.conntrack(Site::B),
-            ha(peer, &hp),
-            ha(h, &hh),
-            tail(&hp.log_text(), 40),
-            tail(&hh.log_text(), 40),
-            tail(&hs.log_text(), 30),
-        )
-    };
-    let (s, r, first) = paced_transfer(
-        peer,
-        h,
-        sock("::", 7801),
-        sock(&host_hit, 7801),
-        20 << 20,
-        Duration::ZERO,
-        || {},
-    )
-    .unwrap_or_else(|e| diag(e));
-    assert_eq!(s, r, "20 MB over the HIT");
-    eprintln!(
-        "symmetric <-> symmetric: over the HIT: {first:?} from the first packet to the first byte"
+    let seen = peer_sends_to_host_a(
+        &tb,
+        (peer, Site::B.public()),
+        (&hp, &hh, &hs),
+        &host_hit,
+        7801,
+        "symmetric <-> symmetric",
     );
-    let (s, r, first) = paced_transfer(
-        peer,
-        h,
-        sock("0.0.0.0", 7802),
-        sock(&lsi, 7802),
-        20 << 20,
-        Duration::ZERO,
-        || {},
-    )
-    .unwrap_or_else(|e| diag(e));
-    assert_eq!(s, r, "20 MB over the LSI");
-    eprintln!("symmetric <-> symmetric: over the LSI: {first:?} to the first byte");
-    let seen = tb.stop(cap);
-    seen.check_no_private().unwrap();
-    let between = |a: &str, b: &str| {
-        seen.packets
-            .iter()
-            .filter(|p| {
-                let (s, d) = (
-                    p.srcs.first().map(String::as_str),
-                    p.dsts.first().map(String::as_str),
-                );
-                p.udp.is_some() && ((s, d) == (Some(a), Some(b)) || (s, d) == (Some(b), Some(a)))
-            })
-            .count()
-    };
+    let between = |a: &str, b: &str| seen.udp_between(a, b);
     let (a_relay, b_relay) = (
         between(Site::A.public(), SERVER),
         between(Site::B.public(), SERVER),
