@@ -92,7 +92,7 @@ async fn run_bound(opts: &Options, pending: crate::control_socket::Pending) -> R
     // otherwise opened only to answer peers that reach us over UDP, and a
     // port in use is then no reason not to run.
     let port = crate::raw_socket::HIP_UDP_PORT;
-    let udp = match crate::raw_socket::bind_udp(port) {
+    let udp = match crate::raw_socket::bind_udp(port).and_then(crate::udp_batch::UdpPort::new) {
         Ok(u) => Some(u),
         Err(e) if config.nat.udp() => {
             return Err(format!(

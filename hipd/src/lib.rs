@@ -41,4 +41,5 @@ pub mod reload;
 pub mod sharded_map;
 pub mod stats;
 pub mod tun;
+pub mod udp_batch;
 pub mod workers;

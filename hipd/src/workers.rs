@@ -14,7 +14,7 @@ use crate::raw_socket::{Batch, RawSocket, BATCH};
 use crate::stats::{inc, Stats};
 use crate::tun::Tun;
 use hip_proto::Hit;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 /// I/O handles the workers and the control actor share (every send is one
@@ -27,7 +27,7 @@ pub struct Io {
     pub hip6: RawSocket,
     pub esp4: RawSocket,
     pub esp6: RawSocket,
-    pub udp: Option<tokio::net::UdpSocket>,
+    pub udp: Option<crate::udp_batch::UdpPort>,
     pub stats: Stats,
     /// Buffers for control packets on their way to the actor.
     pub pool: crate::packet_pool::PacketPool,
@@ -40,23 +40,36 @@ impl Io {
     }
 }
 
+/// The UDP socket's form of `dst`:`port` (dual-stack: IPv4 v4-mapped).
+fn udp_dst(dst: IpAddr, port: u16) -> std::net::SocketAddr {
+    let dst = match dst {
+        IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
+        v6 => v6,
+    };
+    (dst, port).into()
+}
+
 /// Sends a UDP 10500 datagram (RFC 5770 / RFC 3948 framing already applied).
 pub fn send_udp(io: &Io, dst: IpAddr, port: u16, d: &[u8]) {
     if let Some(u) = &io.udp {
-        let dst = match dst {
-            IpAddr::V4(a) => IpAddr::V6(a.to_ipv6_mapped()),
-            v6 => v6,
-        };
-        if let Err(e) = u.try_send_to(d, (dst, port).into()) {
+        if let Err(e) = u.sock.try_send_to(d, udp_dst(dst, port)) {
             inc(&io.stats.esp_tx_failed);
             crate::debug_limited!(%dst, "UDP send: {e}");
         }
     }
 }
 
+/// Counts what a [`crate::udp_batch::UdpTx`] sent and failed to send.
+fn count_udp(io: &Io, (sent, failed): (u64, u64)) {
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    io.stats.esp_tx.fetch_add(sent, relaxed);
+    io.stats.esp_tx_failed.fetch_add(failed, relaxed);
+}
+
 /// Seals the inner packet at `buf[inner]` for `peer`; ESP over UDP is sent
-/// at once. Returns the sealed packet still to be sent over raw IP (None
-/// when sent or failed, counted) and whether a rekey limit was reached.
+/// at once, or joins the run in `udp_tx` (UDP GSO). Returns the sealed
+/// packet still to be sent over raw IP (None when sent or failed, counted)
+/// and whether a rekey limit was reached.
 fn seal_for(
     io: &Io,
     path: &EspPath,
@@ -64,13 +77,21 @@ fn seal_for(
     peer: &Hit,
     buf: &mut [u8],
     inner: std::ops::Range<usize>,
+    udp_tx: Option<&mut crate::udp_batch::UdpTx>,
 ) -> (Option<crate::esp_path::SealedOut>, bool) {
     match path.seal(snap, peer, buf, inner) {
         Ok(s) => {
             let rekey = s.rekey_due;
             if let Some(port) = s.udp_port {
-                send_udp(io, s.dst, port, &buf[s.range]);
-                inc(&io.stats.esp_tx);
+                match (udp_tx, &io.udp) {
+                    (Some(tx), Some(u)) => {
+                        count_udp(io, tx.push(u, udp_dst(s.dst, port), &buf[s.range]))
+                    }
+                    _ => {
+                        send_udp(io, s.dst, port, &buf[s.range]);
+                        inc(&io.stats.esp_tx);
+                    }
+                }
                 return (None, rekey);
             }
             (Some(s), rekey)
@@ -93,7 +114,7 @@ pub fn send_esp(
     buf: &mut [u8],
     inner: std::ops::Range<usize>,
 ) -> bool {
-    let (raw, rekey) = seal_for(io, path, snap, peer, buf, inner);
+    let (raw, rekey) = seal_for(io, path, snap, peer, buf, inner, None);
     if let Some(s) = raw {
         let sock = if s.dst.is_ipv4() { &io.esp4 } else { &io.esp6 };
         match sock.send_to(&buf[s.range], s.dst) {
@@ -107,10 +128,16 @@ pub fn send_esp(
     rekey
 }
 
-/// Seals the segment at `buf[inner]` and adds it to the send batch `txb`
-/// (sent with one sendmmsg(2) by [`flush_tx`]); ESP over UDP goes out at
-/// once. Returns true when a rekey limit was reached.
-#[allow(clippy::too_many_arguments)]
+/// Sealed segments waiting to leave: raw ESP for one sendmmsg(2), ESP over
+/// UDP for one GSO send.
+struct TxBatch {
+    raw: Batch,
+    raw_dst: Option<IpAddr>,
+    udp: crate::udp_batch::UdpTx,
+}
+
+/// Seals the segment at `buf[inner]` and adds it to the send batch `tx`
+/// (sent by [`flush_tx`]). Returns true when a rekey limit was reached.
 fn seal_to_batch(
     io: &Io,
     path: &EspPath,
@@ -118,24 +145,31 @@ fn seal_to_batch(
     peer: &Hit,
     buf: &mut [u8],
     inner: std::ops::Range<usize>,
-    txb: &mut Batch,
-    txdst: &mut Option<IpAddr>,
+    tx: &mut TxBatch,
 ) -> bool {
-    let (raw, rekey) = seal_for(io, path, snap, peer, buf, inner);
+    let (raw, rekey) = seal_for(io, path, snap, peer, buf, inner, Some(&mut tx.udp));
     if let Some(s) = raw {
-        if *txdst != Some(s.dst) || txb.n == BATCH {
-            flush_tx(io, txb, txdst);
+        if tx.raw_dst != Some(s.dst) || tx.raw.n == BATCH {
+            flush_raw(io, &mut tx.raw, &mut tx.raw_dst);
         }
-        if !txb.push(&buf[s.range]) {
+        if !tx.raw.push(&buf[s.range]) {
             inc(&io.stats.esp_tx_failed);
         }
-        *txdst = Some(s.dst);
+        tx.raw_dst = Some(s.dst);
     }
     rekey
 }
 
-/// Sends the batch (one sendmmsg(2)) and empties it.
-fn flush_tx(io: &Io, txb: &mut Batch, txdst: &mut Option<IpAddr>) {
+/// Sends what the batch holds and empties it.
+fn flush_tx(io: &Io, tx: &mut TxBatch) {
+    flush_raw(io, &mut tx.raw, &mut tx.raw_dst);
+    if let Some(u) = &io.udp {
+        count_udp(io, tx.udp.flush(u));
+    }
+}
+
+/// Sends the raw batch (one sendmmsg(2)) and empties it.
+fn flush_raw(io: &Io, txb: &mut Batch, txdst: &mut Option<IpAddr>) {
     let Some(dst) = txdst.take() else {
         txb.n = 0;
         return;
@@ -194,9 +228,12 @@ pub async fn tun_task(
     } else {
         Vec::new()
     };
-    // Sealed segments waiting for one sendmmsg(2), and where they go.
-    let mut txb = Batch::new();
-    let mut txdst: Option<IpAddr> = None;
+    // Sealed segments waiting for one sendmmsg(2) or GSO send.
+    let mut tx = TxBatch {
+        raw: Batch::new(),
+        raw_dst: None,
+        udp: crate::udp_batch::UdpTx::new(),
+    };
     loop {
         let n = match tun.recv(&mut buf[HEADROOM - lead..HEADROOM + 65536]).await {
             Ok(n) if n >= lead => n - lead,
@@ -243,11 +280,10 @@ pub async fn tun_task(
                     HEADROOM,
                     |b, r| {
                         inc(&io.stats.tun_segments);
-                        rekey |=
-                            seal_to_batch(&io, &path, &snap, &peer, b, r, &mut txb, &mut txdst);
+                        rekey |= seal_to_batch(&io, &path, &snap, &peer, b, r, &mut tx);
                     },
                 );
-                flush_tx(&io, &mut txb, &mut txdst);
+                flush_tx(&io, &mut tx);
                 if r.is_err() {
                     inc(&io.stats.tun_rx_unhandled);
                 }
@@ -505,66 +541,69 @@ pub async fn hip_raw_task(io: Arc<Io>, ctl: CtlHandle, v6: bool) {
 /// only when [`Io::udp`] is open.
 pub async fn udp_task(io: Arc<Io>, path: EspPath, ctl: CtlHandle) {
     let Some(udp) = &io.udp else { return };
+    let mut rxb = crate::udp_batch::UdpRx::new();
+    // One datagram at a time, with room around it to open ESP in place.
     let mut buf = vec![0u8; HEADROOM + 65536 + TAILROOM];
     let mut rx = EspRx::new();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(udp);
+    let mut gro = coalescer(&io);
+    // Data Relay Server: forwarded ESP leaves in runs (UDP GSO).
+    let mut relayed = crate::udp_batch::UdpTx::new();
     loop {
-        let got = udp
-            .async_io(tokio::io::Interest::READABLE, || {
-                crate::raw_socket::recv_with_pktinfo(fd, &mut buf[HEADROOM..HEADROOM + 65536])
-            })
-            .await;
-        let (n, from, to) = match got {
-            Ok(x) => x,
-            Err(e) => {
-                crate::trace_limited!("UDP recv: {e}");
-                continue;
-            }
-        };
-        inc(&io.stats.hip_rx_udp);
-        let src = crate::raw_socket::unmap(from.ip());
-        // The address the packet came to (IPV6_PKTINFO, v4-mapped for IPv4).
-        let dst = to.map(|d| crate::raw_socket::unmap(IpAddr::V6(d)));
-        match control_plane::udp_demux(&buf[HEADROOM..HEADROOM + n]) {
-            Ok(Some(hip)) => {
-                let t = Transport {
-                    src,
-                    dst,
-                    udp_port: Some(from.port()),
-                };
-                offer_control(&io, &ctl, t, hip);
-            }
-            Ok(None) => {
-                let snap = path.snapshot();
-                // Data Relay Server: ESP on a client's permission goes on
-                // (RFC 9028 section 4.12.1), one packet out per packet in.
-                let esp = &buf[HEADROOM..HEADROOM + n];
-                if !snap.relay.is_empty() && esp.len() >= 8 {
-                    let spi = u32::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]);
-                    let from = std::net::SocketAddr::new(src, from.port());
-                    match path.relay_route(&snap, from, spi) {
-                        Some(crate::esp_path::Relayed::To(to)) => {
-                            send_udp(&io, to.ip(), to.port(), esp);
-                            continue;
-                        }
-                        Some(crate::esp_path::Relayed::Dropped) => continue,
-                        None => {}
-                    }
-                }
-                on_esp(
-                    &io,
-                    &path,
-                    &snap,
-                    &ctl,
-                    &mut rx,
-                    None,
-                    src,
-                    Some(from.port()),
-                    &mut buf,
-                    HEADROOM..HEADROOM + n,
-                )
-            }
-            Err(_) => inc(&io.stats.hip_rx_malformed),
+        if let Err(e) = udp.recv(&mut rxb).await {
+            crate::trace_limited!("UDP recv: {e}");
+            continue;
         }
+        inc(&io.stats.esp_rx_batches);
+        let snap = path.snapshot();
+        for (from, to, d) in rxb.datagrams() {
+            inc(&io.stats.hip_rx_udp);
+            let src = crate::raw_socket::unmap(from.ip());
+            // The address the packet came to (IPV6_PKTINFO, v4-mapped for IPv4).
+            let dst = to.map(crate::raw_socket::unmap);
+            match control_plane::udp_demux(d) {
+                Ok(Some(hip)) => {
+                    let t = Transport {
+                        src,
+                        dst,
+                        udp_port: Some(from.port()),
+                    };
+                    offer_control(&io, &ctl, t, hip);
+                }
+                Ok(None) => {
+                    // Data Relay Server: ESP on a client's permission goes on
+                    // (RFC 9028 section 4.12.1), one packet out per packet in.
+                    if !snap.relay.is_empty() && d.len() >= 8 {
+                        let spi = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+                        match path.relay_route(&snap, SocketAddr::new(src, from.port()), spi) {
+                            Some(crate::esp_path::Relayed::To(to)) => {
+                                let (_, failed) = relayed.push(udp, udp_dst(to.ip(), to.port()), d);
+                                count_udp(&io, (0, failed));
+                                continue;
+                            }
+                            Some(crate::esp_path::Relayed::Dropped) => continue,
+                            None => {}
+                        }
+                    }
+                    let n = d.len().min(65536);
+                    buf[HEADROOM..HEADROOM + n].copy_from_slice(&d[..n]);
+                    on_esp(
+                        &io,
+                        &path,
+                        &snap,
+                        &ctl,
+                        &mut rx,
+                        gro.as_mut(),
+                        src,
+                        Some(from.port()),
+                        &mut buf,
+                        HEADROOM..HEADROOM + n,
+                    )
+                }
+                Err(_) => inc(&io.stats.hip_rx_malformed),
+            }
+        }
+        let (_, failed) = relayed.flush(udp);
+        count_udp(&io, (0, failed));
+        flush_gro(&io, &mut gro);
     }
 }

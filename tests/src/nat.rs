@@ -376,6 +376,11 @@ pub struct Packet {
     pub protos: Vec<u8>,
     /// UDP ports (source, destination) of the outer UDP header, if any.
     pub udp: Option<(u16, u16)>,
+    /// Octets on the wire. One captured packet may be a run of UDP
+    /// datagrams the sender passed down in one piece (UDP GSO): the
+    /// kernel splits it only where a device needs that, not on veths or a
+    /// bridge, so count octets, not packets, to tell how much data went.
+    pub len: usize,
 }
 
 /// What a [`Capture`] recorded.
@@ -416,6 +421,8 @@ impl Captured {
                 "udp.srcport",
                 "-e",
                 "udp.dstport",
+                "-e",
+                "frame.len",
             ])
             .output()
             .expect("tshark");
@@ -456,11 +463,13 @@ impl Captured {
                 protos.extend(list(f[5]).iter().filter_map(|p| p.parse::<u8>().ok()));
                 let port = |s: &str| list(s).first().and_then(|p| p.parse().ok());
                 let udp = port(f[6]).zip(port(f[7]));
+                let len = f.get(8).and_then(|l| l.trim().parse().ok()).unwrap_or(0);
                 Some(Packet {
                     srcs,
                     dsts,
                     protos,
                     udp,
+                    len,
                 })
             })
             .collect();
@@ -497,16 +506,26 @@ impl Captured {
     /// Packets whose outer protocol is `proto` (139 HIP, 50 ESP).
     /// UDP packets between `a` and `b` (outer addresses, either direction).
     pub fn udp_between(&self, a: &str, b: &str) -> usize {
-        self.packets
-            .iter()
-            .filter(|p| {
-                let (s, d) = (
-                    p.srcs.first().map(String::as_str),
-                    p.dsts.first().map(String::as_str),
-                );
-                p.udp.is_some() && ((s, d) == (Some(a), Some(b)) || (s, d) == (Some(b), Some(a)))
-            })
-            .count()
+        self.udp_packets_between(a, b).count()
+    }
+
+    /// Octets of UDP between `a` and `b` (either direction).
+    pub fn udp_octets_between(&self, a: &str, b: &str) -> usize {
+        self.udp_packets_between(a, b).map(|p| p.len).sum()
+    }
+
+    fn udp_packets_between<'a>(
+        &'a self,
+        a: &'a str,
+        b: &'a str,
+    ) -> impl Iterator<Item = &'a Packet> + 'a {
+        self.packets.iter().filter(move |p| {
+            let (s, d) = (
+                p.srcs.first().map(String::as_str),
+                p.dsts.first().map(String::as_str),
+            );
+            p.udp.is_some() && ((s, d) == (Some(a), Some(b)) || (s, d) == (Some(b), Some(a)))
+        })
     }
 
     pub fn proto(&self, proto: u8) -> usize {

@@ -605,3 +605,193 @@ fn hipl_matrix() {
     let failed: Vec<_> = m.iter().filter(|x| !x.2).collect();
     assert!(failed.is_empty(), "HIPL interop failures: {failed:?}");
 }
+
+/// Three namespaces on one bridge (in a fourth): A (hipd) 192.0.2.1, L
+/// (HIPL) 192.0.2.2, B (hipd) 192.0.2.3. Returns (switch, A, L, B); the
+/// switch drops last.
+fn three_hosts() -> (Netns, Netns, Netns, Netns) {
+    let sw = Netns::new("sw");
+    hipr_tests::bridge(&sw, "br0");
+    let hosts: Vec<Netns> = ["ha", "hl", "hb"]
+        .iter()
+        .enumerate()
+        .map(|(n, tag)| {
+            let ns = Netns::new(tag);
+            let port = format!("sw-{n}");
+            veth(&sw, &port, &ns, "veth0");
+            sw.exec_ok(&["ip", "link", "set", &port, "master", "br0"]);
+            ns.add_addr("veth0", &format!("192.0.2.{}/24", n + 1));
+            ns
+        })
+        .collect();
+    let mut it = hosts.into_iter();
+    let (a, l, b) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+    (sw, a, l, b)
+}
+
+/// The registration of `h` with `role` for `service` at/from `peer`, if
+/// registered.
+fn registered(ns: &Netns, h: &Hipd, role: &str, service: &str, peer: &str) -> bool {
+    hipr_tests::pair::registrations(ns, h).iter().any(|r| {
+        r["role"] == role
+            && r["service"] == service
+            && r["peer_hit"] == peer
+            && r["state"] == "registered"
+    })
+}
+
+/// Registration (RFC 8003) with HIPL's rendezvous server (RFC 8004 / RFC
+/// 5204) or HIPL's relay (RFC 5770 HIP relay, over UDP), or HIPL as the
+/// client of ours: `service` is `rvs` or `relay`. With `hipl_serves`, host
+/// A (hipd) registers at HIPL and host B (hipd) reaches A through HIPL by
+/// A's HIT and HIPL's address; else HIPL registers at A and B reaches HIPL
+/// through A.
+fn service_run(hipl: &Hipl, service: &'static str, hipl_serves: bool, m: &mut Matrix) {
+    let udp = service == "relay";
+    let label = format!(
+        "{} {}",
+        if hipl_serves { "HIPL's" } else { "hipr's" },
+        if udp { "relay (UDP)" } else { "RVS" }
+    );
+    let (_sw, a, l, b) = three_hosts();
+    let hl = match HiplHost::start(&l, hipl, "rsa") {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{label}: {e}");
+            m.push((label, "HIPL starts", false));
+            return;
+        }
+    };
+    if udp {
+        hl.hipconf(&l, &["daemon", "nat", "plain-udp"]);
+    }
+    let nat = if udp { "nat = plain-udp\n" } else { "" };
+    let peer_conf = format!("profile = {} hipl\n{nat}", hl.hit);
+    if hipl_serves {
+        let out = hl.hipconf(&l, &["daemon", "add", "service", service]);
+        eprintln!("{label}: HIPL add service {service}: {}", out.trim());
+        let ha = Hipd::start(&a, Some(&peer_conf), None);
+        let hb = Hipd::start(&b, Some(nat), None);
+        let a_hit = our_v1_hit(&a, &ha);
+        ha.hipconf_ok(
+            &a,
+            &[
+                "daemon",
+                "add",
+                "server",
+                service,
+                &hl.hit,
+                "192.0.2.2",
+                "600",
+            ],
+        );
+        let reg = wait_until(Duration::from_secs(20), || {
+            registered(&a, &ha, "client", service, &hl.hit)
+        });
+        m.push((label.clone(), "hipr registers", reg));
+        hb.hipconf_ok(&b, &["daemon", "add", "map", &a_hit, "192.0.2.2"]);
+        let got = ping(&b, &a_hit, 5);
+        m.push((
+            label.clone(),
+            "hipr reaches hipr through it (ping6 HIT)",
+            got >= 3,
+        ));
+        if !(reg && got >= 3) {
+            eprintln!(
+                "{label}: registrations {:?}\nA log:\n{}\nB log:\n{}\nHIPL hipd:\n{}",
+                hipr_tests::pair::registrations(&a, &ha),
+                tail(&ha.log_text(), 30),
+                tail(&hb.log_text(), 30),
+                tail(&hl.log("hipd.log"), 60)
+            );
+        }
+    } else {
+        let conf = format!("services = {service}\nregistration_allow = any\n{peer_conf}");
+        let ha = Hipd::start(&a, Some(&conf), None);
+        let hb = Hipd::start(&b, Some(&peer_conf), None);
+        let a_hit = our_v1_hit(&a, &ha);
+        hl.hipconf(&l, &["daemon", "add", "map", &a_hit, "192.0.2.1"]);
+        let out = hl.hipconf(
+            &l,
+            &[
+                "daemon",
+                "add",
+                "server",
+                service,
+                &a_hit,
+                "192.0.2.1",
+                "600",
+            ],
+        );
+        eprintln!("{label}: HIPL add server: {}", out.trim());
+        let reg = wait_until(Duration::from_secs(20), || {
+            registered(&a, &ha, "server", service, &hl.hit)
+        });
+        m.push((label.clone(), "HIPL registers", reg));
+        hb.hipconf_ok(&b, &["daemon", "add", "map", &hl.hit, "192.0.2.1"]);
+        let got = ping(&b, &hl.hit, 5);
+        m.push((
+            label.clone(),
+            "hipr reaches HIPL through it (ping6 HIT)",
+            got >= 3,
+        ));
+        if !(reg && got >= 3) {
+            eprintln!(
+                "{label}: registrations {:?}\nA log:\n{}\nB log:\n{}\nHIPL hipd:\n{}",
+                hipr_tests::pair::registrations(&a, &ha),
+                tail(&ha.log_text(), 30),
+                tail(&hb.log_text(), 30),
+                tail(&hl.log("hipd.log"), 60)
+            );
+        }
+    }
+}
+
+/// HIPL as rendezvous server and relay for hipd, and hipd's for HIPL
+/// (issue 12). Same peer and switches as [`hipl_matrix`].
+#[test]
+fn hipl_rendezvous_and_relay() {
+    require_netns!();
+    let Some(hipl) = hipl() else {
+        hipr_tests::skip(
+            "HIPL RVS/relay interop: set HIPL_PREFIX to an installed HIPL 1.0.8 \
+             (sbin/hipd, sbin/hipfw, sbin/hipconf)",
+        );
+        return;
+    };
+    for p in ["ifconfig", "iptables"] {
+        if !have(p) {
+            hipr_tests::skip(&format!(
+                "HIPL RVS/relay interop: {p} is not installed (HIPL needs it)"
+            ));
+            return;
+        }
+    }
+    let only = std::env::var("HIPL_SERVICE_RUNS").ok();
+    let mut m = Matrix::new();
+    let runs = [
+        ("rvs", true),
+        ("rvs", false),
+        ("relay", true),
+        ("relay", false),
+    ];
+    for (n, (service, hipl_serves)) in runs.into_iter().enumerate() {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| x == n.to_string()))
+        {
+            continue;
+        }
+        service_run(&hipl, service, hipl_serves, &mut m);
+    }
+    println!("| service (whose) | scenario | result |");
+    println!("|---|---|---|");
+    for (l, what, ok) in &m {
+        println!("| {l} | {what} | {} |", if *ok { "pass" } else { "FAIL" });
+    }
+    let failed: Vec<_> = m.iter().filter(|x| !x.2).collect();
+    assert!(
+        failed.is_empty(),
+        "HIPL RVS/relay interop failures: {failed:?}"
+    );
+}
