@@ -5,6 +5,8 @@
 //! numbering), `allow` (a peer HIT; repeatable: access control
 //! list, RFC 7401 section 6.4 "the Responder may refuse"), `nat`
 //! (`none`, `plain-udp` or `native`: HIPL's NAT mode names, see [`NatMode`]),
+//! `esp_transforms` (ESP suites offered and accepted, in preference order:
+//! names such as `aes-gcm-16`, `aes-128-cbc-hmac-sha1` or IANA numbers),
 //! `nat_keepalive_interval` (seconds, RFC 5770 section 4.7 / RFC 9028
 //! section 5.10, default 15), `udp_encap` (`yes`/`no`: the older spelling of
 //! `nat = plain-udp` / `nat = none`, kept as an alias), `puzzle_k` (RFC 7401
@@ -109,6 +111,10 @@ pub struct Config {
     pub nat: NatMode,
     /// NAT keepalive interval in seconds (RFC 9028 section 5.10 Tr).
     pub nat_keepalive_interval: u64,
+    /// ESP transforms offered and accepted, in preference order
+    /// (`esp_transforms = 13, 8, 1` or names, RFC 7402 section 5.1.2;
+    /// `None`: the library's default order).
+    pub esp_transforms: Option<Vec<hip_proto::registry::EspTransformId>>,
     /// Data Relay Server: most ESP packets per second forwarded per
     /// permission and direction (`data_relay_rate`, RFC 9028 section 4.12).
     pub data_relay_rate: u64,
@@ -268,6 +274,7 @@ impl Default for Config {
             nat: NatMode::None,
             nat_keepalive_interval: 15,
             data_relay_rate: 200_000,
+            esp_transforms: None,
             puzzle_k: 10,
             profiles: Vec::new(),
             rekey_on_move: false,
@@ -298,6 +305,57 @@ pub fn parse_v4_prefix(s: &str) -> Result<(Ipv4Addr, u8), String> {
         return Err(format!("prefix length {l} out of 1..=30"));
     }
     Ok((a, l))
+}
+
+/// ESP transform names hipconf and hipd.conf accept, with their IANA
+/// numbers (RFC 7402 section 5.1.2; the suites hip-esp implements).
+const ESP_TRANSFORM_NAMES: [(&str, u16); 10] = [
+    ("aes-128-cbc-hmac-sha1", 1),
+    ("null-hmac-sha256", 7),
+    ("aes-128-cbc-hmac-sha256", 8),
+    ("aes-256-cbc-hmac-sha256", 9),
+    ("aes-ccm-8", 10),
+    ("aes-ccm-16", 11),
+    ("aes-gcm-8", 12),
+    ("aes-gcm-16", 13),
+    ("aes-cmac-96", 14),
+    ("aes-gmac", 15),
+];
+
+/// `esp_transforms`: names or numbers, comma or space separated, each a
+/// suite the data plane implements, no repeats.
+fn parse_esp_transforms(v: &str) -> Result<Vec<hip_proto::registry::EspTransformId>, String> {
+    let mut out = Vec::new();
+    for w in v
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let id = ESP_TRANSFORM_NAMES
+            .iter()
+            .find(|(n, _)| *n == w)
+            .map(|(_, id)| *id)
+            .or_else(|| w.parse::<u16>().ok())
+            .filter(|id| hip_esp::Suite::from_transform_id(*id).is_ok())
+            .ok_or_else(|| {
+                format!(
+                    "esp_transforms: {w:?} is not a supported ESP transform (one of {})",
+                    ESP_TRANSFORM_NAMES
+                        .iter()
+                        .map(|(n, id)| format!("{n} = {id}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        let id = hip_proto::registry::EspTransformId::from(id);
+        if out.contains(&id) {
+            return Err(format!("esp_transforms: {w:?} is listed twice"));
+        }
+        out.push(id);
+    }
+    if out.is_empty() {
+        return Err("esp_transforms: expected at least one transform".into());
+    }
+    Ok(out)
 }
 
 /// A boolean setting.
@@ -373,6 +431,7 @@ impl Config {
                             ))
                         })?
                 }
+                "esp_transforms" => c.esp_transforms = Some(parse_esp_transforms(v).map_err(&err)?),
                 "data_relay_rate" => {
                     c.data_relay_rate = v
                         .parse()
@@ -641,6 +700,30 @@ mod tests {
             Config::parse("lsi_prefix = 1.0.0.0/8").unwrap().lsi_prefix,
             (Ipv4Addr::new(1, 0, 0, 0), 8)
         );
+    }
+
+    #[test]
+    fn esp_transforms_take_names_or_numbers_of_implemented_suites_only() {
+        use hip_proto::registry::EspTransformId as T;
+        let c = Config::parse("esp_transforms = aes-gcm-16, 8 aes-128-cbc-hmac-sha1\n").unwrap();
+        assert_eq!(
+            c.esp_transforms,
+            Some(vec![
+                T::AesGcm16,
+                T::Aes128CbcHmacSha256,
+                T::Aes128CbcHmacSha1
+            ])
+        );
+        assert_eq!(Config::default().esp_transforms, None);
+        for bad in [
+            "esp_transforms = 2",
+            "esp_transforms = 3des",
+            "esp_transforms = 13, aes-gcm-16",
+            "esp_transforms = ,",
+        ] {
+            let e = Config::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("esp_transforms"), "{bad}: {e}");
+        }
     }
 
     #[test]

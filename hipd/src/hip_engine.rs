@@ -148,6 +148,10 @@ impl HipEngine {
             nat_keepalive_interval: Some(association::Duration::from_secs(
                 conf.nat_keepalive_interval,
             )),
+            esp_transforms: conf
+                .esp_transforms
+                .clone()
+                .unwrap_or_else(|| Config::default().esp_transforms),
             ..Config::default()
         };
         let nat = conf.nat;

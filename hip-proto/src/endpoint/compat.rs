@@ -42,6 +42,36 @@ impl CompatProfile {
         }
     }
 
+    /// Where HIP_MAC_2's HOST_ID goes in the covered bytes: HIPL 1.0.8
+    /// appends it after the R2's other parameters, so an R2 with
+    /// REG_RESPONSE or REG_FROM (types above HOST_ID's) is covered in
+    /// another order than RFC 7401 section 6.4.1's (found in live interop
+    /// with HIPL's rendezvous server; rfc-notes/interop.md).
+    pub fn mac_2_host_id_place(self) -> crate::wire::cover::HostIdPlace {
+        match self {
+            CompatProfile::Hipl108 => crate::wire::cover::HostIdPlace::AfterParameters,
+            _ => crate::wire::cover::HostIdPlace::TypeOrder,
+        }
+    }
+
+    /// HIPL 1.0.8 as rendezvous server or relay keys RVS_HMAC and
+    /// RELAY_HMAC with its incoming integrity key from the client (the
+    /// client's outgoing one; `hip_relrec_alloc(.., &entry->hip_hmac_in)` in
+    /// its `registration.c`), where we key them like HIP_MAC with the
+    /// server's outgoing key: a client of such a server accepts a tag under
+    /// either key of that association (both are known only to the two of
+    /// them). Found in live interop; rfc-notes/interop.md.
+    pub fn server_hmac_either_key(self) -> bool {
+        self == CompatProfile::Hipl108
+    }
+
+    /// HIPL 1.0.8 as a relay client sends its R1 with RELAY_TO but no
+    /// RELAY_HMAC (`hip_xmit_r1` in its `output.c`). Found in live interop;
+    /// rfc-notes/interop.md.
+    pub fn relay_to_without_hmac(self) -> bool {
+        self == CompatProfile::Hipl108
+    }
+
     /// R2 signed with HIP_SIGNATURE_2 instead of HIP_SIGNATURE (cutehip README item 4).
     pub fn r2_uses_signature_2(self) -> bool {
         self == CompatProfile::Cutehip

@@ -74,7 +74,13 @@ impl Endpoint {
                 MacKeyOrder::Rfc => theirs,
                 MacKeyOrder::LesserHitFirst => ours,
             };
-            protect::check_mac_2(bytes, rhash, &key.integ, &a.peer_host_id_raw)?;
+            protect::check_mac_2(
+                bytes,
+                rhash,
+                &key.integ,
+                &a.peer_host_id_raw,
+                a.profile.mac_2_host_id_place(),
+            )?;
         } else {
             protect::check_mac(bytes, rhash, &theirs.integ)?;
         }

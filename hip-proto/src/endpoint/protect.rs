@@ -61,14 +61,16 @@ pub fn append_mac(repr: &mut HipRepr, rhash: Rhash, key: &[u8]) -> Result<(), Bu
     Ok(())
 }
 
-/// Appends HIP_MAC_2: as HIP_MAC plus the sender's HOST_ID parameter as sent in R1.
+/// Appends HIP_MAC_2: as HIP_MAC plus the sender's HOST_ID parameter as
+/// sent in R1, inserted at `place`.
 pub fn append_mac_2(
     repr: &mut HipRepr,
     rhash: Rhash,
     key: &[u8],
     host_id_raw: &[u8],
+    place: cover::HostIdPlace,
 ) -> Result<(), BuildError> {
-    let covered = cover::hip_mac_2(&repr.to_bytes()?, host_id_raw)?;
+    let covered = cover::hip_mac_2_placed(&repr.to_bytes()?, host_id_raw, place)?;
     repr.insert_ordered(ParamRepr::HipMac2(mac::compute(rhash, key, &covered)));
     Ok(())
 }
@@ -117,16 +119,26 @@ fn check_mac_param(
     rhash: Rhash,
     key: &[u8],
 ) -> Result<(), DropReason> {
+    let tag = mac_tag(bytes, ty)?;
+    let mut buf = [0u8; MAX_PACKET_LEN];
+    let covered =
+        cover::into_buffer(bytes, ty, insert, &mut buf).map_err(|_| DropReason::Malformed)?;
+    verify_tag(rhash, key, covered, tag)
+}
+
+/// The contents of the packet's first parameter of type `ty`.
+fn mac_tag(bytes: &[u8], ty: ParamType) -> Result<&[u8], DropReason> {
     let pk = Packet::new_checked(bytes).map_err(|_| DropReason::Malformed)?;
     let tag = pk
         .params()
         .map_while(Result::ok)
         .find(|p| p.raw_type() == ty.value())
-        .ok_or(DropReason::BadMac)?
-        .contents();
-    let mut buf = [0u8; MAX_PACKET_LEN];
-    let covered =
-        cover::into_buffer(bytes, ty, insert, &mut buf).map_err(|_| DropReason::Malformed)?;
+        .ok_or(DropReason::BadMac)?;
+    let range = tag.offset() + 4..tag.offset() + 4 + tag.contents().len();
+    bytes.get(range).ok_or(DropReason::Malformed)
+}
+
+fn verify_tag(rhash: Rhash, key: &[u8], covered: &[u8], tag: &[u8]) -> Result<(), DropReason> {
     if mac::verify(rhash, key, covered, tag) {
         Ok(())
     } else {
@@ -146,14 +158,19 @@ pub fn check_mac(bytes: &[u8], rhash: Rhash, key: &[u8]) -> Result<(), DropReaso
 }
 
 /// Verifies HIP_MAC_2 with `key` and the sender's R1 HOST_ID parameter
-/// (RFC 7401 section 6.4.1).
+/// (RFC 7401 section 6.4.1) inserted at `place`.
 pub fn check_mac_2(
     bytes: &[u8],
     rhash: Rhash,
     key: &[u8],
     host_id_raw: &[u8],
+    place: cover::HostIdPlace,
 ) -> Result<(), DropReason> {
-    check_mac_param(bytes, ParamType::HipMac2, Some(host_id_raw), rhash, key)
+    let tag = mac_tag(bytes, ParamType::HipMac2)?;
+    let mut buf = [0u8; MAX_PACKET_LEN];
+    let covered = cover::mac_2_into_buffer(bytes, host_id_raw, place, &mut buf)
+        .map_err(|_| DropReason::Malformed)?;
+    verify_tag(rhash, key, covered, tag)
 }
 
 /// Verifies HIP_SIGNATURE, or HIP_SIGNATURE_2 when `allow_sig2` (cutehip's R2;

@@ -269,7 +269,7 @@ impl Endpoint {
         pair: (Hit, Hit),
         t: &Tail<'_>,
     ) -> Result<(), DropReason> {
-        let (Some((to_off, to)), Some(tag)) = (t.relay_to, t.hmac_after_to) else {
+        let Some((to_off, to)) = t.relay_to else {
             return Err(DropReason::BadRelayHmac);
         };
         if t.trailing {
@@ -279,10 +279,25 @@ impl Endpoint {
         let (Some(keys), Some(rhash)) = (&a.keys, a.rhash) else {
             return Err(DropReason::NotRegistered);
         };
-        let covered = cover::below(inc.bytes, ParamType::RelayHmac.value())
-            .map_err(|_| DropReason::Malformed)?;
-        if !mac::verify(rhash, &keys.hip_keys().1.integ, &covered, tag) {
-            return Err(DropReason::BadRelayHmac);
+        match t.hmac_after_to {
+            Some(tag) => {
+                let covered = cover::below(inc.bytes, ParamType::RelayHmac.value())
+                    .map_err(|_| DropReason::Malformed)?;
+                let (ours, theirs) = keys.hip_keys();
+                let ok = mac::verify(rhash, &theirs.integ, &covered, tag)
+                    || (a.profile.server_hmac_either_key()
+                        && mac::verify(rhash, &ours.integ, &covered, tag));
+                if !ok {
+                    return Err(DropReason::BadRelayHmac);
+                }
+            }
+            // HIPL 1.0.8's R1 through its relay carries RELAY_TO without
+            // RELAY_HMAC (RFC 5770 relay client): taken from such a client
+            // only at its registered transport address.
+            None if a.profile.relay_to_without_hmac()
+                && inc.src == a.peer_locator
+                && inc.udp_port == a.udp_port => {}
+            None => return Err(DropReason::BadRelayHmac),
         }
         let Ok(ParamRepr::RelayTo(to)) = ParamRepr::parse(ParamType::RelayTo.value(), to) else {
             return Err(DropReason::Malformed);
@@ -327,10 +342,14 @@ impl Endpoint {
             from |= ty == ParamType::RelayFrom.value();
             tag |= ty == ParamType::RelayHmac.value();
         }
-        if !from && !tag {
+        // Without RELAY_FROM the packet was not relayed to us: a RELAY_HMAC
+        // (with the RELAY_TO a relay left in, as HIPL's does when it
+        // forwards its client's packet) means nothing here; both lie
+        // outside every signature and MAC.
+        if !from {
             return Ok(None);
         }
-        if !(from && tag) || inc.udp_port.is_none() {
+        if !tag || inc.udp_port.is_none() {
             return Err(DropReason::BadRelayHmac);
         }
         let local = pk.receiver_hit();
@@ -344,8 +363,12 @@ impl Endpoint {
                     .filter(|a| a.driver.state() == State::Established)
                     .is_some_and(|a| match (&a.keys, a.rhash) {
                         (Some(k), Some(rhash)) => {
-                            protect::check_relay_hmac(pk.as_bytes(), rhash, &k.hip_keys().1.integ)
-                                .is_ok()
+                            let (ours, theirs) = k.hip_keys();
+                            let ok = |key: &[u8]| {
+                                protect::check_relay_hmac(pk.as_bytes(), rhash, key).is_ok()
+                            };
+                            ok(&theirs.integ)
+                                || (a.profile.server_hmac_either_key() && ok(&ours.integ))
                         }
                         _ => false,
                     })

@@ -172,7 +172,12 @@ impl Endpoint {
             .filter_map(|pair| self.assocs.get(&pair))
             .filter(|a| a.driver.state() == State::Established)
             .any(|a| match (&a.keys, a.rhash) {
-                (Some(k), Some(rhash)) => mac::verify(rhash, &k.hip_keys().1.integ, &covered, tag),
+                (Some(k), Some(rhash)) => {
+                    let (ours, theirs) = k.hip_keys();
+                    mac::verify(rhash, &theirs.integ, &covered, tag)
+                        || (a.profile.server_hmac_either_key()
+                            && mac::verify(rhash, &ours.integ, &covered, tag))
+                }
                 _ => false,
             });
         if !verified {

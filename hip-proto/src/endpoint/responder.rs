@@ -267,11 +267,17 @@ impl Endpoint {
             }
         }
         let id = &self.identities[idx];
-        let built = protect::append_mac_2(&mut r2, rhash, &mac_out, &host_id_raw)
-            .and_then(|()| {
-                protect::append_signature(&mut r2, id, profile.r2_uses_signature_2(), random)
-            })
-            .and_then(|()| protect::emit(&r2, inc.dst, inc.src, inc.udp_port.is_some()));
+        let built = protect::append_mac_2(
+            &mut r2,
+            rhash,
+            &mac_out,
+            &host_id_raw,
+            profile.mac_2_host_id_place(),
+        )
+        .and_then(|()| {
+            protect::append_signature(&mut r2, id, profile.r2_uses_signature_2(), random)
+        })
+        .and_then(|()| protect::emit(&r2, inc.dst, inc.src, inc.udp_port.is_some()));
         let r2_bytes = built.map_err(|_| DropReason::Policy)?;
         if !self.spent.spend(generation, spent) {
             return Err(DropReason::I2Replayed);

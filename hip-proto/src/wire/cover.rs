@@ -19,6 +19,28 @@ use super::{Error, Result};
 /// (issue 15: dropping costs less than accepting). `Error::TooLong` when
 /// they do not fit in `out` or exceed [`MAX_PACKET_LEN`].
 fn covered_into(packet: &[u8], below: u16, insert: Option<&[u8]>, out: &mut [u8]) -> Result<usize> {
+    covered_placed(packet, below, insert, HostIdPlace::TypeOrder, out)
+}
+
+/// Where HIP_MAC_2's inserted HOST_ID goes in the covered bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostIdPlace {
+    /// At its place in type order (RFC 7401 section 6.4.1; RFC 5201).
+    TypeOrder,
+    /// After every covered parameter, whatever their types: HIPL 1.0.8
+    /// (`hip_create_msg_pseudo_hmac2` appends it), which differs from type
+    /// order only when an R2 carries parameters above HOST_ID's type, such
+    /// as REG_RESPONSE or REG_FROM.
+    AfterParameters,
+}
+
+fn covered_placed(
+    packet: &[u8],
+    below: u16,
+    insert: Option<&[u8]>,
+    place: HostIdPlace,
+    out: &mut [u8],
+) -> Result<usize> {
     let pk = Packet::new_checked(packet)?;
     let mut len = 0;
     let mut put = |b: &[u8]| -> Result<()> {
@@ -37,7 +59,7 @@ fn covered_into(packet: &[u8], below: u16, insert: Option<&[u8]>, out: &mut [u8]
     for p in pk.params() {
         let p = p?;
         let ty = p.raw_type();
-        if !inserted && insert_ty.is_some_and(|it| it < ty) {
+        if !inserted && place == HostIdPlace::TypeOrder && insert_ty.is_some_and(|it| it < ty) {
             put(insert.unwrap_or_default())?;
             inserted = true;
         }
@@ -92,6 +114,41 @@ pub fn hip_mac_2(packet: &[u8], responder_host_id_param: &[u8]) -> Result<Vec<u8
         ParamType::HipMac2.value(),
         Some(responder_host_id_param),
     )
+}
+
+/// [`hip_mac_2`] with the HOST_ID at `place`.
+pub fn hip_mac_2_placed(
+    packet: &[u8],
+    responder_host_id_param: &[u8],
+    place: HostIdPlace,
+) -> Result<Vec<u8>> {
+    let mut out = vec![0; (packet.len() + responder_host_id_param.len()).min(MAX_PACKET_LEN)];
+    let len = covered_placed(
+        packet,
+        ParamType::HipMac2.value(),
+        Some(responder_host_id_param),
+        place,
+        &mut out,
+    )?;
+    out.truncate(len);
+    Ok(out)
+}
+
+/// [`into_buffer`] for HIP_MAC_2 with the HOST_ID at `place`.
+pub fn mac_2_into_buffer<'b>(
+    packet: &[u8],
+    responder_host_id_param: &[u8],
+    place: HostIdPlace,
+    out: &'b mut [u8; MAX_PACKET_LEN],
+) -> Result<&'b [u8]> {
+    let len = covered_placed(
+        packet,
+        ParamType::HipMac2.value(),
+        Some(responder_host_id_param),
+        place,
+        out,
+    )?;
+    Ok(&out[..len])
 }
 
 /// Bytes covered by HIP_SIGNATURE (RFC 7401 section 6.4.2): header and all
