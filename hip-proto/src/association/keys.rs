@@ -152,13 +152,24 @@ pub struct KeymatSeed {
     pub hit_i: Hit,
     /// Responder HIT of the base exchange.
     pub hit_r: Hit,
-    /// Puzzle #I of the base exchange.
-    pub i: Vec<u8>,
-    /// Puzzle solution J of the base exchange.
-    pub j: Vec<u8>,
+    /// Puzzle #I then solution J of the base exchange, in one allocation
+    /// ([`Self::i`], [`Self::j`]).
+    ij: Box<[u8]>,
+    /// The length of #I in `ij`.
+    i_len: usize,
 }
 
 impl KeymatSeed {
+    /// Puzzle #I of the base exchange.
+    pub fn i(&self) -> &[u8] {
+        &self.ij[..self.i_len]
+    }
+
+    /// Puzzle solution J of the base exchange.
+    pub fn j(&self) -> &[u8] {
+        &self.ij[self.i_len..]
+    }
+
     /// KEYMAT for the Diffie-Hellman secret `kij`.
     pub fn keymat(&self, kij: &[u8]) -> Result<Keymat, KeyError> {
         if self.v1 {
@@ -166,8 +177,8 @@ impl KeymatSeed {
                 kij,
                 &self.hit_i,
                 &self.hit_r,
-                &self.i,
-                &self.j,
+                self.i(),
+                self.j(),
                 DEFAULT_KEYMAT_LEN,
             ))
         } else {
@@ -176,8 +187,8 @@ impl KeymatSeed {
                 kij,
                 &self.hit_i,
                 &self.hit_r,
-                &self.i,
-                &self.j,
+                self.i(),
+                self.j(),
                 DEFAULT_KEYMAT_LEN,
             )
             .ok_or(KeyError::Keymat(KeymatExhausted {
@@ -257,8 +268,8 @@ pub fn derive(input: &KeyInput<'_>, v1: bool) -> Result<AssociationKeys, KeyErro
         rhash: input.rhash,
         hit_i: input.hit_i,
         hit_r: input.hit_r,
-        i: input.i.to_vec(),
-        j: input.j.to_vec(),
+        ij: [input.i, input.j].concat().into_boxed_slice(),
+        i_len: input.i.len(),
     };
     let km = seed.keymat(input.kij)?;
     let (hip, index) = DirectionalKeys::draw(&km, 0, hip_enc, hip_mac)?;
