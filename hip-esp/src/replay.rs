@@ -19,11 +19,17 @@ pub enum ReplayError {
 }
 
 /// The receive window of one inbound SA.
+///
+/// The bitmap ([`WORDS`] words, 264 octets) is allocated by the first
+/// accepted packet: before it every bit is clear, and most SAs of a host with
+/// thousands of associations never see a packet (issue 16: memory per
+/// association).
 #[derive(Debug, Clone)]
 pub struct ReplayWindow {
     /// Highest sequence number accepted so far (64-bit, ESN-aware).
     top: u64,
-    bits: [u64; WORDS],
+    /// `None`: no packet accepted yet (all clear).
+    bits: Option<Box<[u64; WORDS]>>,
     esn: bool,
 }
 
@@ -32,7 +38,7 @@ impl ReplayWindow {
     pub fn new(esn: bool) -> Self {
         ReplayWindow {
             top: 0,
-            bits: [0; WORDS],
+            bits: None,
             esn,
         }
     }
@@ -84,7 +90,7 @@ impl ReplayWindow {
             return Err(ReplayError::TooOld);
         }
         let (w, b) = Self::bit(seq);
-        if self.bits[w] & b != 0 {
+        if self.bits.as_ref().is_some_and(|bits| bits[w] & b != 0) {
             Err(ReplayError::Duplicate)
         } else {
             Ok(())
@@ -94,22 +100,23 @@ impl ReplayWindow {
     /// Mark `seq` received, sliding the window forward if needed.
     pub fn accept(&mut self, seq: u64) -> Result<(), ReplayError> {
         self.check(seq)?;
+        let bits = self.bits.get_or_insert_with(|| Box::new([0; WORDS]));
         if seq > self.top {
             let shift = seq - self.top;
             if shift >= WINDOW {
-                self.bits = [0; WORDS];
+                **bits = [0; WORDS];
             } else {
                 // Clear the words the window slides over (RFC 6479).
                 let first = (self.top / 64) + 1;
                 let last = seq / 64;
                 for word in first..=last.min(first + WORDS as u64 - 1) {
-                    self.bits[(word % WORDS as u64) as usize] = 0;
+                    bits[(word % WORDS as u64) as usize] = 0;
                 }
             }
             self.top = seq;
         }
         let (w, b) = Self::bit(seq);
-        self.bits[w] |= b;
+        bits[w] |= b;
         Ok(())
     }
 }

@@ -522,7 +522,10 @@ pub struct OutboundSa {
     next_seq: AtomicU64,
     esn: bool,
     iv_cipher: Option<Cbc>,
-    stats: AtomicStats,
+    /// Packets and octets sealed (the other [`SaStats`] count only on
+    /// inbound SAs, so they take no room here).
+    sealed_packets: AtomicU64,
+    sealed_bytes: AtomicU64,
 }
 
 impl OutboundSa {
@@ -548,7 +551,8 @@ impl OutboundSa {
             next_seq: AtomicU64::new(1),
             esn: suite.supports_esn(),
             iv_cipher: if cbc { Some(Cbc::new(&iv_key)?) } else { None },
-            stats: AtomicStats::default(),
+            sealed_packets: AtomicU64::new(0),
+            sealed_bytes: AtomicU64::new(0),
         })
     }
 
@@ -567,7 +571,11 @@ impl OutboundSa {
     }
     /// Packets and octets sealed so far.
     pub fn stats(&self) -> SaStats {
-        self.stats.snapshot()
+        SaStats {
+            packets: self.sealed_packets.load(Ordering::Relaxed),
+            bytes: self.sealed_bytes.load(Ordering::Relaxed),
+            ..SaStats::default()
+        }
     }
 
     /// The sequence number the next sealed packet gets.
@@ -709,8 +717,8 @@ impl OutboundSa {
                 buf[trailer_end..end].copy_from_slice(&t[..self.icv_len]);
             }
         }
-        AtomicStats::add(&self.stats.packets, 1);
-        AtomicStats::add(&self.stats.bytes, payload.len() as u64);
+        AtomicStats::add(&self.sealed_packets, 1);
+        AtomicStats::add(&self.sealed_bytes, payload.len() as u64);
         Ok(Sealed {
             range: start..end,
             rekey_needed: limit - seq < REKEY_MARGIN,

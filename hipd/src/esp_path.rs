@@ -133,9 +133,9 @@ impl EspPath {
                 .note_outbound_v4(nh, &buf[payload.clone()], std::time::Instant::now());
         }
         let len = payload.len() as u64;
-        let sealed = p.sa.seal(buf, payload, nh).map_err(err)?;
+        let sealed = p.sa.out.seal(buf, payload, nh).map_err(err)?;
         let now = self.shared.now();
-        let live = &p.live;
+        let live = &p.sa.live;
         // While the peer's new locator is unverified, send there as long as the
         // credit lasts, else to the verified one (RFC 8046 section 3.3.2).
         let mut dst = p.dst;
@@ -190,7 +190,7 @@ impl EspPath {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (src, port).hash(&mut h);
         let key = h.finish() | 1;
-        p.live.udp_source_reported.swap(key, Ordering::Relaxed) != key
+        p.sa.live.udp_source_reported.swap(key, Ordering::Relaxed) != key
     }
 
     /// Data Relay Server (RFC 9028 section 4.12.1): where ESP with `spi`
@@ -267,7 +267,7 @@ impl EspPath {
             return Err(err("SA without peer"));
         };
         let payload = base + opened.payload.start..base + opened.payload.end;
-        let live = &p.live;
+        let live = &p.sa.live;
         live.last_in.store(self.shared.now(), Ordering::Relaxed);
         live.silence_reported.store(false, Ordering::Relaxed);
         let n = opened.payload.len() as u64;

@@ -139,13 +139,21 @@ impl Traffic {
     }
 }
 
+/// An outbound SA and what the workers count for its set of SAs, in one
+/// allocation: both live as long as that set, shared by every copy of its
+/// [`OutEntry`].
+pub struct OutSa {
+    pub(crate) out: OutboundSa,
+    pub(crate) live: PeerLive,
+}
+
 /// One peer's outbound SA and the addressing both directions need.
 #[derive(Clone)]
 pub struct OutEntry {
     pub(crate) local_hit: Hit,
     pub(crate) local_lsi: Ipv4Addr,
     pub(crate) peer_lsi: Ipv4Addr,
-    pub(crate) sa: Arc<OutboundSa>,
+    pub(crate) sa: Arc<OutSa>,
     pub(crate) dst: IpAddr,
     pub(crate) udp_port: Option<u16>,
     /// The current inbound SPI, and the one before the last rekey while it
@@ -156,7 +164,6 @@ pub struct OutEntry {
     pub(crate) installed: u64,
     /// The peer's announced, unverified locator and when it was announced.
     pub(crate) unverified: Option<(IpAddr, u64)>,
-    pub(crate) live: Arc<PeerLive>,
 }
 
 /// An inbound SA and the peer it belongs to.
@@ -207,7 +214,7 @@ impl SaSnapshot {
     pub fn sendable(&self, peer: &Hit) -> bool {
         self.out
             .get(peer)
-            .is_some_and(|e| !e.live.held.load(Ordering::Relaxed))
+            .is_some_and(|e| !e.sa.live.held.load(Ordering::Relaxed))
     }
 }
 
@@ -361,7 +368,7 @@ impl BeetEsp {
         // (RFC 7402 section 6.9); an older one still kept is dropped now.
         let mut old_spi_in = None;
         if let Some(o) = self.master.out.remove(&sa.peer) {
-            self.carried.entry(sa.peer).or_default().add(&o.live);
+            self.carried.entry(sa.peer).or_default().add(&o.sa.live);
             if let Some(s) = o.old_spi_in {
                 self.master.inbound.remove(&s);
             }
@@ -395,14 +402,13 @@ impl BeetEsp {
                 local_hit: sa.local,
                 local_lsi,
                 peer_lsi,
-                sa: Arc::new(out),
+                sa: Arc::new(OutSa { out, live }),
                 dst: sa.locator,
                 udp_port: sa.udp_port,
                 spi_in: sa.esp.spi_in,
                 old_spi_in,
                 installed: now,
                 unverified: None,
-                live: Arc::new(live),
             }),
         );
         if sa.lsis.is_some() {
@@ -473,7 +479,7 @@ impl BeetEsp {
     /// the workers seal for it again ([`PeerLive::held`]).
     pub fn release(&self, peer: &Hit) {
         if let Some(e) = self.master.out.get(peer) {
-            e.live.held.store(false, Ordering::Relaxed);
+            e.sa.live.held.store(false, Ordering::Relaxed);
         }
     }
 
@@ -482,7 +488,7 @@ impl BeetEsp {
         self.master
             .out
             .get(peer)
-            .is_some_and(|e| e.live.held.load(Ordering::Relaxed))
+            .is_some_and(|e| e.sa.live.held.load(Ordering::Relaxed))
     }
 
     /// Sends ESP for `peer` to a new (verified) locator.
@@ -491,8 +497,8 @@ impl BeetEsp {
         self.update(peer, |e| {
             e.dst = locator;
             e.unverified = None;
-            e.live.last_in.store(now, Ordering::Relaxed);
-            e.live.silence_reported.store(false, Ordering::Relaxed);
+            e.sa.live.last_in.store(now, Ordering::Relaxed);
+            e.sa.live.silence_reported.store(false, Ordering::Relaxed);
         });
     }
 
@@ -505,8 +511,8 @@ impl BeetEsp {
                 e.dst = locator;
                 e.udp_port = Some(port);
                 e.unverified = None;
-                e.live.last_in.store(now, Ordering::Relaxed);
-                e.live.silence_reported.store(false, Ordering::Relaxed);
+                e.sa.live.last_in.store(now, Ordering::Relaxed);
+                e.sa.live.silence_reported.store(false, Ordering::Relaxed);
             }
         });
     }
@@ -521,7 +527,7 @@ impl BeetEsp {
             .iter()
             .filter(|(_, e)| e.udp_port.is_some())
             .filter_map(|(peer, e)| {
-                let o = e.live.last_out.load(Ordering::Relaxed);
+                let o = e.sa.live.last_out.load(Ordering::Relaxed);
                 (o != 0 && now.saturating_sub(o) < d).then(|| {
                     (
                         e.local_hit,
@@ -566,7 +572,7 @@ impl BeetEsp {
         self.master
             .out
             .get(peer)
-            .is_some_and(|e| e.live.rekey_pending.swap(false, Ordering::Relaxed))
+            .is_some_and(|e| e.sa.live.rekey_pending.swap(false, Ordering::Relaxed))
     }
 
     /// Peers we keep sending ESP to without hearing back for `threshold`
@@ -576,7 +582,7 @@ impl BeetEsp {
         let t = threshold.as_nanos() as u64;
         let mut out = Vec::new();
         for (h, e) in self.master.out.iter() {
-            let l = &e.live;
+            let l = &e.sa.live;
             let (o, i) = (
                 l.last_out.load(Ordering::Relaxed),
                 l.last_in.load(Ordering::Relaxed),
@@ -613,7 +619,7 @@ impl BeetEsp {
             .iter()
             .map(|(h, e)| {
                 let mut t = self.carried.get(h).copied().unwrap_or_default();
-                t.add(&e.live);
+                t.add(&e.sa.live);
                 (*h, t)
             })
             .collect()
@@ -622,7 +628,7 @@ impl BeetEsp {
     /// Was ESP received from `peer` within `d`?
     pub fn heard_within(&self, peer: &Hit, d: Duration) -> bool {
         self.master.out.get(peer).is_some_and(|e| {
-            let i = e.live.last_in.load(Ordering::Relaxed);
+            let i = e.sa.live.last_in.load(Ordering::Relaxed);
             i != 0 && self.shared.now().saturating_sub(i) < d.as_nanos() as u64
         })
     }
@@ -631,8 +637,10 @@ impl BeetEsp {
     /// counted from now again.
     pub fn path_confirmed(&mut self, peer: &Hit) {
         if let Some(e) = self.master.out.get(peer) {
-            e.live.last_in.store(self.shared.now(), Ordering::Relaxed);
-            e.live.silence_reported.store(false, Ordering::Relaxed);
+            e.sa.live
+                .last_in
+                .store(self.shared.now(), Ordering::Relaxed);
+            e.sa.live.silence_reported.store(false, Ordering::Relaxed);
         }
     }
 }

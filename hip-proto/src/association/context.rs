@@ -193,7 +193,7 @@ impl Association {
             && self
                 .keys
                 .as_ref()
-                .is_some_and(|k| k.seed.i == i && k.seed.j == j)
+                .is_some_and(|k| k.seed.i() == i && k.seed.j() == j)
     }
 
     /// A new association with no keys yet.

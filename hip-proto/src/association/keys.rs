@@ -94,12 +94,14 @@ pub struct KeyInput<'a> {
 pub struct AssociationKeys {
     /// HIP_MAC / HIP_CIPHER keys of both directions.
     pub hip: DirectionalKeys,
-    /// This host's HIT.
-    pub local: Hit,
-    /// The peer's HIT.
-    pub peer: Hit,
-    /// ESP parameters for the caller.
-    pub esp: EspParams,
+    /// This host is the Initiator of the base exchange: its HIT is
+    /// `seed.hit_i` (the HITs are kept once, in the seed).
+    local_is_initiator: bool,
+    /// ESP suite, SPIs and KEYMAT index.
+    pub esp: EspState,
+    /// The ESP keys drawn with this KEYMAT until [`Self::hand_over_esp`]
+    /// gives them to the SA store: (inbound, outbound).
+    esp_keys: Option<Box<(EspSaKeys, EspSaKeys)>>,
     /// Kij the current KEYMAT is drawn from, kept for rekeying without a new
     /// DH (RFC 7402 section 6.9): the KEYMAT is recomputed from it and the
     /// seed on a rekey, which is rare, instead of holding its 1,024 octets in
@@ -109,6 +111,32 @@ pub struct AssociationKeys {
     pub next_index: usize,
     /// What a new KEYMAT is computed from when a rekey brings a new Kij.
     pub seed: KeymatSeed,
+}
+
+/// The ESP parameters an association keeps: those of [`EspParams`] without
+/// the keys, which the SA store holds (a rekey draws new ones from KEYMAT,
+/// RFC 7402 section 6.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EspState {
+    /// ESP transform suite.
+    pub suite: EspTransformId,
+    /// SPI the peer puts on packets it sends to us.
+    pub spi_in: u32,
+    /// SPI we put on packets to the peer.
+    pub spi_out: u32,
+    /// KEYMAT index after drawing the ESP keys (the next ESP_INFO KEYMAT index).
+    pub keymat_index: u16,
+}
+
+impl From<&EspParams> for EspState {
+    fn from(e: &EspParams) -> Self {
+        EspState {
+            suite: e.suite,
+            spi_in: e.spi_in,
+            spi_out: e.spi_out,
+            keymat_index: e.keymat_index,
+        }
+    }
 }
 
 /// The inputs of KEYMAT other than Kij, kept from the base exchange: a rekey
@@ -124,13 +152,24 @@ pub struct KeymatSeed {
     pub hit_i: Hit,
     /// Responder HIT of the base exchange.
     pub hit_r: Hit,
-    /// Puzzle #I of the base exchange.
-    pub i: Vec<u8>,
-    /// Puzzle solution J of the base exchange.
-    pub j: Vec<u8>,
+    /// Puzzle #I then solution J of the base exchange, in one allocation
+    /// ([`Self::i`], [`Self::j`]).
+    ij: Box<[u8]>,
+    /// The length of #I in `ij`.
+    i_len: usize,
 }
 
 impl KeymatSeed {
+    /// Puzzle #I of the base exchange.
+    pub fn i(&self) -> &[u8] {
+        &self.ij[..self.i_len]
+    }
+
+    /// Puzzle solution J of the base exchange.
+    pub fn j(&self) -> &[u8] {
+        &self.ij[self.i_len..]
+    }
+
     /// KEYMAT for the Diffie-Hellman secret `kij`.
     pub fn keymat(&self, kij: &[u8]) -> Result<Keymat, KeyError> {
         if self.v1 {
@@ -138,8 +177,8 @@ impl KeymatSeed {
                 kij,
                 &self.hit_i,
                 &self.hit_r,
-                &self.i,
-                &self.j,
+                self.i(),
+                self.j(),
                 DEFAULT_KEYMAT_LEN,
             ))
         } else {
@@ -148,8 +187,8 @@ impl KeymatSeed {
                 kij,
                 &self.hit_i,
                 &self.hit_r,
-                &self.i,
-                &self.j,
+                self.i(),
+                self.j(),
                 DEFAULT_KEYMAT_LEN,
             )
             .ok_or(KeyError::Keymat(KeymatExhausted {
@@ -165,22 +204,49 @@ impl AssociationKeys {
     /// The ESP parameters with their keys for the SA store, leaving only the
     /// suite, SPIs and KEYMAT index here: a rekey draws new keys from KEYMAT
     /// (RFC 7402 section 6.9), so the engine keeps no copy of the ESP keys.
+    /// Called again, it gives empty keys.
     pub fn hand_over_esp(&mut self) -> EspParams {
-        let esp = self.esp.clone();
-        self.esp.keys_in = EspSaKeys {
-            enc: Vec::new(),
-            auth: Vec::new(),
-        };
-        self.esp.keys_out = EspSaKeys {
-            enc: Vec::new(),
-            auth: Vec::new(),
-        };
-        esp
+        let (keys_in, keys_out) = self.esp_keys.take().map_or_else(
+            || {
+                let none = || EspSaKeys {
+                    enc: Vec::new(),
+                    auth: Vec::new(),
+                };
+                (none(), none())
+            },
+            |k| *k,
+        );
+        EspParams {
+            suite: self.esp.suite,
+            spi_in: self.esp.spi_in,
+            spi_out: self.esp.spi_out,
+            keys_in,
+            keys_out,
+            keymat_index: self.esp.keymat_index,
+        }
+    }
+
+    /// This host's HIT.
+    pub fn local(&self) -> Hit {
+        if self.local_is_initiator {
+            self.seed.hit_i
+        } else {
+            self.seed.hit_r
+        }
+    }
+
+    /// The peer's HIT.
+    pub fn peer(&self) -> Hit {
+        if self.local_is_initiator {
+            self.seed.hit_r
+        } else {
+            self.seed.hit_i
+        }
     }
 
     /// (outgoing, incoming) HIP keys of this host.
     pub fn hip_keys(&self) -> (&KeyPair, &KeyPair) {
-        self.hip.for_local(&self.local, &self.peer)
+        self.hip.for_local(&self.local(), &self.peer())
     }
 }
 
@@ -202,8 +268,8 @@ pub fn derive(input: &KeyInput<'_>, v1: bool) -> Result<AssociationKeys, KeyErro
         rhash: input.rhash,
         hit_i: input.hit_i,
         hit_r: input.hit_r,
-        i: input.i.to_vec(),
-        j: input.j.to_vec(),
+        ij: [input.i, input.j].concat().into_boxed_slice(),
+        i_len: input.i.len(),
     };
     let km = seed.keymat(input.kij)?;
     let (hip, index) = DirectionalKeys::draw(&km, 0, hip_enc, hip_mac)?;
@@ -214,19 +280,17 @@ pub fn derive(input: &KeyInput<'_>, v1: bool) -> Result<AssociationKeys, KeyErro
     };
     let (esp_keys, next_index) = DirectionalKeys::draw(&km, index, esp_enc, esp_auth)?;
     let (out, inn) = esp_keys.for_local(&input.local, &peer);
-    let esp = EspParams {
+    let esp = EspState {
         suite: input.esp,
         spi_in: input.spi_in,
         spi_out: input.spi_out,
-        keys_in: sa(inn),
-        keys_out: sa(out),
         keymat_index: u16::try_from(index).map_err(|_| KeyError::Index)?,
     };
     Ok(AssociationKeys {
         hip,
-        local: input.local,
-        peer,
+        local_is_initiator: input.local == input.hit_i,
         esp,
+        esp_keys: Some(Box::new((sa(inn), sa(out)))),
         kij: Zeroizing::new(input.kij.to_vec()),
         next_index,
         seed,
@@ -252,7 +316,7 @@ pub fn rekey_from_keymat(
         keys.kij = kij;
     }
     keys.next_index = next;
-    let (out, inn) = e.for_local(&keys.local, &keys.peer);
+    let (out, inn) = e.for_local(&keys.local(), &keys.peer());
     Ok(EspParams {
         suite,
         spi_in,
@@ -276,7 +340,7 @@ pub fn esp_keys_at(
     let (enc, auth) = esp_key_lens(suite).ok_or(KeyError::EspSuite(suite))?;
     let km = keys.seed.keymat(fresh.unwrap_or(&keys.kij))?;
     let (e, _) = DirectionalKeys::draw(&km, usize::from(index), enc, auth)?;
-    let (out, inn) = e.for_local(&keys.local, &keys.peer);
+    let (out, inn) = e.for_local(&keys.local(), &keys.peer());
     Ok((sa(out), sa(inn)))
 }
 

@@ -107,21 +107,36 @@ pub enum RetransmitOutcome {
 }
 
 /// A retransmission timer with exponential backoff and a retry limit.
+///
+/// Durations are kept as nanoseconds (`u64`, saturating; 584 years) rather
+/// than [`Duration`]s: every association holds two of these timers, and
+/// this halves them (issue 16: memory per association).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retransmit {
-    cfg: RetransmitConfig,
+    /// [`RetransmitConfig::initial`].
+    initial: u64,
+    /// [`RetransmitConfig::max_interval`].
+    max_interval: u64,
+    /// [`RetransmitConfig::max_retries`].
+    max_retries: u32,
     retries: u32,
-    interval: Duration,
+    interval: u64,
     deadline: Option<Instant>,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Retransmit {
     /// A disarmed timer.
     pub fn new(cfg: RetransmitConfig) -> Self {
         Retransmit {
-            cfg,
+            initial: nanos(cfg.initial),
+            max_interval: nanos(cfg.max_interval),
+            max_retries: cfg.max_retries,
             retries: 0,
-            interval: cfg.initial,
+            interval: nanos(cfg.initial),
             deadline: None,
         }
     }
@@ -129,8 +144,8 @@ impl Retransmit {
     /// Arms the timer after the first transmission at `now`, resetting the count.
     pub fn start(&mut self, now: Instant) {
         self.retries = 0;
-        self.interval = self.cfg.initial;
-        self.deadline = Some(now + self.interval);
+        self.interval = self.initial;
+        self.deadline = Some(Instant(now.0.saturating_add(self.interval)));
     }
 
     /// Arms the timer like [`Retransmit::start`], but with a first timeout of
@@ -140,10 +155,10 @@ impl Retransmit {
     /// round trip is unambiguous (Karn's rule). The backoff then doubles from there.
     pub fn start_after_rtt(&mut self, now: Instant, rtt: Duration) {
         self.retries = 0;
-        self.interval = (rtt * 4)
-            .max(RetransmitConfig::MIN_RTT_TIMEOUT)
-            .min(self.cfg.initial);
-        self.deadline = Some(now + self.interval);
+        self.interval = nanos(rtt.saturating_mul(4))
+            .max(nanos(RetransmitConfig::MIN_RTT_TIMEOUT))
+            .min(self.initial);
+        self.deadline = Some(Instant(now.0.saturating_add(self.interval)));
     }
 
     /// Disarms the timer (the expected answer arrived).
@@ -165,13 +180,13 @@ impl Retransmit {
     pub fn poll(&mut self, now: Instant) -> RetransmitOutcome {
         match self.deadline {
             Some(d) if now >= d => {
-                if self.retries >= self.cfg.max_retries {
+                if self.retries >= self.max_retries {
                     self.deadline = None;
                     return RetransmitOutcome::GiveUp;
                 }
                 self.retries += 1;
-                self.interval = (self.interval * 2).min(self.cfg.max_interval);
-                self.deadline = Some(now + self.interval);
+                self.interval = self.interval.saturating_mul(2).min(self.max_interval);
+                self.deadline = Some(Instant(now.0.saturating_add(self.interval)));
                 RetransmitOutcome::Resend
             }
             _ => RetransmitOutcome::NotDue,

@@ -44,7 +44,10 @@ pub enum HostIdPublic {
     },
     EcdsaP256(p256::ecdsa::VerifyingKey),
     EcdsaP384(p384::ecdsa::VerifyingKey),
-    Ed25519(ed25519_dalek::VerifyingKey),
+    /// Boxed: the decompressed point makes it 192 octets, which every
+    /// association (`Association::peer_hi`) would carry whatever its peer's
+    /// algorithm (issue 16: memory per association).
+    Ed25519(Box<ed25519_dalek::VerifyingKey>),
 }
 
 impl PartialEq for HostIdPublic {
@@ -164,7 +167,7 @@ impl HostIdPublic {
                     EdDsaCurve::Ed25519 => {
                         let k: [u8; 32] = b[2..].try_into().map_err(|_| HiError::Malformed)?;
                         ed25519_dalek::VerifyingKey::from_bytes(&k)
-                            .map(HostIdPublic::Ed25519)
+                            .map(|k| HostIdPublic::Ed25519(Box::new(k)))
                             .map_err(|_| HiError::InvalidKey)
                     }
                     other => Err(HiError::UnsupportedCurve(other.value())),
@@ -242,7 +245,7 @@ impl HostIdPublic {
             return Ok(HostIdPublic::EcdsaP384(k));
         }
         if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(&block) {
-            return Ok(HostIdPublic::Ed25519(k));
+            return Ok(HostIdPublic::Ed25519(Box::new(k)));
         }
         if let Ok(k) = dsa::VerifyingKey::from_public_key_pem(&block) {
             return dsa_public(&k);
@@ -327,7 +330,7 @@ impl HostIdentity {
             PrivateKey::Rsa(k) => HostIdPublic::Rsa(k.to_public_key()),
             PrivateKey::EcdsaP256(k) => HostIdPublic::EcdsaP256(*k.verifying_key()),
             PrivateKey::EcdsaP384(k) => HostIdPublic::EcdsaP384(*k.verifying_key()),
-            PrivateKey::Ed25519(k) => HostIdPublic::Ed25519(k.verifying_key()),
+            PrivateKey::Ed25519(k) => HostIdPublic::Ed25519(Box::new(k.verifying_key())),
         };
         HostIdentity { key, public }
     }

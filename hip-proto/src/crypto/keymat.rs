@@ -112,11 +112,51 @@ impl Keymat {
     }
 }
 
+/// Key octets drawn from KEYMAT, held inline (at most `N`) and zeroized on
+/// drop. Every association keeps four HIP keys for life; as vectors they
+/// were four allocations besides the vectors themselves (issue 16: memory
+/// per association).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyBytes<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> KeyBytes<N> {
+    /// A copy of `k`; `None` when it is longer than `N`.
+    pub fn new(k: &[u8]) -> Option<Self> {
+        let mut bytes = [0u8; N];
+        bytes.get_mut(..k.len())?.copy_from_slice(k);
+        Some(KeyBytes {
+            len: u8::try_from(k.len()).ok()?,
+            bytes,
+        })
+    }
+}
+
+impl<const N: usize> std::ops::Deref for KeyBytes<N> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl<const N: usize> Drop for KeyBytes<N> {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
+}
+
+/// Longest encryption key drawn (AES-256: HIP_CIPHER and ESP).
+pub const MAX_ENC_KEY: usize = 32;
+/// Longest integrity key drawn (HMAC-SHA-384, the ECDSA suite's RHASH).
+pub const MAX_INTEG_KEY: usize = 48;
+
 /// An encryption key and an integrity key for one direction.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyPair {
-    pub enc: Zeroizing<Vec<u8>>,
-    pub integ: Zeroizing<Vec<u8>>,
+    pub enc: KeyBytes<MAX_ENC_KEY>,
+    pub integ: KeyBytes<MAX_INTEG_KEY>,
 }
 
 impl std::fmt::Debug for KeyPair {
@@ -139,7 +179,9 @@ pub struct DirectionalKeys {
 
 impl DirectionalKeys {
     /// Draw gl-enc, gl-integ, lg-enc, lg-integ from `index`. Returns the keys
-    /// and the index after them.
+    /// and the index after them. A key longer than [`MAX_ENC_KEY`] or
+    /// [`MAX_INTEG_KEY`] (no supported suite has one) is refused as if the
+    /// KEYMAT were exhausted.
     pub fn draw(
         km: &Keymat,
         index: usize,
@@ -147,18 +189,25 @@ impl DirectionalKeys {
         integ_len: usize,
     ) -> Result<(Self, usize), KeymatExhausted> {
         let mut at = index;
-        let mut take = |n: usize| -> Result<Zeroizing<Vec<u8>>, KeymatExhausted> {
-            let k = Zeroizing::new(km.get(at, n)?.to_vec());
+        let mut take = |n: usize| -> Result<&[u8], KeymatExhausted> {
+            let k = km.get(at, n)?;
             at += n;
             Ok(k)
         };
+        fn inline<const N: usize>(k: &[u8], at: usize) -> Result<KeyBytes<N>, KeymatExhausted> {
+            KeyBytes::new(k).ok_or(KeymatExhausted {
+                index: at,
+                need: k.len(),
+                have: N,
+            })
+        }
         let gl = KeyPair {
-            enc: take(enc_len)?,
-            integ: take(integ_len)?,
+            enc: inline(take(enc_len)?, index)?,
+            integ: inline(take(integ_len)?, index)?,
         };
         let lg = KeyPair {
-            enc: take(enc_len)?,
-            integ: take(integ_len)?,
+            enc: inline(take(enc_len)?, index)?,
+            integ: inline(take(integ_len)?, index)?,
         };
         Ok((DirectionalKeys { gl, lg }, at))
     }

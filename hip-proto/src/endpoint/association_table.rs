@@ -18,19 +18,27 @@ use crate::association::{Association, Instant};
 /// Associations by HIT pair, with their deadlines indexed.
 #[derive(Default)]
 pub struct AssocTable {
-    /// Boxed: an `Association` is about 1.8 KiB, and a map of them
-    /// inline keeps that much per empty slot of its spare capacity too
-    /// (issue 16: memory per association).
-    map: HashMap<HitPair, Box<Association>>,
-    /// Each pair's deadline as scheduled in `queue`.
-    scheduled: HashMap<HitPair, Instant>,
+    /// Each pair's association and what the indexes hold for it, in one
+    /// map: one key and one spare slot per pair instead of three (issue 16:
+    /// memory per association).
+    map: HashMap<HitPair, Slot>,
     queue: BTreeSet<(Instant, HitPair)>,
     /// Pairs touched since the last flush (may repeat).
     dirty: Vec<HitPair>,
     /// Inbound SPIs in use (current and rekey), with how many associations
-    /// hold each, and which each indexed pair holds.
+    /// hold each.
     spi_count: HashMap<u32, u32>,
-    spis_of: HashMap<HitPair, [u32; 2]>,
+}
+
+/// One pair's entry of [`AssocTable`].
+struct Slot {
+    /// Boxed: an `Association` is over 1 KiB, and a map of them inline
+    /// keeps that much per empty slot of its spare capacity too.
+    assoc: Box<Association>,
+    /// The deadline as scheduled in `queue`.
+    scheduled: Option<Instant>,
+    /// The inbound SPIs counted for it in `spi_count` (0: none).
+    spis: [u32; 2],
 }
 
 /// The inbound SPIs an association holds (0: none).
@@ -38,46 +46,62 @@ fn spis(a: &Association) -> [u32; 2] {
     [a.spi_in, a.rekey.as_ref().map_or(0, |r| r.new_spi_in)]
 }
 
+/// Takes the SPIs `held` out of `count` (a pair's share of it).
+fn unindex_spis(count: &mut HashMap<u32, u32>, held: &mut [u32; 2]) {
+    for spi in std::mem::take(held) {
+        if spi == 0 {
+            continue;
+        }
+        if let Some(n) = count.get_mut(&spi) {
+            *n -= 1;
+            if *n == 0 {
+                count.remove(&spi);
+            }
+        }
+    }
+}
+
 impl AssocTable {
     /// The association of `pair`.
     pub fn get(&self, pair: &HitPair) -> Option<&Association> {
-        self.map.get(pair).map(|a| &**a)
+        self.map.get(pair).map(|s| &*s.assoc)
     }
 
     /// The association of `pair`, to change: its deadline is recomputed.
     pub fn get_mut(&mut self, pair: &HitPair) -> Option<&mut Association> {
-        let a = self.map.get_mut(pair)?;
+        let s = self.map.get_mut(pair)?;
         self.dirty.push(*pair);
-        Some(&mut **a)
+        Some(&mut *s.assoc)
     }
 
     /// Adds or replaces the association of `pair`.
     pub fn insert(&mut self, pair: HitPair, a: Association) -> Option<Association> {
         self.dirty.push(pair);
-        self.map.insert(pair, Box::new(a)).map(|b| *b)
+        match self.map.get_mut(&pair) {
+            // The old one's index entries stay until the flush.
+            Some(s) => Some(*std::mem::replace(&mut s.assoc, Box::new(a))),
+            None => {
+                self.map.insert(
+                    pair,
+                    Slot {
+                        assoc: Box::new(a),
+                        scheduled: None,
+                        spis: [0; 2],
+                    },
+                );
+                None
+            }
+        }
     }
 
     /// Removes the association of `pair`, its timer and its SPIs.
     pub fn remove(&mut self, pair: &HitPair) -> Option<Association> {
-        if let Some(t) = self.scheduled.remove(pair) {
+        let mut s = self.map.remove(pair)?;
+        if let Some(t) = s.scheduled {
             self.queue.remove(&(t, *pair));
         }
-        self.unindex_spis(pair);
-        self.map.remove(pair).map(|b| *b)
-    }
-
-    fn unindex_spis(&mut self, pair: &HitPair) {
-        for spi in self.spis_of.remove(pair).into_iter().flatten() {
-            if spi == 0 {
-                continue;
-            }
-            if let Some(n) = self.spi_count.get_mut(&spi) {
-                *n -= 1;
-                if *n == 0 {
-                    self.spi_count.remove(&spi);
-                }
-            }
-        }
+        unindex_spis(&mut self.spi_count, &mut s.spis);
+        Some(*s.assoc)
     }
 
     /// Does any association hold `spi` as inbound SPI (current or rekey)?
@@ -86,12 +110,13 @@ impl AssocTable {
             || self
                 .dirty
                 .iter()
-                .filter_map(|p| self.map.get(p))
+                .filter_map(|p| self.get(p))
                 .any(|a| spis(a).contains(&spi));
         // The index must agree with a walk over every association.
         debug_assert_eq!(
             used,
-            self.map.values().any(|a| spis(a).contains(&spi)) || self.spi_count.contains_key(&spi),
+            self.map.values().any(|s| spis(&s.assoc).contains(&spi))
+                || self.spi_count.contains_key(&spi),
         );
         used
     }
@@ -108,7 +133,7 @@ impl AssocTable {
 
     /// Every pair with its association.
     pub fn iter(&self) -> impl Iterator<Item = (&HitPair, &Association)> {
-        self.map.iter().map(|(p, a)| (p, &**a))
+        self.map.iter().map(|(p, s)| (p, &*s.assoc))
     }
 
     /// Number of associations.
@@ -119,19 +144,20 @@ impl AssocTable {
     /// Recomputes the deadlines of the pairs touched since the last flush.
     pub fn flush(&mut self, deadline: impl Fn(&Association) -> Option<Instant>) {
         for pair in std::mem::take(&mut self.dirty) {
-            if let Some(t) = self.scheduled.remove(&pair) {
+            // Removed since it was touched: `remove` took its entries out.
+            let Some(s) = self.map.get_mut(&pair) else {
+                continue;
+            };
+            if let Some(t) = s.scheduled.take() {
                 self.queue.remove(&(t, pair));
             }
-            self.unindex_spis(&pair);
-            if let Some(a) = self.map.get(&pair) {
-                let held = spis(a);
-                for spi in held.into_iter().filter(|s| *s != 0) {
-                    *self.spi_count.entry(spi).or_insert(0) += 1;
-                }
-                self.spis_of.insert(pair, held);
+            unindex_spis(&mut self.spi_count, &mut s.spis);
+            s.spis = spis(&s.assoc);
+            for spi in s.spis.into_iter().filter(|s| *s != 0) {
+                *self.spi_count.entry(spi).or_insert(0) += 1;
             }
-            if let Some(t) = self.map.get(&pair).and_then(|a| deadline(a)) {
-                self.scheduled.insert(pair, t);
+            s.scheduled = deadline(&s.assoc);
+            if let Some(t) = s.scheduled {
                 self.queue.insert((t, pair));
             }
         }
@@ -151,7 +177,7 @@ impl AssocTable {
         let touched = self
             .dirty
             .iter()
-            .filter_map(|p| self.map.get(p).and_then(|a| deadline(a)))
+            .filter_map(|p| self.get(p).and_then(&deadline))
             .min();
         let next = indexed.into_iter().chain(touched).min();
         #[cfg(debug_assertions)]
@@ -159,7 +185,7 @@ impl AssocTable {
             // The index must agree with a walk over every association
             // (a dirty pair may still be scheduled at its old, earlier time,
             // which only wakes the caller early).
-            let walked = self.map.values().filter_map(|a| deadline(a)).min();
+            let walked = self.map.values().filter_map(|s| deadline(&s.assoc)).min();
             debug_assert!(
                 walked.is_none_or(|w| next.is_some_and(|n| n <= w)),
                 "timer index {next:?} later than the associations' {walked:?}"

@@ -373,8 +373,8 @@ impl Endpoint {
         let fresh = r.kij.is_some();
         let esp = rekey_from_keymat(keys, r.kij, r.keymat_index, r.new_spi_in, spi_out)
             .map_err(|_| DropReason::Policy)?;
-        keys.esp = esp;
-        let esp = keys.hand_over_esp();
+        // The new keys go to the SA store; only the parameters stay.
+        keys.esp = crate::association::keys::EspState::from(&esp);
         if let Some(dh) = r.dh {
             a.dh = Some(dh);
         }

@@ -57,19 +57,18 @@ fn both_sides_derive_mirrored_keys_for_every_combination() {
                         )
                         .expect("derive")
                     };
-                    let ini = mk(hit_i, &kij_a, 0x1111, 0x2222);
-                    let res = mk(hit_r, &kij_b, 0x2222, 0x1111);
-                    assert_eq!(
-                        ini.esp.keys_out, res.esp.keys_in,
-                        "{group:?} {hip:?} {esp:?}"
-                    );
-                    assert_eq!(ini.esp.keys_in, res.esp.keys_out);
-                    assert_ne!(ini.esp.keys_in, ini.esp.keys_out);
-                    assert_eq!(
-                        (ini.esp.spi_out, ini.esp.spi_in),
-                        (res.esp.spi_in, res.esp.spi_out)
-                    );
-                    assert_eq!(ini.esp.keymat_index, res.esp.keymat_index);
+                    let mut ini = mk(hit_i, &kij_a, 0x1111, 0x2222);
+                    let mut res = mk(hit_r, &kij_b, 0x2222, 0x1111);
+                    assert_eq!((ini.local(), ini.peer()), (hit_i, hit_r));
+                    assert_eq!((res.local(), res.peer()), (hit_r, hit_i));
+                    let (ie, re) = (ini.hand_over_esp(), res.hand_over_esp());
+                    assert_eq!(ie.keys_out, re.keys_in, "{group:?} {hip:?} {esp:?}");
+                    assert_eq!(ie.keys_in, re.keys_out);
+                    assert_ne!(ie.keys_in, ie.keys_out);
+                    assert_eq!((ie.spi_out, ie.spi_in), (re.spi_in, re.spi_out));
+                    assert_eq!(ie.keymat_index, re.keymat_index);
+                    // Handed over: no copy stays.
+                    assert!(ini.hand_over_esp().keys_in.enc.is_empty());
                     assert_eq!(ini.hip_keys().0, res.hip_keys().1);
                     combos += 1;
                 }
@@ -106,10 +105,11 @@ fn rekey_continues_the_keymat_and_matches_on_both_sides() {
     let mut b = derive(&input(hit_r), false).expect("derive");
     let next = a.next_index as u16;
     assert_eq!(next, a.esp.keymat_index + 2 * (16 + 32));
+    let first = a.hand_over_esp();
     let ra = rekey_from_keymat(&mut a, None, next, 3, 4).expect("rekey");
     let rb = rekey_from_keymat(&mut b, None, next, 4, 3).expect("rekey");
     assert_eq!(ra.keys_out, rb.keys_in);
-    assert_ne!(ra.keys_out, a.esp.keys_out, "new keys");
+    assert_ne!(ra.keys_out, first.keys_out, "new keys");
 }
 
 /// RFC 7402 section 6.10: a rekey with a new Kij draws the four ESP keys from
