@@ -110,9 +110,14 @@ impl CompatProfile {
     }
 
     /// Feed Kij to the KDF as a minimal big-endian integer (leading zero bytes
-    /// dropped; cutehip README item 9).
+    /// dropped; cutehip README item 9). HIPL 1.0.8 does the same for its
+    /// (HIPv1, MODP) groups: its Kij is what OpenSSL's `DH_compute_key`
+    /// returns, the secret without its leading zero octets
+    /// (`hip_gen_dh_shared_key` in libcore/crypto.c). Once in 256 exchanges
+    /// the secret starts with a zero octet; found live as an I2 whose
+    /// HIP_MAC never verified (rfc-notes/interop.md).
     pub fn kij_strip_leading_zeros(self) -> bool {
-        self == CompatProfile::Cutehip
+        matches!(self, CompatProfile::Cutehip | CompatProfile::Hipl108)
     }
 
     /// The peer re-creates its SAs with the same SPI after a locator change
@@ -163,5 +168,8 @@ mod tests {
         assert!(h.esp_sequence_restarts_on_move());
         assert!(!c.esp_sequence_restarts_on_move());
         assert_eq!(h.puzzle_input_order(), PuzzleInputOrder::Rfc);
+        // OpenSSL's DH_compute_key drops the secret's leading zero octets.
+        assert_eq!(h.shape_kij(&[0, 0, 7, 0]), &[7, 0]);
+        assert_eq!(CompatProfile::Strict.shape_kij(&[0, 7]), &[0, 7]);
     }
 }
