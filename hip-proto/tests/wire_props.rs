@@ -319,3 +319,17 @@ fn hostile_lengths_are_typed_errors() {
         Err(Error::Malformed { ty: 705, .. })
     ));
 }
+
+/// PEER_PERMISSION (RFC 9028 section 5.13) is 28 octets: shorter or longer
+/// contents are a typed error, not a panic or a partial permission.
+#[test]
+fn peer_permission_of_the_wrong_length_is_malformed() {
+    for len in [0usize, 20, 27, 29, 32] {
+        let got = ParamRepr::parse(ParamType::PeerPermission.value(), &vec![1u8; len]);
+        assert!(
+            matches!(got, Err(Error::Malformed { ty: 4680, .. })),
+            "{len}: {got:?}"
+        );
+    }
+    assert!(ParamRepr::parse(ParamType::PeerPermission.value(), &[1u8; 28]).is_ok());
+}

@@ -84,16 +84,27 @@ pub struct RelayForward {
 #[derive(Debug, Default)]
 pub(super) struct DataRelayServer {
     by_client: HashMap<Hit, Vec<Permission>>,
+    /// Every permission's SPIs, rebuilt when the permissions change
+    /// ([`Self::reindex`]): every new SPI of ours is looked up here.
+    spis: std::collections::HashSet<u32>,
 }
 
 impl DataRelayServer {
     /// Whether `spi` is one of a permission's SPIs (a new SPI of our own
-    /// must not be: the data plane would not know whose packet it is).
+    /// must not be: the data plane would not know whose packet it is). A
+    /// hash look-up.
     pub(super) fn spi_taken(&self, spi: u32) -> bool {
-        self.by_client
+        self.spis.contains(&spi)
+    }
+
+    /// Rebuilds the SPI index after the permissions changed.
+    fn reindex(&mut self) {
+        self.spis = self
+            .by_client
             .values()
             .flatten()
-            .any(|p| p.ispi == spi || p.ospi == spi)
+            .flat_map(|p| [p.ispi, p.ospi])
+            .collect();
     }
 }
 
@@ -165,6 +176,7 @@ impl Endpoint {
             }
         }
         if changed {
+            self.data_relay.reindex();
             self.event(Event::RelayForwardsChanged);
         }
     }
@@ -274,6 +286,7 @@ impl Endpoint {
             .collect();
         self.data_relay.by_client.retain(|c, _| live.contains(c));
         if self.data_relay.by_client.len() != before {
+            self.data_relay.reindex();
             self.event(Event::RelayForwardsChanged);
         }
     }
