@@ -179,6 +179,12 @@ pub struct RelayRoute {
 }
 
 impl Association {
+    /// The version in the header of what we send on this association: its
+    /// rules' version, except HIPL's v2 ([`CompatProfile::wire_version`]).
+    pub fn wire_version(&self) -> Version {
+        self.profile.wire_version(self.version)
+    }
+
     /// The peer sent ESP or an authenticated UPDATE, which it can only do
     /// once it has processed our R2 (RFC 7401 section 4.4.2): the R2 kept
     /// for a retransmitted I2 is no longer needed.

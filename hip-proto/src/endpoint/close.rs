@@ -96,7 +96,7 @@ impl Endpoint {
         if step.action != Action::SendCloseAck {
             return Err(DropReason::UnexpectedInState);
         }
-        let mut ack = HipRepr::new(PacketType::CloseAck, a.version, pair.0, pair.1);
+        let mut ack = HipRepr::new(PacketType::CloseAck, a.wire_version(), pair.0, pair.1);
         ack.params.push(ParamRepr::EchoResponseSigned(echo.clone()));
         let bytes = self
             .protect_and_emit(pair, &mut ack, random)
@@ -139,11 +139,11 @@ impl Endpoint {
         Ok(())
     }
 
-    /// The HIP version of an association (v2 when unknown).
+    /// The header version of an association's packets (v2 when unknown).
     pub(super) fn version_of(&self, pair: HitPair) -> crate::registry::Version {
         self.assocs
             .get(&pair)
-            .map_or(crate::registry::Version::V2, |a| a.version)
+            .map_or(crate::registry::Version::V2, |a| a.wire_version())
     }
 
     /// Appends HIP_MAC (our outgoing key) and HIP_SIGNATURE to a packet of an

@@ -1,8 +1,12 @@
 //! Per-peer compatibility profiles for the documented deviations of HIPL 1.0.8
 //! and cutehip (../shared/interop/*/README.md). Strict RFC behaviour is the default;
-//! a profile is only used when the configuration names it for a peer.
+//! a profile is used when the configuration names it for a peer, or when a
+//! packet can only come from that peer ([`CompatProfile::detect`]).
 
 use crate::crypto::puzzle::PuzzleInputOrder;
+use crate::hit::OrchidVersion;
+use crate::registry::{DhGroupId, Version};
+use crate::Hit;
 
 /// Which peer implementation's deviations to accommodate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -12,6 +16,11 @@ pub enum CompatProfile {
     Strict,
     /// HIPL 1.0.8 (HIPv1).
     Hipl108,
+    /// HIPL 1.0.8 with `default-hip-version 2`: RFC 5201 rules with version
+    /// 2 in the header, DH_GROUP_LIST in I1 and R1 and its ECDH groups
+    /// (rfc-notes/interop.md, "How far HIPL's v2 is from RFC 7401"). Every
+    /// quirk of [`CompatProfile::Hipl108`] applies too.
+    HiplV2,
     /// cutehip (Python HIPv2).
     Cutehip,
 }
@@ -26,6 +35,80 @@ pub enum MacKeyOrder {
 }
 
 impl CompatProfile {
+    /// The profile's name in hipd.conf (`profile = HIT NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CompatProfile::Strict => "strict",
+            CompatProfile::Hipl108 => "hipl",
+            CompatProfile::HiplV2 => "hipl-v2",
+            CompatProfile::Cutehip => "cutehip",
+        }
+    }
+
+    /// The profile named `name` (the names of [`CompatProfile::name`] and
+    /// a few aliases), `None` for an unknown name.
+    pub fn from_name(name: &str) -> Option<CompatProfile> {
+        Some(match name {
+            "strict" | "rfc" => CompatProfile::Strict,
+            "hipl" | "hipl-1.0.8" | "hipl-v1" => CompatProfile::Hipl108,
+            "hipl-v2" | "hipl-1.0.8-v2" => CompatProfile::HiplV2,
+            "cutehip" => CompatProfile::Cutehip,
+            _ => return None,
+        })
+    }
+
+    /// HIPL 1.0.8 in either of its versions.
+    pub fn is_hipl(self) -> bool {
+        matches!(self, CompatProfile::Hipl108 | CompatProfile::HiplV2)
+    }
+
+    /// The profile a packet with header version `wire` from `sender` is
+    /// handled under, when `configured` is the peer's configured (or its
+    /// association's) profile. A HIPv2 packet from an ORCHIDv1 HIT can only
+    /// be HIPL's v2 mode: RFC 7401 HITs are ORCHIDv2 (section 3; RFC 7343),
+    /// and under strict rules such a packet matches no identity of its
+    /// version. So it selects [`CompatProfile::HiplV2`] without
+    /// configuration. A `hipl` peer follows the version it sends. Anything
+    /// else keeps the configured profile.
+    pub fn detect(configured: CompatProfile, wire: Version, sender: &Hit) -> CompatProfile {
+        let v1_hit = sender.orchid_version() == Some(OrchidVersion::V1);
+        match (configured, wire) {
+            (CompatProfile::Strict | CompatProfile::Hipl108, Version::V2) if v1_hit => {
+                CompatProfile::HiplV2
+            }
+            (CompatProfile::HiplV2, Version::V1) => CompatProfile::Hipl108,
+            (p, _) => p,
+        }
+    }
+
+    /// The rules (RFC 5201 for v1, RFC 7401 for v2) a packet with header
+    /// version `wire` is handled under: HIPL's v2 is RFC 5201 with a 2 in
+    /// the header.
+    pub fn rules_version(self, wire: Version) -> Version {
+        match (self, wire) {
+            (CompatProfile::HiplV2, Version::V2) => Version::V1,
+            (_, v) => v,
+        }
+    }
+
+    /// The header version of what we send under `rules` (the inverse of
+    /// [`CompatProfile::rules_version`]).
+    pub fn wire_version(self, rules: Version) -> Version {
+        match (self, rules) {
+            (CompatProfile::HiplV2, Version::V1) => Version::V2,
+            (_, v) => v,
+        }
+    }
+
+    /// RFC 5201 rules with RFC 7401's DH group negotiation: DH_GROUP_LIST
+    /// in I1 and R1, one DH value in R1 chosen from the I1's list, the
+    /// Initiator's downgrade check (RFC 7401 sections 5.2.6 and 6.8), and
+    /// the ECDH groups. HIPL's v2 (`hip_send_i1_v2`, `hip_create_r1_v2`,
+    /// `check_dh_downgrade_v2` in its output.c and input.c).
+    pub fn v1_with_group_list(self) -> bool {
+        self == CompatProfile::HiplV2
+    }
+
     /// Puzzle hash input order (cutehip README item 2).
     pub fn puzzle_input_order(self) -> PuzzleInputOrder {
         match self {
@@ -49,7 +132,9 @@ impl CompatProfile {
     /// with HIPL's rendezvous server; rfc-notes/interop.md).
     pub fn mac_2_host_id_place(self) -> crate::wire::cover::HostIdPlace {
         match self {
-            CompatProfile::Hipl108 => crate::wire::cover::HostIdPlace::AfterParameters,
+            CompatProfile::Hipl108 | CompatProfile::HiplV2 => {
+                crate::wire::cover::HostIdPlace::AfterParameters
+            }
             _ => crate::wire::cover::HostIdPlace::TypeOrder,
         }
     }
@@ -62,14 +147,14 @@ impl CompatProfile {
     /// either key of that association (both are known only to the two of
     /// them). Found in live interop; rfc-notes/interop.md.
     pub fn server_hmac_either_key(self) -> bool {
-        self == CompatProfile::Hipl108
+        self.is_hipl()
     }
 
     /// HIPL 1.0.8 as a relay client sends its R1 with RELAY_TO but no
     /// RELAY_HMAC (`hip_xmit_r1` in its `output.c`). Found in live interop;
     /// rfc-notes/interop.md.
     pub fn relay_to_without_hmac(self) -> bool {
-        self == CompatProfile::Hipl108
+        self.is_hipl()
     }
 
     /// R2 signed with HIP_SIGNATURE_2 instead of HIP_SIGNATURE (cutehip README item 4).
@@ -80,12 +165,12 @@ impl CompatProfile {
     /// Accept LOCATOR entries with Locator Length 4 for type 1 (HIPL README, "LOCATOR
     /// details"; RFC 5206 expects 5).
     pub fn accept_short_type1_locator(self) -> bool {
-        self == CompatProfile::Hipl108
+        self.is_hipl()
     }
 
     /// Ignore the Locator Lifetime of all but the first LOCATOR entry (HIPL sends garbage).
     pub fn ignore_extra_locator_lifetimes(self) -> bool {
-        self == CompatProfile::Hipl108
+        self.is_hipl()
     }
 
     /// Answer every LOCATOR(_SET) UPDATE with SEQ + ECHO_REQUEST_SIGNED, even
@@ -94,7 +179,7 @@ impl CompatProfile {
     /// module); to a plain ACK it answers with an UPDATE holding only HMAC and
     /// signature and resends its own for about 10 s (seen live).
     pub fn echo_every_locator_set(self) -> bool {
-        self == CompatProfile::Hipl108
+        self.is_hipl()
     }
 
     /// ACK carries only the low byte of the Update ID (cutehip README item 12).
@@ -109,15 +194,22 @@ impl CompatProfile {
         self != CompatProfile::Cutehip
     }
 
-    /// Feed Kij to the KDF as a minimal big-endian integer (leading zero bytes
-    /// dropped; cutehip README item 9). HIPL 1.0.8 does the same for its
-    /// (HIPv1, MODP) groups: its Kij is what OpenSSL's `DH_compute_key`
-    /// returns, the secret without its leading zero octets
-    /// (`hip_gen_dh_shared_key` in libcore/crypto.c). Once in 256 exchanges
-    /// the secret starts with a zero octet; found live as an I2 whose
-    /// HIP_MAC never verified (rfc-notes/interop.md).
-    pub fn kij_strip_leading_zeros(self) -> bool {
-        matches!(self, CompatProfile::Cutehip | CompatProfile::Hipl108)
+    /// Feed Kij of `group` to the KDF as a minimal big-endian integer
+    /// (leading zero bytes dropped; cutehip README item 9, every group).
+    /// HIPL 1.0.8 does the same for the MODP groups: its Kij is what
+    /// OpenSSL's `DH_compute_key` returns, the secret without its leading
+    /// zero octets (`hip_gen_dh_shared_key` in libcore/crypto.c). Once in
+    /// 256 exchanges the secret starts with a zero octet; found live as an
+    /// I2 whose HIP_MAC never verified (rfc-notes/interop.md). Its ECDH
+    /// secret is OpenSSL 1.0.1's `ECDH_compute_key`, the x coordinate padded
+    /// to the field size (`ecdh_compute_key` in crypto/ecdh/ech_ossl.c), as
+    /// RFC 7401 has it: nothing stripped.
+    pub fn kij_strip_leading_zeros(self, group: DhGroupId) -> bool {
+        let ecdh = matches!(
+            group,
+            DhGroupId::NistP256 | DhGroupId::NistP384 | DhGroupId::NistP521
+        );
+        self == CompatProfile::Cutehip || (self.is_hipl() && !ecdh)
     }
 
     /// The peer re-creates its SAs with the same SPI after a locator change
@@ -125,12 +217,12 @@ impl CompatProfile {
     /// RFC 4303 section 3.3.3. Seen live with HIPL 1.0.8 (it deletes and re-adds
     /// the SA pair on the second and third UPDATE packets).
     pub fn esp_sequence_restarts_on_move(self) -> bool {
-        self == CompatProfile::Hipl108
+        self.is_hipl()
     }
 
-    /// Kij as this peer feeds it to the KDF.
-    pub fn shape_kij(self, kij: &[u8]) -> &[u8] {
-        if self.kij_strip_leading_zeros() {
+    /// Kij of `group` as this peer feeds it to the KDF.
+    pub fn shape_kij(self, group: DhGroupId, kij: &[u8]) -> &[u8] {
+        if self.kij_strip_leading_zeros(group) {
             let z = kij.iter().take_while(|&&b| b == 0).count();
             &kij[z..]
         } else {
@@ -152,7 +244,10 @@ mod tests {
         assert!(!p.r2_uses_signature_2());
         assert!(!p.accept_short_type1_locator());
         assert!(!p.ack_low_byte_only());
-        assert!(!p.kij_strip_leading_zeros());
+        assert!(!p.kij_strip_leading_zeros(DhGroupId::Modp3072));
+        assert_eq!(p.wire_version(Version::V1), Version::V1);
+        assert_eq!(p.rules_version(Version::V2), Version::V2);
+        assert!(!p.v1_with_group_list());
         assert!(!p.esp_sequence_restarts_on_move());
     }
 
@@ -169,7 +264,74 @@ mod tests {
         assert!(!c.esp_sequence_restarts_on_move());
         assert_eq!(h.puzzle_input_order(), PuzzleInputOrder::Rfc);
         // OpenSSL's DH_compute_key drops the secret's leading zero octets.
-        assert_eq!(h.shape_kij(&[0, 0, 7, 0]), &[7, 0]);
-        assert_eq!(CompatProfile::Strict.shape_kij(&[0, 7]), &[0, 7]);
+        let modp = DhGroupId::Modp1536;
+        assert_eq!(h.shape_kij(modp, &[0, 0, 7, 0]), &[7, 0]);
+        assert_eq!(CompatProfile::Strict.shape_kij(modp, &[0, 7]), &[0, 7]);
+        // OpenSSL's ECDH_compute_key pads the x coordinate to the field size.
+        let v2 = CompatProfile::HiplV2;
+        assert_eq!(v2.shape_kij(DhGroupId::NistP384, &[0, 7]), &[0, 7]);
+        assert_eq!(v2.shape_kij(modp, &[0, 7]), &[7]);
+        assert_eq!(c.shape_kij(DhGroupId::NistP384, &[0, 7]), &[7]);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for p in [
+            CompatProfile::Strict,
+            CompatProfile::Hipl108,
+            CompatProfile::HiplV2,
+            CompatProfile::Cutehip,
+        ] {
+            assert_eq!(CompatProfile::from_name(p.name()), Some(p));
+        }
+        assert_eq!(CompatProfile::from_name("openhip"), None);
+    }
+
+    #[test]
+    fn hipl_v2_is_rfc_5201_with_a_2_in_the_header() {
+        let v2 = CompatProfile::HiplV2;
+        assert!(v2.is_hipl() && v2.v1_with_group_list());
+        assert_eq!(v2.rules_version(Version::V2), Version::V1);
+        assert_eq!(v2.wire_version(Version::V1), Version::V2);
+        // Every HIPL quirk holds in its v2 mode too.
+        assert!(v2.accept_short_type1_locator() && v2.esp_sequence_restarts_on_move());
+        assert!(v2.server_hmac_either_key() && v2.echo_every_locator_set());
+        assert!(!CompatProfile::Hipl108.v1_with_group_list());
+    }
+
+    #[test]
+    fn an_orchid_v1_hit_in_a_v2_packet_selects_hipl_v2() {
+        let v1_hit: Hit = "2001:13:a5e3:d6d5:f0c7:ca65:3186:475f".parse().unwrap();
+        let v2_hit: Hit = "2001:20:1234:5678:9abc:def0:1234:5678".parse().unwrap();
+        let d = CompatProfile::detect;
+        assert_eq!(
+            d(CompatProfile::Strict, Version::V2, &v1_hit),
+            CompatProfile::HiplV2
+        );
+        assert_eq!(
+            d(CompatProfile::Hipl108, Version::V2, &v1_hit),
+            CompatProfile::HiplV2
+        );
+        assert_eq!(
+            d(CompatProfile::HiplV2, Version::V1, &v1_hit),
+            CompatProfile::Hipl108
+        );
+        // RFC 7401 packets and v1 packets keep what was configured.
+        assert_eq!(
+            d(CompatProfile::Strict, Version::V2, &v2_hit),
+            CompatProfile::Strict
+        );
+        assert_eq!(
+            d(CompatProfile::Strict, Version::V1, &v1_hit),
+            CompatProfile::Strict
+        );
+        assert_eq!(
+            d(CompatProfile::Cutehip, Version::V2, &v1_hit),
+            CompatProfile::Cutehip
+        );
+        assert_eq!(
+            d(CompatProfile::HiplV2, Version::V2, &v1_hit),
+            CompatProfile::HiplV2
+        );
     }
 }

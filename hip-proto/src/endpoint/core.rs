@@ -33,6 +33,12 @@ use crate::Hit;
 /// (local HIT, peer HIT).
 pub type HitPair = (Hit, Hit);
 
+/// The header version of a packet a handler was given (`dispatch` checked
+/// its header already).
+pub(super) fn inc_wire_version(inc: &Incoming<'_>) -> Version {
+    Packet::new_checked(inc.bytes).map_or(Version::V1, |pk| pk.version())
+}
+
 /// Why [`Endpoint::parse`] refused a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ParseFailure {
@@ -97,6 +103,14 @@ pub struct AssociationInfo {
     pub peer_candidates: Vec<Locator>,
     /// A peer locator being verified (RFC 8046 section 5.4).
     pub verifying: Option<Locator>,
+    /// The compatibility profile the association runs under.
+    pub profile: CompatProfile,
+    /// The profile was chosen from the peer's packets
+    /// ([`CompatProfile::detect`]), not from the configuration.
+    pub profile_detected: bool,
+    /// The version in the header of its packets (HIPL's v2 sends 2 over
+    /// RFC 5201 rules, whose version `version` is).
+    pub wire_version: Version,
 }
 
 /// A HIP endpoint: local identities, R1 generation, associations.
@@ -243,6 +257,14 @@ impl Endpoint {
             .is_some_and(|a| a.pending_locator.is_some() && !a.relay_carries_esp)
     }
 
+    /// The compatibility profile toward `peer`: its association's (which
+    /// may have been chosen from the peer's packets), else the configured one.
+    pub fn peer_profile(&self, local: Hit, peer: Hit) -> CompatProfile {
+        self.assocs
+            .get(&(local, peer))
+            .map_or_else(|| self.cfg.profile_for(&peer), |a| a.profile)
+    }
+
     /// All associations.
     pub fn associations(&self) -> Vec<AssociationInfo> {
         let mut v: Vec<_> = self
@@ -260,6 +282,9 @@ impl Endpoint {
                 udp_port: a.udp_port,
                 peer_candidates: a.peer_candidates.clone(),
                 verifying: a.pending_locator.map(|(l, _)| l),
+                profile: a.profile,
+                profile_detected: a.profile != self.cfg.profile_for(&p),
+                wire_version: a.wire_version(),
             })
             .collect();
         v.sort_by_key(|i| (i.local_hit, i.peer_hit));
@@ -434,37 +459,68 @@ impl Endpoint {
     }
 
     /// A new association entry for `pair`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new_association(
         &self,
         now: Instant,
         pair: HitPair,
         version: Version,
+        profile: CompatProfile,
         local_locator: IpAddr,
         peer_locator: IpAddr,
     ) -> Association {
         Association::new(
             Driver::with_timers(pair.0, pair.1, self.timers.clone(), now),
             version,
-            self.cfg.profile_for(&pair.1),
+            profile,
             local_locator,
             peer_locator,
             Retransmit::new(self.cfg.update_retransmit),
         )
     }
 
-    /// Parses a received packet with the options the sender's profile allows.
-    /// An unknown critical parameter is its own error, carrying the type.
+    /// The compatibility profile a received packet is handled under: its
+    /// association's, else the configured one for the sender, as
+    /// [`CompatProfile::detect`] adjusts it for what the header says.
+    pub(super) fn profile_of(&self, pk: &Packet<&[u8]>) -> CompatProfile {
+        let sender = pk.sender_hit();
+        let base = self
+            .assocs
+            .get(&(pk.receiver_hit(), sender))
+            .map_or_else(|| self.cfg.profile_for(&sender), |a| a.profile);
+        CompatProfile::detect(base, pk.version(), &sender)
+    }
+
+    /// [`Self::profile_of`] for a packet a handler was given (checked by
+    /// `dispatch` already).
+    pub(super) fn incoming_profile(&self, inc: &Incoming<'_>) -> CompatProfile {
+        Packet::new_checked(inc.bytes).map_or(CompatProfile::Strict, |pk| self.profile_of(&pk))
+    }
+
+    /// The version whose rules a received packet follows (RFC 5201 for 1,
+    /// RFC 7401 for 2): its header's, except HIPL's v2
+    /// ([`CompatProfile::rules_version`]).
+    pub(super) fn rules_version(&self, pk: &Packet<&[u8]>) -> Version {
+        self.profile_of(pk).rules_version(pk.version())
+    }
+
+    /// Parses a received packet with the options the sender's profile
+    /// allows. An unknown critical parameter is its own error, carrying the
+    /// type. The result's `version` is the version of the rules it follows
+    /// ([`Self::rules_version`]), which is what every handler works with.
     pub(super) fn parse(&self, pk: &Packet<&[u8]>) -> Result<HipRepr, ParseFailure> {
-        let profile = self.cfg.profile_for(&pk.sender_hit());
+        let profile = self.profile_of(pk);
         let opts = ParseOptions {
             allow_unordered: profile == CompatProfile::Cutehip,
             allow_unknown_critical: false,
-            hipl_private: profile == CompatProfile::Hipl108,
+            hipl_private: profile.is_hipl(),
         };
-        HipRepr::parse(pk, opts).map_err(|e| match e {
+        let mut repr = HipRepr::parse(pk, opts).map_err(|e| match e {
             WireError::UnknownCriticalParam(ty) => ParseFailure::UnknownCritical(ty),
             _ => ParseFailure::Malformed,
-        })
+        })?;
+        repr.version = profile.rules_version(repr.version);
+        Ok(repr)
     }
 
     /// Handles one received HIP packet. Every dropped packet is counted under
@@ -502,8 +558,9 @@ impl Endpoint {
         random: &mut dyn RandomSource,
     ) -> Result<(), DropReason> {
         let pk = Packet::new_checked(inc.bytes).map_err(|_| DropReason::Malformed)?;
-        let version = pk.version();
-        if !matches!(version, Version::V1 | Version::V2) || !self.cfg.versions.contains(&version) {
+        if !matches!(pk.version(), Version::V1 | Version::V2)
+            || !self.cfg.versions.contains(&self.rules_version(&pk))
+        {
             return Err(DropReason::UnsupportedVersion);
         }
         protect::check_checksum(inc.bytes, inc.src, inc.dst, inc.udp_port.is_some())?;
@@ -668,7 +725,7 @@ impl Endpoint {
     /// again, and reports a missing or malformed SOLUTION itself).
     fn i2_puzzle_drop(&self, pk: &Packet<&[u8]>, pair: &HitPair) -> Option<DropReason> {
         let idx = self.identity_index(&pair.0)?;
-        let version = pk.version();
+        let version = self.rules_version(pk);
         if self.identities[idx].version != version {
             return Some(DropReason::NotForUs);
         }
@@ -683,7 +740,7 @@ impl Endpoint {
         }
         let (i, j) = rest.split_at(rest.len() / 2);
         let rhash = super::r1_generation::rhash_for(version, &pair.0)?;
-        let profile = self.cfg.profile_for(&pair.1);
+        let profile = self.profile_of(pk);
         super::solution::check_solution(
             &self.r1.secrets,
             rhash,

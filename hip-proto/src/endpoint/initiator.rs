@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use super::core::{ConnectError, Endpoint, HitPair, Incoming};
+use super::compat::CompatProfile;
+use super::core::{inc_wire_version, ConnectError, Endpoint, HitPair, Incoming};
 use super::counters::DropReason;
 use super::event::{Event, FailReason, HipSuite};
 use super::identity::{peer_public, scheme};
@@ -63,7 +64,10 @@ impl Endpoint {
         let pair: HitPair = (local, peer);
         let mut a = match self.assocs.remove(&pair) {
             Some(a) => a,
-            None => self.new_association(now, pair, version, local_locator, peer_locator),
+            None => {
+                let profile = self.cfg.profile_for(&peer);
+                self.new_association(now, pair, version, profile, local_locator, peer_locator)
+            }
         };
         if !matches!(
             a.driver.state(),
@@ -72,10 +76,11 @@ impl Endpoint {
             self.assocs.insert(pair, a);
             return Ok(());
         }
-        let mut i1 = HipRepr::new(PacketType::I1, version, local, peer);
-        if version != Version::V1 {
-            i1.params
-                .push(ParamRepr::DhGroupList(groups_for(version, &self.cfg)));
+        let mut i1 = HipRepr::new(PacketType::I1, a.wire_version(), local, peer);
+        if version != Version::V1 || a.profile.v1_with_group_list() {
+            i1.params.push(ParamRepr::DhGroupList(groups_for(
+                version, a.profile, &self.cfg,
+            )));
         }
         let bytes = match protect::emit(&i1, local_locator, peer_locator, udp_port.is_some()) {
             Ok(b) => b,
@@ -134,7 +139,7 @@ impl Endpoint {
         if guard.check(counter) == R1Disposition::Stale {
             return Err(DropReason::Replay);
         }
-        let profile = a.profile;
+        let profile = CompatProfile::detect(a.profile, inc_wire_version(inc), &pair.1);
         // The responder's identity and the R1 signature.
         let Some(ParamRepr::HostId(host_id)) = repr.param(ParamType::HostId) else {
             return Err(DropReason::Malformed);
@@ -146,7 +151,7 @@ impl Endpoint {
         protect::check_r1_signature(inc.bytes, repr, &peer_hi, scheme(version))?;
         // Answering an I1 relayed by a rendezvous server (RFC 8004 section 4.3.4).
         self.adopt_r1_source(pair, inc, repr);
-        let choices = match self.r1_choices(repr, idx) {
+        let choices = match self.r1_choices(repr, idx, profile) {
             Ok(c) => c,
             Err(e) => {
                 self.send_notify(pair, inc, e.notify(), &[], random);
@@ -188,7 +193,7 @@ impl Endpoint {
         let keys = derive(
             &KeyInput {
                 rhash,
-                kij: profile.shape_kij(&kij),
+                kij: profile.shape_kij(choices.group, &kij),
                 i: &puzzle.i,
                 j: &j,
                 hit_i: pair.0,
@@ -204,7 +209,12 @@ impl Endpoint {
         .map_err(|_| DropReason::Negotiation)?;
 
         // I2 (section 5.3.3; RFC 7402 section 5.2 for ESP_INFO / ESP_TRANSFORM).
-        let mut i2 = HipRepr::new(PacketType::I2, version, pair.0, pair.1);
+        let mut i2 = HipRepr::new(
+            PacketType::I2,
+            profile.wire_version(version),
+            pair.0,
+            pair.1,
+        );
         i2.params.push(ParamRepr::EspInfo(EspInfo {
             reserved: 0,
             keymat_index: keys.esp.keymat_index,
@@ -274,6 +284,7 @@ impl Endpoint {
             .get_mut(&pair)
             .ok_or(DropReason::UnknownAssociation)?;
         a.r1_guard = guard;
+        a.profile = profile;
         a.rhash = Some(rhash);
         a.peer_hi = Some(peer_hi);
         a.peer_host_id_raw = host_id_raw;
@@ -301,9 +312,14 @@ impl Endpoint {
     }
 
     /// The negotiation an R1 asks for (sections 6.8, 5.2.6-5.2.11).
-    fn r1_choices(&self, repr: &HipRepr, idx: usize) -> Result<R1Choices, NegotiationError> {
+    fn r1_choices(
+        &self,
+        repr: &HipRepr,
+        idx: usize,
+        profile: CompatProfile,
+    ) -> Result<R1Choices, NegotiationError> {
         let version = repr.version;
-        let ours = groups_for(version, &self.cfg);
+        let ours = groups_for(version, profile, &self.cfg);
         let Some(ParamRepr::DiffieHellman(dh)) = repr.param(ParamType::DiffieHellman) else {
             return Err(NegotiationError::NoDhGroup);
         };
@@ -312,12 +328,14 @@ impl Endpoint {
             .iter()
             .find_map(|g| dh.values.iter().find(|v| v.group == *g))
             .ok_or(NegotiationError::NoDhGroup)?;
-        if version != Version::V1 {
+        if version != Version::V1 || profile.v1_with_group_list() {
             let list = match repr.param(ParamType::DhGroupList) {
                 Some(ParamRepr::DhGroupList(l)) => l.clone(),
                 _ => return Err(NegotiationError::NoDhGroup),
             };
             negotiate::initiator_check_dh(&ours, &list, value.group)?;
+        }
+        if version != Version::V1 {
             if let Some(ParamRepr::HitSuiteList(l)) = repr.param(ParamType::HitSuiteList) {
                 let our_suite = self.identities[idx]
                     .hit

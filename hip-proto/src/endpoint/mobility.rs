@@ -138,7 +138,7 @@ impl Endpoint {
             .as_ref()
             .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
         let seq = a.update.next_seq();
-        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         // Mobile-initiated rekey (RFC 8046 section 3.2.2): a new SPI with the move.
         let new_spi = if rekey { fresh } else { a.spi_in };
         r.params.push(ParamRepr::EspInfo(EspInfo {
@@ -276,7 +276,7 @@ impl Endpoint {
         // current one would deprecate the others, RFC 8046 section 5.2).
         a.pending_locator = Some((dst, nonce));
         let seq = a.update.next_seq();
-        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         r.insert_ordered(ParamRepr::Seq(seq));
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
         let sent = self.send_update(now, pair, &mut r, local, dst, random);
@@ -345,7 +345,7 @@ impl Endpoint {
             .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
         let seq = a.update.next_seq();
         let spi = a.spi_in;
-        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         r.params.push(ParamRepr::EspInfo(EspInfo {
             reserved: 0,
             keymat_index: index,
@@ -426,7 +426,7 @@ impl Endpoint {
         };
         a.pending_locator = Some((dst, nonce));
         a.pending_udp_port = Some(udp_port);
-        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         r.params.push(ParamRepr::Seq(a.update.next_seq()));
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
         let Ok(bytes) = self.protect_and_emit_to(pair, &mut r, Some(dst), random) else {

@@ -56,7 +56,12 @@ impl Endpoint {
         if self.keepalive_due(a).is_none_or(|t| t > now) {
             return;
         }
-        let (src, dst, udp, version) = (a.local_locator, a.peer_locator, a.udp_port, a.version);
+        let (src, dst, udp, version) = (
+            a.local_locator,
+            a.peer_locator,
+            a.udp_port,
+            a.wire_version(),
+        );
         let built = self.identity_index(&pair.0).map(|i| {
             let mut r = HipRepr::new(PacketType::Notify, version, pair.0, pair.1);
             r.params.push(ParamRepr::Notification(Notification {

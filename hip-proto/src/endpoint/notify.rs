@@ -34,8 +34,11 @@ impl Endpoint {
         let Some(idx) = self.identity_index(&pair.0) else {
             return;
         };
+        let wire = self
+            .incoming_profile(inc)
+            .wire_version(self.identities[idx].version);
         let id = &self.identities[idx];
-        let mut r = HipRepr::new(PacketType::Notify, id.version, pair.0, pair.1);
+        let mut r = HipRepr::new(PacketType::Notify, wire, pair.0, pair.1);
         r.params.push(ParamRepr::Notification(Notification {
             reserved: 0,
             msg_type: code,
@@ -72,12 +75,13 @@ impl Endpoint {
         if pk.packet_type() == PacketType::Notify || sender.is_null() {
             return;
         }
+        let rules = self.rules_version(pk);
         let idx = if receiver.is_null() && pk.packet_type() == PacketType::I1 {
-            self.default_identity(pk.version())
+            self.default_identity(rules)
         } else {
             self.identity_index(&receiver)
         };
-        let Some(idx) = idx.filter(|&i| self.identities[i].version == pk.version()) else {
+        let Some(idx) = idx.filter(|&i| self.identities[i].version == rules) else {
             return;
         };
         if !self.notify_bucket.allow(now) {

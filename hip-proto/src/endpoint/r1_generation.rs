@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use super::compat::CompatProfile;
 use super::config::{Config, TRANSPORT_FORMAT_ESP};
 use super::identity::LocalIdentity;
 use super::protect::{BuildError, CallerRng};
@@ -82,15 +83,54 @@ pub fn i_len(version: Version, rhash: Rhash) -> usize {
     }
 }
 
-/// The DH groups offered with a version: v1 knows only the MODP groups of RFC 5201.
-pub fn groups_for(version: Version, cfg: &Config) -> Vec<DhGroupId> {
+/// The DH groups offered under a version's rules to a peer with `profile`:
+/// v1 knows only the MODP groups of RFC 5201; HIPL's v2 mode (v1 rules with
+/// a DH_GROUP_LIST) the three groups of its own list, NIST P-384 and the
+/// 3072- and 1536-bit MODP groups (`HIP_DH_GROUP_LIST` in its
+/// libcore/crypto.c; its I2 check refuses any other group).
+pub fn groups_for(version: Version, profile: CompatProfile, cfg: &Config) -> Vec<DhGroupId> {
     cfg.dh_groups
         .iter()
         .copied()
-        .filter(|g| {
-            version != Version::V1 || matches!(g, DhGroupId::Modp1536 | DhGroupId::Modp3072)
+        .filter(|g| match version {
+            Version::V1 if profile.v1_with_group_list() => matches!(
+                g,
+                DhGroupId::NistP384 | DhGroupId::Modp3072 | DhGroupId::Modp1536
+            ),
+            Version::V1 => matches!(g, DhGroupId::Modp1536 | DhGroupId::Modp3072),
+            _ => true,
         })
         .collect()
+}
+
+/// What besides the local HIT and the DH group tells R1 templates apart:
+/// whether R1_COUNTER is sent ([`CompatProfile::r1_has_r1_counter`]) and
+/// whether the R1 is HIPL's v2 one (version 2 header, DH_GROUP_LIST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct R1Flavor {
+    /// R1_COUNTER is included.
+    pub counter: bool,
+    /// Version 2 in the header over v1 rules, with DH_GROUP_LIST
+    /// ([`CompatProfile::v1_with_group_list`]).
+    pub hipl_v2: bool,
+}
+
+impl R1Flavor {
+    /// The R1 a peer with `profile` gets.
+    pub fn for_profile(profile: CompatProfile) -> Self {
+        R1Flavor {
+            counter: profile.r1_has_r1_counter(),
+            hipl_v2: profile.v1_with_group_list(),
+        }
+    }
+
+    fn profile(self) -> CompatProfile {
+        if self.hipl_v2 {
+            CompatProfile::HiplV2
+        } else {
+            CompatProfile::Strict
+        }
+    }
 }
 
 /// Why an R1 could not be served.
@@ -110,8 +150,8 @@ pub enum R1Error {
     Puzzle(#[from] PuzzleSecretError),
 }
 
-/// Templates are kept per local HIT, DH group and whether R1_COUNTER is sent.
-type TemplateKey = (Hit, DhGroupId, bool);
+/// Templates are kept per local HIT, DH group and [`R1Flavor`].
+type TemplateKey = (Hit, DhGroupId, R1Flavor);
 
 /// The precomputed R1s and the puzzle secrets they use.
 #[derive(Debug)]
@@ -184,9 +224,9 @@ impl R1Factory {
         generation: u16,
         hit: &Hit,
         group: DhGroupId,
-        with_counter: bool,
+        flavor: R1Flavor,
     ) -> Option<&R1Template> {
-        let key = (*hit, group, with_counter);
+        let key = (*hit, group, flavor);
         [self.current.get(&key), self.previous.get(&key)]
             .into_iter()
             .flatten()
@@ -201,7 +241,7 @@ impl R1Factory {
         cfg: &Config,
         id: &LocalIdentity,
         group: DhGroupId,
-        with_counter: bool,
+        flavor: R1Flavor,
         initiator: &Hit,
         src: std::net::IpAddr,
         dst: std::net::IpAddr,
@@ -209,10 +249,10 @@ impl R1Factory {
         random: &mut dyn RandomSource,
     ) -> Result<Vec<u8>, R1Error> {
         let generation = self.secrets.generation();
-        let key = (id.hit, group, with_counter);
+        let key = (id.hit, group, flavor);
         if !self.current.contains_key(&key) {
             let cands = self.candidates.get(&id.hit).map_or(&[][..], Vec::as_slice);
-            let t = build_template(cfg, id, group, generation, with_counter, cands, random)?;
+            let t = build_template(cfg, id, group, generation, flavor, cands, random)?;
             self.signed += 1;
             self.current.insert(key, t);
         }
@@ -238,7 +278,7 @@ fn build_template(
     id: &LocalIdentity,
     group: DhGroupId,
     generation: u16,
-    with_counter: bool,
+    flavor: R1Flavor,
     candidates: &[Candidate],
     random: &mut dyn RandomSource,
 ) -> Result<R1Template, R1Error> {
@@ -248,9 +288,11 @@ fn build_template(
     let v1 = id.version == Version::V1;
     let k = cfg.puzzle_difficulty;
     let i_len = i_len(id.version, rhash);
-    let mut r = HipRepr::new(PacketType::R1, id.version, id.hit, Hit([0; 16]));
+    let profile = flavor.profile();
+    let wire = profile.wire_version(id.version);
+    let mut r = HipRepr::new(PacketType::R1, wire, id.hit, Hit([0; 16]));
     let counter = u64::from(generation);
-    if with_counter {
+    if flavor.counter {
         r.params.push(if v1 {
             ParamRepr::R1CounterV1(counter)
         } else {
@@ -263,9 +305,9 @@ fn build_template(
         opaque: [0; 2],
         i: vec![0; i_len],
     }));
-    if !v1 {
+    if !v1 || flavor.hipl_v2 {
         r.params
-            .push(ParamRepr::DhGroupList(groups_for(id.version, cfg)));
+            .push(ParamRepr::DhGroupList(groups_for(id.version, profile, cfg)));
     }
     r.params.push(ParamRepr::DiffieHellman(DiffieHellman {
         values: vec![DhValue {

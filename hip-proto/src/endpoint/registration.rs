@@ -1202,7 +1202,7 @@ impl Endpoint {
             return;
         };
         let seq = a.update.next_seq();
-        let mut r = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         for p in params {
             r.insert_ordered(p);
         }

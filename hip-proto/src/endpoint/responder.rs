@@ -12,7 +12,7 @@ use super::event::{Event, HipSuite};
 use super::identity::{peer_public, scheme};
 use super::negotiate::{self, NegotiationError};
 use super::protect;
-use super::r1_generation::{groups_for, rhash_for};
+use super::r1_generation::{groups_for, rhash_for, R1Flavor};
 use super::random::RandomSource;
 use super::solution::{check_solution, SolutionView};
 use super::spent_puzzles::{Spent, SpentPuzzles};
@@ -61,7 +61,8 @@ impl Endpoint {
                 return Err(DropReason::UnexpectedInState);
             }
         }
-        let groups = groups_for(repr.version, &self.cfg);
+        let profile = self.incoming_profile(inc);
+        let groups = groups_for(repr.version, profile, &self.cfg);
         let offered: Vec<_> = match repr.param(ParamType::DhGroupList) {
             Some(ParamRepr::DhGroupList(l)) => l.clone(),
             _ => Vec::new(),
@@ -79,14 +80,13 @@ impl Endpoint {
             inc.udp_port
         };
         let udp = udp_port.is_some();
-        let with_counter = self.cfg.profile_for(&repr.sender_hit).r1_has_r1_counter();
         let mut bytes = self
             .r1
             .serve(
                 &self.cfg,
                 &self.identities[idx],
                 group,
-                with_counter,
+                R1Flavor::for_profile(profile),
                 &repr.sender_hit,
                 inc.dst,
                 r1_dst,
@@ -125,7 +125,7 @@ impl Endpoint {
         }
         let (hit_r, hit_i) = (repr.receiver_hit, repr.sender_hit);
         let pair: HitPair = (hit_r, hit_i);
-        let profile = self.cfg.profile_for(&hit_i);
+        let profile = self.incoming_profile(inc);
         let Some(ParamRepr::Solution(sol)) = repr.param(ParamType::Solution) else {
             return Err(DropReason::Malformed);
         };
@@ -188,7 +188,12 @@ impl Endpoint {
         })?;
         let template = self
             .r1
-            .template(generation, &hit_r, value.group, profile.r1_has_r1_counter())
+            .template(
+                generation,
+                &hit_r,
+                value.group,
+                R1Flavor::for_profile(profile),
+            )
             .ok_or(DropReason::BadPuzzle)?;
         let kij = template
             .dh
@@ -214,7 +219,7 @@ impl Endpoint {
         let mut keys = derive(
             &KeyInput {
                 rhash,
-                kij: profile.shape_kij(&kij),
+                kij: profile.shape_kij(value.group, &kij),
                 i: &sol.i,
                 j: &sol.j,
                 hit_i,
@@ -248,7 +253,7 @@ impl Endpoint {
         let mac_out = mac_out.integ.to_vec();
 
         // All checks passed: state for this peer starts here.
-        let mut r2 = HipRepr::new(PacketType::R2, version, hit_r, hit_i);
+        let mut r2 = HipRepr::new(PacketType::R2, profile.wire_version(version), hit_r, hit_i);
         r2.params.push(ParamRepr::EspInfo(EspInfo {
             reserved: 0,
             keymat_index: keys.esp.keymat_index,
@@ -302,7 +307,7 @@ impl Endpoint {
             })
             .filter(|o| o.peer_locator != inc.src)
             .map(|o| (o.local_locator, o.peer_locator, o.udp_port));
-        let mut a = self.new_association(now, pair, version, inc.dst, inc.src);
+        let mut a = self.new_association(now, pair, version, profile, inc.dst, inc.src);
         let step = a.driver.apply(now, Input::I2 { ok: true });
         debug_assert_eq!(step.action, Action::SendR2);
         a.version = version;

@@ -82,7 +82,7 @@ impl Endpoint {
             None => u16::try_from(keys.next_index).map_err(|_| RekeyError::KeymatExhausted)?,
         };
         let seq = a.update.next_seq();
-        let mut r = HipRepr::new(PacketType::Update, a.version, local, peer);
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), local, peer);
         r.params.push(ParamRepr::EspInfo(EspInfo {
             reserved: 0,
             keymat_index,
@@ -205,12 +205,17 @@ impl Endpoint {
             }
             SeqDisposition::New => {}
         }
-        let mut reply = HipRepr::new(PacketType::Update, a.version, pair.0, pair.1);
+        let mut reply = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         let mut finished = None;
         let mut inbound_ready = None;
         if let Some(info) = esp_info.filter(|i| i.old_spi != i.new_spi) {
             let profile = a.profile;
             let peer_old = a.peer_dh.as_ref().map(|v| v.public.clone());
+            // A rekey keeps the base exchange's group (RFC 7402 section 6.9.1).
+            let dh_group = a
+                .peer_dh
+                .as_ref()
+                .map_or(crate::registry::DhGroupId::Modp3072, |v| v.group);
             match a.rekey.take() {
                 // The answer to our rekey: its ACK matched our SEQ.
                 Some(mut r) if acked => {
@@ -224,7 +229,7 @@ impl Endpoint {
                     match kij {
                         Some(kij) => {
                             let keys = a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
-                            let kij = Zeroizing::new(profile.shape_kij(&kij).to_vec());
+                            let kij = Zeroizing::new(profile.shape_kij(dh_group, &kij).to_vec());
                             // Our inbound SA, announced early with continued
                             // KEYMAT or not at all, gets the fresh keys before
                             // the peer can use it (it switches on our ACK).
@@ -266,7 +271,10 @@ impl Endpoint {
                     )?;
                     a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
                     let (fresh_kij, keymat_index) = match kij {
-                        Some(kij) => (Some(Zeroizing::new(profile.shape_kij(&kij).to_vec())), 0),
+                        Some(kij) => (
+                            Some(Zeroizing::new(profile.shape_kij(dh_group, &kij).to_vec())),
+                            0,
+                        ),
                         None => (None, info.keymat_index),
                     };
                     let our_seq = a.update.next_seq();
