@@ -532,16 +532,12 @@ impl Config {
                         .ok_or_else(|| err("expected profile = HIT NAME".into()))?;
                     let ip: std::net::Ipv6Addr =
                         h.parse().map_err(|_| err(format!("bad HIT {h:?}")))?;
-                    let p = match name.trim() {
-                        "strict" | "rfc" => CompatProfile::Strict,
-                        "hipl" | "hipl-1.0.8" => CompatProfile::Hipl108,
-                        "cutehip" => CompatProfile::Cutehip,
-                        other => {
-                            return Err(err(format!(
-                                "unknown profile {other:?} (strict, hipl or cutehip)"
-                            )))
-                        }
-                    };
+                    let p = CompatProfile::from_name(name.trim()).ok_or_else(|| {
+                        err(format!(
+                            "unknown profile {:?} (strict, hipl, hipl-v2 or cutehip)",
+                            name.trim()
+                        ))
+                    })?;
                     c.profiles.push((Hit::from(ip), p));
                 }
                 "services" => {

@@ -136,6 +136,15 @@ pub struct HaInfo {
     /// A peer locator being verified (RFC 8046 section 5.4), if any.
     #[serde(default)]
     pub verifying_locator: Option<String>,
+    /// The HIP version in the association's packet headers.
+    #[serde(default)]
+    pub hip_version: u8,
+    /// The compatibility profile (hipd.conf `profile` names).
+    #[serde(default)]
+    pub profile: String,
+    /// The profile was chosen from the peer's packets, not configured.
+    #[serde(default)]
+    pub profile_detected: bool,
 }
 
 /// One peer database entry.

@@ -25,6 +25,9 @@ pub struct HipEngine {
     /// NAT mode of new exchanges: over UDP port 10500 (RFC 5770) with
     /// `plain-udp`, raw IP 139 otherwise.
     nat: crate::config::NatMode,
+    /// Profiles chosen from a peer's packets (`CompatProfile::detect`),
+    /// per peer HIT while it has an association.
+    detected: std::collections::HashMap<Hit, hip_proto::endpoint::CompatProfile>,
 }
 
 fn os_random(b: &mut [u8]) {
@@ -166,6 +169,7 @@ impl HipEngine {
             ep,
             origin: Instant::now(),
             nat,
+            detected: Default::default(),
         })
     }
 
@@ -196,6 +200,13 @@ impl HipEngine {
                     ..
                 } => {
                     tracing::info!(peer = %peer_hit, ?version, suite = ?esp.suite, "HIP association established");
+                    let profile = self.ep.peer_profile(local_hit, peer_hit);
+                    if profile != self.ep.config().profile_for(&peer_hit) {
+                        tracing::info!(peer = %peer_hit, profile = profile.name(), "compatibility profile chosen from the peer's packets (not configured)");
+                        self.detected.insert(peer_hit, profile);
+                    } else {
+                        self.detected.remove(&peer_hit);
+                    }
                     // A Responder in R2-SENT, or an Initiator checking the
                     // Responder's NAT mapping (through a relay): what it
                     // sends now would be lost, it waits.
@@ -207,7 +218,7 @@ impl HipEngine {
                         locator: peer_locator,
                         local_locator,
                         udp_port,
-                        icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
+                        icv_len: full_icv(&self.profile(peer_hit)),
                         esp,
                         lsis: None,
                         awaiting_peer,
@@ -232,7 +243,7 @@ impl HipEngine {
                             locator: relay.map_or(a.peer_locator, |r| r.ip()),
                             local_locator: a.local_locator,
                             udp_port: relay.map_or(a.udp_port, |r| Some(r.port())),
-                            icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
+                            icv_len: full_icv(&self.profile(peer_hit)),
                             esp,
                             lsis: None,
                             awaiting_peer: false,
@@ -249,7 +260,7 @@ impl HipEngine {
                     suite,
                     spi,
                     keys,
-                    icv_len: full_icv(&self.ep.config().profile_for(&peer_hit)),
+                    icv_len: full_icv(&self.profile(peer_hit)),
                 }),
                 Event::PathConfirmed { peer_hit, .. } => {
                     out.push(Action::PathConfirmed { peer: peer_hit })
@@ -294,7 +305,10 @@ impl HipEngine {
                         udp_port,
                     })
                 }
-                Event::Closed { peer_hit } => out.push(Action::Closed { peer: peer_hit }),
+                Event::Closed { peer_hit } => {
+                    self.detected.remove(&peer_hit);
+                    out.push(Action::Closed { peer: peer_hit })
+                }
                 Event::Failed { peer_hit, reason } => {
                     tracing::warn!(peer = %peer_hit, ?reason, "HIP association failed; its SAs are removed, the next packet starts a new base exchange");
                     out.push(Action::Closed { peer: peer_hit })
@@ -323,15 +337,19 @@ impl HipEngine {
         out
     }
 
+    /// The compatibility profile toward `peer`: the one chosen from its
+    /// packets, else the configured one.
+    fn profile(&self, peer: Hit) -> hip_proto::endpoint::CompatProfile {
+        self.detected
+            .get(&peer)
+            .copied()
+            .unwrap_or_else(|| self.ep.config().profile_for(&peer))
+    }
+
     /// After a locator change a `hipl` peer restarts its ESP counter on the
     /// same SPI (`CompatProfile::esp_sequence_restarts_on_move`).
     fn sequence_restart(&self, peer: Hit, out: &mut Vec<Action>) {
-        if self
-            .ep
-            .config()
-            .profile_for(&peer)
-            .esp_sequence_restarts_on_move()
-        {
+        if self.profile(peer).esp_sequence_restarts_on_move() {
             out.push(Action::ExpectSequenceRestart { peer });
         }
     }
@@ -781,6 +799,9 @@ impl ProtocolEngine for HipEngine {
                 peer_hostname: String::new(),
                 candidate_locators: a.peer_candidates.iter().map(|l| l.to_string()).collect(),
                 verifying_locator: a.verifying.map(|l| l.to_string()),
+                hip_version: a.wire_version.value(),
+                profile: a.profile.name().to_string(),
+                profile_detected: a.profile_detected,
             })
             .collect()
     }

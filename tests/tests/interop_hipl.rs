@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 struct Hipl {
     prefix: PathBuf,
     confdir: PathBuf,
+    /// `HIPL_VERSION`: HIPL's `default-hip-version` (1, or 2 for its HIPv2
+    /// mode, which hipd meets with the `hipl-v2` profile).
+    version: u8,
 }
 
 fn hipl() -> Option<Hipl> {
@@ -38,7 +41,15 @@ fn hipl() -> Option<Hipl> {
         .all(|b| prefix.join("sbin").join(b).is_file());
     let confdir =
         std::env::var_os("HIPL_CONFDIR").map_or_else(|| prefix.join("etc/hip"), PathBuf::from);
-    ok.then_some(Hipl { prefix, confdir })
+    let version = match std::env::var("HIPL_VERSION").as_deref() {
+        Ok("2") => 2,
+        _ => 1,
+    };
+    ok.then_some(Hipl {
+        prefix,
+        confdir,
+        version,
+    })
 }
 
 fn shared_keys() -> Option<PathBuf> {
@@ -117,7 +128,10 @@ impl HiplHost {
         // As for the recorded captures: no DNS updates, NAT set per run.
         std::fs::write(
             h.confdir.join("hipd.conf"),
-            "nsupdate off\nnat none\ndebug all\n",
+            format!(
+                "nsupdate off\nnat none\ndebug all\ndefault-hip-version {}\n",
+                h.version
+            ),
         )
         .map_err(|e| e.to_string())?;
         // HIPL's HIT device: a veth end named dummy0, up, without DAD.
@@ -238,7 +252,8 @@ fn ours_established(ns: &Netns, h: &Hipd) -> bool {
 
 fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
     let label = format!(
-        "{} {} / hipr {} / {}",
+        "{}{} {} / hipr {} / {}",
+        if hipl.version == 2 { "v2 " } else { "" },
         match run.path {
             Path4::V6 => "IPv6",
             Path4::V4 => "IPv4",
@@ -288,7 +303,14 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
     if run.path == Path4::V4Udp {
         hl.hipconf(&b, &["daemon", "nat", "plain-udp"]);
     }
-    let mut conf = format!("profile = {} hipl\n", hl.hit);
+    // HIPL's v2 mode: configured where hipd initiates (its I1 must be
+    // HIPL's), left to detection where HIPL does (an ORCHIDv1 HIT in a
+    // version-2 I1 names it).
+    let mut conf = match (hipl.version, run.hipr_initiates) {
+        (2, true) => format!("profile = {} hipl-v2\n", hl.hit),
+        (2, false) => String::new(),
+        _ => format!("profile = {} hipl\n", hl.hit),
+    };
     if run.path == Path4::V4Udp {
         conf.push_str("udp_encap = yes\n");
     }
@@ -322,6 +344,39 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
         ours_established(&a, &h) && hl.established(&b)
     });
     m.push((label.clone(), "base exchange (both ESTABLISHED)", bex));
+    if hipl.version == 2 {
+        let ha = h.hipconf_ok(&a, &["daemon", "get", "ha", "all", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&ha).unwrap_or_default();
+        let first = v
+            .as_array()
+            .and_then(|l| l.first().cloned())
+            .or_else(|| {
+                v["associations"]
+                    .as_array()
+                    .and_then(|l| l.first().cloned())
+            })
+            .unwrap_or_default();
+        let detected = !run.hipr_initiates;
+        m.push((
+            label.clone(),
+            if detected {
+                "get ha: version 2, hipl-v2 chosen from HIPL's packets"
+            } else {
+                "get ha: version 2, hipl-v2 as configured"
+            },
+            first["hip_version"] == 2
+                && first["profile"] == "hipl-v2"
+                && first["profile_detected"] == detected,
+        ));
+        if detected {
+            m.push((
+                label.clone(),
+                "hipd log names the chosen profile",
+                h.log_text()
+                    .contains("compatibility profile chosen from the peer's packets"),
+            ));
+        }
+    }
     m.push((label.clone(), "ping6 HIT from the initiator", first >= 3));
     let back = if run.hipr_initiates {
         ping(&b, &ours, 3)

@@ -80,6 +80,47 @@ fn every_capture_decodes_and_every_signature_verifies() {
     assert!(sigs > 200, "only {sigs} signatures");
 }
 
+/// Live captures of peers talking to hipd, kept in the tree so that CI
+/// checks them without the peers or ../shared: every HIP packet decodes,
+/// every signature and HIT verifies, and HIPL's HIPv2 packets carry version
+/// 2 (hip-proto/tests/fixtures; rfc-notes/interop.md).
+#[test]
+fn kept_live_captures_decode_and_every_signature_verifies() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hip-proto/tests/fixtures");
+    let mut files = 0;
+    for f in captures(&dir) {
+        files += 1;
+        let r = inspect_pcap(&std::fs::read(&f).unwrap(), &Options::default()).unwrap();
+        assert!(!r.hip.is_empty(), "{}", f.display());
+        assert_eq!(r.failures(), 0, "{}: {:#?}", f.display(), r.hip);
+        for p in r.hip.iter().filter(|p| p.packet_type != "I1") {
+            assert!(
+                matches!(p.signature, Check::Ok(_)),
+                "{} #{} {}: {:?}",
+                f.display(),
+                p.frame,
+                p.packet_type,
+                p.signature
+            );
+        }
+    }
+    assert!(files >= 3, "only {files} kept captures");
+    let v2 = dir.join("hipl-1.0.8-v2-with-hipd.pcap");
+    let text = Command::new(env!("CARGO_BIN_EXE_hip-inspect"))
+        .arg(&v2)
+        .output()
+        .expect("hip-inspect");
+    assert!(text.status.success());
+    let out = String::from_utf8_lossy(&text.stdout);
+    for ty in ["I1", "R1", "I2", "R2", "Update", "Close", "CloseAck"] {
+        assert!(
+            out.contains(&format!("HIPv2 {ty} ")),
+            "a version-2 {ty} missing from the kept HIPL v2 capture"
+        );
+    }
+    assert!(!out.contains("HIPv1"), "a version-1 packet in HIPL's v2 exchange");
+}
+
 #[test]
 fn strict_rfc_profile_flags_cutehips_puzzle_order() {
     let Some(dir) = interop_dir() else { return };

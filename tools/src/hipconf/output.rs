@@ -96,6 +96,17 @@ pub fn ha_all(has: &[HaInfo], regs: &[RegistrationInfo]) -> String {
         if let Some(v) = &h.verifying_locator {
             let _ = writeln!(o, " Peer  IP being verified: {}", expanded(v));
         }
+        if h.hip_version != 0 {
+            let _ = writeln!(o, " HIP version: {}", h.hip_version);
+        }
+        if !h.profile.is_empty() && h.profile != "strict" {
+            let how = if h.profile_detected {
+                "chosen from the peer's packets"
+            } else {
+                "configured"
+            };
+            let _ = writeln!(o, " Peer  compatibility profile: {} ({how})", h.profile);
+        }
     }
     // Registrations (RFC 8003), ours at servers and our clients'.
     for r in regs {
@@ -244,6 +255,9 @@ mod tests {
             peer_hostname: String::new(),
             candidate_locators: Vec::new(),
             verifying_locator: None,
+            hip_version: 0,
+            profile: String::new(),
+            profile_detected: false,
         };
         let t = ha_all(&[ha], &[]);
         assert!(t.starts_with("HA is ESTABLISHED\n Shotgun mode is off.\n"));
