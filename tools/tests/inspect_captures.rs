@@ -118,7 +118,10 @@ fn kept_live_captures_decode_and_every_signature_verifies() {
             "a version-2 {ty} missing from the kept HIPL v2 capture"
         );
     }
-    assert!(!out.contains("HIPv1"), "a version-1 packet in HIPL's v2 exchange");
+    assert!(
+        !out.contains("HIPv1"),
+        "a version-1 packet in HIPL's v2 exchange"
+    );
 }
 
 #[test]

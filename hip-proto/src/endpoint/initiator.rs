@@ -193,7 +193,7 @@ impl Endpoint {
         let keys = derive(
             &KeyInput {
                 rhash,
-                kij: profile.shape_kij(choices.group, &kij),
+                kij: &profile.shape_kij(choices.group, &kij),
                 i: &puzzle.i,
                 j: &j,
                 hit_i: pair.0,

@@ -219,7 +219,7 @@ impl Endpoint {
         let mut keys = derive(
             &KeyInput {
                 rhash,
-                kij: profile.shape_kij(value.group, &kij),
+                kij: &profile.shape_kij(value.group, &kij),
                 i: &sol.i,
                 j: &sol.j,
                 hit_i,

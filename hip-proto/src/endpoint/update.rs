@@ -21,7 +21,6 @@ use crate::association::{Input, Instant, PendingRekey, SeqDisposition, State};
 use crate::registry::PacketType;
 use crate::wire::{EspInfo, HipRepr, ParamRepr, ParamType};
 use crate::Hit;
-use zeroize::Zeroizing;
 
 /// Why a rekey could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,6 +175,13 @@ impl Endpoint {
         a.driver.apply(now, Input::Update { ok: true });
         a.peer_has_r2();
         let Some(seq) = seq else {
+            // An address check without SEQ (profile `openhip`): echoed.
+            if a.profile.echo_without_seq() && has_echo_request(repr) {
+                self.echo_back(pair, inc, repr, random)?;
+                if !acked {
+                    return Ok(());
+                }
+            }
             // ACK-only UPDATE: the third message of a peer-started rekey.
             if !acked {
                 return Err(DropReason::Replay);
@@ -229,7 +235,7 @@ impl Endpoint {
                     match kij {
                         Some(kij) => {
                             let keys = a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
-                            let kij = Zeroizing::new(profile.shape_kij(dh_group, &kij).to_vec());
+                            let kij = profile.shape_kij(dh_group, &kij);
                             // Our inbound SA, announced early with continued
                             // KEYMAT or not at all, gets the fresh keys before
                             // the peer can use it (it switches on our ACK).
@@ -271,10 +277,7 @@ impl Endpoint {
                     )?;
                     a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
                     let (fresh_kij, keymat_index) = match kij {
-                        Some(kij) => (
-                            Some(Zeroizing::new(profile.shape_kij(dh_group, &kij).to_vec())),
-                            0,
-                        ),
+                        Some(kij) => (Some(profile.shape_kij(dh_group, &kij)), 0),
                         None => (None, info.keymat_index),
                     };
                     let our_seq = a.update.next_seq();
@@ -337,9 +340,10 @@ impl Endpoint {
             reply.insert_ordered(ParamRepr::EchoResponseSigned(e.clone()));
         }
         self.locator_verified(pair, repr);
-        let bytes = self
+        let mut bytes = self
             .protect_and_emit_to(pair, &mut reply, verify_at, random)
             .map_err(|_| DropReason::Policy)?;
+        append_unsigned_echoes(&mut bytes, repr)?;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
         a.update_reply = Some(bytes.clone());
         if reply.param(ParamType::Seq).is_some() {
@@ -364,6 +368,30 @@ impl Endpoint {
         if let Some(r) = finished {
             self.finish_rekey(now, pair, *r)?;
         }
+        Ok(())
+    }
+
+    /// Answers the echo requests of an UPDATE without SEQ with an UPDATE
+    /// without SEQ from the address it reached us at
+    /// ([`super::CompatProfile::echo_without_seq`]).
+    fn echo_back(
+        &mut self,
+        pair: HitPair,
+        inc: &Incoming<'_>,
+        repr: &HipRepr,
+        random: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
+        let a = self.assocs.get(&pair).ok_or(DropReason::NotPeer)?;
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
+        if let Some(ParamRepr::EchoRequestSigned(e)) = repr.param(ParamType::EchoRequestSigned) {
+            r.insert_ordered(ParamRepr::EchoResponseSigned(e.clone()));
+        }
+        let mut bytes = self
+            .protect_and_emit_to(pair, &mut r, Some(inc.src), random)
+            .map_err(|_| DropReason::Policy)?;
+        append_unsigned_echoes(&mut bytes, repr)?;
+        self.counters.update_echoed += 1;
+        self.transmit(inc.dst, inc.src, inc.udp_port, bytes);
         Ok(())
     }
 
@@ -401,5 +429,205 @@ impl Endpoint {
             esp,
         });
         Ok(())
+    }
+}
+
+/// Does `repr` ask for an echo (RFC 7401 sections 5.2.20-5.2.21)?
+fn has_echo_request(repr: &HipRepr) -> bool {
+    repr.params.iter().any(|p| {
+        matches!(
+            p,
+            ParamRepr::EchoRequestSigned(_) | ParamRepr::EchoRequestUnsigned(_)
+        )
+    })
+}
+
+/// ECHO_RESPONSE_UNSIGNED for each ECHO_REQUEST_UNSIGNED of `repr`, after
+/// the signature of our already protected answer `bytes` (RFC 7401 section
+/// 5.2.21: the response carries the request's data unchanged; unsigned
+/// parameters are outside HIP_MAC and HIP_SIGNATURE). OpenHIP 0.9 checks
+/// our new address with one (`hip_send_update` in its
+/// protocol/hip_output.c). The checksum is set when the packet is queued.
+fn append_unsigned_echoes(bytes: &mut Vec<u8>, repr: &HipRepr) -> Result<(), DropReason> {
+    for p in &repr.params {
+        if let ParamRepr::EchoRequestUnsigned(d) = p {
+            let echo = ParamRepr::EchoResponseUnsigned(d.clone());
+            super::rendezvous::append_param(bytes, &echo).map_err(|_| DropReason::Policy)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::hi::{HostIdentity, KeySpec};
+    use crate::endpoint::protect;
+    use crate::endpoint::{CompatProfile, Config, LocalIdentity};
+    use crate::registry::Version;
+    use std::net::IpAddr;
+
+    fn rng(seed: u64) -> impl FnMut(&mut [u8]) {
+        let mut x = seed | 1;
+        move |b: &mut [u8]| {
+            for o in b.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *o = x as u8;
+            }
+        }
+    }
+
+    /// Two established endpoints whose profile for each other is `profile`.
+    fn pair(profile: CompatProfile) -> (Endpoint, Endpoint, HitPair, impl FnMut(&mut [u8])) {
+        let mut r = rng(7);
+        let id = |r: &mut dyn RandomSource| {
+            let hi = HostIdentity::generate(KeySpec::EcdsaP256, &mut protect::CallerRng(r))
+                .expect("key");
+            LocalIdentity::new(hi, Version::V1).expect("identity")
+        };
+        let (ia, ib) = (id(&mut r), id(&mut r));
+        let (ha, hb) = (ia.hit, ib.hit);
+        let cfg = |peer| {
+            let mut c = Config::default();
+            c.peer_profiles.insert(peer, profile);
+            c
+        };
+        let mut a = Endpoint::new(cfg(hb), &mut r).expect("a");
+        let mut b = Endpoint::new(cfg(ha), &mut r).expect("b");
+        a.add_identity(ia);
+        b.add_identity(ib);
+        let (la, lb): (IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let t = Instant(1_000_000_000);
+        a.connect(t, ha, hb, la, lb, None).expect("connect");
+        for _ in 0..4 {
+            shuttle(&mut a, &mut b, t, &mut r);
+            shuttle(&mut b, &mut a, t, &mut r);
+        }
+        assert_eq!(a.state(ha, hb), State::Established);
+        b.data_received(t, hb, ha);
+        (a, b, (ha, hb), r)
+    }
+
+    /// Hands `from`'s transmits to `to`; returns them.
+    fn shuttle(
+        from: &mut Endpoint,
+        to: &mut Endpoint,
+        t: Instant,
+        r: &mut dyn RandomSource,
+    ) -> Vec<crate::endpoint::Transmit> {
+        let mut v = Vec::new();
+        while let Some(x) = from.poll_transmit() {
+            let _ = to.handle_checked(
+                t,
+                Incoming {
+                    src: x.src,
+                    dst: x.dst,
+                    udp_port: x.udp_port,
+                    bytes: &x.bytes,
+                },
+                r,
+            );
+            v.push(x);
+        }
+        while from.poll_event().is_some() {}
+        v
+    }
+
+    /// A protected UPDATE from `a` with `params` and ECHO_REQUEST_UNSIGNED
+    /// `nonce` after its signature, as OpenHIP sends its address checks.
+    fn check_update(
+        a: &Endpoint,
+        pair: HitPair,
+        params: Vec<ParamRepr>,
+        nonce: &[u8],
+        r: &mut dyn RandomSource,
+    ) -> Vec<u8> {
+        let mut u = HipRepr::new(PacketType::Update, Version::V1, pair.0, pair.1);
+        for p in params {
+            u.insert_ordered(p);
+        }
+        let mut bytes = a
+            .protect_and_emit_to(pair, &mut u, None, r)
+            .expect("protect");
+        let req = ParamRepr::EchoRequestUnsigned(nonce.to_vec());
+        crate::endpoint::rendezvous::append_param(&mut bytes, &req).expect("append");
+        bytes
+    }
+
+    fn deliver(
+        to: &mut Endpoint,
+        bytes: &[u8],
+        r: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
+        let (s, d): (IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let mut b = bytes.to_vec();
+        crate::wire::checksum::fill(&mut b, s, d);
+        to.handle_checked(
+            Instant(2_000_000_000),
+            Incoming {
+                src: s,
+                dst: d,
+                udp_port: None,
+                bytes: &b,
+            },
+            r,
+        )
+    }
+
+    fn unsigned_echoes(t: &crate::endpoint::Transmit) -> Vec<Vec<u8>> {
+        HipRepr::parse_bytes(&t.bytes)
+            .expect("parses")
+            .params
+            .into_iter()
+            .filter_map(|p| match p {
+                ParamRepr::EchoResponseUnsigned(d) => Some(d),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_unsigned_echo_request_in_an_update_with_seq_is_echoed() {
+        let (a, mut b, pair, mut r) = pair(CompatProfile::Strict);
+        let u = check_update(&a, pair, vec![ParamRepr::Seq(1)], b"nonce-1", &mut r);
+        deliver(&mut b, &u, &mut r).expect("accepted");
+        let out: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(unsigned_echoes(&out[0]), vec![b"nonce-1".to_vec()]);
+    }
+
+    #[test]
+    fn an_echo_without_seq_is_answered_only_under_the_openhip_profile() {
+        for (profile, answered) in [
+            (CompatProfile::OpenHip, true),
+            (CompatProfile::Strict, false),
+        ] {
+            let (a, mut b, pair, mut r) = pair(profile);
+            let u = check_update(&a, pair, vec![], b"nonce-2", &mut r);
+            let res = deliver(&mut b, &u, &mut r);
+            let out: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+            if answered {
+                assert!(res.is_ok(), "{res:?}");
+                assert_eq!(out.len(), 1);
+                assert_eq!(unsigned_echoes(&out[0]), vec![b"nonce-2".to_vec()]);
+                let rep = HipRepr::parse_bytes(&out[0].bytes).unwrap();
+                assert!(
+                    rep.param(ParamType::Seq).is_none(),
+                    "the answer needs no ACK"
+                );
+                assert_eq!(b.counters().update_echoed, 1);
+            } else {
+                assert_eq!(res, Err(DropReason::Replay));
+                assert!(out.is_empty());
+            }
+        }
     }
 }
