@@ -60,6 +60,10 @@ pub struct Association {
     /// (a verified locator change): an R2 arriving now is a late copy,
     /// never a path to check.
     pub moved: bool,
+    /// The peer's last LOCATOR_SET left out the locator in use: once the
+    /// new one is verified, the old one is not kept as a failover candidate
+    /// (RFC 8046 section 5.2: addresses no longer listed are deprecated).
+    pub peer_locator_withdrawn: bool,
     /// Initiator: the R1 came from a Data Relay that forwards our ESP (the
     /// Responder offered it as a relayed candidate, RFC 9028 section 4.12),
     /// so data may flow while a direct path is checked.
@@ -250,6 +254,7 @@ impl Association {
             via_relay: None,
             peer_transport_candidate: None,
             moved: false,
+            peer_locator_withdrawn: false,
             relay_carries_esp: false,
         }
     }

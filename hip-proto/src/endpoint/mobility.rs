@@ -474,6 +474,7 @@ impl Endpoint {
         // set no longer lists are deprecated: no longer failover candidates,
         // and no longer a home path to return to.
         a.peer_candidates.retain(|c| listed.contains(c));
+        a.peer_locator_withdrawn = !listed.contains(&a.peer_locator);
         if a.home.is_some_and(|(_, r)| !listed.contains(&r)) {
             a.home = None;
         }
@@ -583,9 +584,12 @@ impl Endpoint {
             }
             a.moved = true;
             // The previous locator stays a candidate (failover and back);
-            // not the one a restarted peer used before it lost its state.
+            // not the one a restarted peer used before it lost its state,
+            // nor one the peer's LOCATOR_SET no longer lists (seen live with
+            // OpenHIP: hipd probed the address it had moved away from).
             a.peer_candidates.retain(|c| *c != addr);
-            if from_i2.is_none() && !a.peer_candidates.contains(&old) {
+            let withdrawn = std::mem::take(&mut a.peer_locator_withdrawn);
+            if from_i2.is_none() && !withdrawn && !a.peer_candidates.contains(&old) {
                 a.peer_candidates.push(old);
             }
             if a.home == Some((a.local_locator, addr)) {
