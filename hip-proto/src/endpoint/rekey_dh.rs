@@ -124,7 +124,6 @@ mod tests {
     /// UPDATE may carry.
     #[test]
     fn received_value_is_checked() {
-        use crate::association::timer::Retransmit;
         use crate::association::{Driver, Instant};
         use crate::endpoint::{CompatProfile, Config};
         use crate::registry::{PacketType, Version};
@@ -139,7 +138,6 @@ mod tests {
             CompatProfile::Strict,
             loc,
             loc,
-            Retransmit::new(cfg.update_retransmit),
         );
         let value = |group| DhValue {
             group,
