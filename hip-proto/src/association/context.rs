@@ -10,7 +10,7 @@ use super::keys::AssociationKeys;
 use super::replay::{CloseNonce, R1CounterGuard};
 use super::timer::Retransmit;
 use super::update::UpdateSeq;
-use crate::crypto::dh::DhKeyPair;
+use crate::crypto::dh::{DhKeyPair, DhSecret};
 use crate::crypto::hi::HostIdPublic;
 use crate::crypto::rhash::Rhash;
 use crate::endpoint::compat::CompatProfile;
@@ -139,10 +139,10 @@ pub struct Association {
     /// relay-given, server-reflexive address, RFC 9028 section 4.7.2),
     /// checked after the base exchange. Boxed: rare.
     pub peer_transport_candidate: Option<Box<std::net::SocketAddr>>,
-    /// Our current Diffie-Hellman key pair: the one of the base exchange, then
-    /// of the last rekey that brought a new one. Used when a rekey brings only
-    /// the peer's new key (RFC 7402 section 6.10 step 1).
-    pub dh: Option<DhKeyPair>,
+    /// Our current Diffie-Hellman private key: the one of the base exchange,
+    /// then of the last rekey that brought a new one. Used when a rekey
+    /// brings only the peer's new key (RFC 7402 section 6.10 step 1).
+    pub dh: Option<DhSecret>,
     /// The peer's current public DH value and the negotiated group, likewise.
     pub peer_dh: Option<DhValue>,
     /// HIP and ESP keys.

@@ -196,7 +196,7 @@ impl Endpoint {
             .map_err(|_| DropReason::Malformed)?;
         let host_id_raw = template.host_id_raw.clone();
         // Kept for a later rekey that brings only the peer's new DH key.
-        let own_dh = template.dh.clone();
+        let own_dh = template.dh.secret().clone();
         let peer_dh = value.clone();
         // 3. Negotiation against what our R1 offered.
         let hip = match self.i2_choices(repr) {

@@ -376,7 +376,7 @@ impl Endpoint {
         // The new keys go to the SA store; only the parameters stay.
         keys.esp = crate::association::keys::EspState::from(&esp);
         if let Some(dh) = r.dh {
-            a.dh = Some(dh);
+            a.dh = Some(dh.into_secret());
         }
         if let (Some(public), Some(v)) = (r.peer_dh, a.peer_dh.as_mut()) {
             v.public = public;
