@@ -65,7 +65,7 @@ impl Endpoint {
         if a.driver.state() != State::Established {
             return Err(RekeyError::NotEstablished);
         }
-        if a.update_packet.is_some() {
+        if a.upd().update_packet.is_some() {
             return Err(RekeyError::Busy);
         }
         let keys = a.keys.as_ref().ok_or(RekeyError::NotEstablished)?;
@@ -80,7 +80,7 @@ impl Endpoint {
             Some(_) => 0,
             None => u16::try_from(keys.next_index).map_err(|_| RekeyError::KeymatExhausted)?,
         };
-        let seq = a.update.next_seq();
+        let seq = a.upd_mut().update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.wire_version(), local, peer);
         r.params.push(ParamRepr::EspInfo(EspInfo {
             reserved: 0,
@@ -120,8 +120,8 @@ impl Endpoint {
             .assocs
             .get_mut(&pair)
             .ok_or(RekeyError::NotEstablished)?;
-        a.update_packet = Some(bytes.clone());
-        a.update_retx.start(now);
+        a.upd_mut().update_packet = Some(bytes.clone());
+        a.upd_mut().update_retx.start(now);
         let (s, d, u) = (a.local_locator, a.peer_locator, a.udp_port);
         self.transmit(s, d, u, bytes);
         Ok(())
@@ -157,10 +157,10 @@ impl Endpoint {
         let mut acked = false;
         if let Some(ParamRepr::Ack(ids)) = repr.param(ParamType::Ack) {
             for id in ids {
-                if a.update.on_ack(*id, low_byte).is_ok() {
+                if a.upd_mut().update.on_ack(*id, low_byte).is_ok() {
                     acked = true;
-                    a.update_retx.stop();
-                    a.update_packet = None;
+                    a.upd_mut().update_retx.stop();
+                    a.upd_mut().update_packet = None;
                 }
             }
         }
@@ -197,7 +197,7 @@ impl Endpoint {
             self.locator_verified(pair, repr);
             return Ok(());
         };
-        let disposition = a.update.on_seq(seq);
+        let disposition = a.upd_mut().update.on_seq(seq);
         if !matches!(disposition, SeqDisposition::Stale) {
             self.adopt_udp_port(pair, inc.src, inc.udp_port);
         }
@@ -206,7 +206,7 @@ impl Endpoint {
             SeqDisposition::Stale => return Err(DropReason::Replay),
             SeqDisposition::Retransmission => {
                 self.counters.update_resent += 1;
-                self.resend(pair, |a| a.update_reply.as_ref());
+                self.resend(pair, |a| a.upd().update_reply.as_ref());
                 return Ok(());
             }
             SeqDisposition::New => {}
@@ -280,7 +280,7 @@ impl Endpoint {
                         Some(kij) => (Some(profile.shape_kij(dh_group, &kij)), 0),
                         None => (None, info.keymat_index),
                     };
-                    let our_seq = a.update.next_seq();
+                    let our_seq = a.upd_mut().update.next_seq();
                     let spi = a.spi_in;
                     let new_spi_in = self.fresh_spi(random);
                     let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
@@ -345,14 +345,14 @@ impl Endpoint {
             .map_err(|_| DropReason::Policy)?;
         append_unsigned_echoes(&mut bytes, repr)?;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
-        a.update_reply = Some(bytes.clone());
+        a.upd_mut().update_reply = Some(bytes.clone());
         if reply.param(ParamType::Seq).is_some() {
-            a.update_packet = Some(bytes.clone());
-            a.update_dst = verify_at;
-            a.update_retx.start(now);
+            a.upd_mut().update_packet = Some(bytes.clone());
+            a.upd_mut().update_dst = verify_at;
+            a.upd_mut().update_retx.start(now);
         }
         // A transport address being verified is reached at its own port.
-        let u = match (verify_at, a.pending_udp_port) {
+        let u = match (verify_at, a.upd().pending_udp_port) {
             (Some(_), Some(port)) => port,
             _ => a.udp_port,
         };
@@ -412,7 +412,7 @@ impl Endpoint {
         // The new keys go to the SA store; only the parameters stay.
         keys.esp = crate::association::keys::EspState::from(&esp);
         if let Some(dh) = r.dh {
-            a.dh = Some(dh);
+            a.dh = Some(dh.into_secret());
         }
         if let (Some(public), Some(v)) = (r.peer_dh, a.peer_dh.as_mut()) {
             v.public = public;
