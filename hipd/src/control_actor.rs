@@ -13,7 +13,7 @@ use crate::esp_tables::BeetEsp;
 use crate::identity_store::IdentityStore;
 use crate::peer_db::PeerDb;
 use crate::stats::inc;
-use crate::workers::{send_esp, send_udp, Io};
+use crate::workers::{send_esp, send_udp_control, Io};
 use crate::{control_plane, icmp};
 use hip_proto::endpoint::r1_rate_limit::AddressLimiter;
 use hip_proto::endpoint::rate_limit::RateLimit;
@@ -699,14 +699,14 @@ impl Control {
                     }
                 }
                 Action::SendControl {
+                    src,
                     dst,
                     udp_port: Some(port),
                     packet,
-                    ..
                 } => {
                     let mut d = vec![0u8; 4];
                     d.extend_from_slice(&packet);
-                    send_udp(&self.io, dst, port, &d);
+                    send_udp_control(&self.io, src, dst, port, &d);
                 }
                 Action::Established(sa) | Action::Rekeyed(sa) => {
                     if let Some(t) = self.bex_started.remove(&sa.peer) {

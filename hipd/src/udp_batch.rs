@@ -73,12 +73,34 @@ impl UdpPort {
         contents: &[u8],
         segment: Option<usize>,
     ) -> std::io::Result<()> {
+        self.send_from(None, dst, contents, segment)
+    }
+
+    /// [`UdpPort::send`] from the local address `src` (IP_PKTINFO /
+    /// IPV6_PKTINFO), not the one the kernel would pick: a HIP control
+    /// packet answers from the address it was built for (a peer checking
+    /// our new locator matches the answer's source, RFC 8046 section 5.4;
+    /// seen with OpenHIP over UDP, which failed every check answered from
+    /// our primary address). `src` of the other family than `dst` is
+    /// ignored.
+    pub fn send_from(
+        &self,
+        src: Option<IpAddr>,
+        dst: SocketAddr,
+        contents: &[u8],
+        segment: Option<usize>,
+    ) -> std::io::Result<()> {
+        let dst_v4 = match dst.ip() {
+            IpAddr::V4(_) => true,
+            IpAddr::V6(a) => a.to_ipv4_mapped().is_some(),
+        };
+        let src_ip = src.filter(|s| !s.is_unspecified() && s.is_ipv4() == dst_v4);
         let t = Transmit {
             destination: dst,
             ecn: None,
             contents,
             segment_size: segment.filter(|s| *s < contents.len()),
-            src_ip: None,
+            src_ip,
         };
         self.state.try_send(UdpSockRef::from(&self.sock), &t)
     }
@@ -229,6 +251,39 @@ mod tests {
 
     fn port() -> UdpPort {
         UdpPort::new(crate::raw_socket::bind_udp(0).expect("udp")).expect("state")
+    }
+
+    /// A datagram sent from a given local address leaves from it, over
+    /// v4-mapped IPv4 (127.0.0.2 is local like every 127/8 address).
+    #[test]
+    fn a_datagram_from_a_given_address_leaves_from_it() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (a, b) = (port(), port());
+            let bp = b.sock.local_addr().expect("addr").port();
+            let dst = SocketAddr::new(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()), bp);
+            let mut buf = [0u8; 64];
+            for src in [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)] {
+                a.send_from(Some(IpAddr::V4(src)), dst, b"hello", None)
+                    .expect("send");
+                let (n, from) = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    b.sock.recv_from(&mut buf),
+                )
+                .await
+                .expect("in time")
+                .expect("recv");
+                assert_eq!(&buf[..n], b"hello");
+                let from = match from.ip() {
+                    IpAddr::V6(x) => x.to_ipv4_mapped().map(IpAddr::V4),
+                    v4 => Some(v4),
+                };
+                assert_eq!(from, Some(IpAddr::V4(src)));
+            }
+        });
     }
 
     /// A run of equal-sized ESP packets and a shorter last one leave in

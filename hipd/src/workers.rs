@@ -59,6 +59,17 @@ pub fn send_udp(io: &Io, dst: IpAddr, port: u16, d: &[u8]) {
     }
 }
 
+/// A HIP control packet over UDP 10500 from `src`, the locator it was built
+/// for ([`crate::udp_batch::UdpPort::send_from`]).
+pub fn send_udp_control(io: &Io, src: IpAddr, dst: IpAddr, port: u16, d: &[u8]) {
+    if let Some(u) = &io.udp {
+        if let Err(e) = u.send_from(Some(src), udp_dst(dst, port), d, None) {
+            inc(&io.stats.esp_tx_failed);
+            crate::debug_limited!(%src, %dst, "UDP send: {e}");
+        }
+    }
+}
+
 /// Counts what a [`crate::udp_batch::UdpTx`] sent and failed to send.
 fn count_udp(io: &Io, (sent, failed): (u64, u64)) {
     let relaxed = std::sync::atomic::Ordering::Relaxed;
