@@ -264,7 +264,7 @@ fn every_captured_puzzle_solution_verifies() {
                 let other = Puzzle {
                     order: match order {
                         PuzzleInputOrder::Rfc => PuzzleInputOrder::ResponderFirst,
-                        PuzzleInputOrder::ResponderFirst => PuzzleInputOrder::Rfc,
+                        _ => PuzzleInputOrder::Rfc,
                     },
                     ..puzzle
                 };

@@ -597,3 +597,29 @@ fn heartbeat_confirms_the_path_or_fails_the_association_cleanly() {
     );
     assert!(h[0].ep.associations().is_empty());
 }
+
+/// A peer that moves and no longer lists its old address (OpenHIP 0.9, seen
+/// live: hipd then probed the old address when the path went quiet): once
+/// the new locator is verified, the old one is no failover candidate (RFC
+/// 8046 section 5.2). A locator left by failover, which the peer still
+/// lists, stays one (failover "and back", RFC 8047).
+#[test]
+fn a_locator_the_peer_moved_away_from_is_no_candidate() {
+    let mut h = established();
+    let a = h[0].hit;
+    let t = Instant(5_000_000_000);
+    let u1 = announce(&mut h[0], t, &[locator(11)], 22);
+    deliver(&mut h[1], t, &u1);
+    let u2 = take(&mut h[1]).remove(0);
+    assert_eq!(u2.dst, locator(11));
+    echo_back(&mut h, t, &u2);
+    assert_eq!(peer_locator(&h[1], a), locator(11));
+    let cands = h[1]
+        .ep
+        .associations()
+        .into_iter()
+        .find(|x| x.peer_hit == a)
+        .unwrap()
+        .peer_candidates;
+    assert!(cands.is_empty(), "withdrawn {:?} kept", cands);
+}

@@ -139,7 +139,7 @@ impl EspPath {
         // While the peer's new locator is unverified, send there as long as the
         // credit lasts, else to the verified one (RFC 8046 section 3.3.2).
         let mut dst = p.dst;
-        if let Some((u, since)) = p.unverified {
+        if let Some(&(u, since)) = p.unverified.as_deref() {
             let n = sealed.range.len() as u64;
             let fresh = now.saturating_sub(since) <= UNVERIFIED_LIFETIME.as_nanos() as u64;
             if fresh

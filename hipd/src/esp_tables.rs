@@ -163,7 +163,9 @@ pub struct OutEntry {
     /// When these SAs were installed (nanoseconds since the origin).
     pub(crate) installed: u64,
     /// The peer's announced, unverified locator and when it was announced.
-    pub(crate) unverified: Option<(IpAddr, u64)>,
+    /// Boxed: rare, and inline it made every peer's entry 32 octets larger
+    /// (144 instead of 112 allocated; issue 16).
+    pub(crate) unverified: Option<Box<(IpAddr, u64)>>,
 }
 
 /// An inbound SA and the peer it belongs to.
@@ -466,7 +468,7 @@ impl BeetEsp {
     /// Sends ESP for `peer` to an unverified locator within its credit.
     pub fn set_unverified(&mut self, peer: &Hit, locator: IpAddr) {
         let now = self.shared.now();
-        self.update(peer, |e| e.unverified = Some((locator, now)));
+        self.update(peer, |e| e.unverified = Some(Box::new((locator, now))));
     }
 
     /// The unverified locator of `peer` did not answer: no more credit

@@ -663,6 +663,7 @@ impl ProtocolEngine for HipEngine {
             ("hip_rekeyed", c.rekeyed),
             ("hip_rekeyed_new_dh", c.rekeyed_new_dh),
             ("hip_update_resent", c.update_resent),
+            ("hip_update_echoed", c.update_echoed),
             ("hip_locator_changes", c.locator_changes),
             ("hip_failovers", c.failovers),
             ("hip_nat_keepalives_sent", c.nat_keepalives_sent),

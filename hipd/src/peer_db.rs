@@ -33,6 +33,12 @@ pub struct Peer {
     /// saved; any other way of adding the peer (hosts file, `add map`,
     /// `peers.json`) makes it permanent.
     pub from_dns: bool,
+    /// Known only from a base exchange the peer started
+    /// ([`PeerDb::learn_initiator`]): removed with its association
+    /// ([`PeerDb::forget_learned`]). Any other way of adding the peer (DNS
+    /// included) clears it. A flag here rather than a set beside the map:
+    /// one set entry per learned peer was about 30 octets (issue 16).
+    pub learned: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -92,10 +98,6 @@ pub struct PeerDb {
     path: Option<PathBuf>,
     own_hits: Vec<Hit>,
     own_addrs: Vec<IpAddr>,
-    /// Peers known only from a base exchange they started
-    /// ([`Self::learn_initiator`]): removed with their association. Any
-    /// other way of adding the peer (DNS included) takes it off this set.
-    learned: std::collections::BTreeSet<Hit>,
 }
 
 fn in_prefix(a: Ipv4Addr, (p, l): (Ipv4Addr, u8)) -> bool {
@@ -115,7 +117,6 @@ impl PeerDb {
             path: None,
             own_hits: Vec::new(),
             own_addrs: Vec::new(),
-            learned: Default::default(),
         })
     }
 
@@ -229,9 +230,10 @@ impl PeerDb {
             name: None,
             rvs: Vec::new(),
             from_dns: false,
+            learned: false,
         });
         e.lsi = lsi;
-        self.learned.remove(&hit);
+        e.learned = false;
         e.from_dns = false;
         for l in locators.into_iter().rev() {
             e.locators.retain(|x| *x != l);
@@ -296,8 +298,8 @@ impl PeerDb {
         let lsi = self.upsert(hit, locs, None, None)?;
         if let Some(e) = self.peers.get_mut(&hit) {
             e.from_dns = true;
+            e.learned = true;
         }
-        self.learned.insert(hit);
         Ok(Some(lsi))
     }
 
@@ -353,7 +355,7 @@ impl PeerDb {
     /// started ([`Self::learn_initiator`]), when its association is gone;
     /// returns the LSI it had.
     pub fn forget_learned(&mut self, hit: &Hit) -> Option<Ipv4Addr> {
-        if !self.learned.contains(hit) {
+        if !self.peers.get(hit).is_some_and(|p| p.learned) {
             return None;
         }
         self.remove(hit).map(|p| p.lsi)
@@ -361,7 +363,6 @@ impl PeerDb {
 
     /// Removes a peer; returns it.
     pub fn remove(&mut self, hit: &Hit) -> Option<Peer> {
-        self.learned.remove(hit);
         self.lsis.release(hit);
         self.peers.remove(hit)
     }

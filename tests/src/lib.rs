@@ -533,6 +533,18 @@ impl Hipd {
             .unwrap_or_else(|| panic!("no counter {name} in {v}"))
     }
 
+    /// Several counters from one `stats` answer (one snapshot of the
+    /// daemon: counters that move together are read consistently).
+    pub fn counters<const N: usize>(&self, ns: &Netns, names: [&str; N]) -> [u64; N] {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.hipconf_ok(ns, &["--json", "stats"])).expect("stats json");
+        names.map(|name| {
+            v["counters"][name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no counter {name} in {v}"))
+        })
+    }
+
     /// Polls `counter >= want` for at most `timeout`.
     pub fn wait_counter(&self, ns: &Netns, name: &str, want: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;

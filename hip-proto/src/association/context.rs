@@ -10,7 +10,7 @@ use super::keys::AssociationKeys;
 use super::replay::{CloseNonce, R1CounterGuard};
 use super::timer::Retransmit;
 use super::update::UpdateSeq;
-use crate::crypto::dh::DhKeyPair;
+use crate::crypto::dh::{DhKeyPair, DhSecret};
 use crate::crypto::hi::HostIdPublic;
 use crate::crypto::rhash::Rhash;
 use crate::endpoint::compat::CompatProfile;
@@ -45,6 +45,65 @@ pub struct PendingRekey {
 /// R2 (about 350 octets) for life.
 pub const R2_KEPT_FOR: super::timer::Duration = super::timer::Duration::from_secs(60);
 
+/// An association's UPDATE, mobility and multihoming state (RFC 7401
+/// sections 6.11-6.12, RFC 8046, RFC 8047). Boxed in [`Association::upd`]
+/// and made when first needed: most associations never send or receive an
+/// UPDATE, and inline these fields were about 250 octets of each (issue 16:
+/// memory per association).
+#[derive(Debug, Clone)]
+pub struct UpdateState {
+    /// UPDATE SEQ/ACK state.
+    pub update: UpdateSeq,
+    /// UPDATE retransmission and the UPDATE it re-sends.
+    pub update_retx: Retransmit,
+    /// The outstanding UPDATE.
+    pub update_packet: Option<Vec<u8>>,
+    /// Our last reply to a peer UPDATE, re-sent when the peer retransmits it.
+    pub update_reply: Option<Vec<u8>>,
+    /// Where the outstanding UPDATE goes when it is not the peer's current
+    /// locator (the address being verified, RFC 8046 section 5.4).
+    pub update_dst: Option<IpAddr>,
+    /// A peer locator announced in LOCATOR_SET and the nonce of the
+    /// ECHO_REQUEST_SIGNED that verifies it (RFC 8046 section 3.2.1).
+    pub pending_locator: Option<(IpAddr, [u8; 16])>,
+    /// Set when `pending_locator` is the source of a new I2 that replaced an
+    /// established association (RFC 7401 section 4.4.2, RFC 8046 section
+    /// 5.4): the UDP port (or raw IP) it is reached with, adopted with it.
+    pub pending_udp_port: Option<Option<u16>>,
+    /// Other locators the peer announced (RFC 8047 multihoming), unverified
+    /// until used; failover candidates.
+    pub peer_candidates: Vec<IpAddr>,
+    /// (our locator, the peer's) before the first failover: the path to
+    /// return to once it works again (RFC 8047 "and back").
+    pub home: Option<(IpAddr, IpAddr)>,
+    /// The locators we last announced to the peer (preferred first).
+    pub announced: Vec<IpAddr>,
+}
+
+impl UpdateState {
+    /// The state of an association that has had no UPDATE: what
+    /// [`Association::upd`] reads as while it is `None`.
+    pub const IDLE: UpdateState = UpdateState::new(Retransmit::DISARMED);
+
+    /// No UPDATE yet; `update_retx` disarmed, with the endpoint's settings.
+    pub const fn new(update_retx: Retransmit) -> Self {
+        UpdateState {
+            update: UpdateSeq::new(),
+            update_retx,
+            update_packet: None,
+            update_reply: None,
+            update_dst: None,
+            pending_locator: None,
+            pending_udp_port: None,
+            peer_candidates: Vec::new(),
+            home: None,
+            announced: Vec::new(),
+        }
+    }
+}
+
+static IDLE_UPDATE_STATE: UpdateState = UpdateState::IDLE;
+
 /// One association's protocol context.
 #[derive(Debug)]
 pub struct Association {
@@ -60,6 +119,10 @@ pub struct Association {
     /// (a verified locator change): an R2 arriving now is a late copy,
     /// never a path to check.
     pub moved: bool,
+    /// The peer's last LOCATOR_SET left out the locator in use: once the
+    /// new one is verified, the old one is not kept as a failover candidate
+    /// (RFC 8046 section 5.2: addresses no longer listed are deprecated).
+    pub peer_locator_withdrawn: bool,
     /// Initiator: the R1 came from a Data Relay that forwards our ESP (the
     /// Responder offered it as a relayed candidate, RFC 9028 section 4.12),
     /// so data may flow while a direct path is checked.
@@ -80,10 +143,10 @@ pub struct Association {
     /// relay-given, server-reflexive address, RFC 9028 section 4.7.2),
     /// checked after the base exchange. Boxed: rare.
     pub peer_transport_candidate: Option<Box<std::net::SocketAddr>>,
-    /// Our current Diffie-Hellman key pair: the one of the base exchange, then
-    /// of the last rekey that brought a new one. Used when a rekey brings only
-    /// the peer's new key (RFC 7402 section 6.10 step 1).
-    pub dh: Option<DhKeyPair>,
+    /// Our current Diffie-Hellman private key: the one of the base exchange,
+    /// then of the last rekey that brought a new one. Used when a rekey
+    /// brings only the peer's new key (RFC 7402 section 6.10 step 1).
+    pub dh: Option<DhSecret>,
     /// The peer's current public DH value and the negotiated group, likewise.
     pub peer_dh: Option<DhValue>,
     /// HIP and ESP keys.
@@ -109,34 +172,12 @@ pub struct Association {
     pub r1_guard: R1CounterGuard,
     /// Nonce of our CLOSE.
     pub close_nonce: Option<CloseNonce>,
-    /// UPDATE SEQ/ACK state.
-    pub update: UpdateSeq,
     /// Rekey in progress (boxed: rare, and 150 octets in every association).
     pub rekey: Option<Box<PendingRekey>>,
-    /// UPDATE retransmission and the UPDATE it re-sends.
-    pub update_retx: Retransmit,
-    /// The outstanding UPDATE.
-    pub update_packet: Option<Vec<u8>>,
-    /// Our last reply to a peer UPDATE, re-sent when the peer retransmits it.
-    pub update_reply: Option<Vec<u8>>,
-    /// Where the outstanding UPDATE goes when it is not the peer's current
-    /// locator (the address being verified, RFC 8046 section 5.4).
-    pub update_dst: Option<IpAddr>,
-    /// A peer locator announced in LOCATOR_SET and the nonce of the
-    /// ECHO_REQUEST_SIGNED that verifies it (RFC 8046 section 3.2.1).
-    pub pending_locator: Option<(IpAddr, [u8; 16])>,
-    /// Set when `pending_locator` is the source of a new I2 that replaced an
-    /// established association (RFC 7401 section 4.4.2, RFC 8046 section
-    /// 5.4): the UDP port (or raw IP) it is reached with, adopted with it.
-    pub pending_udp_port: Option<Option<u16>>,
-    /// Other locators the peer announced (RFC 8047 multihoming), unverified
-    /// until used; failover candidates.
-    pub peer_candidates: Vec<IpAddr>,
-    /// (our locator, the peer's) before the first failover: the path to
-    /// return to once it works again (RFC 8047 "and back").
-    pub home: Option<(IpAddr, IpAddr)>,
-    /// The locators we last announced to the peer (preferred first).
-    pub announced: Vec<IpAddr>,
+    /// UPDATE, mobility and multihoming state ([`UpdateState`]), made by
+    /// the first UPDATE sent or received ([`Association::upd_mut`]); `None`
+    /// is the state of an association that has had none.
+    pub upd: Option<Box<UpdateState>>,
     /// When the current ESP keys were drawn (for periodic rekeying).
     pub keys_since: super::timer::Instant,
     /// When anything was last sent to the peer: a HIP packet, or ESP as the
@@ -192,6 +233,20 @@ impl Association {
         self.r2 = None;
     }
 
+    /// The UPDATE, mobility and multihoming state, to read
+    /// ([`UpdateState::IDLE`] while the association has had no UPDATE).
+    pub fn upd(&self) -> &UpdateState {
+        self.upd.as_deref().unwrap_or(&IDLE_UPDATE_STATE)
+    }
+
+    /// The UPDATE, mobility and multihoming state, to change: made now if
+    /// the association has had none, with the endpoint's UPDATE timer.
+    pub fn upd_mut(&mut self) -> &mut UpdateState {
+        let timer = self.driver.update_timer();
+        self.upd
+            .get_or_insert_with(|| Box::new(UpdateState::new(timer)))
+    }
+
     /// Responder: is this the I2 (by #I and J, RFC 7401 section 6.9 step 3)
     /// that created this association?
     pub fn created_by_i2(&self, i: &[u8], j: &[u8]) -> bool {
@@ -209,7 +264,6 @@ impl Association {
         profile: CompatProfile,
         local_locator: IpAddr,
         peer_locator: IpAddr,
-        update_retx: Retransmit,
     ) -> Self {
         Association {
             driver,
@@ -234,22 +288,14 @@ impl Association {
             r2_until: super::timer::Instant(0),
             r1_guard: R1CounterGuard::default(),
             close_nonce: None,
-            update: UpdateSeq::new(),
             rekey: None,
-            update_retx,
-            update_packet: None,
-            update_reply: None,
-            update_dst: None,
-            pending_locator: None,
-            pending_udp_port: None,
-            peer_candidates: Vec::new(),
-            announced: Vec::new(),
-            home: None,
+            upd: None,
             keys_since: super::timer::Instant(0),
             last_tx: super::timer::Instant(0),
             via_relay: None,
             peer_transport_candidate: None,
             moved: false,
+            peer_locator_withdrawn: false,
             relay_carries_esp: false,
         }
     }

@@ -20,6 +20,9 @@ pub struct Timers {
     i1: Retransmit,
     i2: Retransmit,
     close: Retransmit,
+    /// UPDATE retransmission (RFC 7401 section 6.11), for the
+    /// associations that make their UPDATE state.
+    update: Retransmit,
     ual: Duration,
     msl: Duration,
     failed_linger: Duration,
@@ -33,6 +36,7 @@ impl Timers {
             i1: Retransmit::new(cfg.i1_retransmit),
             i2: Retransmit::new(cfg.i2_retransmit),
             close: Retransmit::new(cfg.close_retransmit),
+            update: Retransmit::new(cfg.update_retransmit),
             ual: cfg.ual,
             msl: cfg.msl,
             failed_linger: cfg.failed_linger,
@@ -81,6 +85,11 @@ impl Driver {
             r2_wait_until: None,
             i1_sent_at: None,
         }
+    }
+
+    /// A disarmed UPDATE retransmission timer with the endpoint's settings.
+    pub fn update_timer(&self) -> Retransmit {
+        self.life.update
     }
 
     /// Current state.

@@ -18,7 +18,7 @@ pub mod state;
 pub mod timer;
 pub mod update;
 
-pub use context::{Association, PendingRekey};
+pub use context::{Association, PendingRekey, UpdateState};
 pub use driver::{Driver, Timers};
 pub use state::{Action, HitOrder, Input, State, Step};
 pub use timer::{Duration, Instant, Retransmit, RetransmitConfig, RetransmitOutcome};

@@ -129,6 +129,17 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Retransmit {
+    /// A disarmed timer that never fires (no interval, no retries): what an
+    /// association that has no UPDATE timer of its own reads as.
+    pub const DISARMED: Retransmit = Retransmit {
+        initial: 0,
+        max_interval: 0,
+        max_retries: 0,
+        retries: 0,
+        interval: 0,
+        deadline: None,
+    };
+
     /// A disarmed timer.
     pub fn new(cfg: RetransmitConfig) -> Self {
         Retransmit {

@@ -35,8 +35,12 @@ pub struct UpdateSeq {
 
 impl UpdateSeq {
     /// Fresh state.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        UpdateSeq {
+            local: 0,
+            outstanding: None,
+            peer: None,
+        }
     }
 
     /// Allocates the Update ID for a new UPDATE carrying SEQ and marks it outstanding.

@@ -111,18 +111,36 @@ enum Secret {
     X25519(Zeroizing<[u8; 32]>),
 }
 
+/// The private half of an ephemeral DH key pair: what an association keeps
+/// after its exchange, for a rekey that brings only the peer's new public
+/// value (RFC 7402 section 6.10 step 1). Without the public value, which
+/// was sent already: its copy was about 100 octets of every association
+/// (issue 16: memory per association).
+#[derive(Clone)]
+pub struct DhSecret {
+    group: DhGroupId,
+    secret: Secret,
+}
+
+impl std::fmt::Debug for DhSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DhSecret")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An ephemeral DH key pair of one group.
 #[derive(Clone)]
 pub struct DhKeyPair {
-    group: DhGroupId,
-    secret: Secret,
+    secret: DhSecret,
     public: Vec<u8>,
 }
 
 impl std::fmt::Debug for DhKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DhKeyPair")
-            .field("group", &self.group)
+            .field("group", &self.secret.group)
             .finish_non_exhaustive()
     }
 }
@@ -208,20 +226,41 @@ impl DhKeyPair {
             other => return Err(DhError::UnsupportedGroup(other)),
         };
         Ok(DhKeyPair {
-            group,
-            secret,
+            secret: DhSecret { group, secret },
             public,
         })
     }
 
     /// The group.
     pub fn group(&self) -> DhGroupId {
-        self.group
+        self.secret.group
     }
 
     /// The public value as it goes in DIFFIE_HELLMAN.
     pub fn public_value(&self) -> &[u8] {
         &self.public
+    }
+
+    /// The private half.
+    pub fn secret(&self) -> &DhSecret {
+        &self.secret
+    }
+
+    /// The private half, the public value dropped.
+    pub fn into_secret(self) -> DhSecret {
+        self.secret
+    }
+
+    /// Compute Kij from the peer's public value ([`DhSecret::agree`]).
+    pub fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, DhError> {
+        self.secret.agree(peer)
+    }
+}
+
+impl DhSecret {
+    /// The group.
+    pub fn group(&self) -> DhGroupId {
+        self.group
     }
 
     /// Compute Kij from the peer's public value, validating it first:

@@ -15,6 +15,13 @@ pub enum PuzzleInputOrder {
     Rfc,
     /// cutehip: I | HIT-R | HIT-I | J (see ../shared/interop/cutehip/README.md).
     ResponderFirst,
+    /// OpenHIP 0.9: the RFC's input, but the K bits that must be zero are
+    /// the low bits of the hash's last 8 octets read as a little-endian
+    /// integer (`compare_bits` in its util/hip_util.c loads them with
+    /// `memcpy` into a `__u64` and masks without `ntoh64`; on x86 that tests
+    /// octet 12 first instead of octet 19). Its solutions pass only this
+    /// test, and it accepts only solutions that do.
+    OpenHipLittleEndian,
 }
 
 /// Largest difficulty accepted (RFC 7401 section 4.1.2: K up to 40 is
@@ -30,6 +37,17 @@ pub struct Puzzle<'a> {
     pub hit_i: &'a Hit,
     pub hit_r: &'a Hit,
     pub order: PuzzleInputOrder,
+}
+
+/// True if the `k` bits OpenHIP tests are zero ([`PuzzleInputOrder::OpenHipLittleEndian`]).
+fn openhip_bits_zero(h: &[u8], k: u8) -> bool {
+    let Some(last) = h.len().checked_sub(8).and_then(|at| h.get(at..)) else {
+        return false;
+    };
+    let mut b = [0u8; 8];
+    b.copy_from_slice(last);
+    let mask = if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+    u64::from_le_bytes(b) & mask == 0
 }
 
 /// True if the lowest-order `k` bits of `h` are zero.
@@ -50,12 +68,22 @@ impl Puzzle<'_> {
         let mut c = self.rhash.context();
         c.update(self.i);
         let (a, b) = match self.order {
-            PuzzleInputOrder::Rfc => (self.hit_i, self.hit_r),
+            PuzzleInputOrder::Rfc | PuzzleInputOrder::OpenHipLittleEndian => {
+                (self.hit_i, self.hit_r)
+            }
             PuzzleInputOrder::ResponderFirst => (self.hit_r, self.hit_i),
         };
         c.update(&a.0);
         c.update(&b.0);
         c
+    }
+
+    /// Are the bits this puzzle's convention tests zero in `h`?
+    fn solved_by(&self, h: &[u8]) -> bool {
+        match self.order {
+            PuzzleInputOrder::OpenHipLittleEndian => openhip_bits_zero(h, self.k),
+            _ => low_bits_zero(h, self.k),
+        }
     }
 
     /// Check a solution J.
@@ -65,7 +93,7 @@ impl Puzzle<'_> {
         }
         let mut c = self.prefix();
         c.update(j);
-        low_bits_zero(c.finish().as_ref(), self.k)
+        self.solved_by(c.finish().as_ref())
     }
 
     /// Search for a solution, trying J = start, start+1, ... (a big-endian
@@ -79,7 +107,7 @@ impl Puzzle<'_> {
         for _ in 0..max_attempts {
             let mut c = base.clone();
             c.update(&j);
-            if low_bits_zero(c.finish().as_ref(), self.k) {
+            if self.solved_by(c.finish().as_ref()) {
                 return Some(j);
             }
             for b in j.iter_mut().rev() {
@@ -108,9 +136,25 @@ mod tests {
     }
 
     #[test]
+    fn openhip_tests_the_first_of_the_last_eight_octets() {
+        // hipd's RFC solution from a live run against OpenHIP (the hash's
+        // last 8 octets): zero where RFC 5201 looks, not where OpenHIP does.
+        let h = [0x6e, 0xc2, 0xd5, 0xb4, 0x88, 0x79, 0x08, 0x00];
+        assert!(low_bits_zero(&h, 8) && !openhip_bits_zero(&h, 8));
+        let o = [0x00, 0xfc, 0xd5, 0xb4, 0x88, 0x79, 0x08, 0x01];
+        assert!(openhip_bits_zero(&o, 10) && !openhip_bits_zero(&o, 11));
+        assert!(!low_bits_zero(&o, 1));
+        assert!(!openhip_bits_zero(&o[..7], 1), "shorter than 8 octets");
+    }
+
+    #[test]
     fn solve_then_verify_both_orders() {
         let (a, b) = (Hit([1; 16]), Hit([2; 16]));
-        for order in [PuzzleInputOrder::Rfc, PuzzleInputOrder::ResponderFirst] {
+        for order in [
+            PuzzleInputOrder::Rfc,
+            PuzzleInputOrder::ResponderFirst,
+            PuzzleInputOrder::OpenHipLittleEndian,
+        ] {
             let p = Puzzle {
                 rhash: Rhash::Sha256,
                 k: 10,

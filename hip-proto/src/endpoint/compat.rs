@@ -23,6 +23,10 @@ pub enum CompatProfile {
     HiplV2,
     /// cutehip (Python HIPv2).
     Cutehip,
+    /// OpenHIP 0.9 (C, HIPv1; `rektide/openhip`): its puzzle test, DH
+    /// secret padding and unsigned address checks (rfc-notes/interop.md,
+    /// "OpenHIP 0.9").
+    OpenHip,
 }
 
 /// The order in which the two HIP_MAC key blocks are used in the base exchange.
@@ -42,6 +46,7 @@ impl CompatProfile {
             CompatProfile::Hipl108 => "hipl",
             CompatProfile::HiplV2 => "hipl-v2",
             CompatProfile::Cutehip => "cutehip",
+            CompatProfile::OpenHip => "openhip",
         }
     }
 
@@ -53,6 +58,7 @@ impl CompatProfile {
             "hipl" | "hipl-1.0.8" | "hipl-v1" => CompatProfile::Hipl108,
             "hipl-v2" | "hipl-1.0.8-v2" => CompatProfile::HiplV2,
             "cutehip" => CompatProfile::Cutehip,
+            "openhip" | "openhip-0.9" => CompatProfile::OpenHip,
             _ => return None,
         })
     }
@@ -113,6 +119,7 @@ impl CompatProfile {
     pub fn puzzle_input_order(self) -> PuzzleInputOrder {
         match self {
             CompatProfile::Cutehip => PuzzleInputOrder::ResponderFirst,
+            CompatProfile::OpenHip => PuzzleInputOrder::OpenHipLittleEndian,
             _ => PuzzleInputOrder::Rfc,
         }
     }
@@ -220,14 +227,33 @@ impl CompatProfile {
         self.is_hipl()
     }
 
-    /// Kij of `group` as this peer feeds it to the KDF.
-    pub fn shape_kij(self, group: DhGroupId, kij: &[u8]) -> &[u8] {
-        if self.kij_strip_leading_zeros(group) {
-            let z = kij.iter().take_while(|&&b| b == 0).count();
-            &kij[z..]
+    /// Kij of `group` as this peer feeds it to the KDF. OpenHIP 0.9
+    /// writes OpenSSL's `DH_compute_key` output (leading zero octets
+    /// dropped) at the start of a buffer of the group's size and hashes the
+    /// whole buffer (`hip_parse_R1` and `hip_parse_I2` in its
+    /// protocol/hip_input.c, `compute_keymat` in hip_keymat.c): the zeros
+    /// move to the end.
+    pub fn shape_kij(self, group: DhGroupId, kij: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+        let z = kij.iter().take_while(|&&b| b == 0).count();
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(kij.len()));
+        if self == CompatProfile::OpenHip {
+            out.extend_from_slice(&kij[z..]);
+            out.resize(kij.len(), 0);
+        } else if self.kij_strip_leading_zeros(group) {
+            out.extend_from_slice(&kij[z..]);
         } else {
-            kij
+            out.extend_from_slice(kij);
         }
+        out
+    }
+
+    /// Answer an UPDATE that carries an echo request but no SEQ with an
+    /// UPDATE carrying the echo response. OpenHIP 0.9's second address
+    /// check is such a packet (ACK and ECHO_REQUEST; it adds SEQ only when
+    /// a rekey of its own is pending, `hip_send_update` in
+    /// protocol/hip_output.c), and it waits for the echo.
+    pub fn echo_without_seq(self) -> bool {
+        self == CompatProfile::OpenHip
     }
 }
 
@@ -265,13 +291,22 @@ mod tests {
         assert_eq!(h.puzzle_input_order(), PuzzleInputOrder::Rfc);
         // OpenSSL's DH_compute_key drops the secret's leading zero octets.
         let modp = DhGroupId::Modp1536;
-        assert_eq!(h.shape_kij(modp, &[0, 0, 7, 0]), &[7, 0]);
-        assert_eq!(CompatProfile::Strict.shape_kij(modp, &[0, 7]), &[0, 7]);
+        assert_eq!(&h.shape_kij(modp, &[0, 0, 7, 0])[..], &[7, 0]);
+        assert_eq!(&CompatProfile::Strict.shape_kij(modp, &[0, 7])[..], &[0, 7]);
         // OpenSSL's ECDH_compute_key pads the x coordinate to the field size.
         let v2 = CompatProfile::HiplV2;
-        assert_eq!(v2.shape_kij(DhGroupId::NistP384, &[0, 7]), &[0, 7]);
-        assert_eq!(v2.shape_kij(modp, &[0, 7]), &[7]);
-        assert_eq!(c.shape_kij(DhGroupId::NistP384, &[0, 7]), &[7]);
+        assert_eq!(&v2.shape_kij(DhGroupId::NistP384, &[0, 7])[..], &[0, 7]);
+        assert_eq!(&v2.shape_kij(modp, &[0, 7])[..], &[7]);
+        assert_eq!(&c.shape_kij(DhGroupId::NistP384, &[0, 7])[..], &[7]);
+        // OpenHIP: the shortened secret first, its zeros at the end.
+        let o = CompatProfile::OpenHip;
+        assert_eq!(&o.shape_kij(modp, &[0, 0, 7, 9])[..], &[7, 9, 0, 0]);
+        assert_eq!(&o.shape_kij(modp, &[5, 0, 7])[..], &[5, 0, 7]);
+        assert_eq!(
+            o.puzzle_input_order(),
+            PuzzleInputOrder::OpenHipLittleEndian
+        );
+        assert!(o.echo_without_seq() && !h.echo_without_seq());
     }
 
     #[test]
@@ -281,10 +316,11 @@ mod tests {
             CompatProfile::Hipl108,
             CompatProfile::HiplV2,
             CompatProfile::Cutehip,
+            CompatProfile::OpenHip,
         ] {
             assert_eq!(CompatProfile::from_name(p.name()), Some(p));
         }
-        assert_eq!(CompatProfile::from_name("openhip"), None);
+        assert_eq!(CompatProfile::from_name("hip4inter.net"), None);
     }
 
     #[test]

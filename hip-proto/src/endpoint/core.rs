@@ -23,9 +23,7 @@ use super::r1_rate_limit::R1Limiter;
 use super::random::RandomSource;
 use super::rate_limit::TokenBucket;
 use super::spent_puzzles::SpentPuzzles;
-use crate::association::{
-    Action, Association, Driver, Input, Instant, Retransmit, RetransmitOutcome, State,
-};
+use crate::association::{Action, Association, Driver, Input, Instant, RetransmitOutcome, State};
 use crate::registry::{PacketType, Version};
 use crate::wire::{Error as WireError, HipRepr, Packet, ParseOptions};
 use crate::Hit;
@@ -254,7 +252,7 @@ impl Endpoint {
     pub fn path_check_pending(&self, local: Hit, peer: Hit) -> bool {
         self.assocs
             .get(&(local, peer))
-            .is_some_and(|a| a.pending_locator.is_some() && !a.relay_carries_esp)
+            .is_some_and(|a| a.upd().pending_locator.is_some() && !a.relay_carries_esp)
     }
 
     /// The compatibility profile toward `peer`: its association's (which
@@ -280,8 +278,8 @@ impl Endpoint {
                 spi_in: a.spi_in,
                 spi_out: a.spi_out,
                 udp_port: a.udp_port,
-                peer_candidates: a.peer_candidates.clone(),
-                verifying: a.pending_locator.map(|(l, _)| l),
+                peer_candidates: a.upd().peer_candidates.clone(),
+                verifying: a.upd().pending_locator.map(|(l, _)| l),
                 profile: a.profile,
                 profile_detected: a.profile != self.cfg.profile_for(&p),
                 wire_version: a.wire_version(),
@@ -475,7 +473,6 @@ impl Endpoint {
             profile,
             local_locator,
             peer_locator,
-            Retransmit::new(self.cfg.update_retransmit),
         )
     }
 
@@ -871,14 +868,19 @@ impl Endpoint {
         let Some(a) = self.assocs.get_mut(&pair) else {
             return;
         };
-        match a.update_retx.poll(now) {
+        // Without UPDATE state there is no UPDATE timer (none is made here).
+        let poll = match a.upd.as_deref_mut() {
+            Some(u) => u.update_retx.poll(now),
+            None => RetransmitOutcome::NotDue,
+        };
+        match poll {
             RetransmitOutcome::NotDue => {}
             RetransmitOutcome::Resend => {
-                if let Some(b) = a.update_packet.clone() {
-                    let dst = a.update_dst.unwrap_or(a.peer_locator);
+                if let Some(b) = a.upd().update_packet.clone() {
+                    let dst = a.upd().update_dst.unwrap_or(a.peer_locator);
                     // An address check of a replacing I2's source goes with
                     // that I2's encapsulation.
-                    let u = match (a.update_dst, a.pending_udp_port) {
+                    let u = match (a.upd().update_dst, a.upd().pending_udp_port) {
                         (Some(_), Some(port)) => port,
                         _ => a.udp_port,
                     };
@@ -887,7 +889,7 @@ impl Endpoint {
                 }
             }
             RetransmitOutcome::GiveUp => {
-                let to_current = a.update_dst.is_none_or(|d| d == a.peer_locator);
+                let to_current = a.upd().update_dst.is_none_or(|d| d == a.peer_locator);
                 if to_current {
                     // No retransmission of an UPDATE on the path in use was
                     // answered: the peer lost its state or the path is gone.
@@ -903,16 +905,20 @@ impl Endpoint {
                 } else {
                     // An address being verified never answered: it is not
                     // adopted; the association keeps its verified locator.
-                    let rejected = a.pending_locator.map(|(l, _)| Event::LocatorRejected {
-                        peer_hit: pair.1,
-                        locator: l,
-                        current: a.peer_locator,
-                    });
-                    a.update_packet = None;
-                    a.update_dst = None;
-                    a.pending_locator = None;
+                    let rejected = a
+                        .upd()
+                        .pending_locator
+                        .map(|(l, _)| Event::LocatorRejected {
+                            peer_hit: pair.1,
+                            locator: l,
+                            current: a.peer_locator,
+                        });
+                    let u = a.upd_mut();
+                    u.update_packet = None;
+                    u.update_dst = None;
+                    u.pending_locator = None;
+                    u.pending_udp_port = None;
                     a.peer_transport_candidate = None;
-                    a.pending_udp_port = None;
                     a.rekey = None;
                     a.keys_since = now;
                     self.counters.locator_unverified_dropped += 1;
@@ -928,7 +934,7 @@ impl Endpoint {
 /// When an established association's keys reach `rekey_interval`.
 fn rekey_due(cfg: &Config, a: &Association) -> Option<Instant> {
     let iv = cfg.rekey_interval?;
-    (a.driver.state() == State::Established && a.update_packet.is_none() && a.keys.is_some())
+    (a.driver.state() == State::Established && a.upd().update_packet.is_none() && a.keys.is_some())
         .then(|| a.keys_since + iv)
 }
 
@@ -938,7 +944,7 @@ fn rekey_due(cfg: &Config, a: &Association) -> Option<Instant> {
 fn association_deadline(cfg: &Config, a: &Association) -> Option<Instant> {
     [
         a.driver.poll_timeout(),
-        a.update_retx.deadline(),
+        a.upd().update_retx.deadline(),
         a.r2.as_ref().map(|_| a.r2_until),
         rekey_due(cfg, a),
         super::nat_keepalive::keepalive_due(cfg, a),

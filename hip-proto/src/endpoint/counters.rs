@@ -93,6 +93,8 @@ pub struct Counters {
     pub i2_resent: u64,
     /// UPDATE replies re-sent for a retransmitted UPDATE (processed once).
     pub update_resent: u64,
+    /// UPDATEs without SEQ answered with their echo (profile `openhip`).
+    pub update_echoed: u64,
     /// Rekeys completed.
     pub rekeyed: u64,
     /// Of those, rekeys whose keys came from a fresh KEYMAT (a new

@@ -394,7 +394,7 @@ impl Endpoint {
                 continue;
             };
             let free = self.assocs.get(&relay_pair).is_some_and(|r| {
-                matches!(r.driver.state(), State::Established) && r.update_packet.is_none()
+                matches!(r.driver.state(), State::Established) && r.upd().update_packet.is_none()
             });
             if !free {
                 self.data_relay_client

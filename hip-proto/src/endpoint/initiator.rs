@@ -193,7 +193,7 @@ impl Endpoint {
         let keys = derive(
             &KeyInput {
                 rhash,
-                kij: profile.shape_kij(choices.group, &kij),
+                kij: &profile.shape_kij(choices.group, &kij),
                 i: &puzzle.i,
                 j: &j,
                 hit_i: pair.0,
@@ -300,7 +300,7 @@ impl Endpoint {
             group: choices.group,
             public: choices.peer_dh.clone(),
         });
-        a.dh = Some(dh);
+        a.dh = Some(dh.into_secret());
         a.last_sent = Some(bytes.clone());
         a.initiator = true;
         let step = a.driver.apply(now, Input::R1 { ok: true });

@@ -91,10 +91,10 @@ impl Endpoint {
                 };
                 let mut set = vec![preferred];
                 set.extend(fam.iter().copied().filter(|x| *x != preferred));
-                let told = if a.announced.is_empty() {
+                let told = if a.upd().announced.is_empty() {
                     vec![a.local_locator]
                 } else {
-                    a.announced.clone()
+                    a.upd().announced.clone()
                 };
                 let same = told.len() == set.len()
                     && told[0] == set[0]
@@ -132,12 +132,12 @@ impl Endpoint {
         let new = set[0];
         let moved = new != a.local_locator;
         a.local_locator = new;
-        a.announced = set.to_vec();
+        a.upd_mut().announced = set.to_vec();
         let index = a
             .keys
             .as_ref()
             .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
-        let seq = a.update.next_seq();
+        let seq = a.upd_mut().update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         // Mobile-initiated rekey (RFC 8046 section 3.2.2): a new SPI with the move.
         let new_spi = if rekey { fresh } else { a.spi_in };
@@ -177,9 +177,9 @@ impl Endpoint {
             self.event(e);
         }
         if let Some(a) = self.assocs.get_mut(&pair) {
-            a.update_packet = Some(bytes.clone());
-            a.update_dst = None;
-            a.update_retx.start(now);
+            a.upd_mut().update_packet = Some(bytes.clone());
+            a.upd_mut().update_dst = None;
+            a.upd_mut().update_retx.start(now);
             let (s, d, u) = (a.local_locator, a.peer_locator, a.udp_port);
             self.transmit(s, d, u, bytes);
             if moved {
@@ -215,6 +215,7 @@ impl Endpoint {
         };
         // Rotate through the candidates, skipping the current (dead) locator.
         let Some((cand, local)) = a
+            .upd()
             .peer_candidates
             .iter()
             .filter(|c| **c != a.peer_locator)
@@ -222,19 +223,19 @@ impl Endpoint {
         else {
             return false;
         };
-        let first = a.home.is_none();
+        let first = a.upd().home.is_none();
         let (old_local, old_peer) = (a.local_locator, a.peer_locator);
         if !self.probe_locator(now, pair, cand, local, random) {
             return false;
         }
         if let Some(a) = self.assocs.get_mut(&pair) {
             if first {
-                a.home = Some((old_local, old_peer));
+                a.upd_mut().home = Some((old_local, old_peer));
             }
             // The old locator stays a candidate.
-            a.peer_candidates.retain(|c| *c != cand);
-            if !a.peer_candidates.contains(&old_peer) {
-                a.peer_candidates.push(old_peer);
+            a.upd_mut().peer_candidates.retain(|c| *c != cand);
+            if !a.upd().peer_candidates.contains(&old_peer) {
+                a.upd_mut().peer_candidates.push(old_peer);
             }
         }
         self.counters.failovers += 1;
@@ -260,8 +261,8 @@ impl Endpoint {
         let Some((&pair, a)) = self.assocs.iter().find(|((_, p), a)| {
             *p == peer
                 && a.driver.state() == State::Established
-                && a.update_packet.is_none()
-                && a.pending_locator.is_none()
+                && a.upd().update_packet.is_none()
+                && a.upd().pending_locator.is_none()
         }) else {
             return false;
         };
@@ -274,15 +275,15 @@ impl Endpoint {
         // No LOCATOR_SET: a heartbeat announces nothing, so the peer keeps
         // every locator of ours it knows (a LOCATOR_SET listing only the
         // current one would deprecate the others, RFC 8046 section 5.2).
-        a.pending_locator = Some((dst, nonce));
-        let seq = a.update.next_seq();
+        a.upd_mut().pending_locator = Some((dst, nonce));
+        let seq = a.upd_mut().update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         r.insert_ordered(ParamRepr::Seq(seq));
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
         let sent = self.send_update(now, pair, &mut r, local, dst, random);
         if !sent {
             if let Some(a) = self.assocs.get_mut(&pair) {
-                a.pending_locator = None;
+                a.upd_mut().pending_locator = None;
             }
         }
         sent
@@ -305,11 +306,11 @@ impl Endpoint {
             .iter()
             .filter(|(_, a)| {
                 a.driver.state() == State::Established
-                    && a.update_packet.is_none()
-                    && a.pending_locator.is_none()
+                    && a.upd().update_packet.is_none()
+                    && a.upd().pending_locator.is_none()
             })
             .filter_map(|(p, a)| {
-                let (l, r) = a.home?;
+                let (l, r) = a.upd().home?;
                 (a.peer_locator != r && local_for(r) == Some(l)).then_some((*p, r, l))
             })
             .collect();
@@ -335,15 +336,15 @@ impl Endpoint {
             Some(a) => a,
             None => return false,
         };
-        a.pending_locator = Some((cand, nonce));
-        a.pending_udp_port = None;
+        a.upd_mut().pending_locator = Some((cand, nonce));
+        a.upd_mut().pending_udp_port = None;
         a.local_locator = local;
-        a.announced = vec![local];
+        a.upd_mut().announced = vec![local];
         let index = a
             .keys
             .as_ref()
             .map_or(0, |k| u16::try_from(k.next_index).unwrap_or(u16::MAX));
-        let seq = a.update.next_seq();
+        let seq = a.upd_mut().update.next_seq();
         let spi = a.spi_in;
         let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         r.params.push(ParamRepr::EspInfo(EspInfo {
@@ -380,9 +381,9 @@ impl Endpoint {
             Ok(bytes) => {
                 let mut udp = None;
                 if let Some(a) = self.assocs.get_mut(&pair) {
-                    a.update_packet = Some(bytes.clone());
-                    a.update_dst = Some(dst);
-                    a.update_retx.start(now);
+                    a.upd_mut().update_packet = Some(bytes.clone());
+                    a.upd_mut().update_dst = Some(dst);
+                    a.upd_mut().update_retx.start(now);
                     udp = a.udp_port;
                 }
                 self.transmit(local, dst, udp, bytes);
@@ -424,19 +425,19 @@ impl Endpoint {
         let Some(a) = self.assocs.get_mut(&pair) else {
             return;
         };
-        a.pending_locator = Some((dst, nonce));
-        a.pending_udp_port = Some(udp_port);
+        a.upd_mut().pending_locator = Some((dst, nonce));
+        a.upd_mut().pending_udp_port = Some(udp_port);
         let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
-        r.params.push(ParamRepr::Seq(a.update.next_seq()));
+        r.params.push(ParamRepr::Seq(a.upd_mut().update.next_seq()));
         r.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
         let Ok(bytes) = self.protect_and_emit_to(pair, &mut r, Some(dst), random) else {
             self.counters.build_failed += 1;
             return;
         };
         if let Some(a) = self.assocs.get_mut(&pair) {
-            a.update_packet = Some(bytes.clone());
-            a.update_dst = Some(dst);
-            a.update_retx.start(now);
+            a.upd_mut().update_packet = Some(bytes.clone());
+            a.upd_mut().update_dst = Some(dst);
+            a.upd_mut().update_retx.start(now);
         }
         if credit {
             self.event(Event::LocatorUnverified {
@@ -473,13 +474,14 @@ impl Endpoint {
         // RFC 8046 section 5.2 (RFC 5206 section 5.2 step 4): addresses the
         // set no longer lists are deprecated: no longer failover candidates,
         // and no longer a home path to return to.
-        a.peer_candidates.retain(|c| listed.contains(c));
-        if a.home.is_some_and(|(_, r)| !listed.contains(&r)) {
-            a.home = None;
+        a.upd_mut().peer_candidates.retain(|c| listed.contains(c));
+        a.peer_locator_withdrawn = !listed.contains(&a.peer_locator);
+        if a.upd().home.is_some_and(|(_, r)| !listed.contains(&r)) {
+            a.upd_mut().home = None;
         }
         for x in &listed {
-            if *x != a.peer_locator && x.is_ipv4() == fam && !a.peer_candidates.contains(x) {
-                a.peer_candidates.push(*x);
+            if *x != a.peer_locator && x.is_ipv4() == fam && !a.upd().peer_candidates.contains(x) {
+                a.upd_mut().peer_candidates.push(*x);
             }
         }
         // The preferred locator; without one of our family (HIPL sets no P bit
@@ -513,8 +515,8 @@ impl Endpoint {
         let a = self.assocs.get_mut(&pair)?;
         let mut nonce = [0u8; 16];
         random.fill(&mut nonce);
-        a.pending_locator = Some((new, nonce));
-        a.pending_udp_port = udp_port;
+        a.upd_mut().pending_locator = Some((new, nonce));
+        a.upd_mut().pending_udp_port = udp_port;
         if reply.param(ParamType::EspInfo).is_none() {
             let index = a
                 .keys
@@ -528,7 +530,7 @@ impl Endpoint {
             }));
         }
         if reply.param(ParamType::Seq).is_none() {
-            reply.insert_ordered(ParamRepr::Seq(a.update.next_seq()));
+            reply.insert_ordered(ParamRepr::Seq(a.upd_mut().update.next_seq()));
         }
         reply.insert_ordered(ParamRepr::EchoRequestSigned(nonce.to_vec()));
         self.event(Event::LocatorUnverified {
@@ -548,16 +550,16 @@ impl Endpoint {
         let Some(a) = self.assocs.get_mut(&pair) else {
             return;
         };
-        let Some((addr, nonce)) = a.pending_locator else {
+        let Some((addr, nonce)) = a.upd().pending_locator else {
             return;
         };
         if subtle::ConstantTimeEq::ct_eq(&nonce[..], &echo[..]).into() {
-            a.pending_locator = None;
+            a.upd_mut().pending_locator = None;
             a.peer_transport_candidate = None;
             let old = std::mem::replace(&mut a.peer_locator, addr);
-            a.update_dst = None;
+            a.upd_mut().update_dst = None;
             // The source of a replacing I2 brings its encapsulation along.
-            let from_i2 = a.pending_udp_port.take();
+            let from_i2 = a.upd_mut().pending_udp_port.take();
             let old_port = a.udp_port;
             if let Some(port) = from_i2 {
                 a.udp_port = port;
@@ -583,13 +585,16 @@ impl Endpoint {
             }
             a.moved = true;
             // The previous locator stays a candidate (failover and back);
-            // not the one a restarted peer used before it lost its state.
-            a.peer_candidates.retain(|c| *c != addr);
-            if from_i2.is_none() && !a.peer_candidates.contains(&old) {
-                a.peer_candidates.push(old);
+            // not the one a restarted peer used before it lost its state,
+            // nor one the peer's LOCATOR_SET no longer lists (seen live with
+            // OpenHIP: hipd probed the address it had moved away from).
+            a.upd_mut().peer_candidates.retain(|c| *c != addr);
+            let withdrawn = std::mem::take(&mut a.peer_locator_withdrawn);
+            if from_i2.is_none() && !withdrawn && !a.upd().peer_candidates.contains(&old) {
+                a.upd_mut().peer_candidates.push(old);
             }
-            if a.home == Some((a.local_locator, addr)) {
-                a.home = None;
+            if a.upd().home == Some((a.local_locator, addr)) {
+                a.upd_mut().home = None;
             }
             self.counters.locator_changes += 1;
             self.event(Event::LocatorChanged {

@@ -1103,7 +1103,7 @@ impl Endpoint {
         let busy = self
             .assocs
             .get(&pair)
-            .is_some_and(|a| a.update_packet.is_some() || a.rekey.is_some());
+            .is_some_and(|a| a.upd().update_packet.is_some() || a.rekey.is_some());
         let due = |r: &Request| {
             r.local == pair.0 && r.server == pair.1 && r.due.is_some_and(|d| d <= now)
         };
@@ -1201,7 +1201,7 @@ impl Endpoint {
         let Some(a) = self.assocs.get_mut(&pair) else {
             return;
         };
-        let seq = a.update.next_seq();
+        let seq = a.upd_mut().update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
         for p in params {
             r.insert_ordered(p);
@@ -1210,9 +1210,9 @@ impl Endpoint {
         match self.protect_and_emit(pair, &mut r, random) {
             Ok(bytes) => {
                 if let Some(a) = self.assocs.get_mut(&pair) {
-                    a.update_packet = Some(bytes.clone());
-                    a.update_dst = None;
-                    a.update_retx.start(now);
+                    a.upd_mut().update_packet = Some(bytes.clone());
+                    a.upd_mut().update_dst = None;
+                    a.upd_mut().update_retx.start(now);
                     let (s, d, u) = (a.local_locator, a.peer_locator, a.udp_port);
                     self.transmit(s, d, u, bytes);
                 }

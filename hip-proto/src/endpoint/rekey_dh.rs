@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::counters::DropReason;
 use crate::association::Association;
-use crate::crypto::dh::DhKeyPair;
+use crate::crypto::dh::{DhKeyPair, DhSecret};
 use crate::wire::{DhValue, DiffieHellman, HipRepr, ParamRepr, ParamType};
 
 /// The peer's new public value in a rekeying UPDATE, checked against section 6.9
@@ -54,14 +54,17 @@ pub fn param(ours: &DhKeyPair) -> ParamRepr {
 /// standing in for a side without one.
 pub fn kij(
     ours_new: Option<&DhKeyPair>,
-    ours_old: Option<&DhKeyPair>,
+    ours_old: Option<&DhSecret>,
     peer_new: Option<&[u8]>,
     peer_old: Option<&[u8]>,
 ) -> Result<Option<Zeroizing<Vec<u8>>>, DropReason> {
     if ours_new.is_none() && peer_new.is_none() {
         return Ok(None);
     }
-    let ours = ours_new.or(ours_old).ok_or(DropReason::UnexpectedInState)?;
+    let ours = ours_new
+        .map(DhKeyPair::secret)
+        .or(ours_old)
+        .ok_or(DropReason::UnexpectedInState)?;
     let peer = peer_new.or(peer_old).ok_or(DropReason::UnexpectedInState)?;
     ours.agree(peer)
         .map(Some)
@@ -92,7 +95,7 @@ mod tests {
                 let b_new_opt = b_has.then_some(&b_new);
                 let ka = kij(
                     a_new_opt,
-                    Some(&a_old),
+                    Some(a_old.secret()),
                     b_new_opt.map(|k| k.public_value()),
                     Some(b_old.public_value()),
                 )
@@ -100,7 +103,7 @@ mod tests {
                 .expect("new kij");
                 let kb = kij(
                     b_new_opt,
-                    Some(&b_old),
+                    Some(b_old.secret()),
                     a_new_opt.map(|k| k.public_value()),
                     Some(a_old.public_value()),
                 )
@@ -115,7 +118,7 @@ mod tests {
                 let base = a_old.agree(b_old.public_value()).expect("agree");
                 assert_ne!(*ka, *base, "a new key gives a new Kij");
             }
-            let none = kij(None, Some(&a_old), None, Some(b_old.public_value()));
+            let none = kij(None, Some(a_old.secret()), None, Some(b_old.public_value()));
             assert_eq!(none, Ok(None), "no new key: KEYMAT continues");
         }
     }
@@ -124,7 +127,6 @@ mod tests {
     /// UPDATE may carry.
     #[test]
     fn received_value_is_checked() {
-        use crate::association::timer::Retransmit;
         use crate::association::{Driver, Instant};
         use crate::endpoint::{CompatProfile, Config};
         use crate::registry::{PacketType, Version};
@@ -139,7 +141,6 @@ mod tests {
             CompatProfile::Strict,
             loc,
             loc,
-            Retransmit::new(cfg.update_retransmit),
         );
         let value = |group| DhValue {
             group,

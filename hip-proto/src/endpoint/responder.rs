@@ -137,8 +137,8 @@ impl Endpoint {
                 // from elsewhere, or after CLOSE, is a replay.
                 let open = matches!(a.driver.state(), State::R2Sent | State::Established);
                 let from_peer = (inc.src == a.peer_locator && inc.udp_port == a.udp_port)
-                    || (a.pending_locator.is_some_and(|(l, _)| l == inc.src)
-                        && a.pending_udp_port == Some(inc.udp_port));
+                    || (a.upd().pending_locator.is_some_and(|(l, _)| l == inc.src)
+                        && a.upd().pending_udp_port == Some(inc.udp_port));
                 match a.r2.clone() {
                     Some(r2) if open && from_peer => {
                         self.counters.i2_resent += 1;
@@ -201,7 +201,7 @@ impl Endpoint {
             .map_err(|_| DropReason::Malformed)?;
         let host_id_raw = template.host_id_raw.clone();
         // Kept for a later rekey that brings only the peer's new DH key.
-        let own_dh = template.dh.clone();
+        let own_dh = template.dh.secret().clone();
         let peer_dh = value.clone();
         // 3. Negotiation against what our R1 offered.
         let hip = match self.i2_choices(repr) {
@@ -219,7 +219,7 @@ impl Endpoint {
         let mut keys = derive(
             &KeyInput {
                 rhash,
-                kij: profile.shape_kij(value.group, &kij),
+                kij: &profile.shape_kij(value.group, &kij),
                 i: &sol.i,
                 j: &sol.j,
                 hit_i,
@@ -303,7 +303,7 @@ impl Endpoint {
         let keep = old
             .filter(|o| {
                 o.driver.state() == State::Established
-                    || (o.driver.state() == State::R2Sent && o.pending_udp_port.is_some())
+                    || (o.driver.state() == State::R2Sent && o.upd().pending_udp_port.is_some())
             })
             .filter(|o| o.peer_locator != inc.src)
             .map(|o| (o.local_locator, o.peer_locator, o.udp_port));

@@ -75,7 +75,7 @@ pub fn relayed_at(repr: &HipRepr, from: std::net::SocketAddr) -> bool {
 /// address's check, which it replaces). Decided from the header: a duplicate R2 that is not is
 /// dropped before its MAC is computed.
 pub(super) fn r2_source_to_check(a: &crate::association::Association, inc: &Incoming<'_>) -> bool {
-    let idle = a.pending_locator.is_none() && a.update_packet.is_none();
+    let idle = a.upd().pending_locator.is_none() && a.upd().update_packet.is_none();
     // Not after the association moved: the relayed R2 that arrives after
     // the direct copy moved us to the Responder's mapping comes from the
     // relay, which would forward a check there and so pass it, taking the
@@ -95,9 +95,9 @@ pub(super) fn r2_source_to_check(a: &crate::association::Association, inc: &Inco
 /// relay-given address useless), and the copy may come only once more.
 fn offered_check_open(a: &crate::association::Association) -> Option<(IpAddr, Option<u16>)> {
     let c = a.peer_transport_candidate.as_deref()?;
-    let (l, _) = a.pending_locator?;
+    let (l, _) = a.upd().pending_locator?;
     let at = (c.ip(), Some(c.port()));
-    (l == at.0 && a.pending_udp_port == Some(at.1)).then_some(at)
+    (l == at.0 && a.upd().pending_udp_port == Some(at.1)).then_some(at)
 }
 
 impl Endpoint {
@@ -167,7 +167,7 @@ impl Endpoint {
         if let Some(a) = self.assocs.get_mut(&pair) {
             // Replaces an open check of the offered address, if any.
             a.peer_transport_candidate = None;
-            a.update_packet = None;
+            a.upd_mut().update_packet = None;
         }
         self.verify_source(now, pair, inc.dst, (inc.src, inc.udp_port), false, random);
         true
@@ -199,8 +199,8 @@ impl Endpoint {
         let usable = a.udp_port.is_some()
             && cand.is_ipv4() == a.peer_locator.is_ipv4()
             && cand.is_ipv4() == local.is_ipv4()
-            && a.pending_locator.is_none()
-            && a.update_packet.is_none();
+            && a.upd().pending_locator.is_none()
+            && a.upd().update_packet.is_none();
         if here || !usable {
             a.peer_transport_candidate = None;
             return false;

@@ -21,7 +21,6 @@ use crate::association::{Input, Instant, PendingRekey, SeqDisposition, State};
 use crate::registry::PacketType;
 use crate::wire::{EspInfo, HipRepr, ParamRepr, ParamType};
 use crate::Hit;
-use zeroize::Zeroizing;
 
 /// Why a rekey could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +65,7 @@ impl Endpoint {
         if a.driver.state() != State::Established {
             return Err(RekeyError::NotEstablished);
         }
-        if a.update_packet.is_some() {
+        if a.upd().update_packet.is_some() {
             return Err(RekeyError::Busy);
         }
         let keys = a.keys.as_ref().ok_or(RekeyError::NotEstablished)?;
@@ -81,7 +80,7 @@ impl Endpoint {
             Some(_) => 0,
             None => u16::try_from(keys.next_index).map_err(|_| RekeyError::KeymatExhausted)?,
         };
-        let seq = a.update.next_seq();
+        let seq = a.upd_mut().update.next_seq();
         let mut r = HipRepr::new(PacketType::Update, a.wire_version(), local, peer);
         r.params.push(ParamRepr::EspInfo(EspInfo {
             reserved: 0,
@@ -121,8 +120,8 @@ impl Endpoint {
             .assocs
             .get_mut(&pair)
             .ok_or(RekeyError::NotEstablished)?;
-        a.update_packet = Some(bytes.clone());
-        a.update_retx.start(now);
+        a.upd_mut().update_packet = Some(bytes.clone());
+        a.upd_mut().update_retx.start(now);
         let (s, d, u) = (a.local_locator, a.peer_locator, a.udp_port);
         self.transmit(s, d, u, bytes);
         Ok(())
@@ -158,10 +157,10 @@ impl Endpoint {
         let mut acked = false;
         if let Some(ParamRepr::Ack(ids)) = repr.param(ParamType::Ack) {
             for id in ids {
-                if a.update.on_ack(*id, low_byte).is_ok() {
+                if a.upd_mut().update.on_ack(*id, low_byte).is_ok() {
                     acked = true;
-                    a.update_retx.stop();
-                    a.update_packet = None;
+                    a.upd_mut().update_retx.stop();
+                    a.upd_mut().update_packet = None;
                 }
             }
         }
@@ -176,6 +175,13 @@ impl Endpoint {
         a.driver.apply(now, Input::Update { ok: true });
         a.peer_has_r2();
         let Some(seq) = seq else {
+            // An address check without SEQ (profile `openhip`): echoed.
+            if a.profile.echo_without_seq() && has_echo_request(repr) {
+                self.echo_back(pair, inc, repr, random)?;
+                if !acked {
+                    return Ok(());
+                }
+            }
             // ACK-only UPDATE: the third message of a peer-started rekey.
             if !acked {
                 return Err(DropReason::Replay);
@@ -191,7 +197,7 @@ impl Endpoint {
             self.locator_verified(pair, repr);
             return Ok(());
         };
-        let disposition = a.update.on_seq(seq);
+        let disposition = a.upd_mut().update.on_seq(seq);
         if !matches!(disposition, SeqDisposition::Stale) {
             self.adopt_udp_port(pair, inc.src, inc.udp_port);
         }
@@ -200,7 +206,7 @@ impl Endpoint {
             SeqDisposition::Stale => return Err(DropReason::Replay),
             SeqDisposition::Retransmission => {
                 self.counters.update_resent += 1;
-                self.resend(pair, |a| a.update_reply.as_ref());
+                self.resend(pair, |a| a.upd().update_reply.as_ref());
                 return Ok(());
             }
             SeqDisposition::New => {}
@@ -229,7 +235,7 @@ impl Endpoint {
                     match kij {
                         Some(kij) => {
                             let keys = a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
-                            let kij = Zeroizing::new(profile.shape_kij(dh_group, &kij).to_vec());
+                            let kij = profile.shape_kij(dh_group, &kij);
                             // Our inbound SA, announced early with continued
                             // KEYMAT or not at all, gets the fresh keys before
                             // the peer can use it (it switches on our ACK).
@@ -271,13 +277,10 @@ impl Endpoint {
                     )?;
                     a.keys.as_ref().ok_or(DropReason::UnexpectedInState)?;
                     let (fresh_kij, keymat_index) = match kij {
-                        Some(kij) => (
-                            Some(Zeroizing::new(profile.shape_kij(dh_group, &kij).to_vec())),
-                            0,
-                        ),
+                        Some(kij) => (Some(profile.shape_kij(dh_group, &kij)), 0),
                         None => (None, info.keymat_index),
                     };
-                    let our_seq = a.update.next_seq();
+                    let our_seq = a.upd_mut().update.next_seq();
                     let spi = a.spi_in;
                     let new_spi_in = self.fresh_spi(random);
                     let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
@@ -337,18 +340,19 @@ impl Endpoint {
             reply.insert_ordered(ParamRepr::EchoResponseSigned(e.clone()));
         }
         self.locator_verified(pair, repr);
-        let bytes = self
+        let mut bytes = self
             .protect_and_emit_to(pair, &mut reply, verify_at, random)
             .map_err(|_| DropReason::Policy)?;
+        append_unsigned_echoes(&mut bytes, repr)?;
         let a = self.assocs.get_mut(&pair).ok_or(DropReason::NotPeer)?;
-        a.update_reply = Some(bytes.clone());
+        a.upd_mut().update_reply = Some(bytes.clone());
         if reply.param(ParamType::Seq).is_some() {
-            a.update_packet = Some(bytes.clone());
-            a.update_dst = verify_at;
-            a.update_retx.start(now);
+            a.upd_mut().update_packet = Some(bytes.clone());
+            a.upd_mut().update_dst = verify_at;
+            a.upd_mut().update_retx.start(now);
         }
         // A transport address being verified is reached at its own port.
-        let u = match (verify_at, a.pending_udp_port) {
+        let u = match (verify_at, a.upd().pending_udp_port) {
             (Some(_), Some(port)) => port,
             _ => a.udp_port,
         };
@@ -364,6 +368,30 @@ impl Endpoint {
         if let Some(r) = finished {
             self.finish_rekey(now, pair, *r)?;
         }
+        Ok(())
+    }
+
+    /// Answers the echo requests of an UPDATE without SEQ with an UPDATE
+    /// without SEQ from the address it reached us at
+    /// ([`super::CompatProfile::echo_without_seq`]).
+    fn echo_back(
+        &mut self,
+        pair: HitPair,
+        inc: &Incoming<'_>,
+        repr: &HipRepr,
+        random: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
+        let a = self.assocs.get(&pair).ok_or(DropReason::NotPeer)?;
+        let mut r = HipRepr::new(PacketType::Update, a.wire_version(), pair.0, pair.1);
+        if let Some(ParamRepr::EchoRequestSigned(e)) = repr.param(ParamType::EchoRequestSigned) {
+            r.insert_ordered(ParamRepr::EchoResponseSigned(e.clone()));
+        }
+        let mut bytes = self
+            .protect_and_emit_to(pair, &mut r, Some(inc.src), random)
+            .map_err(|_| DropReason::Policy)?;
+        append_unsigned_echoes(&mut bytes, repr)?;
+        self.counters.update_echoed += 1;
+        self.transmit(inc.dst, inc.src, inc.udp_port, bytes);
         Ok(())
     }
 
@@ -384,7 +412,7 @@ impl Endpoint {
         // The new keys go to the SA store; only the parameters stay.
         keys.esp = crate::association::keys::EspState::from(&esp);
         if let Some(dh) = r.dh {
-            a.dh = Some(dh);
+            a.dh = Some(dh.into_secret());
         }
         if let (Some(public), Some(v)) = (r.peer_dh, a.peer_dh.as_mut()) {
             v.public = public;
@@ -401,5 +429,205 @@ impl Endpoint {
             esp,
         });
         Ok(())
+    }
+}
+
+/// Does `repr` ask for an echo (RFC 7401 sections 5.2.20-5.2.21)?
+fn has_echo_request(repr: &HipRepr) -> bool {
+    repr.params.iter().any(|p| {
+        matches!(
+            p,
+            ParamRepr::EchoRequestSigned(_) | ParamRepr::EchoRequestUnsigned(_)
+        )
+    })
+}
+
+/// ECHO_RESPONSE_UNSIGNED for each ECHO_REQUEST_UNSIGNED of `repr`, after
+/// the signature of our already protected answer `bytes` (RFC 7401 section
+/// 5.2.21: the response carries the request's data unchanged; unsigned
+/// parameters are outside HIP_MAC and HIP_SIGNATURE). OpenHIP 0.9 checks
+/// our new address with one (`hip_send_update` in its
+/// protocol/hip_output.c). The checksum is set when the packet is queued.
+fn append_unsigned_echoes(bytes: &mut Vec<u8>, repr: &HipRepr) -> Result<(), DropReason> {
+    for p in &repr.params {
+        if let ParamRepr::EchoRequestUnsigned(d) = p {
+            let echo = ParamRepr::EchoResponseUnsigned(d.clone());
+            super::rendezvous::append_param(bytes, &echo).map_err(|_| DropReason::Policy)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::hi::{HostIdentity, KeySpec};
+    use crate::endpoint::protect;
+    use crate::endpoint::{CompatProfile, Config, LocalIdentity};
+    use crate::registry::Version;
+    use std::net::IpAddr;
+
+    fn rng(seed: u64) -> impl FnMut(&mut [u8]) {
+        let mut x = seed | 1;
+        move |b: &mut [u8]| {
+            for o in b.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *o = x as u8;
+            }
+        }
+    }
+
+    /// Two established endpoints whose profile for each other is `profile`.
+    fn pair(profile: CompatProfile) -> (Endpoint, Endpoint, HitPair, impl FnMut(&mut [u8])) {
+        let mut r = rng(7);
+        let id = |r: &mut dyn RandomSource| {
+            let hi = HostIdentity::generate(KeySpec::EcdsaP256, &mut protect::CallerRng(r))
+                .expect("key");
+            LocalIdentity::new(hi, Version::V1).expect("identity")
+        };
+        let (ia, ib) = (id(&mut r), id(&mut r));
+        let (ha, hb) = (ia.hit, ib.hit);
+        let cfg = |peer| {
+            let mut c = Config::default();
+            c.peer_profiles.insert(peer, profile);
+            c
+        };
+        let mut a = Endpoint::new(cfg(hb), &mut r).expect("a");
+        let mut b = Endpoint::new(cfg(ha), &mut r).expect("b");
+        a.add_identity(ia);
+        b.add_identity(ib);
+        let (la, lb): (IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let t = Instant(1_000_000_000);
+        a.connect(t, ha, hb, la, lb, None).expect("connect");
+        for _ in 0..4 {
+            shuttle(&mut a, &mut b, t, &mut r);
+            shuttle(&mut b, &mut a, t, &mut r);
+        }
+        assert_eq!(a.state(ha, hb), State::Established);
+        b.data_received(t, hb, ha);
+        (a, b, (ha, hb), r)
+    }
+
+    /// Hands `from`'s transmits to `to`; returns them.
+    fn shuttle(
+        from: &mut Endpoint,
+        to: &mut Endpoint,
+        t: Instant,
+        r: &mut dyn RandomSource,
+    ) -> Vec<crate::endpoint::Transmit> {
+        let mut v = Vec::new();
+        while let Some(x) = from.poll_transmit() {
+            let _ = to.handle_checked(
+                t,
+                Incoming {
+                    src: x.src,
+                    dst: x.dst,
+                    udp_port: x.udp_port,
+                    bytes: &x.bytes,
+                },
+                r,
+            );
+            v.push(x);
+        }
+        while from.poll_event().is_some() {}
+        v
+    }
+
+    /// A protected UPDATE from `a` with `params` and ECHO_REQUEST_UNSIGNED
+    /// `nonce` after its signature, as OpenHIP sends its address checks.
+    fn check_update(
+        a: &Endpoint,
+        pair: HitPair,
+        params: Vec<ParamRepr>,
+        nonce: &[u8],
+        r: &mut dyn RandomSource,
+    ) -> Vec<u8> {
+        let mut u = HipRepr::new(PacketType::Update, Version::V1, pair.0, pair.1);
+        for p in params {
+            u.insert_ordered(p);
+        }
+        let mut bytes = a
+            .protect_and_emit_to(pair, &mut u, None, r)
+            .expect("protect");
+        let req = ParamRepr::EchoRequestUnsigned(nonce.to_vec());
+        crate::endpoint::rendezvous::append_param(&mut bytes, &req).expect("append");
+        bytes
+    }
+
+    fn deliver(
+        to: &mut Endpoint,
+        bytes: &[u8],
+        r: &mut dyn RandomSource,
+    ) -> Result<(), DropReason> {
+        let (s, d): (IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let mut b = bytes.to_vec();
+        crate::wire::checksum::fill(&mut b, s, d);
+        to.handle_checked(
+            Instant(2_000_000_000),
+            Incoming {
+                src: s,
+                dst: d,
+                udp_port: None,
+                bytes: &b,
+            },
+            r,
+        )
+    }
+
+    fn unsigned_echoes(t: &crate::endpoint::Transmit) -> Vec<Vec<u8>> {
+        HipRepr::parse_bytes(&t.bytes)
+            .expect("parses")
+            .params
+            .into_iter()
+            .filter_map(|p| match p {
+                ParamRepr::EchoResponseUnsigned(d) => Some(d),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_unsigned_echo_request_in_an_update_with_seq_is_echoed() {
+        let (a, mut b, pair, mut r) = pair(CompatProfile::Strict);
+        let u = check_update(&a, pair, vec![ParamRepr::Seq(1)], b"nonce-1", &mut r);
+        deliver(&mut b, &u, &mut r).expect("accepted");
+        let out: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(unsigned_echoes(&out[0]), vec![b"nonce-1".to_vec()]);
+    }
+
+    #[test]
+    fn an_echo_without_seq_is_answered_only_under_the_openhip_profile() {
+        for (profile, answered) in [
+            (CompatProfile::OpenHip, true),
+            (CompatProfile::Strict, false),
+        ] {
+            let (a, mut b, pair, mut r) = pair(profile);
+            let u = check_update(&a, pair, vec![], b"nonce-2", &mut r);
+            let res = deliver(&mut b, &u, &mut r);
+            let out: Vec<_> = std::iter::from_fn(|| b.poll_transmit()).collect();
+            if answered {
+                assert!(res.is_ok(), "{res:?}");
+                assert_eq!(out.len(), 1);
+                assert_eq!(unsigned_echoes(&out[0]), vec![b"nonce-2".to_vec()]);
+                let rep = HipRepr::parse_bytes(&out[0].bytes).unwrap();
+                assert!(
+                    rep.param(ParamType::Seq).is_none(),
+                    "the answer needs no ACK"
+                );
+                assert_eq!(b.counters().update_echoed, 1);
+            } else {
+                assert_eq!(res, Err(DropReason::Replay));
+                assert!(out.is_empty());
+            }
+        }
     }
 }

@@ -117,12 +117,24 @@ impl Verifier<'_> {
             ..p
         };
         let (rfc_ok, swapped_ok) = (p.verify(&s.j), other.verify(&s.j));
+        let openhip_ok = || {
+            Puzzle {
+                order: PuzzleInputOrder::OpenHipLittleEndian,
+                ..p
+            }
+            .verify(&s.j)
+        };
         match (self.profile, rfc_ok, swapped_ok) {
             (Profile::Cutehip, _, true) => Check::Ok(format!("K={} (cutehip order)", s.k)),
             (Profile::Cutehip, _, false) => Check::Failed(format!("K={} wrong solution", s.k)),
             (_, true, _) => Check::Ok(format!("K={} solution valid", s.k)),
             (Profile::Auto, false, true) => Check::Ok(format!(
                 "K={} valid only with cutehip's order I|HIT-R|HIT-I|J (not RFC 7401)",
+                s.k
+            )),
+            (Profile::Auto, false, false) if openhip_ok() => Check::Ok(format!(
+                "K={} valid only with OpenHIP's bit test, the last 8 octets read \
+                 little-endian (not RFC 5201)",
                 s.k
             )),
             _ => Check::Failed(format!("K={} wrong solution", s.k)),
