@@ -439,7 +439,7 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
     if let Err(e) = oh.start(&b, prefix) {
         eprintln!("{label}: {e}");
         m.push((label.clone(), "OpenHIP starts", false));
-        keep(&label, &pcap, &h, &oh, &conf, true);
+        keep(&label, &pcap, &h, &oh, &conf, "", true);
         return;
     }
     h.hipconf_ok(&a, &["daemon", "add", "map", &oh.hit, loc_b]);
@@ -563,8 +563,9 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
     }
 
     // CLOSE from one side, CLOSE_ACK from the other: both leave ESTABLISHED.
-    // OpenHIP closes on SIGINT (CLOSE to every peer, then it exits): its
-    // log shows the CLOSE_ACK it got.
+    // OpenHIP closes on SIGINT: CLOSE to every peer, then it exits without
+    // waiting for the CLOSE_ACK (which its log shows only when it arrived
+    // before the exit); hipd leaves ESTABLISHED only on a valid CLOSE.
     let closed = if run.hipr_closes {
         h.hipconf_ok(&a, &["daemon", "rst", "all"]);
         wait_until(Duration::from_secs(10), || {
@@ -573,7 +574,7 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
     } else {
         let exited = oh.stop(&b);
         exited
-            && oh.log().contains("Received CLOSE_ACK")
+            && oh.log().contains("sending CLOSE packet")
             && wait_until(Duration::from_secs(10), || !ours_established(&a, &h))
     };
     m.push((
@@ -614,14 +615,22 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
             tail(&String::from_utf8_lossy(&insp.stdout), 30)
         );
     }
-    // The identities were the ones this run is for: HOST_ID algorithm per HIT
-    // (RSA 5, DSA 3) as hip-inspect decoded them.
-    let algs = host_id_algorithms(&String::from_utf8_lossy(&insp.stdout));
+    // The identities were the ones this run is for: per sender HIT, the
+    // HOST_ID algorithm where the capture shows it and the algorithm of every
+    // signature (RSA 5, DSA 3). OpenHIP as initiator puts its HOST_ID into
+    // the I2's ENCRYPTED parameter, so there its signatures tell.
+    let text = String::from_utf8_lossy(&insp.stdout);
+    let want_oh = if run.oh_hi == "DSA" { 3 } else { 5 };
+    let host_ids = host_id_algorithms(&text);
+    let sigs = signature_algorithms(&text);
+    let one = |hit: &Ipv6Addr, want: u8| {
+        host_ids.get(hit).is_none_or(|&a| a == want)
+            && sigs.get(hit).is_some_and(|s| s.iter().all(|&a| a == want))
+    };
     m.push((
         label.clone(),
-        "capture: HOST_ID algorithms as configured",
-        algs.get(&hit_b) == Some(&if run.oh_hi == "DSA" { 3 } else { 5 })
-            && algs.get(&hit_a) == Some(&5),
+        "capture: HOST_ID and signature algorithms as configured",
+        one(&hit_b, want_oh) && one(&hit_a, 5) && host_ids.contains_key(&hit_a),
     ));
     // Default dissectors: HIP over UDP 10500 is dissected as HIP.
     let mut ts = Command::new("tshark");
@@ -635,7 +644,7 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
         ));
     }
     let failed = m.iter().any(|x| x.0 == label && !x.2);
-    keep(&label, &pcap, &h, &oh, &conf, failed);
+    keep(&label, &pcap, &h, &oh, &conf, &text, failed);
     if failed {
         eprintln!(
             "---- hipd stats:\n{}",
@@ -647,8 +656,9 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
 }
 
 /// Keeps a run's capture, both logs and both configurations in the temporary
-/// directory when it failed (or always with `OPENHIP_KEEP=1`).
-fn keep(label: &str, pcap: &Path, h: &Hipd, oh: &OpenHip, conf: &str, failed: bool) {
+/// directory, with hip-inspect's reading of the capture, when it failed (or
+/// always with `OPENHIP_KEEP=1`).
+fn keep(label: &str, pcap: &Path, h: &Hipd, oh: &OpenHip, conf: &str, inspect: &str, failed: bool) {
     if !failed && std::env::var_os("OPENHIP_KEEP").is_none() {
         return;
     }
@@ -657,6 +667,7 @@ fn keep(label: &str, pcap: &Path, h: &Hipd, oh: &OpenHip, conf: &str, failed: bo
         label.replace([' ', '/', '>', ':', '+'], "_")
     ));
     let _ = std::fs::copy(pcap, &keep);
+    let _ = std::fs::write(keep.with_extension("hip-inspect.txt"), inspect);
     let _ = std::fs::copy(&h.log, keep.with_extension("hipd.log"));
     let _ = std::fs::write(keep.with_extension("hipd.conf"), conf);
     let _ = std::fs::write(keep.with_extension("openhip.log"), oh.log());
@@ -685,6 +696,43 @@ fn host_id_algorithms(text: &str) -> std::collections::HashMap<Ipv6Addr, u8> {
     out
 }
 
+/// Sender HIT -> the algorithms of its HIP_SIGNATURE and HIP_SIGNATURE_2
+/// parameters, from hip-inspect's output (a packet line `#N src -> dst
+/// HIPvV TYPE SENDER-HIT -> RECEIVER-HIT [..]`, then its parameters).
+fn signature_algorithms(text: &str) -> std::collections::HashMap<Ipv6Addr, Vec<u8>> {
+    let mut out: std::collections::HashMap<Ipv6Addr, Vec<u8>> = Default::default();
+    let mut sender = None;
+    for l in text.lines() {
+        if l.starts_with('#') {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            sender = w
+                .iter()
+                .position(|t| t.starts_with("HIPv"))
+                .and_then(|i| w.get(i + 2))
+                .and_then(|h| h.parse().ok());
+        } else if let (Some(hit), Some(rest)) = (sender, l.split(" alg=").nth(1)) {
+            if l.contains("HIP_SIGNATURE") {
+                if let Some(a) = rest.split_whitespace().next().and_then(|a| a.parse().ok()) {
+                    out.entry(hit).or_default().push(a);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn signatures_are_attributed_to_their_sender() {
+    let text = "#3 2001:db8::2 -> 2001:db8::1 HIPv1 I2 2001:10::2 -> 2001:10::1 [ip]\n\
+                \x20   [61697] HIP_SIGNATURE alg=3 81d4… (40 B)\n\
+                #4 2001:db8::1 -> 2001:db8::2 HIPv1 R2 2001:10::1 -> 2001:10::2 [ip]\n\
+                \x20   [61697] HIP_SIGNATURE alg=5 45e4… (256 B)\n\
+                #5 2001:db8::1 -> 2001:db8::2 ESP spi=0x1 seq=1 len=84 [ip]\n";
+    let s = signature_algorithms(text);
+    assert_eq!(s[&"2001:10::2".parse::<Ipv6Addr>().unwrap()], vec![3]);
+    assert_eq!(s[&"2001:10::1".parse::<Ipv6Addr>().unwrap()], vec![5]);
+}
+
 #[test]
 fn openhip_lsi_is_the_hits_last_24_bits() {
     assert_eq!(
@@ -696,13 +744,13 @@ fn openhip_lsi_is_the_hits_last_24_bits() {
 
 #[test]
 fn openhip_status_reply_is_walked() {
-    // ASSOC (state ESTABLISHED, 6 more octets), HI (4), ADDR (2), ASSOC
-    // (CLOSED), DONE.
+    // ASSOC (state ESTABLISHED, 6 more octets; 4 octets of slack after it),
+    // HI (4 and slack), ADDR (2, no slack), ASSOC (CLOSED), DONE.
     let mut b = vec![0, 8, 0, 10];
     b.extend_from_slice(&OH_ESTABLISHED.to_ne_bytes());
     b.extend_from_slice(&[0; 10]);
-    b.extend_from_slice(&[0, 7, 0, 4, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]);
-    b.extend_from_slice(&[0, 4, 0, 2, 9, 9, 0, 0]);
+    b.extend_from_slice(&[0, 7, 0, 4, 1, 2, 3, 4, 0, 0, 0, 0]);
+    b.extend_from_slice(&[0, 4, 0, 2, 9, 9]);
     b.extend_from_slice(&[0, 8, 0, 4]);
     b.extend_from_slice(&7u32.to_ne_bytes());
     b.extend_from_slice(&[0; 4]);
