@@ -161,3 +161,49 @@ fn two_endpoints_under_the_profile_complete_with_k_10() {
     assert!(both_established(&hosts));
     assert_keys_match(&hosts[0], &hosts[1]);
 }
+
+#[test]
+fn an_unconfigured_responder_recognises_openhip_by_its_solution() {
+    let [ka, kb] = keys(KeySpec::Rsa(2048));
+    let hit_of = |k: &HostIdentity| LocalIdentity::new(k.clone(), Version::V1).unwrap().hit;
+    let hb = hit_of(&kb);
+    // A solves the OpenHIP way (as OpenHIP would); B knows nothing of it.
+    let mut ca = Config {
+        puzzle_difficulty: 10,
+        ..Config::default()
+    };
+    ca.peer_profiles.insert(hb, CompatProfile::OpenHip);
+    let cb = Config {
+        puzzle_difficulty: 10,
+        ..Config::default()
+    };
+    let ha = hit_of(&ka);
+    let mut hosts = [
+        Host::new(ca, ka, Version::V1, locator(1), 7),
+        Host::new(cb, kb, Version::V1, locator(2), 8),
+    ];
+    let t0 = Instant(1_000_000_000);
+    hosts[0]
+        .ep
+        .connect(t0, ha, hb, locator(1), locator(2), None)
+        .expect("connect");
+    let mut net = netsim::Net::new(9, netsim::Link::PERFECT);
+    run(
+        &mut hosts,
+        &mut net,
+        t0,
+        hip_proto::association::Duration::from_secs(30),
+        both_established,
+    );
+    assert!(both_established(&hosts));
+    let info = hosts[1]
+        .ep
+        .associations()
+        .into_iter()
+        .next()
+        .expect("assoc");
+    assert_eq!(
+        (info.profile, info.profile_detected),
+        (CompatProfile::OpenHip, true)
+    );
+}

@@ -159,8 +159,9 @@ impl Endpoint {
             }
         }
         let rhash = rhash_for(version, &hit_r).ok_or(DropReason::Malformed)?;
-        // 1. Puzzle: #I must come from a live secret, J must solve it.
-        check_solution(
+        // 1. Puzzle: #I must come from a live secret, J must solve it (and
+        // how it solves it may name the peer's implementation).
+        let profile = check_solution(
             &self.r1.secrets,
             rhash,
             profile,

@@ -23,7 +23,13 @@ pub struct SolutionView<'a> {
     pub j: &'a [u8],
 }
 
-/// Checks an I2 SOLUTION statelessly. Cost: one HMAC and one RHASH.
+/// Checks an I2 SOLUTION statelessly. Cost: one HMAC and one RHASH (two
+/// for a v1 solution that fails the RFC test). Returns the profile the
+/// exchange goes on under: `profile`, or [`CompatProfile::OpenHip`] when an
+/// unconfigured (strict) peer's RFC 5201 solution (SHA-1, 8-octet #I) with
+/// K > 0 fails the RFC test and passes OpenHIP 0.9's: no RFC peer solves
+/// that way, and the puzzle's work is the same either way, so OpenHIP is
+/// recognised by its I2 (issue 17's auto-selection).
 pub fn check_solution(
     secrets: &PuzzleSecrets,
     rhash: Rhash,
@@ -31,7 +37,7 @@ pub fn check_solution(
     hit_i: &Hit,
     hit_r: &Hit,
     sol: &SolutionView<'_>,
-) -> Result<(), DropReason> {
+) -> Result<CompatProfile, DropReason> {
     let generation = match sol.opaque {
         [a, b, ..] => u16::from_be_bytes([*a, *b]),
         _ => return Err(DropReason::BadPuzzle),
@@ -48,10 +54,17 @@ pub fn check_solution(
         order: profile.puzzle_input_order(),
     };
     if p.verify(sol.j) {
-        Ok(())
-    } else {
-        Err(DropReason::BadPuzzle)
+        return Ok(profile);
     }
+    let v1_rules = rhash == Rhash::Sha1 && sol.i.len() == 8;
+    let openhip = Puzzle {
+        order: crate::crypto::puzzle::PuzzleInputOrder::OpenHipLittleEndian,
+        ..p
+    };
+    if profile == CompatProfile::Strict && v1_rules && sol.k > 0 && openhip.verify(sol.j) {
+        return Ok(CompatProfile::OpenHip);
+    }
+    Err(DropReason::BadPuzzle)
 }
 
 #[cfg(test)]
@@ -93,7 +106,7 @@ mod tests {
             };
             assert_eq!(
                 check_solution(&secrets, Rhash::Sha256, profile, &hi, &hr, &ok),
-                Ok(())
+                Ok(profile)
             );
             // Wrong J, forged I, lowered K, unknown generation, short opaque, swapped HITs.
             let mut bad_j = j.clone();
@@ -118,5 +131,59 @@ mod tests {
             }
             assert!(check_solution(&secrets, Rhash::Sha256, profile, &hr, &hi, &ok).is_err());
         }
+    }
+
+    #[test]
+    fn an_openhip_solution_from_an_unconfigured_v1_peer_selects_openhip() {
+        let mut r = rng();
+        let secrets = PuzzleSecrets::new(&mut r);
+        let (hi, hr) = (Hit([1; 16]), Hit([2; 16]));
+        let k = 10;
+        let i = secrets.compute(0, k, &hi, &hr, 8).expect("i");
+        let p = Puzzle {
+            rhash: Rhash::Sha1,
+            k,
+            i: &i,
+            hit_i: &hi,
+            hit_r: &hr,
+            order: crate::crypto::puzzle::PuzzleInputOrder::OpenHipLittleEndian,
+        };
+        // An OpenHIP-only solution (one that also passes the RFC test is
+        // just an RFC solution).
+        let mut start = [0u8; 8];
+        let mut found = None;
+        for _ in 0..16 {
+            let j = p.solve(&start, 1 << 20).expect("found");
+            let rfc = Puzzle {
+                order: crate::crypto::puzzle::PuzzleInputOrder::Rfc,
+                ..p
+            };
+            if !rfc.verify(&j) {
+                found = Some(j);
+                break;
+            }
+            start = j.clone().try_into().unwrap();
+            start[7] = start[7].wrapping_add(1);
+        }
+        let j = found.expect("an OpenHIP-only solution within 16 tries");
+        let sol = SolutionView {
+            k,
+            opaque: &[0, 0],
+            i: &i,
+            j: &j,
+        };
+        let check = |profile| check_solution(&secrets, Rhash::Sha1, profile, &hi, &hr, &sol);
+        assert_eq!(check(CompatProfile::Strict), Ok(CompatProfile::OpenHip));
+        assert_eq!(check(CompatProfile::OpenHip), Ok(CompatProfile::OpenHip));
+        // A peer configured as another implementation keeps its rules.
+        assert_eq!(check(CompatProfile::Hipl108), Err(DropReason::BadPuzzle));
+        // Not at K = 0 (everything passes) nor under v2 rules.
+        let k0 = SolutionView { k: 0, ..sol };
+        let i0 = secrets.compute(0, 0, &hi, &hr, 8).expect("i");
+        let k0 = SolutionView { i: &i0, ..k0 };
+        assert_eq!(
+            check_solution(&secrets, Rhash::Sha1, CompatProfile::Strict, &hi, &hr, &k0),
+            Ok(CompatProfile::Strict)
+        );
     }
 }
