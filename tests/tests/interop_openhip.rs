@@ -415,7 +415,14 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
 
     // OpenHIP's identity first: hipd's profile line names its HIT.
     let mut oh = OpenHip::configure(prefix, run.oh_hi, udp);
-    let mut conf = format!("profile = {} openhip\n", oh.hit);
+    // Configured where hipd initiates (its I2 must solve the puzzle
+    // OpenHIP's way); left to detection where OpenHIP does (its I2's
+    // solution names it).
+    let mut conf = if run.hipr_initiates {
+        format!("profile = {} openhip\n", oh.hit)
+    } else {
+        String::new()
+    };
     if udp {
         conf.push_str("nat = plain-udp\n");
     }
@@ -462,6 +469,29 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
         );
     }
     m.push((label.clone(), "base exchange (both ESTABLISHED)", bex));
+    {
+        let ha = h.hipconf_ok(&a, &["daemon", "get", "ha", "all", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&ha).unwrap_or_default();
+        let first = v
+            .as_array()
+            .and_then(|l| l.first().cloned())
+            .or_else(|| {
+                v["associations"]
+                    .as_array()
+                    .and_then(|l| l.first().cloned())
+            })
+            .unwrap_or_default();
+        let detected = !run.hipr_initiates;
+        m.push((
+            label.clone(),
+            if detected {
+                "get ha: openhip chosen from OpenHIP's I2"
+            } else {
+                "get ha: openhip as configured"
+            },
+            first["profile"] == "openhip" && first["profile_detected"] == detected,
+        ));
+    }
     m.push((label.clone(), "ping6 HIT from the initiator", first >= 3));
     let back = if run.hipr_initiates {
         ping(&b, &ours, 3)
