@@ -78,6 +78,26 @@ pub fn ping(ns: &Netns, dst: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Runs `count` pings (`-6` for HITs) and returns how many got replies.
+pub fn ping_count(ns: &Netns, dst: &str, count: u32) -> usize {
+    let c = count.to_string();
+    let mut args = vec!["ping"];
+    if dst.contains(':') {
+        args.push("-6");
+    }
+    args.extend(["-c", &c, "-i", "0.5", "-W", "3", dst]);
+    let o = ns.exec(&args);
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .count()
+}
+
+/// The first association `h` lists (`get ha all --json`), or JSON null.
+pub fn first_ha(ns: &Netns, h: &Hipd) -> serde_json::Value {
+    ha_states(ns, h).into_iter().next().unwrap_or_default()
+}
+
 /// `hipconf daemon get ha all --json` of `h`, one JSON object per association.
 pub fn ha_states(ns: &Netns, h: &Hipd) -> Vec<serde_json::Value> {
     let out = h.hipconf_ok(ns, &["daemon", "get", "ha", "all", "--json"]);

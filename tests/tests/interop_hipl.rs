@@ -20,6 +20,7 @@
 //! A run's capture and logs are kept in the temporary directory when it fails,
 //! or always with `HIPL_KEEP=1`.
 //! Root only. Only documentation addresses are used.
+use hipr_tests::pair::{first_ha, ping_count as ping};
 use hipr_tests::{data, require_netns, tail, try_tcp_transfer, veth, Hipd, Netns};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -78,21 +79,6 @@ fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(250));
     }
     false
-}
-
-/// Replies to `count` echo requests to `dst` from `ns`.
-fn ping(ns: &Netns, dst: &str, count: u32) -> usize {
-    let c = count.to_string();
-    let mut args = vec!["ping"];
-    if dst.contains(':') {
-        args.push("-6");
-    }
-    args.extend(["-c", &c, "-i", "0.5", "-W", "3", dst]);
-    let o = ns.exec(&args);
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .count()
 }
 
 /// Starts one HIPL program in `ns` with its output in `logs/log`.
@@ -345,17 +331,7 @@ fn one_run(hipl: &Hipl, keys: &Path, run: &Run, m: &mut Matrix) {
     });
     m.push((label.clone(), "base exchange (both ESTABLISHED)", bex));
     if hipl.version == 2 {
-        let ha = h.hipconf_ok(&a, &["daemon", "get", "ha", "all", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&ha).unwrap_or_default();
-        let first = v
-            .as_array()
-            .and_then(|l| l.first().cloned())
-            .or_else(|| {
-                v["associations"]
-                    .as_array()
-                    .and_then(|l| l.first().cloned())
-            })
-            .unwrap_or_default();
+        let first = first_ha(&a, &h);
         let detected = !run.hipr_initiates;
         m.push((
             label.clone(),

@@ -29,11 +29,13 @@
 //! `OPENHIP_KEEP=1` keeps every run's capture and logs in the temporary
 //! directory (a failed run's are always kept). Root only. Only documentation
 //! addresses are used.
+use hipr_tests::bind::have;
+use hipr_tests::pair::{first_ha, ping_count as ping, wait_until};
 use hipr_tests::{data, require_netns, tail, try_tcp_transfer, veth, Hipd, Netns};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn openhip_prefix() -> Option<PathBuf> {
     let prefix = PathBuf::from(std::env::var_os("OPENHIP_PREFIX")?);
@@ -50,40 +52,6 @@ fn shared_keys() -> Option<PathBuf> {
     );
     let k = d.join("cutehip/keys");
     k.join("rsa-A.private.pem").is_file().then_some(k)
-}
-
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    false
-}
-
-/// Replies to `count` echo requests to `dst` from `ns`.
-fn ping(ns: &Netns, dst: &str, count: u32) -> usize {
-    let c = count.to_string();
-    let mut args = vec!["ping"];
-    if dst.contains(':') {
-        args.push("-6");
-    }
-    args.extend(["-c", &c, "-i", "0.5", "-W", "3", dst]);
-    let o = ns.exec(&args);
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .count()
 }
 
 /// The text of the first `<tag>...</tag>` in `xml`.
@@ -470,17 +438,7 @@ fn one_run(prefix: &Path, keys: &Path, n: usize, run: &Run, m: &mut Matrix) {
     }
     m.push((label.clone(), "base exchange (both ESTABLISHED)", bex));
     {
-        let ha = h.hipconf_ok(&a, &["daemon", "get", "ha", "all", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&ha).unwrap_or_default();
-        let first = v
-            .as_array()
-            .and_then(|l| l.first().cloned())
-            .or_else(|| {
-                v["associations"]
-                    .as_array()
-                    .and_then(|l| l.first().cloned())
-            })
-            .unwrap_or_default();
+        let first = first_ha(&a, &h);
         let detected = !run.hipr_initiates;
         m.push((
             label.clone(),
