@@ -120,7 +120,7 @@ pub struct Config {
     pub data_relay_rate: u64,
     /// Puzzle difficulty K for I1s we answer.
     pub puzzle_k: u8,
-    /// Compatibility profiles per peer HIT (`profile = HIT hipl|cutehip|strict`):
+    /// Compatibility profiles per peer HIT (`profile = HIT strict|hipl|hipl-v2|cutehip|openhip`):
     /// the known deviations of HIPL 1.0.8 and cutehip accepted and mirrored for
     /// that peer only; every other peer is handled strictly by the RFCs.
     pub profiles: Vec<(Hit, hip_proto::endpoint::CompatProfile)>,
@@ -534,7 +534,7 @@ impl Config {
                         h.parse().map_err(|_| err(format!("bad HIT {h:?}")))?;
                     let p = CompatProfile::from_name(name.trim()).ok_or_else(|| {
                         err(format!(
-                            "unknown profile {:?} (strict, hipl, hipl-v2 or cutehip)",
+                            "unknown profile {:?} (strict, hipl, hipl-v2, cutehip or openhip)",
                             name.trim()
                         ))
                     })?;
@@ -751,6 +751,22 @@ mod tests {
         );
         let c = Config::parse("profile = 2001:20::1 cutehip").unwrap();
         assert_eq!(c.profiles[0].1, hip_proto::endpoint::CompatProfile::Cutehip);
+        let c =
+            Config::parse("profile = 2001:10::1 hipl-v2\nprofile = 2001:10::2 openhip").unwrap();
+        assert_eq!(
+            (c.profiles[0].1, c.profiles[1].1),
+            (
+                hip_proto::endpoint::CompatProfile::HiplV2,
+                hip_proto::endpoint::CompatProfile::OpenHip
+            )
+        );
+        let e = Config::parse("profile = 2001:10::1 openhip-2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("openhip-2") && e.contains("hipl-v2, cutehip or openhip"),
+            "{e}"
+        );
     }
 
     #[test]
